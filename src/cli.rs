@@ -1,0 +1,369 @@
+//! The command line: `venuebox run` starts the service; the other commands inspect or
+//! change the box's data dir, whether or not the service is running (SQLite
+//! arbitrates; the service reads what they wrote on its next request).
+//!
+//! Output contract, for scripts: a command that creates a secret (`creator add`,
+//! `admin reset-code`) prints it alone on the last line of stdout. Errors go to stderr
+//! as one line per problem; exit status 2 means bad configuration or usage, 1 any
+//! other failure.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::{self, SetupCode};
+use crate::config::{Config, ConfigError, Overrides};
+use crate::creators;
+use crate::vault::Vault;
+
+/// venuebox: the on-site photo box. Cameras and phones upload to it over the venue
+/// network, attendees find their photos through its Wi-Fi portal, and it syncs to the
+/// cloud when it can.
+#[derive(Debug, Parser)]
+#[command(name = "venuebox", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without it, a development box: data in
+    /// ./venuebox-data, HTTP on 127.0.0.1:8080. The production file is
+    /// /etc/venuebox/venuebox.toml; config/venuebox.toml documents every key.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Data directory (database, keys, photos); overrides `storage.data_dir`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the box: portal, dashboard, uploads. Prints its addresses and, on first
+    /// start, the admin setup code. Stops cleanly on Ctrl-C or SIGTERM.
+    Run {
+        /// HTTP address to listen on, e.g. 0.0.0.0:80; overrides `http.listen`.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// FTP address for camera uploads, e.g. 0.0.0.0:21; overrides `ftp.listen`.
+        #[arg(long, value_name = "ADDR")]
+        ftp: Option<String>,
+    },
+    /// Check configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// The box's device identity.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Vendors and photographers selling at the event.
+    Creator {
+        #[command(subcommand)]
+        command: CreatorCommand,
+    },
+    /// Admin access.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// `venuebox config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file: prints every problem with its key path and exits
+    /// non-zero if there is any. Environment overrides (VENUEBOX_SECTION__KEY) count.
+    Check {
+        /// The file to check (default: the --config file).
+        file: Option<PathBuf>,
+    },
+}
+
+/// `venuebox keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print the public signing key, its key id and the TLS certificate fingerprint.
+    /// Nothing secret is printed.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `venuebox creator ...`
+#[derive(Debug, Subcommand)]
+pub enum CreatorCommand {
+    /// Add a creator and print their upload token (alone, on the last line).
+    Add {
+        /// Display name, unique on this box, e.g. "Ana Lima Studio".
+        name: String,
+    },
+    /// List creators.
+    List,
+}
+
+/// `venuebox admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Make a new admin setup code (ending every admin session) and print it alone on
+    /// the last line. For a vendor who lost the first one.
+    ResetCode,
+}
+
+/// Parses the command line and runs the command. The exit status is the contract
+/// described in the module comment.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(config_error) = e.downcast_ref::<ConfigError>() {
+                eprintln!("venuebox: {config_error}");
+                return ExitCode::from(2);
+            }
+            eprintln!("venuebox: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli, http: Option<String>, ftp: Option<String>) -> anyhow::Result<Config> {
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        http_listen: http,
+        ftp_listen: ftp,
+    };
+    Ok(Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        &overrides,
+    )?)
+}
+
+/// Quiet logging for one-shot commands: warnings only, so stdout stays clean.
+fn init_quiet_logging() {
+    let log = crate::config::LogConfig {
+        level: "warn".into(),
+        ..Default::default()
+    };
+    crate::telemetry::init(&log);
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Run { http, ftp } => {
+            let config = load_config(&cli, http.clone(), ftp.clone())?;
+            run(config)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let file = file.clone().or_else(|| cli.config.clone());
+            let Some(file) = file else {
+                anyhow::bail!("config check needs a FILE (or --config FILE)");
+            };
+            let overrides = Overrides {
+                data_dir: cli.data_dir.clone(),
+                ..Default::default()
+            };
+            match Config::load(Some(&file), std::env::vars(), &overrides) {
+                Ok(_) => {
+                    println!("{}: ok", file.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    for issue in &e.issues {
+                        println!("{}: {issue}", file.display());
+                    }
+                    eprintln!(
+                        "venuebox: {} error(s) in {}",
+                        e.issues.len(),
+                        file.display()
+                    );
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Show { json },
+        } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            let dir = &config.storage.data_dir;
+            if !dir.join("keys").join("signing.key").is_file() {
+                anyhow::bail!(
+                    "{} holds no identity yet; `venuebox run` creates it on first start",
+                    dir.display()
+                );
+            }
+            let identity = Vault::open(dir, &config.device.name)?.public_identity();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&identity)?);
+            } else {
+                println!("key id:          {}", identity.key_id);
+                println!("public key:      {} (ed25519, base64)", identity.public_key);
+                println!("TLS fingerprint: SHA256 {}", identity.tls_fingerprint);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Creator { command } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            let store = crate::open_store(&config)?;
+            match command {
+                CreatorCommand::Add { name } => {
+                    let name = name.clone();
+                    let made = store.write_blocking(|tx| creators::add(tx, &name, "cli"))?;
+                    println!(
+                        "Added creator {:?} (id {}).",
+                        made.creator.name, made.creator.id
+                    );
+                    println!("Upload token (shown once):");
+                    println!("{}", made.upload_token);
+                }
+                CreatorCommand::List => {
+                    let list = store.read_blocking(|c| {
+                        creators::list(c).map_err(crate::store::StoreError::from)
+                    })?;
+                    for c in list {
+                        println!("{}\t{}", c.id, c.name);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command: AdminCommand::ResetCode,
+        } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            let store = crate::open_store(&config)?;
+            let code = store.write_blocking(|tx| {
+                admin::replace_setup_code(tx, "cli").map_err(crate::store::StoreError::from)
+            })?;
+            println!("New admin setup code (every admin session was ended):");
+            println!("{code}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `venuebox run`: start-up in order, each step failing with one clear line.
+fn run(config: Config) -> anyhow::Result<ExitCode> {
+    crate::telemetry::init(&config.log);
+    let admin_token = std::env::var("VENUEBOX_ADMIN_TOKEN").ok();
+    let prepared = crate::prepare(config, admin_token.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("venuebox")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let state = prepared.state;
+        let listeners = crate::bind(&state).await?;
+        let http = listeners.http.local_addr()?;
+        let https = match &listeners.https {
+            Some(l) => Some(axum::serve::Listener::local_addr(l)?),
+            None => None,
+        };
+        announce(&state, http, https, &prepared.setup_code)?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        tracing::info!(%http, "serving");
+        crate::run(state, listeners, shutdown).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Prints where the box can be reached and the setup code. Under systemd with no one
+/// at the console, the code goes to a 0600 file in the data dir instead of the
+/// journal (secrets stay out of logs); the file disappears at the first login.
+fn announce(
+    state: &crate::AppState,
+    http: SocketAddr,
+    https: Option<SocketAddr>,
+    setup_code: &SetupCode,
+) -> anyhow::Result<()> {
+    let config = &state.config;
+    println!(
+        "venuebox {} · box {:?} · data in {}",
+        env!("CARGO_PKG_VERSION"),
+        config.device.name,
+        config.storage.data_dir.display()
+    );
+    for base in base_urls("http", http) {
+        println!("  portal    {base}/");
+        println!("  admin     {base}/admin/login");
+        println!("  health    {base}/healthz");
+    }
+    if let Some(https) = https {
+        for base in base_urls("https", https) {
+            println!("  https     {base}/");
+        }
+        println!(
+            "  TLS certificate SHA256 {}",
+            state.vault.public_identity().tls_fingerprint
+        );
+    }
+    match setup_code {
+        SetupCode::New(code) => {
+            let console =
+                std::io::stdout().is_terminal() || std::env::var_os("JOURNAL_STREAM").is_none();
+            if console {
+                println!("  admin setup code: {code}   (shown once; `venuebox admin reset-code` makes a new one)");
+            } else {
+                let path = admin::leave_setup_code(&config.storage.data_dir, code)?;
+                println!(
+                    "  admin setup code: in {} (removed at first login)",
+                    path.display()
+                );
+            }
+        }
+        SetupCode::FromEnvironment => println!("  admin setup code: from VENUEBOX_ADMIN_TOKEN"),
+        SetupCode::Existing => {
+            println!("  admin setup code: set on first start (`venuebox admin reset-code` makes a new one)")
+        }
+    }
+    Ok(())
+}
+
+/// The URLs a listener is reachable at: its address, or every interface's address
+/// when it listens on all of them.
+fn base_urls(scheme: &str, addr: SocketAddr) -> Vec<String> {
+    let port = addr.port();
+    let fmt = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => format!("{scheme}://[{v6}]:{port}"),
+        v4 => format!("{scheme}://{v4}:{port}"),
+    };
+    if !addr.ip().is_unspecified() {
+        return vec![fmt(addr.ip())];
+    }
+    let mut urls: Vec<String> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| i.ip().is_ipv4() == addr.is_ipv4() && !i.is_link_local())
+        .map(|i| fmt(i.ip()))
+        .collect();
+    urls.dedup();
+    urls
+}
+
+/// Cancels `shutdown` on SIGTERM (systemd) or SIGINT (Ctrl-C).
+async fn stop_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,703 @@
+//! Configuration: one typed [`Config`] built in layers — built-in development defaults,
+//! then the TOML file, then `VENUEBOX_SECTION__KEY` environment overrides, then the
+//! command line — and validated as a whole before anything starts.
+//!
+//! This module owns parsing and validation only. It never touches the data dir or
+//! binds a socket: whether a directory is writable or a port is free is found out by
+//! the code that uses them, and reported there.
+//!
+//! Validation collects every problem it can find, each named by its key path
+//! (`http.listen`), so a vendor fixing a config file sees the whole list at once.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Prefix of every environment variable venuebox reads.
+pub const ENV_PREFIX: &str = "VENUEBOX_";
+
+/// Environment variables with the prefix that are not config overrides; they are read
+/// elsewhere and so must not be reported as unknown keys.
+const ENV_NOT_CONFIG: &[&str] = &["VENUEBOX_ADMIN_TOKEN", "VENUEBOX_TESTDATA", "VENUEBOX_LOG"];
+
+/// The whole configuration of one box.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Config {
+    /// Identity of this box on the network.
+    #[serde(rename = "box")]
+    pub device: DeviceConfig,
+    /// Where everything the box keeps is stored.
+    pub storage: StorageConfig,
+    /// The plain-HTTP listener (portal, dashboard, APIs).
+    pub http: HttpConfig,
+    /// The optional HTTPS listener serving the same app.
+    pub https: HttpsConfig,
+    /// Camera ingest over FTP.
+    pub ftp: FtpConfig,
+    /// The event this box is serving.
+    pub event: EventConfig,
+    /// Admin access.
+    pub admin: AdminConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// Identity of this box on the network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DeviceConfig {
+    /// Instance name: `<name>.local` in the TLS certificate and, later, the mDNS name.
+    /// Letters, digits and hyphens only, so it is a valid DNS label.
+    pub name: String,
+}
+
+/// Where the box keeps its data.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// The data dir: database, keys, photos. Created (mode 0700) if missing.
+    pub data_dir: PathBuf,
+    /// Reader connections kept open beside the single writer.
+    pub readers: usize,
+    /// How long a writer waits for a lock held by another process (e.g. the CLI).
+    pub busy_timeout_ms: u64,
+}
+
+/// The plain-HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Address to listen on, e.g. `0.0.0.0:80`.
+    pub listen: String,
+    /// Longest time a request may take before it is answered 408.
+    pub request_timeout_secs: u64,
+    /// Largest request body accepted by ordinary routes (uploads have their own limits).
+    pub body_limit_bytes: usize,
+    /// Requests handled at once; more are answered 503 at once rather than queued.
+    pub max_in_flight: usize,
+    /// On SIGTERM, how long in-flight requests get to finish. Keep it below systemd's
+    /// `TimeoutStopSec`.
+    pub shutdown_grace_secs: u64,
+}
+
+/// The optional HTTPS listener.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct HttpsConfig {
+    /// Serve HTTPS at all.
+    pub enabled: bool,
+    /// Address to listen on, e.g. `0.0.0.0:443`.
+    pub listen: String,
+    /// PEM certificate chain to serve instead of the box's self-signed one (e.g. for an
+    /// organiser's real domain). Must be given together with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for `cert_file`.
+    pub key_file: Option<PathBuf>,
+}
+
+/// Camera ingest over FTP (served by the ingest subsystem).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct FtpConfig {
+    /// Address the FTP control channel listens on, e.g. `0.0.0.0:21`.
+    pub listen: String,
+}
+
+/// The event the box serves. Written into the database at start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EventConfig {
+    /// Name shown to attendees and on watermarks.
+    pub name: String,
+    /// First day, `YYYY-MM-DD`, if known.
+    pub starts_on: Option<String>,
+    /// Last day, `YYYY-MM-DD`, if known.
+    pub ends_on: Option<String>,
+    /// Default locale of pages (BCP 47, e.g. `en`, `fr`).
+    pub locale: String,
+}
+
+/// Admin access.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AdminConfig {
+    /// Lifetime of an admin session.
+    pub session_ttl_secs: u64,
+    /// Failed logins allowed from one client address within `login_window_secs`.
+    pub login_max_failures: u32,
+    /// Window over which failed logins are counted; the lock-out lasts as long.
+    pub login_window_secs: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `human` (default) or `json` (one object per line, for journald and collectors).
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `venuebox=debug,tower_http=info`.
+    pub level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal or journald.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            device: DeviceConfig::default(),
+            storage: StorageConfig::default(),
+            http: HttpConfig::default(),
+            https: HttpsConfig::default(),
+            ftp: FtpConfig::default(),
+            event: EventConfig::default(),
+            admin: AdminConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+// The defaults are those of a development box (`venuebox run` with no arguments): data
+// beside the current directory and listeners on loopback only. The shipped
+// config/venuebox.toml sets the production values.
+impl Default for DeviceConfig {
+    fn default() -> Self {
+        DeviceConfig {
+            name: "venuebox".into(),
+        }
+    }
+}
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("venuebox-data"),
+            readers: 4,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:8080".into(),
+            request_timeout_secs: 30,
+            body_limit_bytes: 1 << 20,
+            max_in_flight: 256,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        HttpsConfig {
+            enabled: false,
+            listen: "127.0.0.1:8443".into(),
+            cert_file: None,
+            key_file: None,
+        }
+    }
+}
+impl Default for FtpConfig {
+    fn default() -> Self {
+        FtpConfig {
+            listen: "127.0.0.1:2121".into(),
+        }
+    }
+}
+impl Default for EventConfig {
+    fn default() -> Self {
+        EventConfig {
+            name: "Pop-up event".into(),
+            starts_on: None,
+            ends_on: None,
+            locale: "en".into(),
+        }
+    }
+}
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            session_ttl_secs: 12 * 3600,
+            login_max_failures: 5,
+            login_window_secs: 300,
+        }
+    }
+}
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// One problem found in the configuration, named by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `http.listen`, or the environment variable's name.
+    pub key: String,
+    /// What is wrong, in words a vendor can act on.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the configuration came from (a file path, or "defaults").
+    pub source_name: String,
+    /// The problems, in the order found.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} has {} error(s)", self.source_name, self.issues.len())?;
+        for issue in &self.issues {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Command-line values that win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--http`
+    pub http_listen: Option<String>,
+    /// `--ftp`
+    pub ftp_listen: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from an optional TOML file, the given environment
+    /// variables (usually `std::env::vars()`) and command-line overrides, and validates
+    /// it. Every problem found is returned at once.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let source_name = file
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "configuration".into());
+        let fail = |issues| ConfigError {
+            source_name: source_name.clone(),
+            issues,
+        };
+        let mut tree = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    fail(vec![ConfigIssue {
+                        key: "(file)".into(),
+                        reason: format!("cannot read {}: {e}", path.display()),
+                    }])
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    fail(vec![ConfigIssue {
+                        key: "(syntax)".into(),
+                        reason: e.to_string().trim().replace('\n', " "),
+                    }])
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut issues = apply_env(&mut tree, env);
+        apply_overrides(&mut tree, overrides);
+        let config = match from_tree(tree) {
+            Ok((config, unknown)) => {
+                issues.extend(unknown);
+                Some(config)
+            }
+            Err(issue) => {
+                issues.push(issue);
+                None
+            }
+        };
+        if let Some(config) = &config {
+            issues.extend(config.validate());
+        }
+        match config {
+            Some(config) if issues.is_empty() => Ok(config),
+            _ => Err(fail(issues)),
+        }
+    }
+
+    /// Semantic checks that serde cannot make: addresses parse, numbers are in range,
+    /// names are valid. Returns every problem found.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, reason: String| {
+            issues.push(ConfigIssue {
+                key: key.into(),
+                reason,
+            })
+        };
+        let name = &self.device.name;
+        if name.is_empty()
+            || name.len() > 63
+            || name.starts_with('-')
+            || name.ends_with('-')
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bad(
+                "box.name",
+                format!("{name:?} is not a valid DNS label (letters, digits, inner hyphens; at most 63)"),
+            );
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            bad("storage.data_dir", "must not be empty".into());
+        }
+        if !(1..=64).contains(&self.storage.readers) {
+            bad(
+                "storage.readers",
+                format!("{} is not between 1 and 64", self.storage.readers),
+            );
+        }
+        for (key, addr) in [
+            ("http.listen", &self.http.listen),
+            ("https.listen", &self.https.listen),
+            ("ftp.listen", &self.ftp.listen),
+        ] {
+            if let Err(e) = addr.parse::<SocketAddr>() {
+                bad(
+                    key,
+                    format!("{addr:?} is not an address like 0.0.0.0:80 ({e})"),
+                );
+            }
+        }
+        if self.http.request_timeout_secs == 0 {
+            bad("http.request_timeout_secs", "must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            bad("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.http.max_in_flight == 0 {
+            bad("http.max_in_flight", "must be at least 1".into());
+        }
+        if self.http.shutdown_grace_secs > 60 {
+            bad(
+                "http.shutdown_grace_secs",
+                "must be at most 60 (systemd stops the service soon after)".into(),
+            );
+        }
+        match (&self.https.cert_file, &self.https.key_file) {
+            (Some(_), None) => bad(
+                "https.key_file",
+                "is required when https.cert_file is set".into(),
+            ),
+            (None, Some(_)) => bad(
+                "https.cert_file",
+                "is required when https.key_file is set".into(),
+            ),
+            _ => {}
+        }
+        for (key, path) in [
+            ("https.cert_file", &self.https.cert_file),
+            ("https.key_file", &self.https.key_file),
+        ] {
+            if let Some(path) = path {
+                if !path.is_file() {
+                    bad(key, format!("{} is not a readable file", path.display()));
+                }
+            }
+        }
+        if self.event.name.trim().is_empty() {
+            bad("event.name", "must not be empty".into());
+        }
+        let date = time::macros::format_description!("[year]-[month]-[day]");
+        let mut dates = [None, None];
+        for (i, (key, value)) in [
+            ("event.starts_on", &self.event.starts_on),
+            ("event.ends_on", &self.event.ends_on),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(value) = value {
+                match time::Date::parse(value, date) {
+                    Ok(d) => dates[i] = Some(d),
+                    Err(_) => bad(key, format!("{value:?} is not a date like 2026-07-14")),
+                }
+            }
+        }
+        if let [Some(start), Some(end)] = dates {
+            if end < start {
+                bad("event.ends_on", "is before event.starts_on".into());
+            }
+        }
+        let locale = &self.event.locale;
+        if locale.is_empty()
+            || locale.len() > 35
+            || !locale
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bad(
+                "event.locale",
+                format!("{locale:?} is not a language tag like en or pt-BR"),
+            );
+        }
+        if self.admin.session_ttl_secs < 60 {
+            bad("admin.session_ttl_secs", "must be at least 60".into());
+        }
+        if self.admin.login_max_failures == 0 {
+            bad("admin.login_max_failures", "must be at least 1".into());
+        }
+        if self.admin.login_window_secs == 0 {
+            bad("admin.login_window_secs", "must be at least 1".into());
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            bad(
+                "log.level",
+                format!("{:?} is not a log filter ({e})", self.log.level),
+            );
+        }
+        issues
+    }
+
+    /// The HTTP address, parsed (valid after [`Config::load`]).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.listen.parse().expect("validated at load")
+    }
+
+    /// The HTTPS address, parsed (valid after [`Config::load`]).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.listen.parse().expect("validated at load")
+    }
+}
+
+/// Turns the TOML tree into a [`Config`], reporting unknown keys by path. A type error
+/// (a string where a number belongs) stops deserialisation, so it is reported alone
+/// with the unknown keys found before it.
+fn from_tree(tree: toml::Table) -> Result<(Config, Vec<ConfigIssue>), ConfigIssue> {
+    let mut unknown = BTreeSet::new();
+    let value = toml::Value::Table(tree);
+    let config: Config = serde_ignored::deserialize(value, |path| {
+        unknown.insert(path.to_string());
+    })
+    .map_err(|e: toml::de::Error| ConfigIssue {
+        key: "(value)".into(),
+        reason: e.to_string().trim().replace('\n', " "),
+    })?;
+    let issues = unknown
+        .into_iter()
+        .map(|key| ConfigIssue {
+            key,
+            reason: "unknown key".into(),
+        })
+        .collect();
+    Ok((config, issues))
+}
+
+/// Applies `VENUEBOX_SECTION__KEY=value` overrides to the tree. The value is read as a
+/// TOML value when it parses as one (`8080`, `true`) and as a string otherwise.
+fn apply_env(
+    tree: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ENV_NOT_CONFIG.contains(&name.as_str()) {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.len() != 2 || path.iter().any(String::is_empty) {
+            issues.push(ConfigIssue {
+                key: name.clone(),
+                reason: "environment overrides are named VENUEBOX_SECTION__KEY, e.g. VENUEBOX_HTTP__LISTEN".into(),
+            });
+            continue;
+        }
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let section = tree
+            .entry(path[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section {
+            toml::Value::Table(t) => {
+                t.insert(path[1].clone(), value);
+            }
+            _ => issues.push(ConfigIssue {
+                key: name.clone(),
+                reason: format!("{} is not a section", path[0]),
+            }),
+        }
+    }
+    issues
+}
+
+fn apply_overrides(tree: &mut toml::Table, overrides: &Overrides) {
+    let mut set = |section: &str, key: &str, value: toml::Value| {
+        let entry = tree
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.into(), value);
+        }
+    };
+    if let Some(dir) = &overrides.data_dir {
+        set(
+            "storage",
+            "data_dir",
+            toml::Value::String(dir.display().to_string()),
+        );
+    }
+    if let Some(addr) = &overrides.http_listen {
+        set("http", "listen", toml::Value::String(addr.clone()));
+    }
+    if let Some(addr) = &overrides.ftp_listen {
+        set("ftp", "listen", toml::Value::String(addr.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("venuebox.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(&path), env, &Overrides::default())
+    }
+
+    fn keys(err: ConfigError) -> Vec<String> {
+        err.issues.into_iter().map(|i| i.key).collect()
+    }
+
+    #[test]
+    fn defaults_are_a_valid_development_box() {
+        let config = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(config.http_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.storage.data_dir, PathBuf::from("venuebox-data"));
+    }
+
+    #[test]
+    fn shipped_production_config_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/venuebox.toml");
+        let config = Config::load(Some(&path), [], &Overrides::default()).unwrap();
+        assert_eq!(config.http.listen, "0.0.0.0:80");
+        assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/venuebox"));
+        // Every key of the typed config appears in the shipped file, so it documents all.
+        let shipped: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let full = toml::Table::try_from(Config::default()).unwrap();
+        for (section, table) in full {
+            let toml::Value::Table(table) = table else {
+                continue;
+            };
+            for key in table.keys() {
+                let present = shipped
+                    .get(&section)
+                    .and_then(|s| s.as_table())
+                    .map(|s| s.contains_key(key))
+                    .unwrap_or(false);
+                let text = std::fs::read_to_string(&path).unwrap();
+                let commented = text.contains(&format!("# {key} ="));
+                assert!(
+                    present || commented,
+                    "{section}.{key} is missing from config/venuebox.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_by_path() {
+        let err = load_str(
+            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[sync]\nx = 1\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(keys(err), vec!["http.listen_port", "sync"]);
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_at_once() {
+        let err = load_str(
+            "[http]\nlisten = \"localhost\"\n[event]\nstarts_on = \"2026-13-01\"\n[box]\nname = \"my box\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let keys = keys(err);
+        assert!(keys.contains(&"http.listen".to_string()), "{keys:?}");
+        assert!(keys.contains(&"event.starts_on".to_string()), "{keys:?}");
+        assert!(keys.contains(&"box.name".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let err = load_str("[http]\nbody_limit_bytes = \"big\"\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("body_limit_bytes"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let err = load_str("[http\n", &[]).unwrap_err();
+        assert_eq!(keys(err), vec!["(syntax)"]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_cli_overrides_both() {
+        let config = load_str(
+            "[http]\nlisten = \"0.0.0.0:80\"\n",
+            &[
+                ("VENUEBOX_HTTP__LISTEN", "127.0.0.1:9000"),
+                ("VENUEBOX_ADMIN__LOGIN_MAX_FAILURES", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9000");
+        assert_eq!(config.admin.login_max_failures, 3);
+
+        let overrides = Overrides {
+            http_listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let env = [(
+            "VENUEBOX_HTTP__LISTEN".to_string(),
+            "127.0.0.1:9000".to_string(),
+        )];
+        let config = Config::load(None, env, &overrides).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn unknown_environment_overrides_are_errors() {
+        let err = load_str(
+            "",
+            &[("VENUEBOX_HTTP_LISTEN", "x"), ("VENUEBOX_HTTP__PORT", "80")],
+        )
+        .unwrap_err();
+        assert_eq!(keys(err), vec!["VENUEBOX_HTTP_LISTEN", "http.port"]);
+        // Variables that are not overrides are left alone.
+        load_str("", &[("VENUEBOX_ADMIN_TOKEN", "secret")]).unwrap();
+    }
+}

@@ -1,0 +1,156 @@
+//! Creators: the vendors and photographers who sell at the event. Each has a name and
+//! an upload token (stored only as a hash) that pairs their phone or laptop with the
+//! box; the ingest subsystem adds FTP credentials for their cameras.
+//!
+//! Plain functions on an SQLite connection, so the HTTP API and the CLI share them.
+//! This module decides who a creator is; it does not decide what they may upload.
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::store::{self, StoreError};
+use crate::vault;
+
+/// A creator account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Creator {
+    /// Database id.
+    pub id: i64,
+    /// Display name, unique on the box (case-insensitive).
+    pub name: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}
+
+/// A creator just made, with the upload token that is shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCreator {
+    /// The account.
+    #[serde(flatten)]
+    pub creator: Creator,
+    /// Bearer token for uploads; only its hash is kept.
+    pub upload_token: String,
+}
+
+/// Why a creator could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum CreatorError {
+    /// Empty, too long or containing control characters.
+    #[error("a creator name must be 1 to 64 printable characters")]
+    InvalidName,
+    /// The name is taken.
+    #[error("a creator named {0:?} already exists")]
+    Exists(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for CreatorError {
+    fn from(e: rusqlite::Error) -> Self {
+        CreatorError::Store(e.into())
+    }
+}
+
+/// Checks and tidies a creator name (trimmed; 1–64 characters; no control characters).
+pub fn clean_name(name: &str) -> Result<String, CreatorError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(CreatorError::InvalidName);
+    }
+    Ok(name.to_string())
+}
+
+/// Adds a creator and returns their new upload token. `actor` goes to the audit log.
+pub fn add(conn: &Connection, name: &str, actor: &str) -> Result<NewCreator, CreatorError> {
+    let name = clean_name(name)?;
+    let token = vault::random_token("vbu_");
+    let now = store::now();
+    let inserted = conn.execute(
+        "INSERT INTO creators (name, upload_token_hash, created_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO NOTHING",
+        rusqlite::params![name, vault::token_hash(&token).as_slice(), now],
+    )?;
+    if inserted == 0 {
+        return Err(CreatorError::Exists(name));
+    }
+    let id = conn.last_insert_rowid();
+    store::audit(conn, actor, "creator.add", &name)?;
+    Ok(NewCreator {
+        creator: Creator {
+            id,
+            name,
+            created_at: now,
+        },
+        upload_token: token,
+    })
+}
+
+/// Every creator, by name.
+pub fn list(conn: &Connection) -> rusqlite::Result<Vec<Creator>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, created_at FROM creators WHERE disabled_at IS NULL ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], row_to_creator)?;
+    rows.collect()
+}
+
+/// The creator an upload token belongs to, if any.
+pub fn by_upload_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<Creator>> {
+    conn.query_row(
+        "SELECT id, name, created_at FROM creators
+         WHERE upload_token_hash = ?1 AND disabled_at IS NULL",
+        [vault::token_hash(token).as_slice()],
+        row_to_creator,
+    )
+    .optional()
+}
+
+fn row_to_creator(r: &rusqlite::Row<'_>) -> rusqlite::Result<Creator> {
+    Ok(Creator {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, StoreOptions};
+
+    #[test]
+    fn add_list_and_find_by_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        let made = store
+            .write_blocking(|tx| add(tx, "  Ana Lima ", "test"))
+            .unwrap();
+        assert_eq!(made.creator.name, "Ana Lima");
+        assert!(made.upload_token.starts_with("vbu_"));
+        let dup = store.write_blocking(|tx| add(tx, "ana lima", "test"));
+        assert!(matches!(dup, Err(CreatorError::Exists(_))));
+        assert!(matches!(
+            store.write_blocking(|tx| add(tx, "bad\nname", "test")),
+            Err(CreatorError::InvalidName)
+        ));
+        let found = store
+            .read_blocking(|c| by_upload_token(c, &made.upload_token).map_err(StoreError::from))
+            .unwrap();
+        assert_eq!(found, Some(made.creator.clone()));
+        let none = store
+            .read_blocking(|c| by_upload_token(c, "vbu_nope").map_err(StoreError::from))
+            .unwrap();
+        assert_eq!(none, None);
+        let all = store
+            .read_blocking(|c| list(c).map_err(StoreError::from))
+            .unwrap();
+        assert_eq!(all, vec![made.creator]);
+        // The token itself is nowhere in the database.
+        let raw = std::fs::read(dir.path().join("db")).unwrap();
+        let wal = std::fs::read(dir.path().join("db-wal")).unwrap_or_default();
+        let needle = made.upload_token.as_bytes();
+        assert!(!raw.windows(needle.len()).any(|w| w == needle));
+        assert!(!wal.windows(needle.len()).any(|w| w == needle));
+    }
+}

@@ -1,0 +1,96 @@
+//! Durable files: writes that survive a power cut at any instant.
+//!
+//! A file is written under a temporary name in its final directory, flushed to the
+//! device, renamed over its final name, and the directory is flushed so the rename
+//! itself is on disk. A reader therefore sees either the old content or the new, never
+//! a torn mix. Everything that writes a file the box must keep goes through here.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Writes `bytes` to `path` atomically, creating it with `mode` (e.g. `0o600` for keys).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_of(path)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // `mode` is filtered by the umask at creation; set it exactly.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Flushes a directory so that renames and creations inside it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` (and parents) if missing, with `mode` on the directories it creates.
+pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(mode).create(dir)
+}
+
+/// Checks that `dir` accepts new files, by creating and removing one. Permission bits
+/// alone do not tell (root ignores them; read-only mounts ignore them).
+pub fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    File::create(&probe)?.sync_all()?;
+    fs::remove_file(&probe)
+}
+
+fn parent_of(path: &Path) -> io::Result<&Path> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => Ok(p),
+        _ => Ok(Path::new(".")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_content_and_sets_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        write_atomic(&path, b"one", 0o600).unwrap();
+        write_atomic(&path, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn writable_check_fails_under_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("plain");
+        fs::write(&file, b"x").unwrap();
+        assert!(check_writable(&file).is_err());
+        check_writable(dir.path()).unwrap();
+    }
+}

@@ -1,0 +1,34 @@
+//! Logging: tracing to stderr, human-readable by default or one JSON object per line
+//! (`[log] format = "json"`), both fit for journald. `VENUEBOX_LOG` overrides the
+//! configured filter for a one-off debugging session.
+//!
+//! Nothing secret is ever passed to tracing: tokens, codes and keys are logged by
+//! kind or id only.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global subscriber. Call once, at start.
+pub fn init(config: &LogConfig) {
+    let filter = std::env::var("VENUEBOX_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(&config.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Human => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+}

@@ -1,0 +1,415 @@
+//! The vault: the box's device identity, kept in `<data dir>/keys/`.
+//!
+//! - `signing.key`: the ed25519 key that signs sync bundles and download links (PKCS#8
+//!   PEM, mode 0600). Its key id is derived from the public key, so anyone holding the
+//!   public key can compute it.
+//! - `tls.key` / `tls.crt`: a self-signed certificate made with rcgen for the box's
+//!   names (hostname, `<name>.local`, `localhost`, its IP addresses), served by the
+//!   optional HTTPS listener.
+//!
+//! Both are created on first start and never leave the box: no function here returns
+//! private key bytes to a caller outside this module except to build the TLS acceptor,
+//! and nothing here logs them. `Debug` on [`Vault`] prints only public parts.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::durable;
+
+/// Why the vault could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// A key or certificate file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A key or certificate file exists but cannot be parsed. It is left as it is.
+    #[error("{path} is damaged ({reason}); refusing to replace the box's identity silently")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// rcgen or rustls refused.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The box's identity, loaded from (or created in) the data dir.
+#[derive(Clone)]
+pub struct Vault {
+    signing: Arc<SigningKey>,
+    tls_cert_pem: String,
+    tls_key_pem: Arc<zeroize::Zeroizing<String>>,
+    tls_fingerprint: String,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("key_id", &self.key_id())
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public facts about a box's identity, as `venuebox keys show` prints them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PublicIdentity {
+    /// Key id of the signing key.
+    pub key_id: String,
+    /// The ed25519 public key, base64 (standard, padded).
+    pub public_key: String,
+    /// SHA-256 of the TLS certificate (DER), colon-separated hex as browsers show it.
+    pub tls_fingerprint: String,
+}
+
+/// The key id of an ed25519 public key: `vb1-` and the first 16 bytes of its SHA-256,
+/// in hex. Stable, short enough for a manifest, derived only from public data.
+pub fn key_id(public: &VerifyingKey) -> String {
+    let digest = Sha256::digest(public.as_bytes());
+    format!("vb1-{}", hex::encode(&digest[..16]))
+}
+
+impl Vault {
+    /// Loads the identity from `<data_dir>/keys`, creating what is missing. `box_name`
+    /// and the host's names and addresses go into a new certificate.
+    pub fn open(data_dir: &Path, box_name: &str) -> Result<Vault, VaultError> {
+        let dir = data_dir.join("keys");
+        durable::create_dir(&dir, 0o700).map_err(|source| VaultError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let signing = load_or_create_signing_key(&dir.join("signing.key"))?;
+        let (tls_cert_pem, tls_key_pem) =
+            load_or_create_tls(&dir.join("tls.crt"), &dir.join("tls.key"), box_name)?;
+        let tls_fingerprint = fingerprint(&tls_cert_pem, &dir.join("tls.crt"))?;
+        Ok(Vault {
+            signing: Arc::new(signing),
+            tls_cert_pem,
+            tls_key_pem: Arc::new(zeroize::Zeroizing::new(tls_key_pem)),
+            tls_fingerprint,
+        })
+    }
+
+    /// Key id of the signing key.
+    pub fn key_id(&self) -> String {
+        key_id(&self.signing.verifying_key())
+    }
+
+    /// The public half of the signing key.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// Signs `message` with the box's key.
+    pub fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        self.signing.sign(message)
+    }
+
+    /// What may be shown about this identity.
+    pub fn public_identity(&self) -> PublicIdentity {
+        use base64::Engine;
+        PublicIdentity {
+            key_id: self.key_id(),
+            public_key: base64::engine::general_purpose::STANDARD
+                .encode(self.signing.verifying_key().as_bytes()),
+            tls_fingerprint: self.tls_fingerprint.clone(),
+        }
+    }
+
+    /// The box's certificate, PEM (public).
+    pub fn tls_cert_pem(&self) -> &str {
+        &self.tls_cert_pem
+    }
+
+    /// A rustls server config serving the box's own certificate.
+    pub fn tls_server_config(&self) -> Result<rustls::ServerConfig, VaultError> {
+        server_config(self.tls_cert_pem.as_bytes(), self.tls_key_pem.as_bytes())
+    }
+}
+
+/// A rustls server config from PEM files (an organiser's certificate for a real domain).
+pub fn tls_server_config_from_files(
+    cert: &Path,
+    key: &Path,
+) -> Result<rustls::ServerConfig, VaultError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|source| VaultError::Io {
+            path: path.into(),
+            source,
+        })
+    };
+    server_config(&read(cert)?, &zeroize::Zeroizing::new(read(key)?))
+}
+
+fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, VaultError> {
+    let certs = rustls_pemfile::certs(&mut &cert_pem[..])
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| VaultError::Tls(format!("certificate: {e}")))?;
+    let key = rustls_pemfile::private_key(&mut &key_pem[..])
+        .map_err(|e| VaultError::Tls(format!("private key: {e}")))?
+        .ok_or_else(|| VaultError::Tls("no private key in the key file".into()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| VaultError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| VaultError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
+    move |source| VaultError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+fn load_or_create_signing_key(path: &Path) -> Result<SigningKey, VaultError> {
+    match std::fs::read_to_string(path) {
+        Ok(pem) => {
+            let pem = zeroize::Zeroizing::new(pem);
+            SigningKey::from_pkcs8_pem(&pem).map_err(|e| VaultError::Damaged {
+                path: path.into(),
+                reason: e.to_string(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::generate(&mut rand::rngs::OsRng);
+            let pem = key
+                .to_pkcs8_pem(Default::default())
+                .map_err(|e| VaultError::Tls(e.to_string()))?;
+            durable::write_atomic(path, pem.as_bytes(), 0o600).map_err(io_err(path))?;
+            tracing::info!(key_id = %key_id(&key.verifying_key()), "created the box's signing key");
+            Ok(key)
+        }
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// The names a new certificate is made for: `localhost`, the hostname, `<name>.local`,
+/// loopback and every address of the host's interfaces.
+fn tls_names(box_name: &str) -> (Vec<String>, Vec<IpAddr>) {
+    let mut names = vec!["localhost".to_string(), format!("{box_name}.local")];
+    if let Ok(host) = rustix::system::uname().nodename().to_str() {
+        let host = host.to_ascii_lowercase();
+        if !host.is_empty() && !names.contains(&host) {
+            names.push(host);
+        }
+    }
+    let mut ips: Vec<IpAddr> = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    for iface in if_addrs::get_if_addrs().unwrap_or_default() {
+        let ip = iface.ip();
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    (names, ips)
+}
+
+fn load_or_create_tls(
+    cert_path: &Path,
+    key_path: &Path,
+    box_name: &str,
+) -> Result<(String, String), VaultError> {
+    let cert = std::fs::read_to_string(cert_path);
+    let key = std::fs::read_to_string(key_path);
+    match (cert, key) {
+        (Ok(cert), Ok(key)) => {
+            // Check that the pair parses before trusting it.
+            server_config(cert.as_bytes(), key.as_bytes()).map_err(|e| VaultError::Damaged {
+                path: cert_path.into(),
+                reason: e.to_string(),
+            })?;
+            Ok((cert, key))
+        }
+        (Err(c), Err(k))
+            if c.kind() == std::io::ErrorKind::NotFound
+                && k.kind() == std::io::ErrorKind::NotFound =>
+        {
+            let (names, ips) = tls_names(box_name);
+            let mut params = rcgen::CertificateParams::new(names.clone())
+                .map_err(|e| VaultError::Tls(e.to_string()))?;
+            params
+                .subject_alt_names
+                .extend(ips.into_iter().map(rcgen::SanType::IpAddress));
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, format!("{box_name}.local"));
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationName, "venuebox");
+            let now = time::OffsetDateTime::now_utc();
+            params.not_before = now - time::Duration::days(1);
+            params.not_after = now + time::Duration::days(3650);
+            let key_pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .map_err(|e| VaultError::Tls(e.to_string()))?;
+            let cert = params
+                .self_signed(&key_pair)
+                .map_err(|e| VaultError::Tls(e.to_string()))?;
+            let key_pem = key_pair.serialize_pem();
+            // Key first: a cut between the two writes leaves a key without certificate,
+            // which the next start reports instead of pairing a certificate with no key.
+            durable::write_atomic(key_path, key_pem.as_bytes(), 0o600).map_err(io_err(key_path))?;
+            durable::write_atomic(cert_path, cert.pem().as_bytes(), 0o644)
+                .map_err(io_err(cert_path))?;
+            tracing::info!(names = ?names, "created the box's TLS certificate");
+            Ok((cert.pem(), key_pem))
+        }
+        (Err(e), _) => Err(VaultError::Damaged {
+            path: cert_path.into(),
+            reason: format!("certificate unreadable while its key exists: {e}"),
+        }),
+        (_, Err(e)) => Err(VaultError::Damaged {
+            path: key_path.into(),
+            reason: format!("key unreadable while its certificate exists: {e}"),
+        }),
+    }
+}
+
+fn first_cert_der(pem: &str) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    rustls_pemfile::certs(&mut pem.as_bytes()).next()?.ok()
+}
+
+fn fingerprint(pem: &str, path: &Path) -> Result<String, VaultError> {
+    let der = first_cert_der(pem).ok_or_else(|| VaultError::Damaged {
+        path: path.into(),
+        reason: "no certificate in file".into(),
+    })?;
+    let digest = Sha256::digest(der.as_ref());
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// A new random bearer secret: `prefix` then 32 random bytes in URL-safe base64.
+/// The prefix (`vbs_` session, `vbu_` upload) tells a leaked secret's kind at a glance.
+pub fn random_token(prefix: &str) -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{prefix}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// A new admin setup code a person can type: 16 characters of Crockford base32 (80
+/// random bits) in groups of four, e.g. `7K2M-Q9XD-4RTA-HB3N`.
+pub fn random_setup_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rngs::OsRng;
+    let chars: Vec<char> = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The stored form of a bearer token: its SHA-256. A slow password hash buys nothing
+/// for 256 random bits and would cost every request time on a Pi.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The stored form of an admin setup code: SHA-256 of the code with case, spaces and
+/// hyphens ignored, so `7k2m q9xd ...` typed on a phone still matches. 80 random bits
+/// behind a login rate limit need no slow hash.
+pub fn setup_code_hash(code: &str) -> [u8; 32] {
+    let normalized: String = code
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    Sha256::digest(normalized.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn identity_is_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Vault::open(dir.path(), "stall-7").unwrap();
+        let b = Vault::open(dir.path(), "stall-7").unwrap();
+        assert_eq!(a.key_id(), b.key_id());
+        assert_eq!(
+            a.public_identity().tls_fingerprint,
+            b.public_identity().tls_fingerprint
+        );
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join("keys").join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("signing.key"), 0o600);
+        assert_eq!(mode("tls.key"), 0o600);
+        // Signatures verify under the public key.
+        let sig = a.sign(b"bundle");
+        a.verifying_key().verify_strict(b"bundle", &sig).unwrap();
+        // Debug shows no private material.
+        let debug = format!("{a:?}");
+        assert!(!debug.contains("PRIVATE"), "{debug}");
+    }
+
+    #[test]
+    fn damaged_key_is_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        Vault::open(dir.path(), "b").unwrap();
+        let key = dir.path().join("keys/signing.key");
+        std::fs::write(&key, "garbage").unwrap();
+        let err = Vault::open(dir.path(), "b").unwrap_err();
+        assert!(matches!(err, VaultError::Damaged { .. }), "{err}");
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "garbage");
+    }
+
+    #[test]
+    fn setup_codes_match_however_typed() {
+        let code = random_setup_code();
+        assert_eq!(code.len(), 19);
+        let typed = code.to_ascii_lowercase().replace('-', " ");
+        assert_eq!(setup_code_hash(&code), setup_code_hash(&typed));
+        assert_ne!(
+            setup_code_hash(&code),
+            setup_code_hash(&random_setup_code())
+        );
+        let token = random_token("vbs_");
+        assert_ne!(token_hash(&token), token_hash(&token.to_ascii_uppercase()));
+    }
+
+    #[test]
+    fn key_id_is_derived_from_the_public_key() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let id = key_id(&key.verifying_key());
+        assert!(id.starts_with("vb1-") && id.len() == 4 + 32, "{id}");
+        assert_eq!(
+            id,
+            key_id(&SigningKey::from_bytes(&[7u8; 32]).verifying_key())
+        );
+    }
+}
