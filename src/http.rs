@@ -340,14 +340,30 @@ pub struct Listeners {
 }
 
 /// Serves `app` on the listeners until `shutdown` is cancelled, then stops accepting,
-/// lets in-flight requests finish for at most `grace`, and returns. Returns `false` if
-/// the grace period ran out and requests were cut off.
+/// lets in-flight requests finish for at most `grace`, and returns. Requests still
+/// running after `grace` are cut off with 503, so nothing touches the store once it is
+/// closed. Returns `false` if any were cut off.
 pub async fn serve(
     app: Router,
     listeners: Listeners,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> bool {
+    let hard_stop = CancellationToken::new();
+    let cut_off = hard_stop.clone();
+    let app = app.layer(axum::middleware::from_fn(move |request: Request<axum::body::Body>, next: axum::middleware::Next| {
+        let cut_off = cut_off.clone();
+        async move {
+            tokio::select! {
+                response = next.run(request) => response,
+                _ = cut_off.cancelled() => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONNECTION, "close")],
+                    Json(json!({ "error": "shutting_down", "message": "the box is restarting; try again" })),
+                ).into_response(),
+            }
+        }
+    }));
     let mut servers = tokio::task::JoinSet::new();
     let service = app
         .clone()
@@ -381,14 +397,15 @@ pub async fn serve(
         _ = &mut drained => return true,
         _ = shutdown.cancelled() => {}
     }
-    match tokio::time::timeout(grace, &mut drained).await {
-        Ok(()) => true,
-        Err(_) => {
-            tracing::warn!(
-                grace_secs = grace.as_secs(),
-                "in-flight requests cut off at the end of the shutdown grace period"
-            );
-            false
-        }
+    if tokio::time::timeout(grace, &mut drained).await.is_ok() {
+        return true;
     }
+    tracing::warn!(
+        grace_secs = grace.as_secs(),
+        "cutting off requests still running at the end of the shutdown grace period"
+    );
+    hard_stop.cancel();
+    // Cut-off requests answer at once; give their connections a moment to close.
+    let _ = tokio::time::timeout(Duration::from_secs(1), &mut drained).await;
+    false
 }

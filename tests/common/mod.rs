@@ -1,0 +1,147 @@
+//! The test harness: the whole app, in-process, on ephemeral loopback ports, with a
+//! temporary data dir. Tests talk to it over real sockets with a real HTTP client.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use venuebox::admin::SetupCode;
+use venuebox::config::{Config, Overrides};
+use venuebox::AppState;
+
+/// A running box.
+pub struct TestBox {
+    /// Keeps the data dir alive for the box's lifetime.
+    pub dir: tempfile::TempDir,
+    /// The plain HTTP address.
+    pub http: SocketAddr,
+    /// The HTTPS address, when enabled.
+    pub https: Option<SocketAddr>,
+    /// The admin setup code made at first start.
+    pub admin_code: String,
+    /// The state the app serves (store, vault, config).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// What a test may change before the box starts.
+pub struct Options {
+    /// Applied to the configuration.
+    pub configure: Box<dyn FnOnce(&mut Config)>,
+    /// Extra routes merged into the app (e.g. a deliberately slow one).
+    pub extra_routes: Option<axum::Router<AppState>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            configure: Box::new(|_| {}),
+            extra_routes: None,
+        }
+    }
+}
+
+/// A configuration for tests: loopback, port 0, data in `data_dir`.
+pub fn test_config(data_dir: PathBuf) -> Config {
+    let overrides = Overrides {
+        data_dir: Some(data_dir),
+        http_listen: Some("127.0.0.1:0".into()),
+        ftp_listen: Some("127.0.0.1:0".into()),
+    };
+    let mut config = Config::load(None, [], &overrides).expect("test config is valid");
+    config.https.listen = "127.0.0.1:0".into();
+    config.http.shutdown_grace_secs = 5;
+    config
+}
+
+impl TestBox {
+    /// Starts a box with the test configuration.
+    pub async fn start() -> TestBox {
+        Self::start_with(Options::default()).await
+    }
+
+    /// Starts a box with changes.
+    pub async fn start_with(options: Options) -> TestBox {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path().join("data"));
+        (options.configure)(&mut config);
+        let prepared = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+            .await
+            .unwrap()
+            .expect("prepare");
+        let SetupCode::New(admin_code) = prepared.setup_code else {
+            panic!("a fresh box makes a setup code");
+        };
+        let state = prepared.state;
+        let listeners = venuebox::bind(&state).await.expect("bind");
+        let http = listeners.http.local_addr().unwrap();
+        let https = listeners
+            .https
+            .as_ref()
+            .map(|l| axum::serve::Listener::local_addr(l).unwrap());
+        let mut router = venuebox::http::app(state.clone());
+        if let Some(extra) = options.extra_routes {
+            router = router.merge(extra.with_state(state.clone()));
+        }
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(venuebox::serve_router(
+            router,
+            state.clone(),
+            listeners,
+            shutdown.clone(),
+        ));
+        TestBox {
+            dir,
+            http,
+            https,
+            admin_code,
+            state,
+            shutdown,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// The data dir.
+    pub fn data_dir(&self) -> PathBuf {
+        self.state.config.storage.data_dir.clone()
+    }
+
+    /// Logs in through the API and returns the bearer token.
+    pub async fn admin_token(&self) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/api/admin/login"))
+            .json(&serde_json::json!({ "code": self.admin_code }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Asks the box to stop, as SIGTERM does.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Stops the box and waits for it to finish.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        self.task.await.unwrap().expect("clean stop");
+        self.dir
+    }
+
+    /// Waits for a stop begun with [`TestBox::begin_shutdown`].
+    pub async fn join(self) -> anyhow::Result<()> {
+        self.task.await.unwrap()
+    }
+}
