@@ -24,7 +24,7 @@ pub const ENV_PREFIX: &str = "VENUEBOX_";
 const ENV_NOT_CONFIG: &[&str] = &["VENUEBOX_ADMIN_TOKEN", "VENUEBOX_TESTDATA", "VENUEBOX_LOG"];
 
 /// The whole configuration of one box.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Config {
     /// Identity of this box on the network.
@@ -151,21 +151,6 @@ pub enum LogFormat {
     Human,
     /// One JSON object per line.
     Json,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            device: DeviceConfig::default(),
-            storage: StorageConfig::default(),
-            http: HttpConfig::default(),
-            https: HttpsConfig::default(),
-            ftp: FtpConfig::default(),
-            event: EventConfig::default(),
-            admin: AdminConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 // The defaults are those of a development box (`venuebox run` with no arguments): data
