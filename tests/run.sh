@@ -5,8 +5,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Later issues' real clients (lftp, Node's tus-js-client, Chromium, ...) are installed
-# here with apt-get/npm when missing.
+# Debian packages providing the tools the tests call: command -> package.
+declare -A tools=(
+  [systemd-analyze]=systemd   # tests/image_build.sh checks the unit
+  [systemd-sysusers]=systemd
+)
+missing=()
+for cmd in "${!tools[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/run.sh: missing packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

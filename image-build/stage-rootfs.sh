@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Installs venuebox into a root file system (a mounted Raspberry Pi OS image, a pi-gen
+# stage's ${ROOTFS_DIR}, or any directory):
+#
+#   /usr/bin/venuebox                                         the binary, 0755
+#   /etc/venuebox/venuebox.toml                               config, 0640, kept if present
+#   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
+#   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
+#   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
+#
+# Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
+#
+# Runs as any user. Run as root for an image (files then belong to root); as another
+# user the files belong to that user. Running it again updates the binary, the unit
+# and the sysusers snippet, and never touches an existing config: a vendor's edits
+# survive an update. See image-build/README.md.
+set -euo pipefail
+
+prog=$(basename "$0")
+usage() {
+    echo "usage: $prog --binary PATH --rootfs DIR" >&2
+    echo "  --binary PATH  the venuebox executable to install (aarch64 for a Pi)" >&2
+    echo "  --rootfs DIR   root of the target file system (must exist)" >&2
+}
+die() {
+    echo "$prog: error: $*" >&2
+    exit 1
+}
+
+binary=""
+rootfs=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) [ $# -ge 2 ] || { usage; exit 2; }; binary=$2; shift 2 ;;
+        --binary=*) binary=${1#--binary=}; shift ;;
+        --rootfs) [ $# -ge 2 ] || { usage; exit 2; }; rootfs=$2; shift 2 ;;
+        --rootfs=*) rootfs=${1#--rootfs=}; shift ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "$prog: unknown argument: $1" >&2; usage; exit 2 ;;
+    esac
+done
+[ -n "$binary" ] || { echo "$prog: --binary is required" >&2; usage; exit 2; }
+[ -n "$rootfs" ] || { echo "$prog: --rootfs is required" >&2; usage; exit 2; }
+
+# The repository root, from this script's own location (works from any cwd).
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+unit_src="$repo/systemd/venuebox.service"
+sysusers_src="$repo/systemd/venuebox-sysusers.conf"
+config_src="$repo/config/venuebox.toml"
+
+[ -e "$binary" ] || die "binary $binary does not exist (build it first, see image-build/README.md)"
+[ -f "$binary" ] || die "binary $binary is not a regular file"
+[ -x "$binary" ] || die "binary $binary is not executable (chmod +x it, or is it the right file?)"
+[ -d "$rootfs" ] || die "root file system $rootfs is not a directory (mount or create it first)"
+for f in "$unit_src" "$sysusers_src" "$config_src"; do
+    [ -f "$f" ] || die "$f is missing from the repository"
+done
+
+rootfs=$(cd "$rootfs" && pwd)
+# New directories get 0755, whatever the caller's umask; existing ones keep their mode.
+umask 022
+
+# Makes the parent directories of a path inside the rootfs.
+parent() {
+    mkdir -p -- "$(dirname -- "$1")"
+}
+
+# install_file SRC MODE /ABSOLUTE/PATH/IN/ROOTFS: copies atomically (temp file in the
+# same directory, then rename), so a half-written file never appears in the image and
+# a binary that is running from a live rootfs is replaced, not overwritten.
+install_file() {
+    local src=$1 mode=$2 dest="$rootfs$3"
+    parent "$dest"
+    local tmp
+    tmp=$(mktemp "$dest.stage.XXXXXX")
+    if ! { cp -- "$src" "$tmp" && chmod "$mode" "$tmp" && mv -f -- "$tmp" "$dest"; }; then
+        rm -f -- "$tmp"
+        die "cannot install $3"
+    fi
+    echo "installed  $3 (mode $mode)"
+}
+
+install_file "$binary" 0755 /usr/bin/venuebox
+install_file "$unit_src" 0644 /usr/lib/systemd/system/venuebox.service
+install_file "$sysusers_src" 0644 /usr/lib/sysusers.d/venuebox.conf
+
+config=/etc/venuebox/venuebox.toml
+if [ -e "$rootfs$config" ] || [ -L "$rootfs$config" ]; then
+    if cmp -s "$config_src" "$rootfs$config"; then
+        echo "kept       $config (same as the shipped default)"
+    else
+        echo "kept       $config (edited on the box; the shipped default is config/venuebox.toml)"
+    fi
+else
+    install_file "$config_src" 0640 "$config"
+fi
+
+# What `systemctl enable venuebox` does, without needing systemd on the build host.
+wants=/etc/systemd/system/multi-user.target.wants/venuebox.service
+parent "$rootfs$wants"
+ln -sfn /usr/lib/systemd/system/venuebox.service "$rootfs$wants"
+echo "enabled    $wants -> /usr/lib/systemd/system/venuebox.service"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "note: staged as $(id -un) (uid $(id -u)), not root: the files belong to that user;"
+    echo "      copy them into an image as root (e.g. tar --owner=root --group=root)."
+fi
+echo "staged venuebox into $rootfs"
