@@ -171,8 +171,15 @@ if [ "$(id -u)" -eq 0 ]; then
         mkdir -p "$userfs"
         chown nobody "$userfs"
         chmod 0755 "$work"
+        # The repository may sit in a directory nobody cannot enter (a 0700 temp dir):
+        # run a copy of what the script needs from the test's own directory.
+        userrepo="$work/user-repo"
+        mkdir -p "$userrepo"
+        cp -r "$repo/image-build" "$repo/systemd" "$repo/config" "$userrepo/"
+        chmod -R a+rX "$userrepo"
+        chmod a+r "$work/venuebox-v1"
         if out=$(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
-            "$stage" --binary "$work/venuebox-v1" --rootfs "$userfs" 2>&1) &&
+            "$userrepo/image-build/stage-rootfs.sh" --binary "$work/venuebox-v1" --rootfs "$userfs" 2>&1) &&
             [ -x "$userfs/usr/bin/venuebox" ] && [ -L "$userfs/etc/systemd/system/multi-user.target.wants/venuebox.service" ]; then
             pass "stage-rootfs.sh as user nobody"
         else
