@@ -38,6 +38,12 @@ pub struct Config {
     pub https: HttpsConfig,
     /// Camera ingest over FTP.
     pub ftp: FtpConfig,
+    /// What uploads may do to the disk, whatever their protocol.
+    pub ingest: IngestConfig,
+    /// Resumable uploads from phones and laptops (tus).
+    pub tus: TusConfig,
+    /// Announcing the box on the LAN with mDNS/DNS-SD.
+    pub mdns: MdnsConfig,
     /// The event this box is serving.
     pub event: EventConfig,
     /// Admin access.
@@ -105,6 +111,39 @@ pub struct HttpsConfig {
 pub struct FtpConfig {
     /// Address the FTP control channel listens on, e.g. `0.0.0.0:21`.
     pub listen: String,
+}
+
+/// Limits every upload obeys, whatever its protocol.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// Free bytes always left on the data dir's filesystem: an upload that would eat
+    /// into them is refused (HTTP 507, FTP 552), so the database and the system keep
+    /// room to work.
+    pub free_disk_reserve_bytes: u64,
+    /// Bytes each creator may store; 0 means no limit.
+    pub creator_quota_bytes: u64,
+    /// Largest single file accepted.
+    pub max_file_bytes: u64,
+}
+
+/// Resumable uploads (tus 1.0.0 at `/files/`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TusConfig {
+    /// An unfinished upload untouched for this long expires and its bytes are removed.
+    pub expire_after_secs: u64,
+}
+
+/// mDNS/DNS-SD announcements.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct MdnsConfig {
+    /// Advertise `_http._tcp` (portal, dashboard) and `_ftp._tcp` (camera ingest).
+    pub enabled: bool,
+    /// Instance name shown in browsers and cameras; defaults to `box.name`. Make it
+    /// unique per box at a venue.
+    pub instance: Option<String>,
 }
 
 /// The event the box serves. Written into the database at start.
@@ -197,6 +236,30 @@ impl Default for FtpConfig {
     fn default() -> Self {
         FtpConfig {
             listen: "127.0.0.1:2121".into(),
+        }
+    }
+}
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            free_disk_reserve_bytes: 256 << 20,
+            creator_quota_bytes: 0,
+            max_file_bytes: 2 << 30,
+        }
+    }
+}
+impl Default for TusConfig {
+    fn default() -> Self {
+        TusConfig {
+            expire_after_secs: 24 * 3600,
+        }
+    }
+}
+impl Default for MdnsConfig {
+    fn default() -> Self {
+        MdnsConfig {
+            enabled: true,
+            instance: None,
         }
     }
 }
@@ -406,6 +469,21 @@ impl Config {
                 }
             }
         }
+        if self.ingest.max_file_bytes < 1024 {
+            bad("ingest.max_file_bytes", "must be at least 1024".into());
+        }
+        if self.tus.expire_after_secs < 60 {
+            bad("tus.expire_after_secs", "must be at least 60".into());
+        }
+        if let Some(instance) = &self.mdns.instance {
+            if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)
+            {
+                bad(
+                    "mdns.instance",
+                    "must be 1 to 63 bytes without control characters".into(),
+                );
+            }
+        }
         if self.event.name.trim().is_empty() {
             bad("event.name", "must not be empty".into());
         }
@@ -458,6 +536,16 @@ impl Config {
             );
         }
         issues
+    }
+
+    /// The mDNS instance name: `mdns.instance`, or `box.name`.
+    pub fn mdns_instance(&self) -> &str {
+        self.mdns.instance.as_deref().unwrap_or(&self.device.name)
+    }
+
+    /// The FTP address, parsed (valid after [`Config::load`]).
+    pub fn ftp_addr(&self) -> SocketAddr {
+        self.ftp.listen.parse().expect("validated at load")
     }
 
     /// The HTTP address, parsed (valid after [`Config::load`]).
