@@ -472,8 +472,8 @@ impl Config {
         if self.ingest.max_file_bytes < 1024 {
             bad("ingest.max_file_bytes", "must be at least 1024".into());
         }
-        if self.tus.expire_after_secs < 60 {
-            bad("tus.expire_after_secs", "must be at least 60".into());
+        if self.tus.expire_after_secs == 0 {
+            bad("tus.expire_after_secs", "must be at least 1".into());
         }
         if let Some(instance) = &self.mdns.instance {
             if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)

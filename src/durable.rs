@@ -59,6 +59,12 @@ pub fn check_writable(dir: &Path) -> io::Result<()> {
     fs::remove_file(&probe)
 }
 
+/// Bytes available to an unprivileged writer on the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 fn parent_of(path: &Path) -> io::Result<&Path> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => Ok(p),

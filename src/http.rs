@@ -185,10 +185,17 @@ impl MakeRequestId for RequestIds {
 pub fn app(state: AppState) -> Router {
     let config = &state.config.http;
     let timeout = Duration::from_secs(config.request_timeout_secs);
+    // Ordinary routes get a body limit and a total timeout; uploads stream for as
+    // long as bytes keep coming (the tus module bounds them itself).
     let routes = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::admin::router())
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .merge(crate::tus::router())
         .with_state(state.clone());
 
     let middleware = ServiceBuilder::new()
@@ -216,7 +223,6 @@ pub fn app(state: AppState) -> Router {
         }))
         .load_shed()
         .concurrency_limit(config.max_in_flight)
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -236,7 +242,7 @@ pub fn app(state: AppState) -> Router {
 /// uptime and the data dir's free bytes, so a monitor sees why.
 async fn healthz(State(state): State<AppState>) -> Response {
     let database_ok = state.store.healthy().await;
-    let free = free_disk_bytes(&state.config.storage.data_dir);
+    let free = crate::durable::free_bytes(&state.config.storage.data_dir).ok();
     let status = if database_ok {
         StatusCode::OK
     } else {
@@ -250,12 +256,6 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "disk": { "free_bytes": free },
     });
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-}
-
-/// Bytes available to venuebox on the filesystem holding `dir` (`None` if unknown).
-pub fn free_disk_bytes(dir: &std::path::Path) -> Option<u64> {
-    let stat = rustix::fs::statvfs(dir).ok()?;
-    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// A TLS listener for axum: accepts TCP, runs handshakes concurrently (each bounded by

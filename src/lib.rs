@@ -14,8 +14,10 @@ pub mod config;
 pub mod creators;
 pub mod durable;
 pub mod http;
+pub mod ingest;
 pub mod store;
 pub mod telemetry;
+pub mod tus;
 pub mod vault;
 
 use std::sync::Arc;
@@ -42,6 +44,10 @@ pub struct AppState {
     pub started: Instant,
     /// Failed admin logins per client.
     pub login_limiter: Arc<LoginLimiter>,
+    /// The ingest core every upload protocol commits through.
+    pub ingest: ingest::Ingest,
+    /// Which tus uploads a PATCH is writing right now.
+    pub upload_locks: Arc<tus::UploadLocks>,
 }
 
 /// The outcome of [`prepare`]: the state to serve, and what happened to the setup code.
@@ -92,6 +98,17 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             admin::ensure_setup_code(tx, admin_token)
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ingest = ingest::Ingest::open(
+        store.clone(),
+        &config.storage.data_dir,
+        config.ingest.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "preparing {} for uploads",
+            config.storage.data_dir.display()
+        )
+    })?;
     let login_limiter = Arc::new(LoginLimiter::new(
         config.admin.login_max_failures,
         Duration::from_secs(config.admin.login_window_secs),
@@ -103,6 +120,8 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             vault,
             started: Instant::now(),
             login_limiter,
+            ingest,
+            upload_locks: Arc::default(),
         },
         setup_code,
     })
@@ -150,7 +169,9 @@ pub async fn serve_router(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    let sweeper = tokio::spawn(tus::run_sweeper(state.clone(), shutdown.clone()));
     http::serve(router, listeners, shutdown, grace).await;
+    let _ = sweeper.await;
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
     Ok(())

@@ -72,6 +72,31 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
     CREATE INDEX audit_log_at ON audit_log (at);",
+    // 3: photos (content-addressed, one row per distinct content) and resumable
+    // uploads in progress (tus).
+    "CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        raw INTEGER NOT NULL DEFAULT 0,
+        creator_id INTEGER NOT NULL REFERENCES creators (id),
+        original_name TEXT NOT NULL,
+        source TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX photos_creator ON photos (creator_id);
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        creator_id INTEGER NOT NULL REFERENCES creators (id),
+        length INTEGER,
+        offset INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        photo_id INTEGER REFERENCES photos (id)
+    ) WITHOUT ROWID;
+    CREATE INDEX uploads_expiry ON uploads (expires_at);",
 ];
 
 /// The schema version this build writes.

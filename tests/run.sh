@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages providing the tools the tests call: command -> package.
 declare -A tools=(
+  [curl]=curl                 # tus tests drive the server with curl
+  [node]=nodejs               # tus-js-client runs under Node
+  [npm]=npm
   [systemd-analyze]=systemd   # tests/image_build.sh checks the unit
   [systemd-sysusers]=systemd
 )
@@ -24,6 +27,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The official tus client, pinned by tests/tus-client/package-lock.json.
+(cd tests/tus-client && npm ci --no-audit --no-fund --loglevel=error)
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

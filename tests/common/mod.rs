@@ -45,6 +45,26 @@ impl Default for Options {
     }
 }
 
+/// The shared test data (real camera photos, hostile files): `VENUEBOX_TESTDATA`, or
+/// `../shared/testdata` beside the repository. Missing data fails the test loudly.
+pub fn testdata() -> PathBuf {
+    let dir = std::env::var_os("VENUEBOX_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    assert!(
+        dir.join("photos").is_dir(),
+        "test data not found at {} (set VENUEBOX_TESTDATA)",
+        dir.display()
+    );
+    dir
+}
+
+/// SHA-256 of a file, lowercase hex.
+pub fn sha256_file(path: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
 /// A configuration for tests: loopback, port 0, data in `data_dir`.
 pub fn test_config(data_dir: PathBuf) -> Config {
     let overrides = Overrides {
@@ -69,12 +89,34 @@ impl TestBox {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path().join("data"));
         (options.configure)(&mut config);
+        Self::launch(dir, config, None, options.extra_routes).await
+    }
+
+    /// Stops the box and starts it again on the same data dir and configuration, as a
+    /// reboot would (new ports).
+    pub async fn restart(self) -> TestBox {
+        let config = (*self.state.config).clone();
+        let code = self.admin_code.clone();
+        let dir = self.stop().await;
+        Self::launch(dir, config, Some(code), None).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        mut config: Config,
+        known_code: Option<String>,
+        extra_routes: Option<axum::Router<AppState>>,
+    ) -> TestBox {
+        config.http.listen = "127.0.0.1:0".into();
+        config.https.listen = "127.0.0.1:0".into();
         let prepared = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
             .await
             .unwrap()
             .expect("prepare");
-        let SetupCode::New(admin_code) = prepared.setup_code else {
-            panic!("a fresh box makes a setup code");
+        let admin_code = match (prepared.setup_code, known_code) {
+            (SetupCode::New(code), None) => code,
+            (SetupCode::Existing, Some(code)) => code,
+            (other, known) => panic!("unexpected setup code state {other:?} (known: {known:?})"),
         };
         let state = prepared.state;
         let listeners = venuebox::bind(&state).await.expect("bind");
@@ -84,7 +126,7 @@ impl TestBox {
             .as_ref()
             .map(|l| axum::serve::Listener::local_addr(l).unwrap());
         let mut router = venuebox::http::app(state.clone());
-        if let Some(extra) = options.extra_routes {
+        if let Some(extra) = extra_routes {
             router = router.merge(extra.with_state(state.clone()));
         }
         let shutdown = CancellationToken::new();
@@ -103,6 +145,18 @@ impl TestBox {
             shutdown,
             task,
         }
+    }
+
+    /// Adds a creator directly in the store and returns (id, upload token).
+    pub async fn creator(&self, name: &str) -> (i64, String) {
+        let name = name.to_string();
+        let made = self
+            .state
+            .store
+            .write(move |tx| venuebox::creators::add(tx, &name, "test"))
+            .await
+            .unwrap();
+        (made.creator.id, made.upload_token)
     }
 
     /// `http://127.0.0.1:<port><path>`

@@ -1,0 +1,613 @@
+//! Ingest: the one way a photo enters the box, whatever brought it (FTP from a camera,
+//! tus from a phone, `venuebox import` from a card).
+//!
+//! A photo arrives as a byte stream with metadata (creator, original name, source). It
+//! is streamed to a temporary file in `<data>/incoming/` while being hashed (SHA-256),
+//! fsynced, renamed into the content-addressed store at
+//! `<data>/photos/sha256/<ab>/<hex>`, the directory fsynced, and only then is the
+//! database row inserted and the photo acknowledged. A power cut at any point leaves
+//! either no trace of the photo (the temp file is swept at the next start) or the
+//! whole photo; a file in the store without a row is simply re-linked when the same
+//! bytes arrive again. The same content twice is the same photo: no second copy.
+//!
+//! Photos are accepted by content (magic bytes), not by name. Each committed photo is
+//! announced on a broadcast channel the renderer subscribes to.
+//!
+//! This module decides what is stored and where; it knows nothing of protocols.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::broadcast;
+
+use crate::config::IngestConfig;
+use crate::durable;
+use crate::store::{self, Store, StoreError};
+
+/// Where a photo came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A camera over FTP/FTPS.
+    Ftp,
+    /// A phone or laptop over tus.
+    Tus,
+    /// A folder (memory card) imported with the CLI.
+    Import,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Ftp => "ftp",
+            Source::Tus => "tus",
+            Source::Import => "import",
+        }
+    }
+}
+
+/// What the bytes are, found from their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType {
+    /// MIME type, e.g. `image/jpeg`, `image/x-sony-arw`.
+    pub mime: &'static str,
+    /// Camera RAW: stored and listed, but no preview is rendered from it.
+    pub raw: bool,
+}
+
+/// How many leading bytes [`sniff`] needs.
+pub const SNIFF_BYTES: usize = 16;
+
+/// Identifies a photo by its first bytes. `name` only tells apart the TIFF-based RAW
+/// formats (NEF, ARW, DNG), which share TIFF's magic bytes. Anything that is not a
+/// JPEG, PNG, WebP, TIFF, HEIC/HEIF or camera RAW is refused with a reason.
+pub fn sniff(head: &[u8], name: &str) -> Result<MediaType, String> {
+    let image = |mime| Ok(MediaType { mime, raw: false });
+    let raw = |mime| Ok(MediaType { mime, raw: true });
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match head {
+        [] => Err("the file is empty".into()),
+        [0xFF, 0xD8, 0xFF, ..] => image("image/jpeg"),
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => image("image/png"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => image("image/webp"),
+        [b'I', b'I', 0x2A, 0x00, _, _, _, _, b'C', b'R', ..] => raw("image/x-canon-cr2"),
+        [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => match ext.as_str() {
+            "nef" | "nrw" => raw("image/x-nikon-nef"),
+            "arw" | "srf" | "sr2" => raw("image/x-sony-arw"),
+            "dng" => raw("image/x-adobe-dng"),
+            _ => image("image/tiff"),
+        },
+        [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] if brand.len() >= 4 => match &brand[..4] {
+            b"crx " => raw("image/x-canon-cr3"),
+            b"heic" | b"heix" | b"hevc" | b"hevx" | b"heim" | b"heis" => image("image/heic"),
+            b"mif1" | b"msf1" => image("image/heif"),
+            other => Err(format!(
+                "not an accepted photo type (ISO media brand {:?})",
+                String::from_utf8_lossy(other)
+            )),
+        },
+        _ if head.len() < 4 => Err("too short to be a photo".into()),
+        _ => Err(
+            "not an accepted photo type (JPEG, PNG, WebP, TIFF, HEIC/HEIF or camera RAW)".into(),
+        ),
+    }
+}
+
+/// A file name safe to store and show: the last path component, without control
+/// characters, at most 255 bytes; `unnamed` if nothing is left.
+pub fn clean_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
+    clean = clean.trim().to_string();
+    while clean.len() > 255 {
+        clean.pop();
+    }
+    if clean.is_empty() || clean == "." || clean == ".." {
+        "unnamed".into()
+    } else {
+        clean
+    }
+}
+
+/// A stored photo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Photo {
+    /// Database id.
+    pub id: i64,
+    /// SHA-256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type.
+    pub media_type: String,
+    /// Camera RAW (no preview).
+    pub raw: bool,
+    /// The creator it belongs to.
+    pub creator_id: i64,
+    /// Sanitised original file name.
+    pub original_name: String,
+    /// `ftp`, `tus` or `import`.
+    pub source: String,
+    /// Seconds since the epoch.
+    pub received_at: i64,
+}
+
+/// What happened to an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new photo was stored.
+    New(Photo),
+    /// The same bytes were already stored; nothing was added.
+    Duplicate(Photo),
+}
+
+impl Outcome {
+    /// The photo, new or not.
+    pub fn photo(&self) -> &Photo {
+        match self {
+            Outcome::New(p) | Outcome::Duplicate(p) => p,
+        }
+    }
+}
+
+/// Announced on the channel for every newly stored photo.
+#[derive(Debug, Clone)]
+pub struct PhotoCommitted {
+    /// The photo.
+    pub photo: Photo,
+}
+
+/// Why an upload was not stored. Nothing already stored is touched in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Not a photo this box accepts.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Storing it would eat into the free-disk reserve.
+    #[error("the box is running out of disk space; upload refused")]
+    DiskFull,
+    /// The creator's quota would be exceeded.
+    #[error("quota exceeded: {used} of {quota} bytes used")]
+    Quota {
+        /// Bytes the creator has stored.
+        used: u64,
+        /// Their quota.
+        quota: u64,
+    },
+    /// Larger than `ingest.max_file_bytes`.
+    #[error("file too large (limit {0} bytes)")]
+    TooLarge(u64),
+    /// Reading the upload or writing the disk failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for IngestError {
+    fn from(e: rusqlite::Error) -> Self {
+        IngestError::Store(e.into())
+    }
+}
+
+/// Who sent a photo and how.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// The creator's id.
+    pub creator_id: i64,
+    /// The name the client gave (cleaned before storing).
+    pub original_name: String,
+    /// How it arrived.
+    pub source: Source,
+}
+
+/// The ingest core: a cheap, cloneable handle.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    data_dir: PathBuf,
+    limits: IngestConfig,
+    committed: broadcast::Sender<PhotoCommitted>,
+}
+
+/// Free-space checks happen at least this often while streaming.
+const SPACE_CHECK_BYTES: u64 = 4 << 20;
+const BUFFER: usize = 64 * 1024;
+
+impl Ingest {
+    /// Opens the ingest core on a data dir: creates its folders and removes temporary
+    /// files left by uploads a power cut or crash interrupted (never acknowledged).
+    pub fn open(store: Store, data_dir: &Path, limits: IngestConfig) -> std::io::Result<Ingest> {
+        for dir in [data_dir.join("incoming"), data_dir.join("photos/sha256")] {
+            durable::create_dir(&dir, 0o700)?;
+        }
+        let incoming = data_dir.join("incoming");
+        let mut swept = 0;
+        for entry in std::fs::read_dir(&incoming)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+                swept += 1;
+            }
+        }
+        if swept > 0 {
+            tracing::info!(files = swept, "removed unfinished uploads' temporary files");
+        }
+        let (committed, _) = broadcast::channel(1024);
+        Ok(Ingest {
+            inner: Arc::new(Inner {
+                store,
+                data_dir: data_dir.to_path_buf(),
+                limits,
+                committed,
+            }),
+        })
+    }
+
+    /// Subscribes to "photo committed" announcements.
+    pub fn subscribe(&self) -> broadcast::Receiver<PhotoCommitted> {
+        self.inner.committed.subscribe()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &IngestConfig {
+        &self.inner.limits
+    }
+
+    /// Where the photo with this hash is stored.
+    pub fn photo_path(&self, sha256_hex: &str) -> PathBuf {
+        self.inner
+            .data_dir
+            .join("photos/sha256")
+            .join(&sha256_hex[..2])
+            .join(sha256_hex)
+    }
+
+    /// A new temporary file path in `incoming/` (same filesystem as the store).
+    pub fn temp_path(&self) -> PathBuf {
+        self.inner
+            .data_dir
+            .join("incoming")
+            .join(format!("{}.part", crate::vault::random_token("")))
+    }
+
+    /// Refuses with [`IngestError::DiskFull`] if writing `more` bytes would eat into
+    /// the free-disk reserve.
+    pub fn check_space(&self, more: u64) -> Result<(), IngestError> {
+        let free = durable::free_bytes(&self.inner.data_dir)?;
+        if free.saturating_sub(more) < self.inner.limits.free_disk_reserve_bytes {
+            return Err(IngestError::DiskFull);
+        }
+        Ok(())
+    }
+
+    /// Refuses if `creator_id` storing `more` bytes would exceed their quota.
+    pub async fn check_quota(&self, creator_id: i64, more: u64) -> Result<(), IngestError> {
+        let quota = self.inner.limits.creator_quota_bytes;
+        if quota == 0 {
+            return Ok(());
+        }
+        let used = self
+            .inner
+            .store
+            .read(move |c| used_bytes(c, creator_id).map_err(StoreError::from))
+            .await?;
+        if used + more > quota {
+            return Err(IngestError::Quota { used, quota });
+        }
+        Ok(())
+    }
+
+    /// Streams `body` into the store as one photo. Returns only once the photo is
+    /// durable (file and row), or with an error after which nothing of it remains.
+    pub async fn receive<R: AsyncRead + Unpin>(
+        &self,
+        incoming: Incoming,
+        mut body: R,
+    ) -> Result<Outcome, IngestError> {
+        let temp = self.temp_path();
+        let result = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+                .await?;
+            let mut hasher = Sha256::new();
+            let mut head = Vec::with_capacity(SNIFF_BYTES);
+            let mut size = 0u64;
+            let mut since_check = SPACE_CHECK_BYTES;
+            let mut buf = vec![0u8; BUFFER];
+            loop {
+                let n = body.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                let chunk = &buf[..n];
+                size += n as u64;
+                if size > self.inner.limits.max_file_bytes {
+                    return Err(IngestError::TooLarge(self.inner.limits.max_file_bytes));
+                }
+                since_check += n as u64;
+                if since_check >= SPACE_CHECK_BYTES {
+                    self.check_space(SPACE_CHECK_BYTES)?;
+                    since_check = 0;
+                }
+                if head.len() < SNIFF_BYTES {
+                    let take = (SNIFF_BYTES - head.len()).min(n);
+                    head.extend_from_slice(&chunk[..take]);
+                    // Refuse early: no need to receive a whole video to say no.
+                    if head.len() == SNIFF_BYTES {
+                        sniff(&head, &incoming.original_name).map_err(IngestError::Refused)?;
+                    }
+                }
+                hasher.update(chunk);
+                tokio::io::AsyncWriteExt::write_all(&mut file, chunk).await?;
+            }
+            file.sync_all().await?;
+            drop(file);
+            let sha256 = hex::encode(hasher.finalize());
+            Ok((sha256, size, head))
+        }
+        .await;
+        let (sha256, size, head) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
+        };
+        self.commit(incoming, temp, sha256, size, head).await
+    }
+
+    /// Commits a complete file already in `incoming/` (a finished tus upload): hashes
+    /// it, then stores it as [`Ingest::receive`] does. The file is consumed.
+    pub async fn receive_file(
+        &self,
+        incoming: Incoming,
+        temp: PathBuf,
+    ) -> Result<Outcome, IngestError> {
+        let path = temp.clone();
+        let hashed = store::run_blocking(move || -> std::io::Result<(String, u64, Vec<u8>)> {
+            let mut file = std::fs::File::open(&path)?;
+            file.sync_all()?;
+            let mut hasher = Sha256::new();
+            let mut head = Vec::with_capacity(SNIFF_BYTES);
+            let mut size = 0u64;
+            let mut buf = vec![0u8; BUFFER];
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                if head.len() < SNIFF_BYTES {
+                    let take = (SNIFF_BYTES - head.len()).min(n);
+                    head.extend_from_slice(&buf[..take]);
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Ok((hex::encode(hasher.finalize()), size, head))
+        })
+        .await?;
+        match hashed {
+            Ok((sha256, size, head)) => self.commit(incoming, temp, sha256, size, head).await,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn commit(
+        &self,
+        incoming: Incoming,
+        temp: PathBuf,
+        sha256: String,
+        size: u64,
+        head: Vec<u8>,
+    ) -> Result<Outcome, IngestError> {
+        let checked = async {
+            let media = sniff(&head, &incoming.original_name).map_err(IngestError::Refused)?;
+            self.check_quota(incoming.creator_id, size).await?;
+            Ok::<_, IngestError>(media)
+        }
+        .await;
+        let media = match checked {
+            Ok(media) => media,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
+        };
+        let target = self.photo_path(&sha256);
+        let stored = store::run_blocking(move || -> std::io::Result<()> {
+            let dir = target.parent().expect("content path has a parent");
+            durable::create_dir(dir, 0o700)?;
+            // Same bytes already stored: keep the existing file, drop the new copy.
+            if target.exists() {
+                std::fs::remove_file(&temp)?;
+                return Ok(());
+            }
+            std::fs::rename(&temp, &target)?;
+            durable::sync_dir(dir)
+        })
+        .await?;
+        stored?;
+        let name = clean_name(&incoming.original_name);
+        let outcome = self
+            .inner
+            .store
+            .write(move |tx| -> Result<Outcome, IngestError> {
+                let existing = photo_by_sha(tx, &sha256)?;
+                if let Some(photo) = existing {
+                    return Ok(Outcome::Duplicate(photo));
+                }
+                tx.execute(
+                    "INSERT INTO photos (sha256, size, media_type, raw, creator_id, original_name, source, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    rusqlite::params![
+                        sha256,
+                        size as i64,
+                        media.mime,
+                        media.raw,
+                        incoming.creator_id,
+                        name,
+                        incoming.source.as_str(),
+                        store::now()
+                    ],
+                )?;
+                let photo = photo_by_sha(tx, &sha256)?.expect("just inserted");
+                Ok(Outcome::New(photo))
+            })
+            .await?;
+        if let Outcome::New(photo) = &outcome {
+            tracing::info!(photo = photo.id, size = photo.size, media_type = %photo.media_type, source = %photo.source, "photo stored");
+            let _ = self.inner.committed.send(PhotoCommitted {
+                photo: photo.clone(),
+            });
+        }
+        Ok(outcome)
+    }
+}
+
+/// Bytes a creator has stored.
+pub fn used_bytes(conn: &rusqlite::Connection, creator_id: i64) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT coalesce(sum(size), 0) FROM photos WHERE creator_id = ?1",
+        [creator_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+}
+
+const PHOTO_COLUMNS: &str =
+    "id, sha256, size, media_type, raw, creator_id, original_name, source, received_at";
+
+fn row_to_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<Photo> {
+    Ok(Photo {
+        id: r.get(0)?,
+        sha256: r.get(1)?,
+        size: r.get::<_, i64>(2)? as u64,
+        media_type: r.get(3)?,
+        raw: r.get(4)?,
+        creator_id: r.get(5)?,
+        original_name: r.get(6)?,
+        source: r.get(7)?,
+        received_at: r.get(8)?,
+    })
+}
+
+/// The photo with this content hash, if stored.
+pub fn photo_by_sha(conn: &rusqlite::Connection, sha256: &str) -> rusqlite::Result<Option<Photo>> {
+    conn.query_row(
+        &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE sha256 = ?1"),
+        [sha256],
+        row_to_photo,
+    )
+    .optional()
+}
+
+/// A creator's photos, newest first.
+pub fn photos_of(conn: &rusqlite::Connection, creator_id: i64) -> rusqlite::Result<Vec<Photo>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {PHOTO_COLUMNS} FROM photos WHERE creator_id = ?1 ORDER BY id DESC"
+    ))?;
+    let rows = stmt.query_map([creator_id], row_to_photo)?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content_not_by_name() {
+        assert_eq!(
+            sniff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 0], "x.txt")
+                .unwrap()
+                .mime,
+            "image/jpeg"
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "photo.jpg")
+                .unwrap()
+                .mime,
+            "image/png"
+        );
+        assert_eq!(
+            sniff(b"RIFF\x10\0\0\0WEBPVP8 ", "a").unwrap().mime,
+            "image/webp"
+        );
+        assert_eq!(
+            sniff(b"II*\0\x10\0\0\0CR\x02\0", "IMG_1.CR2").unwrap(),
+            MediaType {
+                mime: "image/x-canon-cr2",
+                raw: true
+            }
+        );
+        assert_eq!(
+            sniff(b"MM\0*\0\0\0\x08\0\0\0\0", "DSC_1.NEF").unwrap().mime,
+            "image/x-nikon-nef"
+        );
+        assert_eq!(
+            sniff(b"II*\0\x08\0\0\0\0\0\0\0", "DSC01.ARW").unwrap().mime,
+            "image/x-sony-arw"
+        );
+        assert_eq!(
+            sniff(b"II*\0\x08\0\0\0\0\0\0\0", "a.dng").unwrap().mime,
+            "image/x-adobe-dng"
+        );
+        assert_eq!(
+            sniff(b"II*\0\x08\0\0\0\0\0\0\0", "scan.tif").unwrap(),
+            MediaType {
+                mime: "image/tiff",
+                raw: false
+            }
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypcrx \0\0\0\x01", "a.CR3")
+                .unwrap()
+                .mime,
+            "image/x-canon-cr3"
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypheic\0\0\0\0", "a").unwrap().mime,
+            "image/heic"
+        );
+        assert_eq!(
+            sniff(b"\0\0\0\x18ftypmif1\0\0\0\0", "a").unwrap().mime,
+            "image/heif"
+        );
+        assert!(sniff(b"\0\0\0\x18ftypisom\0\0\0\0", "clip.jpg")
+            .unwrap_err()
+            .contains("isom"));
+        assert!(sniff(b"GIF89a\x01\0\x01\0\0\0", "a.jpg").is_err());
+        assert!(sniff(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3", "a.jpg").is_err());
+        assert!(sniff(b"", "a.jpg").unwrap_err().contains("empty"));
+        assert!(sniff(b"\xFF", "a.jpg").is_err());
+    }
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_name("C:\\DCIM\\IMG_0001.JPG"), "IMG_0001.JPG");
+        assert_eq!(clean_name("a\0b\nc.jpg"), "abc.jpg");
+        assert_eq!(clean_name(".."), "unnamed");
+        assert_eq!(clean_name("dir/"), "unnamed");
+        assert_eq!(clean_name(&"é".repeat(300)).len(), 254);
+    }
+}

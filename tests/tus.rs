@@ -1,0 +1,830 @@
+//! tus 1.0.0 at /files/ with real clients: the official tus-js-client under Node
+//! (abort and resume), curl (creation-with-upload, termination, checksum mismatch),
+//! and hostile requests that must each get a clear status and store nothing.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine;
+use common::{sha256_file, testdata, Options, TestBox};
+use sha2::Digest;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gradient.jpg");
+
+struct CurlResponse {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+/// Runs curl with `args` (plus `-s -i`) and parses the response.
+async fn curl(args: &[&str]) -> CurlResponse {
+    let out = tokio::process::Command::new("curl")
+        .args(["-s", "-i", "--max-time", "20"])
+        .args(args)
+        .output()
+        .await
+        .expect("curl must be installed (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "curl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Skip interim "100 Continue" responses.
+    let mut blocks: Vec<&str> = text.split("\r\n\r\n").collect();
+    while blocks.len() > 1 && blocks[0].starts_with("HTTP/1.1 100") {
+        blocks.remove(0);
+    }
+    let head = blocks[0];
+    let body = blocks[1..].join("\r\n\r\n");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    CurlResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn photo_files(b: &TestBox) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let root = b.data_dir().join("photos/sha256");
+    for dir in std::fs::read_dir(root).unwrap() {
+        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files
+}
+
+async fn photo_count(b: &TestBox) -> i64 {
+    b.state
+        .store
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM photos", [], |r| r.get(0))
+                .map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+}
+
+fn stored_path(b: &TestBox, sha: &str) -> PathBuf {
+    b.data_dir().join("photos/sha256").join(&sha[..2]).join(sha)
+}
+
+#[tokio::test]
+async fn options_describes_the_server_without_authentication() {
+    let b = TestBox::start().await;
+    let r = curl(&["-X", "OPTIONS", &b.url("/files/")]).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.headers["tus-version"], "1.0.0");
+    assert_eq!(r.headers["tus-resumable"], "1.0.0");
+    for ext in [
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "expiration",
+        "checksum",
+        "termination",
+    ] {
+        assert!(
+            r.headers["tus-extension"].split(',').any(|e| e == ext),
+            "{ext}"
+        );
+    }
+    assert_eq!(r.headers["tus-checksum-algorithm"], "sha1,sha256");
+    assert!(r.headers["tus-max-size"].parse::<u64>().unwrap() > 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn curl_creation_with_upload_stores_the_photo_once() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let auth = format!("Authorization: Bearer {token}");
+    let size = std::fs::metadata(FIXTURE).unwrap().len().to_string();
+    let meta = format!(
+        "Upload-Metadata: filename {},filetype {}",
+        b64(b"../../evil\nname.jpg"),
+        b64(b"image/jpeg")
+    );
+    let upload = |_: ()| {
+        let (auth, size, meta, url) = (auth.clone(), size.clone(), meta.clone(), b.url("/files/"));
+        async move {
+            curl(&[
+                "-X",
+                "POST",
+                &url,
+                "-H",
+                &auth,
+                "-H",
+                "Tus-Resumable: 1.0.0",
+                "-H",
+                &format!("Upload-Length: {size}"),
+                "-H",
+                &meta,
+                "-H",
+                "Content-Type: application/offset+octet-stream",
+                "--data-binary",
+                &format!("@{FIXTURE}"),
+            ])
+            .await
+        }
+    };
+    let r = upload(()).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.headers["location"].starts_with("/files/"));
+    assert_eq!(r.headers["upload-offset"], size);
+    assert!(r.headers["upload-expires"].ends_with("GMT"));
+    let sha = sha256_file(Path::new(FIXTURE));
+    assert_eq!(sha256_file(&stored_path(&b, &sha)), sha);
+    let photo = b
+        .state
+        .store
+        .read(move |c| {
+            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+        .expect("a photo row");
+    assert_eq!(photo.original_name, "evilname.jpg", "the name is sanitised");
+    assert_eq!(
+        (photo.media_type.as_str(), photo.source.as_str()),
+        ("image/jpeg", "tus")
+    );
+
+    // The same bytes again: the same photo, no second copy.
+    let again = upload(()).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(photo_count(&b).await, 1);
+    assert_eq!(photo_files(&b).len(), 1);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn curl_checksum_mismatch_is_460_and_writes_nothing_then_a_good_chunk_lands() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let auth = format!("Authorization: Bearer {token}");
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let create = curl(&[
+        "-X",
+        "POST",
+        &b.url("/files/"),
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        &format!("Upload-Length: {}", bytes.len()),
+    ])
+    .await;
+    assert_eq!(create.status, 201);
+    let url = b.url(&create.headers["location"]);
+    let half = bytes.len() / 2;
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    std::fs::write(&first, &bytes[..half]).unwrap();
+    let wrong = b64(&sha1::Sha1::digest(b"something else"));
+    let r = curl(&[
+        "-X",
+        "PATCH",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "-H",
+        "Upload-Offset: 0",
+        "-H",
+        &format!("Upload-Checksum: sha1 {wrong}"),
+        "--data-binary",
+        &format!("@{}", first.display()),
+    ])
+    .await;
+    assert_eq!(r.status, 460, "{}", r.body);
+    let head = curl(&["-I", &url, "-H", &auth, "-H", "Tus-Resumable: 1.0.0"]).await;
+    assert_eq!(
+        head.headers["upload-offset"], "0",
+        "the mismatched chunk was not written"
+    );
+
+    let unsupported = curl(&[
+        "-X",
+        "PATCH",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "-H",
+        "Upload-Offset: 0",
+        "-H",
+        "Upload-Checksum: md5 AAAA",
+        "--data-binary",
+        &format!("@{}", first.display()),
+    ])
+    .await;
+    assert_eq!(unsupported.status, 400);
+
+    for (offset, chunk) in [(0, &bytes[..half]), (half, &bytes[half..])] {
+        let file = dir.path().join(format!("chunk{offset}"));
+        std::fs::write(&file, chunk).unwrap();
+        let sum = b64(&sha2::Sha256::digest(chunk));
+        let r = curl(&[
+            "-X",
+            "PATCH",
+            &url,
+            "-H",
+            &auth,
+            "-H",
+            "Tus-Resumable: 1.0.0",
+            "-H",
+            "Content-Type: application/offset+octet-stream",
+            "-H",
+            &format!("Upload-Offset: {offset}"),
+            "-H",
+            &format!("Upload-Checksum: sha256 {sum}"),
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ])
+        .await;
+        assert_eq!(r.status, 204, "{}", r.body);
+        assert_eq!(
+            r.headers["upload-offset"],
+            (offset + chunk.len()).to_string()
+        );
+    }
+    let sha = sha256_file(Path::new(FIXTURE));
+    assert_eq!(sha256_file(&stored_path(&b, &sha)), sha);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn curl_termination_removes_the_upload_and_its_bytes() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let auth = format!("Authorization: Bearer {token}");
+    let create = curl(&[
+        "-X",
+        "POST",
+        &b.url("/files/"),
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        "-H",
+        "Upload-Length: 100000",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "--data-binary",
+        &format!("@{FIXTURE}"),
+    ])
+    .await;
+    assert_eq!(create.status, 201);
+    let url = b.url(&create.headers["location"]);
+    let id = create.headers["location"]
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(b.data_dir().join("uploads").join(&id).exists());
+    let r = curl(&[
+        "-X",
+        "DELETE",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+    ])
+    .await;
+    assert_eq!(r.status, 204);
+    assert!(!b.data_dir().join("uploads").join(&id).exists());
+    let head = curl(&["-I", &url, "-H", &auth, "-H", "Tus-Resumable: 1.0.0"]).await;
+    assert_eq!(head.status, 404);
+    assert_eq!(photo_count(&b).await, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
+    let photo = testdata().join("photos/canon-5dmk3_K6A7942.JPG");
+    let b = TestBox::start().await;
+    let (creator, token) = b.creator("Phone").await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tus-client/resume.mjs");
+    assert!(
+        script.with_file_name("node_modules/tus-js-client").is_dir(),
+        "tus-js-client is not installed: run tests/run.sh (npm ci in tests/tus-client)"
+    );
+    let out = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(b.url("/files/"))
+        .arg(&token)
+        .arg(&photo)
+        .output()
+        .await
+        .expect("node must be installed");
+    assert!(
+        out.status.success(),
+        "tus-js-client: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let size = std::fs::metadata(&photo).unwrap().len();
+    let aborted_at = result["abortedAt"].as_u64().unwrap();
+    let resumed_from = result["resumedFrom"].as_u64().unwrap();
+    assert!(aborted_at > 0 && aborted_at < size, "{result}");
+    assert!(
+        resumed_from >= aborted_at,
+        "resumed, not restarted: {result}"
+    );
+    let sha = sha256_file(&photo);
+    assert_eq!(sha256_file(&stored_path(&b, &sha)), sha);
+    let photos = b
+        .state
+        .store
+        .read(move |c| {
+            venuebox::ingest::photos_of(c, creator).map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0].original_name, "canon-5dmk3_K6A7942.JPG");
+    assert_eq!(photos[0].size, size);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn offsets_survive_a_restart() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let c = reqwest::Client::new();
+    let create = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .send()
+        .await
+        .unwrap();
+    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let patch = c
+        .patch(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(bytes[..500].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 204);
+
+    let b = b.restart().await;
+    let head = c
+        .head(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["upload-offset"], "500");
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    let patch = c
+        .patch(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "500")
+        .body(bytes[500..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 204);
+    let sha = sha256_file(Path::new(FIXTURE));
+    assert_eq!(sha256_file(&stored_path(&b, &sha)), sha);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn deferred_length_is_set_by_a_later_patch() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let c = reqwest::Client::new();
+    let create = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Defer-Length", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 201);
+    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let head = c
+        .head(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["upload-defer-length"], "1");
+    let send = |offset: usize, end: usize, length: Option<usize>| {
+        let mut r = c
+            .patch(b.url(&location))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", offset)
+            .body(bytes[offset..end].to_vec());
+        if let Some(length) = length {
+            r = r.header("Upload-Length", length);
+        }
+        r.send()
+    };
+    assert_eq!(send(0, 400, None).await.unwrap().status(), 204);
+    assert_eq!(
+        send(400, bytes.len(), Some(bytes.len()))
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(photo_count(&b).await, 1);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_requests_get_clear_statuses_and_store_nothing() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ingest.max_file_bytes = 10 << 20),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let (_, other) = b.creator("Bo").await;
+    let c = reqwest::Client::new();
+    let post = |headers: &[(&str, &str)]| {
+        let mut r = c.post(b.url("/files/"));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    let bearer = format!("Bearer {token}");
+    let auth = ("Authorization", bearer.as_str());
+    let tus = ("Tus-Resumable", "1.0.0");
+    let cases: Vec<(Vec<(&str, &str)>, u16)> = vec![
+        (vec![tus, ("Upload-Length", "10")], 401),
+        (
+            vec![
+                tus,
+                ("Authorization", "Bearer vbu_wrong"),
+                ("Upload-Length", "10"),
+            ],
+            401,
+        ),
+        (vec![auth, ("Upload-Length", "10")], 412),
+        (
+            vec![auth, ("Tus-Resumable", "0.2.2"), ("Upload-Length", "10")],
+            412,
+        ),
+        (vec![auth, tus], 400),
+        (vec![auth, tus, ("Upload-Length", "-5")], 400),
+        (vec![auth, tus, ("Upload-Length", "abc")], 400),
+        (
+            vec![auth, tus, ("Upload-Length", "99999999999999999999999")],
+            400,
+        ),
+        (vec![auth, tus, ("Upload-Length", "999999999999")], 413),
+        (vec![auth, tus, ("Upload-Length", "0")], 415),
+        (
+            vec![
+                auth,
+                tus,
+                ("Upload-Length", "10"),
+                ("Upload-Defer-Length", "1"),
+            ],
+            400,
+        ),
+        (vec![auth, tus, ("Upload-Defer-Length", "2")], 400),
+        (
+            vec![
+                auth,
+                tus,
+                ("Upload-Length", "10"),
+                ("Upload-Metadata", "filename not-base64!"),
+            ],
+            400,
+        ),
+    ];
+    for (headers, expected) in &cases {
+        let r = post(headers).await.unwrap();
+        assert_eq!(r.status().as_u16(), *expected, "{headers:?}");
+        assert_eq!(r.headers()["tus-resumable"], "1.0.0");
+    }
+
+    let create = post(&[auth, tus, ("Upload-Length", "2000")]).await.unwrap();
+    assert_eq!(create.status(), 201);
+    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let url = b.url(&location);
+    let patch = |offset: Option<&str>, content_type: Option<&str>, who: &str, body: Vec<u8>| {
+        let mut r = c
+            .patch(&url)
+            .bearer_auth(who)
+            .header("Tus-Resumable", "1.0.0")
+            .body(body);
+        if let Some(o) = offset {
+            r = r.header("Upload-Offset", o);
+        }
+        if let Some(t) = content_type {
+            r = r.header("Content-Type", t);
+        }
+        r.send()
+    };
+    let ct = Some("application/offset+octet-stream");
+    assert_eq!(
+        patch(Some("0"), None, &token, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    assert_eq!(
+        patch(Some("0"), Some("text/plain"), &token, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    assert_eq!(
+        patch(None, ct, &token, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        patch(Some("7"), ct, &token, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        409
+    );
+    assert_eq!(
+        patch(Some("-1"), ct, &token, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    assert_eq!(
+        patch(Some("0"), ct, &other, vec![0xFF; 10])
+            .await
+            .unwrap()
+            .status(),
+        404,
+        "another creator's upload"
+    );
+    assert_eq!(
+        patch(Some("0"), ct, &token, vec![0xFF; 3000])
+            .await
+            .unwrap()
+            .status(),
+        413,
+        "more than Upload-Length"
+    );
+    let head = c
+        .head(&url)
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["upload-offset"], "0");
+    // Not a photo: refused when complete, and the upload is gone.
+    let r = patch(Some("0"), ct, &token, b"%PDF-1.7 not a photo".repeat(100))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("not an accepted photo type"));
+    for bad_id in ["../../venuebox.db", "0123", "%2e%2e%2fvenuebox.db"] {
+        let r = c
+            .head(b.url(&format!("/files/{bad_id}")))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad_id}");
+    }
+    assert_eq!(photo_count(&b).await, 0);
+    assert!(photo_files(&b).is_empty());
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_patches_to_one_upload_cannot_interleave() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    let create = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1000000")
+        .send()
+        .await
+        .unwrap();
+    let url = b.url(create.headers()["location"].to_str().unwrap());
+    // A slow PATCH: the body trickles in, holding the upload.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let stream = tokio_stream_from(rx);
+    let slow = c
+        .patch(&url)
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send();
+    let slow = tokio::spawn(slow);
+    tx.send(Ok(vec![0xFF, 0xD8, 0xFF, 0xE0])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = c
+        .patch(&url)
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Upload-Offset", "0")
+        .body(vec![1u8; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 423);
+    tx.send(Ok(vec![0u8; 96])).await.unwrap();
+    drop(tx);
+    let first = slow.await.unwrap().unwrap();
+    assert_eq!(first.status(), 204);
+    assert_eq!(first.headers()["upload-offset"], "100");
+    b.stop().await;
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn unfinished_uploads_expire_and_their_bytes_are_removed() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.tus.expire_after_secs = 1),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    let create = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "5000")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(vec![0xFFu8; 100])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 201);
+    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    let part = b.data_dir().join("uploads").join(&id);
+    assert_eq!(std::fs::metadata(&part).unwrap().len(), 100);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    // Expired: gone to the client at once, whether or not the sweeper ran yet.
+    let head = c
+        .head(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        matches!(head.status().as_u16(), 404 | 410),
+        "{}",
+        head.status()
+    );
+    venuebox::tus::sweep(&b.state).await.unwrap();
+    assert!(!part.exists(), "expired bytes removed");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_that_would_cross_the_disk_reserve_get_507() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ingest.free_disk_reserve_bytes = u64::MAX / 4),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 507);
+    assert_eq!(photo_count(&b).await, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn every_hostile_file_is_refused_with_a_reason_or_stored() {
+    let bad = testdata().join("bad");
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    let mut stored = 0;
+    let mut refused = 0;
+    for entry in std::fs::read_dir(&bad).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md" || e == "tsv") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut r = c
+            .post(b.url("/files/"))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header(
+                "Upload-Metadata",
+                format!("filename {}", b64(name.as_bytes())),
+            );
+        r = if bytes.is_empty() {
+            r.header("Upload-Length", "0")
+        } else {
+            r.header("Upload-Length", bytes.len())
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(bytes.clone())
+        };
+        let response = r.send().await.unwrap();
+        match response.status().as_u16() {
+            201 => {
+                let sha = hex::encode(sha2::Sha256::digest(&bytes));
+                assert_eq!(sha256_file(&stored_path(&b, &sha)), sha, "{name}");
+                stored += 1;
+            }
+            415 => {
+                let reason = response.text().await.unwrap();
+                assert!(
+                    reason.contains("refused") || reason.contains("not a photo"),
+                    "{name}: {reason}"
+                );
+                refused += 1;
+            }
+            other => panic!("{name}: unexpected {other}"),
+        }
+        // The box is still up.
+        assert_eq!(c.get(b.url("/healthz")).send().await.unwrap().status(), 200);
+    }
+    assert!(
+        stored > 0 && refused > 0,
+        "stored {stored}, refused {refused}"
+    );
+    assert_eq!(photo_count(&b).await, stored);
+    b.stop().await;
+}
