@@ -69,6 +69,15 @@ pub enum Command {
         #[command(subcommand)]
         command: CreatorCommand,
     },
+    /// Import photos from a folder (e.g. a mounted memory card) for a creator. Works
+    /// whether or not the service is running; the same content is never stored twice.
+    Import {
+        /// The folder; searched recursively.
+        dir: PathBuf,
+        /// The creator the photos belong to (see `venuebox creator list`).
+        #[arg(long, value_name = "NAME")]
+        creator: String,
+    },
     /// Admin access.
     Admin {
         #[command(subcommand)]
@@ -240,6 +249,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { dir, creator } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            crate::import::run(&config, dir, creator)
         }
         Command::Admin {
             command: AdminCommand::ResetCode,

@@ -222,6 +222,37 @@ struct Inner {
     data_dir: PathBuf,
     limits: IngestConfig,
     committed: broadcast::Sender<PhotoCommitted>,
+    /// This process's folder for temporary files.
+    incoming: PathBuf,
+    /// Held (locked) for the life of the process: tells sweepers the folder is in use.
+    _lock: std::fs::File,
+}
+
+/// Removes the temporary-file folders of processes that are gone, and loose files.
+/// Returns how many files went.
+fn sweep_incoming(incoming: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(incoming)? {
+        let entry = entry?;
+        let path = entry.path();
+        if !entry.file_type()?.is_dir() {
+            std::fs::remove_file(&path)?;
+            removed += 1;
+            continue;
+        }
+        let in_use = match std::fs::File::open(path.join(".lock")) {
+            Ok(lock) => {
+                rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_err()
+            }
+            Err(_) => false,
+        };
+        if !in_use {
+            removed += std::fs::read_dir(&path)?.count().saturating_sub(1);
+            std::fs::remove_dir_all(&path)?;
+        }
+    }
+    Ok(removed)
 }
 
 /// Free-space checks happen at least this often while streaming.
@@ -229,24 +260,27 @@ const SPACE_CHECK_BYTES: u64 = 4 << 20;
 const BUFFER: usize = 64 * 1024;
 
 impl Ingest {
-    /// Opens the ingest core on a data dir: creates its folders and removes temporary
-    /// files left by uploads a power cut or crash interrupted (never acknowledged).
+    /// Opens the ingest core on a data dir. Each process (the service, a CLI import)
+    /// writes its temporary files in its own folder under `incoming/`, holding an
+    /// exclusive lock on it; folders whose lock is free belong to a process that died
+    /// (power cut, crash, kill -9) and are removed here: their uploads were never
+    /// acknowledged.
     pub fn open(store: Store, data_dir: &Path, limits: IngestConfig) -> std::io::Result<Ingest> {
-        for dir in [data_dir.join("incoming"), data_dir.join("photos/sha256")] {
+        let incoming = data_dir.join("incoming");
+        for dir in [incoming.clone(), data_dir.join("photos/sha256")] {
             durable::create_dir(&dir, 0o700)?;
         }
-        let incoming = data_dir.join("incoming");
-        let mut swept = 0;
-        for entry in std::fs::read_dir(&incoming)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path())?;
-                swept += 1;
-            }
-        }
+        let swept = sweep_incoming(&incoming)?;
         if swept > 0 {
-            tracing::info!(files = swept, "removed unfinished uploads' temporary files");
+            tracing::info!(
+                files = swept,
+                "removed temporary files of unfinished uploads"
+            );
         }
+        let own = incoming.join(crate::vault::random_token(""));
+        durable::create_dir(&own, 0o700)?;
+        let lock = std::fs::File::create(own.join(".lock"))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
         let (committed, _) = broadcast::channel(1024);
         Ok(Ingest {
             inner: Arc::new(Inner {
@@ -254,6 +288,8 @@ impl Ingest {
                 data_dir: data_dir.to_path_buf(),
                 limits,
                 committed,
+                incoming: own,
+                _lock: lock,
             }),
         })
     }
@@ -280,8 +316,7 @@ impl Ingest {
     /// A new temporary file path in `incoming/` (same filesystem as the store).
     pub fn temp_path(&self) -> PathBuf {
         self.inner
-            .data_dir
-            .join("incoming")
+            .incoming
             .join(format!("{}.part", crate::vault::random_token("")))
     }
 

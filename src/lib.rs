@@ -14,6 +14,7 @@ pub mod config;
 pub mod creators;
 pub mod durable;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod store;
 pub mod telemetry;
