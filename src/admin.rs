@@ -393,6 +393,7 @@ pub fn router() -> Router<AppState> {
             "/api/admin/creators",
             get(api_creators).post(api_add_creator),
         )
+        .route("/api/admin/creators/ftp", post(api_creator_ftp))
         .route("/api/admin/event", get(api_event).put(api_set_event))
         .route("/api/admin/audit", get(api_audit))
         .route("/admin", get(page_home))
@@ -471,6 +472,7 @@ impl From<CreatorError> for AppError {
         match e {
             CreatorError::InvalidName => AppError::BadRequest(e.to_string()),
             CreatorError::Exists(_) => AppError::Conflict(e.to_string()),
+            CreatorError::NotFound(_) => AppError::NotFound,
             CreatorError::Store(e) => e.into(),
         }
     }
@@ -494,6 +496,18 @@ async fn api_add_creator(
         StatusCode::CREATED,
         Json(add_creator(&state, req.name).await?),
     ))
+}
+
+async fn api_creator_ftp(
+    State(state): State<AppState>,
+    _: AdminSession,
+    Json(req): Json<NewCreatorRequest>,
+) -> Result<Json<creators::FtpCredentials>, AppError> {
+    let login = state
+        .store
+        .write(move |tx| creators::set_ftp_credentials(tx, &req.name, "admin"))
+        .await?;
+    Ok(Json(login))
 }
 
 async fn api_event(

@@ -118,6 +118,12 @@ pub enum CreatorCommand {
     },
     /// List creators.
     List,
+    /// Give a creator an FTP login for their cameras (a new password if they had
+    /// one). Prints the user name, then the password alone on the last line.
+    Ftp {
+        /// The creator's name.
+        name: String,
+    },
 }
 
 /// `venuebox admin ...`
@@ -238,6 +244,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     );
                     println!("Upload token (shown once):");
                     println!("{}", made.upload_token);
+                }
+                CreatorCommand::Ftp { name } => {
+                    let name = name.clone();
+                    let login = store
+                        .write_blocking(|tx| creators::set_ftp_credentials(tx, &name, "cli"))?;
+                    println!("FTP user: {}", login.user);
+                    println!("FTP password (shown once):");
+                    println!("{}", login.password);
                 }
                 CreatorCommand::List => {
                     let list = store.read_blocking(|c| {

@@ -56,7 +56,7 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct DeviceConfig {
-    /// Instance name: `<name>.local` in the TLS certificate and, later, the mDNS name.
+    /// Instance name: `<name>.local` in the TLS certificate and the mDNS host name.
     /// Letters, digits and hyphens only, so it is a valid DNS label.
     pub name: String,
 }
@@ -109,8 +109,13 @@ pub struct HttpsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct FtpConfig {
+    /// Serve FTP at all.
+    pub enabled: bool,
     /// Address the FTP control channel listens on, e.g. `0.0.0.0:21`.
     pub listen: String,
+    /// First and last port of the passive-mode data connections, e.g. `[49152, 49407]`.
+    /// Open the same range in the firewall of the camera LAN.
+    pub passive_ports: (u16, u16),
 }
 
 /// Limits every upload obeys, whatever its protocol.
@@ -235,7 +240,9 @@ impl Default for HttpsConfig {
 impl Default for FtpConfig {
     fn default() -> Self {
         FtpConfig {
+            enabled: true,
             listen: "127.0.0.1:2121".into(),
+            passive_ports: (49152, 49407),
         }
     }
 }
@@ -468,6 +475,13 @@ impl Config {
                     bad(key, format!("{} is not a readable file", path.display()));
                 }
             }
+        }
+        let (first, last) = self.ftp.passive_ports;
+        if first < 1024 || last < first {
+            bad(
+                "ftp.passive_ports",
+                format!("[{first}, {last}] is not a range of unprivileged ports (first <= last, from 1024)"),
+            );
         }
         if self.ingest.max_file_bytes < 1024 {
             bad("ingest.max_file_bytes", "must be at least 1024".into());

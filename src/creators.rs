@@ -41,6 +41,9 @@ pub enum CreatorError {
     /// The name is taken.
     #[error("a creator named {0:?} already exists")]
     Exists(String),
+    /// No creator has that name.
+    #[error("no creator named {0:?}")]
+    NotFound(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -104,6 +107,102 @@ pub fn by_upload_token(conn: &Connection, token: &str) -> rusqlite::Result<Optio
         row_to_creator,
     )
     .optional()
+}
+
+/// FTP credentials just set, shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct FtpCredentials {
+    /// The user name a camera logs in with.
+    pub user: String,
+    /// The password (only its hash is kept).
+    pub password: String,
+}
+
+/// A user name a camera menu can take: the creator's name in lowercase ASCII letters
+/// and digits (at most 24), or `creator<id>` if nothing is left.
+pub fn ftp_user_name(name: &str, id: i64) -> String {
+    let slug: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .take(24)
+        .collect();
+    if slug.is_empty() {
+        format!("creator{id}")
+    } else {
+        slug
+    }
+}
+
+/// A password a person can type into a camera: 12 lowercase letters and digits without
+/// look-alikes (about 60 random bits), e.g. `k7m2q9xd4rta`.
+pub fn random_ftp_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Gives the creator named `name` FTP credentials (new ones if they had some).
+pub fn set_ftp_credentials(
+    conn: &Connection,
+    name: &str,
+    actor: &str,
+) -> Result<FtpCredentials, CreatorError> {
+    let (id, stored_name): (i64, String) = conn
+        .query_row(
+            "SELECT id, name FROM creators WHERE name = ?1 AND disabled_at IS NULL",
+            [name.trim()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| CreatorError::NotFound(name.to_string()))?;
+    let mut user = ftp_user_name(&stored_name, id);
+    // Another creator's slug may collide ("Ana L." and "ana-l"): add the id.
+    let taken: bool = conn
+        .query_row(
+            "SELECT 1 FROM creators WHERE ftp_user = ?1 AND id != ?2",
+            rusqlite::params![user, id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if taken {
+        user = format!("{user}{id}");
+    }
+    let password = random_ftp_password();
+    conn.execute(
+        "UPDATE creators SET ftp_user = ?2, ftp_password_hash = ?3 WHERE id = ?1",
+        rusqlite::params![id, user, vault::token_hash(&password).as_slice()],
+    )?;
+    store::audit(conn, actor, "creator.ftp", &stored_name)?;
+    Ok(FtpCredentials { user, password })
+}
+
+/// The creator an FTP login belongs to, if the password matches.
+pub fn by_ftp_login(
+    conn: &Connection,
+    user: &str,
+    password: &str,
+) -> rusqlite::Result<Option<Creator>> {
+    let row: Option<(Creator, Vec<u8>)> = conn
+        .query_row(
+            "SELECT id, name, created_at, ftp_password_hash FROM creators
+             WHERE ftp_user = ?1 AND ftp_password_hash IS NOT NULL AND disabled_at IS NULL",
+            [user],
+            |r| Ok((row_to_creator(r)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(creator, hash)| {
+        use subtle::ConstantTimeEq;
+        bool::from(
+            hash.as_slice()
+                .ct_eq(vault::token_hash(password).as_slice()),
+        )
+        .then_some(creator)
+    }))
 }
 
 fn row_to_creator(r: &rusqlite::Row<'_>) -> rusqlite::Result<Creator> {

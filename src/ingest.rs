@@ -217,6 +217,14 @@ pub struct Ingest {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("data_dir", &self.inner.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     store: Store,
     data_dir: PathBuf,

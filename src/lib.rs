@@ -13,9 +13,11 @@ pub mod cli;
 pub mod config;
 pub mod creators;
 pub mod durable;
+pub mod ftp;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod mdns;
 pub mod store;
 pub mod telemetry;
 pub mod tus;
@@ -138,10 +140,11 @@ pub async fn bind(state: &AppState) -> anyhow::Result<http::Listeners> {
         .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
     let https = if config.https.enabled {
         let addr = config.https_addr();
-        let tls = match (&config.https.cert_file, &config.https.key_file) {
+        let mut tls = match (&config.https.cert_file, &config.https.key_file) {
             (Some(cert), Some(key)) => vault::tls_server_config_from_files(cert, key)?,
             _ => state.vault.tls_server_config()?,
         };
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let tcp = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen for HTTPS on {addr}"))?;
@@ -149,7 +152,18 @@ pub async fn bind(state: &AppState) -> anyhow::Result<http::Listeners> {
     } else {
         None
     };
-    Ok(http::Listeners { http, https })
+    // libunftp binds its own socket: check the address now (for a clear error, and
+    // to turn port 0 into a real port), then hand it over.
+    let ftp = if config.ftp.enabled {
+        let addr = config.ftp_addr();
+        let probe = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for FTP on {addr}"))?;
+        Some(probe.local_addr()?)
+    } else {
+        None
+    };
+    Ok(http::Listeners { http, https, ftp })
 }
 
 /// Serves the app until `shutdown` is cancelled, waits for in-flight requests (within
@@ -163,6 +177,8 @@ pub async fn run(
 }
 
 /// [`run`] with a router built by the caller (tests add routes to [`http::app`]).
+/// Also serves FTP, announces the box with mDNS, and sweeps expired uploads, all
+/// stopped by the same `shutdown`.
 pub async fn serve_router(
     router: axum::Router,
     state: AppState,
@@ -171,8 +187,24 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let sweeper = tokio::spawn(tus::run_sweeper(state.clone(), shutdown.clone()));
+    let ftp = listeners.ftp.map(|addr| {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            if let Err(e) = ftp::serve(state, addr, shutdown.clone()).await {
+                // FTP down is serious but the portal must stay up: log it loudly.
+                tracing::error!(error = %format!("{e:#}"), "FTP server stopped");
+            }
+        })
+    });
+    let http_port = listeners.http.local_addr()?.port();
+    let announcer =
+        mdns::Announcer::start(&state.config, http_port, listeners.ftp.map(|a| a.port()))?;
     http::serve(router, listeners, shutdown, grace).await;
+    store::run_blocking(move || announcer.shutdown()).await?;
     let _ = sweeper.await;
+    if let Some(ftp) = ftp {
+        let _ = tokio::time::timeout(grace + Duration::from_secs(1), ftp).await;
+    }
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
     Ok(())

@@ -97,6 +97,10 @@ const MIGRATIONS: &[&str] = &[
         photo_id INTEGER REFERENCES photos (id)
     ) WITHOUT ROWID;
     CREATE INDEX uploads_expiry ON uploads (expires_at);",
+    // 4: FTP credentials for creators' cameras (password as a hash only).
+    "ALTER TABLE creators ADD COLUMN ftp_user TEXT;
+    ALTER TABLE creators ADD COLUMN ftp_password_hash BLOB;
+    CREATE UNIQUE INDEX creators_ftp_user ON creators (ftp_user);",
 ];
 
 /// The schema version this build writes.
@@ -170,6 +174,14 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
 }
 
 struct Inner {

@@ -13,10 +13,15 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber. Call once, at start.
 pub fn init(config: &LogConfig) {
+    let mut level = config.level.clone();
+    // libunftp logs every connection at info: keep it to warnings unless asked.
+    if !level.contains("libunftp") {
+        level.push_str(",libunftp=warn");
+    }
     let filter = std::env::var("VENUEBOX_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(&config.level));
+        .unwrap_or_else(|| EnvFilter::new(&level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

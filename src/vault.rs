@@ -162,13 +162,12 @@ fn server_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig
         .map_err(|e| VaultError::Tls(format!("private key: {e}")))?
         .ok_or_else(|| VaultError::Tls("no private key in the key file".into()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| VaultError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| VaultError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 

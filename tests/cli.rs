@@ -17,6 +17,9 @@ fn venuebox(cwd: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
+    // Boxes started side by side: FTP on a free port, no mDNS announcements.
+    cmd.env("VENUEBOX_FTP__LISTEN", "127.0.0.1:0")
+        .env("VENUEBOX_MDNS__ENABLED", "false");
     cmd
 }
 
@@ -387,7 +390,9 @@ fn run_with_no_arguments_starts_a_development_box() {
     let dir = tempfile::tempdir().unwrap();
     let mut service = Running::start({
         let mut cmd = venuebox(dir.path());
-        cmd.arg("run");
+        cmd.arg("run")
+            .env_remove("VENUEBOX_FTP__LISTEN")
+            .env_remove("VENUEBOX_MDNS__ENABLED");
         cmd
     });
     let banner = service.stdout.join("\n");
@@ -428,7 +433,9 @@ fn run_with_no_arguments_starts_a_development_box() {
     // The second start does not print a code again.
     let mut again = Running::start({
         let mut cmd = venuebox(dir.path());
-        cmd.arg("run");
+        cmd.arg("run")
+            .env_remove("VENUEBOX_FTP__LISTEN")
+            .env_remove("VENUEBOX_MDNS__ENABLED");
         cmd
     });
     assert!(

@@ -10,6 +10,10 @@ declare -A tools=(
   [curl]=curl                 # tus tests drive the server with curl
   [node]=nodejs               # tus-js-client runs under Node
   [npm]=npm
+  [lftp]=lftp                 # FTP resume test
+  [python3]=python3           # ftplib camera tests
+  [unshare]=util-linux        # tests/mdns.rs runs in a network namespace of its own
+  [ip]=iproute2
   [systemd-analyze]=systemd   # tests/image_build.sh checks the unit
   [systemd-sysusers]=systemd
 )

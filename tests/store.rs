@@ -83,7 +83,7 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
         .pragma_update(None, "user_version", SCHEMA_VERSION + 7)
         .unwrap();
     let before = snapshot(&path);
-    let err = Store::open(&path, &opts()).err().expect("refused");
+    let err = Store::open(&path, &opts()).expect_err("refused");
     assert!(
         matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 7),
         "{err}"
@@ -102,7 +102,7 @@ fn a_corrupt_file_is_refused_and_left_untouched() {
     )
     .unwrap();
     let before = snapshot(&path);
-    let err = Store::open(&path, &opts()).err().expect("refused");
+    let err = Store::open(&path, &opts()).expect_err("refused");
     assert!(matches!(err, StoreError::NotADatabase { .. }), "{err}");
     assert_eq!(snapshot(&path), before);
 }
@@ -135,7 +135,7 @@ fn another_programs_database_is_refused_and_left_untouched() {
             .unwrap();
     }
     let before = snapshot(&path);
-    let err = Store::open(&path, &opts()).err().expect("refused");
+    let err = Store::open(&path, &opts()).expect_err("refused");
     assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
     assert_eq!(snapshot(&path), before);
 }

@@ -20,6 +20,8 @@ pub struct TestBox {
     pub http: SocketAddr,
     /// The HTTPS address, when enabled.
     pub https: Option<SocketAddr>,
+    /// The FTP address, when enabled.
+    pub ftp: Option<SocketAddr>,
     /// The admin setup code made at first start.
     pub admin_code: String,
     /// The state the app serves (store, vault, config).
@@ -75,6 +77,9 @@ pub fn test_config(data_dir: PathBuf) -> Config {
     let mut config = Config::load(None, [], &overrides).expect("test config is valid");
     config.https.listen = "127.0.0.1:0".into();
     config.http.shutdown_grace_secs = 5;
+    // Parallel test boxes must not announce themselves to each other (tests/mdns.rs
+    // tests announcements in a network namespace of its own).
+    config.mdns.enabled = false;
     config
 }
 
@@ -109,6 +114,7 @@ impl TestBox {
     ) -> TestBox {
         config.http.listen = "127.0.0.1:0".into();
         config.https.listen = "127.0.0.1:0".into();
+        config.ftp.listen = "127.0.0.1:0".into();
         let prepared = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
             .await
             .unwrap()
@@ -129,6 +135,7 @@ impl TestBox {
         if let Some(extra) = extra_routes {
             router = router.merge(extra.with_state(state.clone()));
         }
+        let ftp = listeners.ftp;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(venuebox::serve_router(
             router,
@@ -136,10 +143,22 @@ impl TestBox {
             listeners,
             shutdown.clone(),
         ));
+        // libunftp binds the FTP socket itself, a moment after start: wait for it.
+        if let Some(addr) = ftp {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while tokio::net::TcpStream::connect(addr).await.is_err() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "FTP did not start on {addr}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
         TestBox {
             dir,
             http,
             https,
+            ftp,
             admin_code,
             state,
             shutdown,

@@ -1,0 +1,582 @@
+//! FTP/FTPS for cameras (Canon, Nikon, Sony bodies push photos this way), served by
+//! libunftp with a storage back end of our own.
+//!
+//! Each creator logs in with their own user name and password (`venuebox creator ftp
+//! NAME`) and sees only their own tree, `<data>/ftp/<creator id>/`: cameras make
+//! folders per card or date (MKD/CWD), upload under a temporary name and rename
+//! (RNFR/RNTO), resume (REST, APPE), list (LIST/NLST/MLSD) and check (SIZE/MDTM).
+//! No path leaves the tree: `..`, NUL and control characters are refused.
+//!
+//! A file becomes a photo when its upload completes under a final name (or is renamed
+//! to one): it is hard-linked into the ingest core, which commits it like any upload
+//! (content-addressed, fsynced, then the row). The camera's tree keeps its own link,
+//! so SIZE and LIST show what the camera sent, with no second copy on disk. Files in
+//! the tree are never changed in place: every STOR/APPE writes a new file and renames
+//! it over the old name, so the stored photo behind a link can never be altered.
+//! DELE removes a file from the camera's tree only; the photo stays on the box.
+//!
+//! Explicit FTPS (AUTH TLS) uses the box's certificate with TLS session resumption,
+//! which some clients require on the data channel. Implicit FTPS (port 990) is not
+//! served: libunftp only speaks explicit TLS on a plain control connection, and
+//! serving implicit mode would mean replacing its listener and data-channel code.
+
+use std::fmt;
+use std::io::SeekFrom;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use libunftp::options::{FailedLoginsBlock, FailedLoginsPolicy, FtpsRequired, Shutdown, TlsFlags};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+use unftp_core::auth::{
+    AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
+    UserDetailProvider,
+};
+use unftp_core::storage::{
+    Error as StorageError, ErrorKind, Fileinfo, Metadata, StorageBackend, FEATURE_RESTART,
+};
+
+use crate::creators::{self, Creator};
+use crate::ingest::{Incoming, Ingest, IngestError, Source};
+use crate::store::{Store, StoreError};
+use crate::{durable, AppState};
+
+/// A logged-in creator, as libunftp carries them through a session.
+#[derive(Debug, Clone)]
+pub struct CameraUser {
+    /// The creator.
+    pub creator: Creator,
+}
+
+impl fmt::Display for CameraUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "creator {}", self.creator.id)
+    }
+}
+
+impl UserDetail for CameraUser {}
+
+/// Checks FTP logins against the creators' credentials.
+#[derive(Debug)]
+struct CreatorLogins {
+    store: Store,
+}
+
+#[async_trait]
+impl Authenticator for CreatorLogins {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
+        let password = creds
+            .password
+            .clone()
+            .ok_or(AuthenticationError::BadPassword)?;
+        let user = username.to_string();
+        let found = self
+            .store
+            .read(move |c| creators::by_ftp_login(c, &user, &password).map_err(StoreError::from))
+            .await
+            .map_err(|e| AuthenticationError::with_source("store", e))?;
+        match found {
+            Some(_) => Ok(Principal {
+                username: username.to_string(),
+            }),
+            None => {
+                tracing::warn!(client = %creds.source_ip, "failed FTP login");
+                Err(AuthenticationError::BadPassword)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl UserDetailProvider for CreatorLogins {
+    type User = CameraUser;
+
+    async fn provide_user_detail(
+        &self,
+        principal: &Principal,
+    ) -> Result<CameraUser, UserDetailError> {
+        let user = principal.username.clone();
+        let creator = self
+            .store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT id, name, created_at FROM creators WHERE ftp_user = ?1 AND disabled_at IS NULL",
+                    [&user],
+                    |r| {
+                        Ok(Creator {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            created_at: r.get(2)?,
+                        })
+                    },
+                )
+                .map_err(StoreError::from)
+            })
+            .await
+            .map_err(|e| UserDetailError::with_source("store", e))?;
+        Ok(CameraUser { creator })
+    }
+}
+
+/// Metadata of a file or folder in a camera's tree.
+#[derive(Debug)]
+pub struct Meta(std::fs::Metadata);
+
+impl Metadata for Meta {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn is_dir(&self) -> bool {
+        self.0.is_dir()
+    }
+    fn is_file(&self) -> bool {
+        self.0.is_file()
+    }
+    fn is_symlink(&self) -> bool {
+        self.0.file_type().is_symlink()
+    }
+    fn modified(&self) -> unftp_core::storage::Result<SystemTime> {
+        self.0
+            .modified()
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
+    }
+    fn gid(&self) -> u32 {
+        0
+    }
+    fn uid(&self) -> u32 {
+        0
+    }
+}
+
+/// Prefix of the files a STOR writes before renaming them into place; hidden from
+/// listings and never taken for photos.
+const PARTIAL_PREFIX: &str = ".vbx-";
+
+/// The storage back end: each creator's tree under `<data>/ftp/<id>/`.
+#[derive(Debug, Clone)]
+pub struct CameraTrees {
+    root: PathBuf,
+    ingest: Ingest,
+}
+
+/// True for names cameras and clients use while a file is still being written
+/// (`IMG_0001.JPG.tmp`, `.part`, `~`, hidden files): such a file is not a photo yet.
+pub fn is_temporary_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with('.')
+        || lower.ends_with('~')
+        || [
+            ".tmp",
+            ".temp",
+            ".part",
+            ".partial",
+            ".crdownload",
+            ".filepart",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Resolves a client's path inside `home`. Relative and absolute paths are both taken
+/// from the tree's root; `..`, NUL, control characters and over-long names are
+/// refused, so nothing outside the tree can be named.
+pub fn resolve(home: &Path, path: &Path) -> Result<PathBuf, ErrorKind> {
+    let text = path.to_str().ok_or(ErrorKind::FileNameNotAllowedError)?;
+    if text.len() > 1024 || text.chars().any(char::is_control) {
+        return Err(ErrorKind::FileNameNotAllowedError);
+    }
+    let mut resolved = home.to_path_buf();
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => {
+                let name = name.to_str().ok_or(ErrorKind::FileNameNotAllowedError)?;
+                if name.len() > 255 || name.starts_with(PARTIAL_PREFIX) {
+                    return Err(ErrorKind::FileNameNotAllowedError);
+                }
+                resolved.push(name);
+            }
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(ErrorKind::FileNameNotAllowedError)
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+fn io_error(e: std::io::Error) -> StorageError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::PermanentFileNotAvailable,
+        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        std::io::ErrorKind::DirectoryNotEmpty => ErrorKind::PermanentDirectoryNotEmpty,
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            ErrorKind::ExceededStorageAllocationError
+        }
+        _ => ErrorKind::LocalError,
+    };
+    StorageError::new(kind, e)
+}
+
+fn ingest_error(e: IngestError) -> StorageError {
+    let kind = match &e {
+        // 552: out of space (the reserve) or over quota, as cameras expect.
+        IngestError::DiskFull | IngestError::Quota { .. } | IngestError::TooLarge(_) => {
+            ErrorKind::ExceededStorageAllocationError
+        }
+        IngestError::Refused(_) => ErrorKind::FileNameNotAllowedError,
+        IngestError::Io(_) | IngestError::Store(_) => ErrorKind::LocalError,
+    };
+    tracing::info!(error = %e, "FTP upload not stored");
+    StorageError::new(kind, e)
+}
+
+impl CameraTrees {
+    fn home(&self, user: &CameraUser) -> PathBuf {
+        self.root.join(user.creator.id.to_string())
+    }
+
+    fn path(&self, user: &CameraUser, path: &Path) -> Result<PathBuf, StorageError> {
+        let home = self.home(user);
+        std::fs::create_dir_all(&home).map_err(io_error)?;
+        resolve(&home, path).map_err(StorageError::from)
+    }
+
+    /// Makes a completed file with a final name a photo; a file that is not a photo is
+    /// removed from the tree and refused.
+    async fn commit(&self, user: &CameraUser, path: &Path) -> Result<(), StorageError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if is_temporary_name(&name) {
+            return Ok(());
+        }
+        let temp = self.ingest.temp_path();
+        tokio::fs::hard_link(path, &temp).await.map_err(io_error)?;
+        let incoming = Incoming {
+            creator_id: user.creator.id,
+            original_name: name,
+            source: Source::Ftp,
+        };
+        match self.ingest.receive_file(incoming, temp).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(path).await;
+                Err(ingest_error(e))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StorageBackend<CameraUser> for CameraTrees {
+    type Metadata = Meta;
+
+    fn supported_features(&self) -> u32 {
+        FEATURE_RESTART
+    }
+
+    async fn metadata<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Meta> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::symlink_metadata(path)
+            .await
+            .map(Meta)
+            .map_err(io_error)
+    }
+
+    async fn list<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Vec<Fileinfo<PathBuf, Meta>>> {
+        let dir = self.path(user, path.as_ref())?;
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_error)?;
+        let mut list = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(PARTIAL_PREFIX) {
+                continue;
+            }
+            let metadata = entry.metadata().await.map_err(io_error)?;
+            list.push(Fileinfo {
+                path: PathBuf::from(name),
+                metadata: Meta(metadata),
+            });
+        }
+        list.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(list)
+    }
+
+    async fn get<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
+        let path = self.path(user, path.as_ref())?;
+        let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        if start_pos > 0 {
+            file.seek(SeekFrom::Start(start_pos))
+                .await
+                .map_err(io_error)?;
+        }
+        Ok(Box::new(file))
+    }
+
+    async fn put<
+        P: AsRef<Path> + Send + fmt::Debug,
+        R: AsyncRead + Send + Sync + Unpin + 'static,
+    >(
+        &self,
+        user: &CameraUser,
+        mut input: R,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        let target = self.path(user, path.as_ref())?;
+        let dir = target
+            .parent()
+            .ok_or(ErrorKind::FileNameNotAllowedError)?
+            .to_path_buf();
+        if !tokio::fs::metadata(&dir)
+            .await
+            .map(|m| m.is_dir())
+            .unwrap_or(false)
+        {
+            return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
+        }
+        self.ingest.check_space(0).map_err(ingest_error)?;
+        let max = self.ingest.limits().max_file_bytes;
+        let temp = dir.join(format!(
+            "{PARTIAL_PREFIX}{}",
+            crate::vault::random_token("")
+        ));
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .await
+            .map_err(io_error)?;
+        // Resuming (REST + STOR, or APPE): start from a copy of the bytes already here.
+        let mut size = 0u64;
+        if start_pos > 0 {
+            let mut existing = tokio::fs::File::open(&target).await.map_err(io_error)?;
+            let copied = tokio::io::copy(&mut (&mut existing).take(start_pos), &mut file)
+                .await
+                .map_err(io_error)?;
+            if copied != start_pos {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(ErrorKind::PermanentFileNotAvailable.into());
+            }
+            size = copied;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut since_check = 0u64;
+        let streamed: Result<(), StorageError> = loop {
+            let n = match input.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
+            };
+            size += n as u64;
+            if size > max {
+                break Err(ingest_error(IngestError::TooLarge(max)));
+            }
+            since_check += n as u64;
+            if since_check >= 4 << 20 {
+                if let Err(e) = self.ingest.check_space(since_check) {
+                    break Err(ingest_error(e));
+                }
+                since_check = 0;
+            }
+            if let Err(e) = file.write_all(&buf[..n]).await {
+                break Err(io_error(e));
+            }
+        };
+        if let Err(e) = &streamed {
+            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
+            if e.kind() != ErrorKind::ConnectionClosed {
+                drop(file);
+                let _ = tokio::fs::remove_file(&temp).await;
+                return streamed.map(|()| 0);
+            }
+        }
+        // Complete, or cut off mid-way: either way the bytes received go into place
+        // (durably), so a camera can resume with REST.
+        file.sync_all().await.map_err(io_error)?;
+        drop(file);
+        tokio::fs::rename(&temp, &target).await.map_err(io_error)?;
+        durable::sync_dir(&dir).map_err(io_error)?;
+        streamed?;
+        self.commit(user, &target).await?;
+        Ok(size - start_pos)
+    }
+
+    async fn del<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::remove_file(path).await.map_err(io_error)
+    }
+
+    async fn mkd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::create_dir(&path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    StorageError::new(ErrorKind::PermanentDirectoryNotAvailable, e)
+                }
+                _ => io_error(e),
+            })
+    }
+
+    async fn rename<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        from: P,
+        to: P,
+    ) -> unftp_core::storage::Result<()> {
+        let from = self.path(user, from.as_ref())?;
+        let to = self.path(user, to.as_ref())?;
+        tokio::fs::rename(&from, &to).await.map_err(io_error)?;
+        if let Some(dir) = to.parent() {
+            durable::sync_dir(dir).map_err(io_error)?;
+        }
+        if tokio::fs::metadata(&to)
+            .await
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
+            self.commit(user, &to).await?;
+        }
+        Ok(())
+    }
+
+    async fn rmd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        if path == self.home(user) {
+            return Err(ErrorKind::PermissionDenied.into());
+        }
+        tokio::fs::remove_dir(path).await.map_err(io_error)
+    }
+
+    async fn cwd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        match tokio::fs::metadata(path).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(ErrorKind::PermanentDirectoryNotAvailable.into()),
+        }
+    }
+}
+
+/// Serves FTP on `addr` until `shutdown` is cancelled, then gives transfers in
+/// progress the configured grace period.
+pub async fn serve(
+    state: AppState,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = &state.config;
+    let root = config.storage.data_dir.join("ftp");
+    durable::create_dir(&root, 0o700)?;
+    let trees = CameraTrees {
+        root,
+        ingest: state.ingest.clone(),
+    };
+    let logins = Arc::new(CreatorLogins {
+        store: state.store.clone(),
+    });
+    let keys = config.storage.data_dir.join("keys");
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let stop = shutdown.clone();
+    let (first, last) = config.ftp.passive_ports;
+    let server = libunftp::ServerBuilder::with_user_detail_provider(
+        Box::new(move || trees.clone()),
+        logins.clone(),
+    )
+    .authenticator(logins)
+    .greeting("venuebox ready")
+    .passive_ports(first..=last)
+    // The box's certificate; libunftp's default flags: TLS 1.2 with session-id and
+    // ticket resumption, which clients reuse on the data channel.
+    .ftps(keys.join("tls.crt"), keys.join("tls.key"))
+    .ftps_tls_flags(TlsFlags::default())
+    .ftps_required(FtpsRequired::None, FtpsRequired::None)
+    .failed_logins_policy(FailedLoginsPolicy::new(
+        config.admin.login_max_failures,
+        Duration::from_secs(config.admin.login_window_secs),
+        FailedLoginsBlock::IP,
+    ))
+    .idle_session_timeout(600)
+    .shutdown_indicator(async move {
+        stop.cancelled().await;
+        Shutdown::new().grace_period(grace)
+    })
+    .build()?;
+    tracing::info!(%addr, "FTP serving");
+    server.listen(addr.to_string()).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_tree() {
+        let home = Path::new("/data/ftp/7");
+        assert_eq!(
+            resolve(home, Path::new("/DCIM/100CANON/IMG_1.JPG")).unwrap(),
+            home.join("DCIM/100CANON/IMG_1.JPG")
+        );
+        assert_eq!(resolve(home, Path::new("a/./b")).unwrap(), home.join("a/b"));
+        assert_eq!(resolve(home, Path::new("/")).unwrap(), home);
+        for bad in ["../6/x", "/a/../../x", "a\0b", "a\nb", ".vbx-abc"] {
+            assert!(resolve(home, Path::new(bad)).is_err(), "{bad:?}");
+        }
+        assert!(resolve(home, Path::new(&"x".repeat(300))).is_err());
+        assert!(resolve(home, Path::new(&"d/".repeat(600))).is_err());
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        for name in [
+            "IMG_0001.JPG.tmp",
+            ".IMG_0001.JPG",
+            "a.part",
+            "DSC~",
+            "x.FILEPART",
+        ] {
+            assert!(is_temporary_name(name), "{name}");
+        }
+        for name in ["IMG_0001.JPG", "DSC_0001.NEF", "temp.jpg"] {
+            assert!(!is_temporary_name(name), "{name}");
+        }
+    }
+}

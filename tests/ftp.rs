@@ -1,0 +1,400 @@
+//! FTP/FTPS for cameras, with clients no one here wrote: curl (plain and explicit
+//! FTPS), lftp (resuming a partial file with `put -c`), and Python's ftplib doing what
+//! cameras do (MKD, STOR under a temporary name, RNFR/RNTO) and what attackers try.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{sha256_file, testdata, Options, TestBox};
+use venuebox::store::StoreError;
+
+struct Login {
+    user: String,
+    password: String,
+}
+
+async fn ftp_login(b: &TestBox, name: &str) -> Login {
+    b.creator(name).await;
+    let name = name.to_string();
+    let creds = b
+        .state
+        .store
+        .write(move |tx| venuebox::creators::set_ftp_credentials(tx, &name, "test"))
+        .await
+        .unwrap();
+    Login {
+        user: creds.user,
+        password: creds.password,
+    }
+}
+
+async fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{cmd} must be installed (tests/run.sh installs it): {e}"))
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+async fn photos(b: &TestBox) -> Vec<(String, String, String)> {
+    b.state
+        .store
+        .read(|c| {
+            let mut stmt =
+                c.prepare("SELECT sha256, original_name, source FROM photos ORDER BY id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok::<_, StoreError>(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+        .unwrap()
+}
+
+fn stored(b: &TestBox, sha: &str) -> PathBuf {
+    b.data_dir().join("photos/sha256").join(&sha[..2]).join(sha)
+}
+
+fn photo(name: &str) -> PathBuf {
+    testdata().join("photos").join(name)
+}
+
+#[tokio::test]
+async fn curl_uploads_over_ftp_and_explicit_ftps_with_the_box_certificate() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Ana Lima").await;
+    let ftp = b.ftp.unwrap();
+    let plain = photo("canon-350d_MG_9381.JPG");
+    let secure = photo("nikon-d90_DSC_0003.JPG");
+    let url = format!("ftp://{}:{}@{ftp}/", login.user, login.password);
+    let out = run(
+        "curl",
+        &["-sS", "--ftp-pasv", "-T", plain.to_str().unwrap(), &url],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let cert = b.data_dir().join("keys/tls.crt");
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--ssl-reqd",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "-T",
+            secure.to_str().unwrap(),
+            &url,
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "FTPS with the box's certificate: {}",
+        text(&out.stderr)
+    );
+    // A client that does not trust the certificate refuses to talk.
+    let out = run(
+        "curl",
+        &["-sS", "--ssl-reqd", "-T", secure.to_str().unwrap(), &url],
+    )
+    .await;
+    assert!(!out.status.success());
+
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (path, (sha, name, source)) in [plain, secure].iter().zip(&got) {
+        assert_eq!(&sha256_file(path), sha);
+        assert_eq!(sha256_file(&stored(&b, sha)), *sha);
+        assert_eq!(name, path.file_name().unwrap().to_str().unwrap());
+        assert_eq!(source, "ftp");
+    }
+    // The same file again (as a camera retrying) is the same photo.
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "-T",
+            photo("canon-350d_MG_9381.JPG").to_str().unwrap(),
+            &format!("{url}again.JPG"),
+        ],
+    )
+    .await;
+    assert!(out.status.success());
+    assert_eq!(photos(&b).await.len(), 2);
+
+    let wrong = format!("ftp://{}:wrong@{ftp}/", login.user);
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "-T",
+            photo("canon-350d_MG_9381.JPG").to_str().unwrap(),
+            &wrong,
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("530"), "{}", text(&out.stderr));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn ftplib_does_what_cameras_do() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Bo").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("canon-5dmk3_K6A7945.JPG");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "camera",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(result["size"], size);
+    assert!(
+        result["mdtm"].as_str().unwrap().starts_with("213 "),
+        "{result}"
+    );
+    assert_eq!(
+        result["nlst"],
+        serde_json::json!(["canon-5dmk3_K6A7945.JPG"]),
+        "the temporary name is gone"
+    );
+    assert_eq!(
+        result["mlsd"],
+        serde_json::json!(["canon-5dmk3_K6A7945.JPG"])
+    );
+    assert!(result["list"][0]
+        .as_str()
+        .unwrap()
+        .contains(&size.to_string()));
+    assert_eq!(result["after_delete"], serde_json::json!(["100CANON"]));
+
+    // One photo: the renamed file. The temporary name and the deleted file were never
+    // taken for photos.
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, "canon-5dmk3_K6A7945.JPG");
+    assert_eq!(got[0].0, sha256_file(&file));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn lftp_resumes_an_interrupted_upload_with_put_c() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Cy").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("canon-eos-rp_MG_0631.JPG");
+    let size = std::fs::metadata(&file).unwrap().len();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    // The camera walks out of range after 40% of the file: the data connection resets.
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "partial",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+            "MG_0631.JPG",
+            &(size * 2 / 5).to_string(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        photos(&b).await.is_empty(),
+        "an interrupted upload is not a photo"
+    );
+
+    let lftp_script = format!(
+        "set ftp:passive-mode on; set ftp:ssl-allow no; set net:max-retries 1; open -u {},{} -p {} {}; put -c {} -o MG_0631.JPG; bye",
+        login.user,
+        login.password,
+        ftp.port(),
+        ftp.ip(),
+        file.display()
+    );
+    let out = run("lftp", &["-c", &lftp_script]).await;
+    assert!(
+        out.status.success(),
+        "lftp: {}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].0,
+        sha256_file(&file),
+        "resumed into the complete file"
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn no_path_escapes_a_creator_tree_and_bad_names_are_refused() {
+    let b = TestBox::start().await;
+    let first = ftp_login(&b, "First").await;
+    let mallory = ftp_login(&b, "Mallory").await;
+    let ftp = b.ftp.unwrap();
+    // The first creator uploads a photo; Mallory must not see or touch it.
+    let url = format!("ftp://{}:{}@{ftp}/secret.JPG", first.user, first.password);
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "-T",
+            photo("canon-350d_MG_9381.JPG").to_str().unwrap(),
+            &url,
+        ],
+    )
+    .await;
+    assert!(out.status.success());
+    let before = std::fs::read(b.data_dir().join("venuebox.db"))
+        .unwrap()
+        .len();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "hostile",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &mallory.user,
+            &mallory.password,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "cwd_parent",
+        "cwd_other_creator",
+        "mkd_parent",
+        "stor_parent",
+        "stor_absolute_escape",
+        "stor_long_name",
+        "stor_control_chars",
+        "stor_not_a_photo",
+        "retr_database",
+        "dele_parent",
+        "rnfr_parent",
+    ] {
+        let reply = r[key].as_str().unwrap_or_default();
+        assert!(
+            reply.starts_with('4') || reply.starts_with('5'),
+            "{key}: {reply}"
+        );
+    }
+    assert!(
+        r["stor_not_a_photo"].as_str().unwrap().starts_with("553"),
+        "{r}"
+    );
+    assert_eq!(r["pwd_after"], "/");
+    assert_eq!(
+        r["root_listing"],
+        serde_json::json!([]),
+        "Mallory's tree is empty: {r}"
+    );
+    assert!(!Path::new("/tmp/escape.jpg").exists());
+    assert!(
+        !b.data_dir().join("escape.jpg").exists() && !b.data_dir().join("ftp/escape.jpg").exists()
+    );
+
+    // Mallory cannot read the first creator's file by name either.
+    let steal = format!(
+        "ftp://{}:{}@{ftp}/secret.JPG",
+        mallory.user, mallory.password
+    );
+    let out = run("curl", &["-sS", "-o", "/dev/null", &steal]).await;
+    assert!(!out.status.success());
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "nothing of Mallory's was stored: {got:?}");
+    assert!(
+        std::fs::read(b.data_dir().join("venuebox.db"))
+            .unwrap()
+            .len()
+            >= before
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn failed_ftp_logins_are_limited_per_client() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.admin.login_max_failures = 2),
+        ..Default::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Dee").await;
+    let ftp = b.ftp.unwrap();
+    for _ in 0..3 {
+        let out = run(
+            "curl",
+            &["-sS", &format!("ftp://{}:wrong@{ftp}/", login.user)],
+        )
+        .await;
+        assert!(!out.status.success());
+    }
+    // Locked out: even the right password is refused for now.
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            &format!("ftp://{}:{}@{ftp}/", login.user, login.password),
+        ],
+    )
+    .await;
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_that_would_cross_the_disk_reserve_gets_552() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ingest.free_disk_reserve_bytes = u64::MAX / 4),
+        ..Default::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Eve").await;
+    let ftp = b.ftp.unwrap();
+    let url = format!("ftp://{}:{}@{ftp}/a.JPG", login.user, login.password);
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "-v",
+            "-T",
+            photo("canon-350d_MG_9381.JPG").to_str().unwrap(),
+            &url,
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    // The server's reply, as curl's verbose log shows it (curl's exit status depends
+    // on whether it was still sending when the reply came).
+    let log = text(&out.stderr);
+    assert!(log.lines().any(|l| l.starts_with("< 552")), "{log}");
+    assert!(photos(&b).await.is_empty());
+    b.stop().await;
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Drives venuebox's FTP server with Python's ftplib the way cameras do.
+
+    ftp_camera.py camera  HOST PORT USER PASS FILE        # MKD, STOR temp name, RNFR/RNTO, checks
+    ftp_camera.py partial HOST PORT USER PASS FILE NAME N # send N bytes, then reset the data socket
+    ftp_camera.py hostile HOST PORT USER PASS             # path traversal and bad names
+
+Prints one JSON object on stdout; exits non-zero on an unexpected failure.
+"""
+import ftplib
+import json
+import os
+import socket
+import struct
+import sys
+
+
+def login(host, port, user, password):
+    ftp = ftplib.FTP()
+    ftp.connect(host, int(port), timeout=20)
+    ftp.login(user, password)
+    ftp.set_pasv(True)
+    return ftp
+
+
+def camera(ftp, path):
+    name = os.path.basename(path)
+    ftp.mkd("/DCIM")
+    ftp.mkd("/DCIM/100CANON")
+    ftp.cwd("/DCIM/100CANON")
+    with open(path, "rb") as f:
+        ftp.storbinary(f"STOR {name}.tmp", f)
+    ftp.rename(f"{name}.tmp", name)
+    size = ftp.size(name)
+    mdtm = ftp.sendcmd(f"MDTM {name}")
+    names = ftp.nlst()
+    mlsd = [entry for entry, _facts in ftp.mlsd()]
+    ftp.cwd("/")
+    listing = []
+    ftp.retrlines("LIST /DCIM/100CANON", listing.append)
+    # Delete one's own file: gone from the camera's tree (the photo stays on the box).
+    with open(path, "rb") as f:
+        ftp.storbinary("STOR /DCIM/extra.tmp", f)
+    ftp.delete("/DCIM/extra.tmp")
+    after_delete = ftp.nlst("/DCIM")
+    ftp.quit()
+    return {
+        "size": size,
+        "mdtm": mdtm,
+        "nlst": names,
+        "mlsd": mlsd,
+        "list": listing,
+        "after_delete": after_delete,
+    }
+
+
+def partial(ftp, path, name, count):
+    with open(path, "rb") as f:
+        data = f.read(int(count))
+    ftp.voidcmd("TYPE I")
+    conn = ftp.transfercmd(f"STOR {name}")
+    conn.sendall(data)
+    # An abrupt reset, as when a camera walks out of Wi-Fi range: not a clean end.
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+    try:
+        reply = ftp.getresp()
+    except ftplib.Error as e:
+        reply = str(e)
+    return {"sent": len(data), "reply": reply}
+
+
+def hostile(ftp):
+    results = {}
+    attempts = {
+        "cwd_parent": lambda: ftp.cwd("../.."),
+        "cwd_other_creator": lambda: ftp.cwd("/../1"),
+        "mkd_parent": lambda: ftp.mkd("../escape"),
+        "stor_parent": lambda: ftp.storbinary("STOR ../../escape.jpg", open(__file__, "rb")),
+        "stor_absolute_escape": lambda: ftp.storbinary("STOR /../../../tmp/escape.jpg", open(__file__, "rb")),
+        "stor_long_name": lambda: ftp.storbinary("STOR " + "a" * 4096 + ".jpg", open(__file__, "rb")),
+        "stor_control_chars": lambda: ftp.storbinary("STOR bad\x01name.jpg", open(__file__, "rb")),
+        "stor_not_a_photo": lambda: ftp.storbinary("STOR notes.jpg", open(__file__, "rb")),
+        "retr_database": lambda: ftp.retrbinary("RETR ../../venuebox.db", lambda b: None),
+        "dele_parent": lambda: ftp.delete("../../venuebox.db"),
+        "rnfr_parent": lambda: ftp.rename("../../venuebox.db", "stolen.db"),
+    }
+    for key, attempt in attempts.items():
+        try:
+            results[key] = "ok: " + str(attempt())
+        except ftplib.Error as e:
+            results[key] = str(e)
+        except (EOFError, OSError) as e:
+            results[key] = "connection: " + str(e)
+            ftp = None
+            break
+    try:
+        results["pwd_after"] = ftp.pwd() if ftp else "closed"
+        results["root_listing"] = ftp.nlst("/") if ftp else []
+    except ftplib.Error as e:
+        results["pwd_after"] = str(e)
+    return results
+
+
+def main():
+    command, host, port, user, password, *rest = sys.argv[1:]
+    ftp = login(host, port, user, password)
+    if command == "camera":
+        out = camera(ftp, rest[0])
+    elif command == "partial":
+        out = partial(ftp, rest[0], rest[1], rest[2])
+    elif command == "hostile":
+        out = hostile(ftp)
+    else:
+        sys.exit(f"unknown command {command}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
