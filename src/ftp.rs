@@ -495,6 +495,25 @@ impl StorageBackend<CameraUser> for CameraTrees {
     }
 }
 
+/// Removes the temporary files STOR writes before renaming into place (`.vbx-*`):
+/// only a crash leaves them, and only the running service writes FTP trees.
+fn sweep_partials(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_file()
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PARTIAL_PREFIX)
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Serves FTP on `addr` until `shutdown` is cancelled, then gives transfers in
 /// progress the configured grace period.
 pub async fn serve(
@@ -505,6 +524,10 @@ pub async fn serve(
     let config = &state.config;
     let root = config.storage.data_dir.join("ftp");
     durable::create_dir(&root, 0o700)?;
+    let swept = sweep_partials(&root)?;
+    if swept > 0 {
+        tracing::info!(files = swept, "removed partial FTP writes left by a crash");
+    }
     let trees = CameraTrees {
         root,
         ingest: state.ingest.clone(),

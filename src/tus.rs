@@ -737,8 +737,10 @@ async fn finish(
         .or_else(|| meta.get("name"))
         .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_else(|| format!("{id}.upload"));
+    // Link, not move: until the photo is committed the bytes stay in uploads/, so a
+    // crash here leaves an upload that the next sweep (or a retried PATCH) finishes.
     let temp = state.ingest.temp_path();
-    tokio::fs::rename(part_path(state, id), &temp).await?;
+    tokio::fs::hard_link(part_path(state, id), &temp).await?;
     let incoming = Incoming {
         creator_id: creator.id,
         original_name: name,
@@ -749,29 +751,41 @@ async fn finish(
     match result {
         Ok(outcome) => {
             let photo_id = outcome.photo().id;
+            let row = id.clone();
             state
                 .store
                 .write(move |tx| {
                     tx.execute(
                         "UPDATE uploads SET photo_id = ?2 WHERE id = ?1",
-                        rusqlite::params![id, photo_id],
+                        rusqlite::params![row, photo_id],
                     )
                     .map_err(StoreError::from)
                 })
                 .await?;
+            remove_part(state, &id).await?;
             Ok(())
         }
         Err(e) => {
-            // The bytes are gone (refused or failed): so is the upload.
+            // Refused (not a photo) or failed: the upload and its bytes go.
+            let row = id.clone();
             state
                 .store
                 .write(move |tx| {
-                    tx.execute("DELETE FROM uploads WHERE id = ?1", [id])
+                    tx.execute("DELETE FROM uploads WHERE id = ?1", [row])
                         .map_err(StoreError::from)
                 })
                 .await?;
+            remove_part(state, &id).await?;
             Err(e.into())
         }
+    }
+}
+
+async fn remove_part(state: &AppState, id: &str) -> Result<(), TusError> {
+    match tokio::fs::remove_file(part_path(state, id)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -790,11 +804,7 @@ async fn terminate(
                 .map_err(StoreError::from)
         })
         .await?;
-    match tokio::fs::remove_file(part_path(&state, &id)).await {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e.into()),
-    }
+    remove_part(&state, &id).await?;
     tracing::info!(upload = %id, "tus upload terminated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -808,11 +818,11 @@ pub async fn sweep(state: &AppState) -> Result<usize, TusError> {
     let (expired, known): (Vec<String>, std::collections::HashSet<String>) = state
         .store
         .write(move |tx| {
-            let mut stmt = tx.prepare("SELECT id FROM uploads WHERE expires_at <= ?1")?;
+            let mut stmt = tx.prepare("SELECT id FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)")?;
             let expired: Vec<String> = stmt
                 .query_map([now], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
-            tx.execute("DELETE FROM uploads WHERE expires_at <= ?1", [now])?;
+            tx.execute("DELETE FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)", [now])?;
             let mut stmt = tx.prepare("SELECT id FROM uploads")?;
             let known = stmt
                 .query_map([], |r| r.get(0))?
@@ -833,6 +843,37 @@ pub async fn sweep(state: &AppState) -> Result<usize, TusError> {
     }
     if removed > 0 {
         tracing::info!(uploads = removed, "expired unfinished uploads removed");
+    }
+    // Uploads whose last byte arrived but whose commit a crash interrupted: finish
+    // them now (the client may never come back: it was told nothing, or it saw the
+    // full offset and thinks it is done).
+    let pending: Vec<(String, i64, String)> = state
+        .store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT id, creator_id, metadata FROM uploads
+                 WHERE photo_id IS NULL AND length IS NOT NULL AND offset = length",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::from)
+        })
+        .await?;
+    for (id, creator_id, metadata) in pending {
+        let Some(_guard) = state.upload_locks.try_lock(&id) else {
+            continue;
+        };
+        let creator = Creator {
+            id: creator_id,
+            name: String::new(),
+            created_at: 0,
+        };
+        match finish(state, &id, &creator, &metadata).await {
+            Ok(()) => tracing::info!(upload = %id, "finished an upload a crash interrupted"),
+            Err(e) => {
+                tracing::warn!(upload = %id, error = %e, "could not finish an interrupted upload")
+            }
+        }
     }
     Ok(removed)
 }
