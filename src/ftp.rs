@@ -40,7 +40,7 @@ use unftp_core::storage::{
 };
 
 use crate::creators::{self, Creator};
-use crate::ingest::{Incoming, Ingest, IngestError, Source};
+use crate::ingest::{Incoming, Ingest, IngestError, Source, SPACE_CHECK_BYTES};
 use crate::store::{Store, StoreError};
 use crate::{durable, AppState};
 
@@ -356,7 +356,9 @@ impl StorageBackend<CameraUser> for CameraTrees {
         {
             return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
         }
-        self.ingest.check_space(0).map_err(ingest_error)?;
+        self.ingest
+            .check_space(SPACE_CHECK_BYTES)
+            .map_err(ingest_error)?;
         let max = self.ingest.limits().max_file_bytes;
         let temp = dir.join(format!(
             "{PARTIAL_PREFIX}{}",
@@ -394,8 +396,8 @@ impl StorageBackend<CameraUser> for CameraTrees {
                 break Err(ingest_error(IngestError::TooLarge(max)));
             }
             since_check += n as u64;
-            if since_check >= 4 << 20 {
-                if let Err(e) = self.ingest.check_space(since_check) {
+            if since_check >= SPACE_CHECK_BYTES {
+                if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
                     break Err(ingest_error(e));
                 }
                 since_check = 0;

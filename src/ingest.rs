@@ -263,8 +263,9 @@ fn sweep_incoming(incoming: &Path) -> std::io::Result<usize> {
     Ok(removed)
 }
 
-/// Free-space checks happen at least this often while streaming.
-const SPACE_CHECK_BYTES: u64 = 4 << 20;
+/// While streaming, free space is checked every this many bytes, and an upload stops
+/// when the next stretch would eat into the reserve. statvfs is one cheap syscall.
+pub const SPACE_CHECK_BYTES: u64 = 1 << 20;
 const BUFFER: usize = 64 * 1024;
 
 impl Ingest {

@@ -41,7 +41,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::creators::{self, Creator};
-use crate::ingest::{Incoming, IngestError, Source};
+use crate::ingest::{Incoming, IngestError, Source, SPACE_CHECK_BYTES};
 use crate::store::{self, StoreError};
 use crate::{durable, AppState};
 
@@ -658,8 +658,8 @@ async fn write_chunk(
             )));
         }
         since_space_check += chunk.len() as u64;
-        if since_space_check >= 4 << 20 {
-            if let Err(e) = state.ingest.check_space(4 << 20) {
+        if since_space_check >= SPACE_CHECK_BYTES {
+            if let Err(e) = state.ingest.check_space(SPACE_CHECK_BYTES) {
                 break Err(e.into());
             }
             since_space_check = 0;
