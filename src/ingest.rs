@@ -230,6 +230,8 @@ struct Inner {
     data_dir: PathBuf,
     limits: IngestConfig,
     committed: broadcast::Sender<PhotoCommitted>,
+    /// Ids this process announced itself, so the store watcher does not repeat them.
+    announced: std::sync::Mutex<std::collections::BTreeSet<i64>>,
     /// This process's folder for temporary files.
     incoming: PathBuf,
     /// Held (locked) for the life of the process: tells sweepers the folder is in use.
@@ -297,10 +299,78 @@ impl Ingest {
                 data_dir: data_dir.to_path_buf(),
                 limits,
                 committed,
+                announced: Default::default(),
                 incoming: own,
                 _lock: lock,
             }),
         })
+    }
+
+    fn announce(&self, photo: Photo) {
+        let _ = self.inner.committed.send(PhotoCommitted { photo });
+    }
+
+    /// Announces photos that other processes (a CLI import beside the service)
+    /// committed to the store, polling it every `every` until `shutdown`. Photos stored
+    /// before this starts are not announced: consumers backfill from the store.
+    pub async fn watch_store(
+        &self,
+        every: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut watermark: i64 = match self
+            .inner
+            .store
+            .read(|c| {
+                c.query_row("SELECT coalesce(max(id), 0) FROM photos", [], |r| r.get(0))
+                    .map_err(StoreError::from)
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the store for imported photos");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let since = watermark;
+            let found = self
+                .inner
+                .store
+                .read(move |c| {
+                    let mut stmt = c.prepare(&format!(
+                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE id > ?1 ORDER BY id"
+                    ))?;
+                    let rows = stmt.query_map([since], row_to_photo)?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                        .map_err(StoreError::from)
+                })
+                .await;
+            let Ok(found) = found else { continue };
+            for photo in found {
+                watermark = watermark.max(photo.id);
+                let ours = {
+                    let mut announced = self
+                        .inner
+                        .announced
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    let ours = announced.remove(&photo.id);
+                    // Forget ids below the watermark: they can never come back.
+                    announced.retain(|id| *id > watermark);
+                    ours
+                };
+                if !ours {
+                    tracing::info!(photo = photo.id, source = %photo.source, "photo stored by another process");
+                    let _ = self.inner.committed.send(PhotoCommitted { photo });
+                }
+            }
+        }
     }
 
     /// Subscribes to "photo committed" announcements.
@@ -492,6 +562,7 @@ impl Ingest {
         .await?;
         stored?;
         let name = clean_name(&incoming.original_name);
+        let inner = self.inner.clone();
         let outcome = self
             .inner
             .store
@@ -515,14 +586,15 @@ impl Ingest {
                     ],
                 )?;
                 let photo = photo_by_sha(tx, &sha256)?.expect("just inserted");
+                // Marked before the commit, so the store watcher never takes it for
+                // another process's photo.
+                inner.announced.lock().unwrap_or_else(|e| e.into_inner()).insert(photo.id);
                 Ok(Outcome::New(photo))
             })
             .await?;
         if let Outcome::New(photo) = &outcome {
             tracing::info!(photo = photo.id, size = photo.size, media_type = %photo.media_type, source = %photo.source, "photo stored");
-            let _ = self.inner.committed.send(PhotoCommitted {
-                photo: photo.clone(),
-            });
+            self.announce(photo.clone());
         }
         Ok(outcome)
     }

@@ -187,6 +187,10 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let sweeper = tokio::spawn(tus::run_sweeper(state.clone(), shutdown.clone()));
+    let watcher = {
+        let (ingest, shutdown) = (state.ingest.clone(), shutdown.clone());
+        tokio::spawn(async move { ingest.watch_store(Duration::from_secs(1), shutdown).await })
+    };
     let ftp = listeners.ftp.map(|addr| {
         let (state, shutdown) = (state.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -202,6 +206,7 @@ pub async fn serve_router(
     http::serve(router, listeners, shutdown, grace).await;
     store::run_blocking(move || announcer.shutdown()).await?;
     let _ = sweeper.await;
+    let _ = watcher.await;
     if let Some(ftp) = ftp {
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), ftp).await;
     }

@@ -1,21 +1,14 @@
 //! `venuebox import` of a memory card's folder tree, through the same ingest core.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use common::{testdata, TestBox};
 
 const BIN: &str = env!("CARGO_BIN_EXE_venuebox");
-
-fn testdata() -> PathBuf {
-    let dir = std::env::var_os("VENUEBOX_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    assert!(
-        dir.join("photos").is_dir(),
-        "test data not found at {} (set VENUEBOX_TESTDATA)",
-        dir.display()
-    );
-    dir
-}
 
 fn venuebox(data: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
@@ -116,4 +109,68 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// A card imported beside the running service: the service announces the new photos
+/// (for the renderer) as it does its own uploads, and its own are announced once.
+#[tokio::test]
+async fn the_running_service_notices_imported_photos() {
+    let b = TestBox::start().await;
+    let mut events = b.state.ingest.subscribe();
+    b.creator("Ana").await;
+    let card = b.dir.path().join("card");
+    std::fs::create_dir_all(&card).unwrap();
+    std::fs::copy(
+        testdata().join("photos/hopper_gray.jpg"),
+        card.join("hopper.jpg"),
+    )
+    .unwrap();
+    let data = b.data_dir();
+    let out = tokio::task::spawn_blocking(move || {
+        venuebox(
+            &data,
+            &["import", card.to_str().unwrap(), "--creator", "Ana"],
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("the service announced the imported photo")
+        .unwrap();
+    assert_eq!(event.photo.source, "import");
+    assert_eq!(event.photo.original_name, "hopper.jpg");
+
+    // The service's own upload: announced exactly once.
+    let (_, token) = b.creator("Bo").await;
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gradient.jpg"
+    ))
+    .unwrap();
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let event = events.recv().await.unwrap();
+    assert_eq!(event.photo.source, "tus");
+    // Two polls of the watcher later, nothing more was announced.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(matches!(
+        events.try_recv(),
+        Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+    ));
+    b.stop().await;
 }
