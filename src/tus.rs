@@ -14,10 +14,16 @@
 //! does not match is answered 460 and its bytes are discarded. When the last byte
 //! arrives the file is handed to the ingest core, which makes it a photo.
 //!
-//! Why not an existing crate: fileloft-axum and the other tus crates on crates.io
-//! lack the checksum and expiration extensions or keep state in memory only, and none
-//! hands a finished upload to a crash-safe commit of our own; the protocol itself is
-//! small (a few headers), so it is written here with its parsing kept pure and tested.
+//! Why not an existing crate: fileloft (fileloft-core/-axum 0.3, the most complete
+//! tus crate found) implements the core protocol and extensions including checksums,
+//! with pluggable stores and locks. It was not adopted because (1) its upload state
+//! lives in its own store's files, while ours must sit in the same SQLite database as
+//! the photo rows, so one power-cut-safe source of truth holds offsets and photos;
+//! (2) the final PATCH here is answered only after the ingest core has committed the
+//! photo (the "acknowledged means durable" rule), which needs our commit inside the
+//! request, not after it through its hook events; (3) creator ownership of uploads and
+//! the later instant preview need the bytes and rows in our own layout. The protocol
+//! itself is small: its header parsing is kept pure and unit-tested below.
 
 use std::collections::HashMap;
 use std::io::SeekFrom;

@@ -62,6 +62,7 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/logout"),
     ("GET", "/api/admin/creators"),
     ("POST", "/api/admin/creators"),
+    ("POST", "/api/admin/creators/ftp"),
     ("GET", "/api/admin/event"),
     ("PUT", "/api/admin/event"),
     ("GET", "/api/admin/audit"),

@@ -828,3 +828,41 @@ async fn every_hostile_file_is_refused_with_a_reason_or_stored() {
     assert_eq!(photo_count(&b).await, stored);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_creator_over_quota_gets_507_and_others_are_unaffected() {
+    let fixture_len = std::fs::metadata(FIXTURE).unwrap().len();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| c.ingest.creator_quota_bytes = fixture_len + 100),
+        ..Default::default()
+    })
+    .await;
+    let (_, ana) = b.creator("Ana").await;
+    let (_, bo) = b.creator("Bo").await;
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let upload = |token: String, body: Vec<u8>| {
+        let url = b.url("/files/");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Length", body.len())
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(upload(ana.clone(), bytes.clone()).await, 201);
+    // A different photo (same bytes plus a trailing byte): over Ana's quota.
+    let mut other = bytes.clone();
+    other.push(0);
+    assert_eq!(upload(ana, other.clone()).await, 507);
+    assert_eq!(upload(bo, other).await, 201, "quotas are per creator");
+    assert_eq!(photo_count(&b).await, 2);
+    b.stop().await;
+}
