@@ -481,3 +481,37 @@ fn under_systemd_the_setup_code_is_left_in_a_private_file() {
     assert!(!file.exists(), "the file is removed at the first login");
     assert!(service.terminate().success());
 }
+
+/// `[log] format = "json"`: every log line on stderr is one JSON object, with the
+/// request id on request lines (fit for journald and collectors).
+#[test]
+fn json_logs_are_one_object_per_line_with_request_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = venuebox(dir.path());
+    cmd.arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["run", "--http", &format!("127.0.0.1:{port}")])
+        .env("VENUEBOX_LOG__FORMAT", "json");
+    let mut service = Running::start(cmd);
+    let response = get(&format!("http://127.0.0.1:{port}/healthz"));
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(service.terminate().success());
+    let logs = service.stderr();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["id"] == request_id.as_str() && l["span"]["path"] == "/healthz"),
+        "no request line with id {request_id}: {logs}"
+    );
+}
