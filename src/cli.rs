@@ -78,11 +78,38 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         creator: String,
     },
+    /// Render previews of photo files into a folder, using every core: one
+    /// `<OUT>/<file stem>_<size>.jpg` per file and size. Prints one line per
+    /// derivative: file, size, route, decode/resize/encode milliseconds (tab-separated).
+    Render {
+        /// Photo files (JPEG, PNG, WebP, TIFF).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Longest edge in pixels; repeat for several sizes.
+        #[arg(long = "size", value_name = "N", default_values_t = [320u32, 1280])]
+        sizes: Vec<u32>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jpeg")]
+        format: RenderFormat,
+        /// JPEG quality, 1–100.
+        #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
+        quality: u8,
+    },
     /// Admin access.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+/// Output formats of `venuebox render`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RenderFormat {
+    /// JPEG (every browser).
+    Jpeg,
 }
 
 /// `venuebox config ...`
@@ -268,6 +295,49 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             init_quiet_logging();
             let config = load_config(&cli, None, None)?;
             crate::import::run(&config, dir, creator)
+        }
+        Command::Render {
+            files,
+            out,
+            sizes,
+            format: RenderFormat::Jpeg,
+            quality,
+        } => {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let stdout = std::sync::Mutex::new(std::io::stdout());
+            let failures = crate::render::render_files(
+                files,
+                sizes,
+                *quality,
+                out,
+                threads,
+                crate::render::DEFAULT_MAX_PIXELS,
+                &|file, size, result| match result {
+                    Ok(r) => {
+                        use std::io::Write;
+                        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+                        let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = writeln!(
+                            out,
+                            "{}\t{size}\t{}\t{:.2}\t{:.2}\t{:.2}",
+                            file.display(),
+                            r.route.as_str(),
+                            ms(r.decode),
+                            ms(r.resize),
+                            ms(r.encode)
+                        );
+                    }
+                    Err(e) => eprintln!("venuebox: {}: {e}", file.display()),
+                },
+            );
+            if failures > 0 {
+                eprintln!("venuebox: {failures} derivative(s) failed");
+                return Ok(ExitCode::FAILURE);
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Admin {
             command: AdminCommand::ResetCode,

@@ -18,6 +18,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod mdns;
+pub mod render;
 pub mod store;
 pub mod telemetry;
 pub mod tus;

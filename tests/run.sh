@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages providing the tools the tests call: command -> package.
 declare -A tools=(
+  [cmake]=cmake               # builds the bundled libjpeg-turbo 3 (turbojpeg-sys)
+  [nasm]=nasm                 # ... with its SIMD code
   [curl]=curl                 # tus tests drive the server with curl
   [node]=nodejs               # tus-js-client runs under Node
   [npm]=npm
