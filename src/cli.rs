@@ -367,17 +367,21 @@ fn run(config: Config) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let state = prepared.state;
-        let listeners = crate::bind(&state).await?;
-        let http = listeners.http.local_addr()?;
-        let https = match &listeners.https {
+        let sockets = crate::bind(&state).await?;
+        let http = sockets.web.http.local_addr()?;
+        let https = match &sockets.web.https {
             Some(l) => Some(axum::serve::Listener::local_addr(l)?),
             None => None,
         };
-        announce(&state, http, https, &prepared.setup_code)?;
+        // Handlers first: a SIGTERM right after the banner must stop the box cleanly.
         let shutdown = CancellationToken::new();
-        tokio::spawn(stop_on_signal(shutdown.clone()));
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        tokio::spawn(stop_on_signal(term, int, shutdown.clone()));
+        announce(&state, http, https, &prepared.setup_code)?;
         tracing::info!(%http, "serving");
-        crate::run(state, listeners, shutdown).await?;
+        crate::run(state, sockets, shutdown).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -456,12 +460,14 @@ fn base_urls(scheme: &str, addr: SocketAddr) -> Vec<String> {
 }
 
 /// Cancels `shutdown` on SIGTERM (systemd) or SIGINT (Ctrl-C).
-async fn stop_on_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+async fn stop_on_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    shutdown: CancellationToken,
+) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down"),
+        _ = int.recv() => tracing::info!("interrupted: shutting down"),
     }
     shutdown.cancel();
 }

@@ -337,8 +337,6 @@ pub struct Listeners {
     pub http: TcpListener,
     /// HTTPS, when enabled.
     pub https: Option<TlsListener>,
-    /// FTP, when enabled: the address checked free (libunftp binds it itself).
-    pub ftp: Option<SocketAddr>,
 }
 
 /// Serves `app` on the listeners until `shutdown` is cancelled, then stops accepting,

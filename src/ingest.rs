@@ -526,6 +526,20 @@ impl Ingest {
         }
     }
 
+    /// Commits a complete, fsynced file in `incoming/` whose hash the caller computed
+    /// while receiving it (FTP hashes as the bytes stream in), saving a second read.
+    /// `head` is its first [`SNIFF_BYTES`] bytes. The file is consumed.
+    pub async fn receive_hashed_file(
+        &self,
+        incoming: Incoming,
+        temp: PathBuf,
+        sha256: String,
+        size: u64,
+        head: Vec<u8>,
+    ) -> Result<Outcome, IngestError> {
+        self.commit(incoming, temp, sha256, size, head).await
+    }
+
     async fn commit(
         &self,
         incoming: Incoming,
@@ -550,7 +564,11 @@ impl Ingest {
         let target = self.photo_path(&sha256);
         let stored = store::run_blocking(move || -> std::io::Result<()> {
             let dir = target.parent().expect("content path has a parent");
-            durable::create_dir(dir, 0o700)?;
+            if !dir.exists() {
+                durable::create_dir(dir, 0o700)?;
+                // The new folder's own entry must be durable too.
+                durable::sync_dir(dir.parent().expect("photos/sha256"))?;
+            }
             // Same bytes already stored: keep the existing file, drop the new copy.
             if target.exists() {
                 std::fs::remove_file(&temp)?;

@@ -133,7 +133,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
 
 /// Binds the configured listeners. Errors name the listener and the address, e.g.
 /// "cannot listen for HTTP on 0.0.0.0:80: Address already in use".
-pub async fn bind(state: &AppState) -> anyhow::Result<http::Listeners> {
+pub async fn bind(state: &AppState) -> anyhow::Result<Sockets> {
     let config = &state.config;
     let addr = config.http_addr();
     let http = tokio::net::TcpListener::bind(addr)
@@ -153,28 +153,38 @@ pub async fn bind(state: &AppState) -> anyhow::Result<http::Listeners> {
     } else {
         None
     };
-    // libunftp binds its own socket: check the address now (for a clear error, and
-    // to turn port 0 into a real port), then hand it over.
     let ftp = if config.ftp.enabled {
         let addr = config.ftp_addr();
-        let probe = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen for FTP on {addr}"))?;
-        Some(probe.local_addr()?)
+        Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for FTP on {addr}"))?,
+        )
     } else {
         None
     };
-    Ok(http::Listeners { http, https, ftp })
+    Ok(Sockets {
+        web: http::Listeners { http, https },
+        ftp,
+    })
+}
+
+/// Every socket the service listens on, bound by [`bind`].
+pub struct Sockets {
+    /// HTTP and HTTPS.
+    pub web: http::Listeners,
+    /// FTP, when enabled.
+    pub ftp: Option<tokio::net::TcpListener>,
 }
 
 /// Serves the app until `shutdown` is cancelled, waits for in-flight requests (within
 /// the configured grace period), then flushes and closes the database.
 pub async fn run(
     state: AppState,
-    listeners: http::Listeners,
+    sockets: Sockets,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    serve_router(http::app(state.clone()), state, listeners, shutdown).await
+    serve_router(http::app(state.clone()), state, sockets, shutdown).await
 }
 
 /// [`run`] with a router built by the caller (tests add routes to [`http::app`]).
@@ -183,7 +193,7 @@ pub async fn run(
 pub async fn serve_router(
     router: axum::Router,
     state: AppState,
-    listeners: http::Listeners,
+    sockets: Sockets,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
@@ -192,19 +202,22 @@ pub async fn serve_router(
         let (ingest, shutdown) = (state.ingest.clone(), shutdown.clone());
         tokio::spawn(async move { ingest.watch_store(Duration::from_secs(1), shutdown).await })
     };
-    let ftp = listeners.ftp.map(|addr| {
+    let http_port = sockets.web.http.local_addr()?.port();
+    let ftp_port = match &sockets.ftp {
+        Some(l) => Some(l.local_addr()?.port()),
+        None => None,
+    };
+    let ftp = sockets.ftp.map(|listener| {
         let (state, shutdown) = (state.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = ftp::serve(state, addr, shutdown.clone()).await {
+            if let Err(e) = ftp::serve(state, listener, shutdown.clone()).await {
                 // FTP down is serious but the portal must stay up: log it loudly.
                 tracing::error!(error = %format!("{e:#}"), "FTP server stopped");
             }
         })
     });
-    let http_port = listeners.http.local_addr()?.port();
-    let announcer =
-        mdns::Announcer::start(&state.config, http_port, listeners.ftp.map(|a| a.port()))?;
-    http::serve(router, listeners, shutdown, grace).await;
+    let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
+    http::serve(router, sockets.web, shutdown, grace).await;
     store::run_blocking(move || announcer.shutdown()).await?;
     let _ = sweeper.await;
     let _ = watcher.await;

@@ -296,7 +296,19 @@ impl Renderer {
     /// Renders `data` (a whole photo file) with its longest edge at most `size`, as a
     /// JPEG of `quality`. Images smaller than `size` are not enlarged.
     pub fn render(&mut self, data: &[u8], size: u32, quality: u8) -> Result<Rendered, RenderError> {
-        let result = self.render_once(data, size, quality);
+        let mut set = self.render_set(data, &[size], quality)?;
+        Ok(set.remove(0))
+    }
+
+    /// Renders every size in `sizes` from one decode (made for the largest size), in
+    /// the order given. Each result's `decode` is the shared decode's time.
+    pub fn render_set(
+        &mut self,
+        data: &[u8],
+        sizes: &[u32],
+        quality: u8,
+    ) -> Result<Vec<Rendered>, RenderError> {
+        let result = self.render_once(data, sizes, quality);
         if result.is_err() {
             self.reset()?;
         }
@@ -306,23 +318,40 @@ impl Renderer {
     fn render_once(
         &mut self,
         data: &[u8],
-        size: u32,
+        sizes: &[u32],
         quality: u8,
-    ) -> Result<Rendered, RenderError> {
+    ) -> Result<Vec<Rendered>, RenderError> {
+        let largest = sizes.iter().copied().max().unwrap_or(320);
         let started = Instant::now();
         let (pixels, orientation, route) = if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            self.decode_jpeg(data, size)?
+            self.decode_jpeg(data, largest)?
         } else {
             (self.decode_other(data)?, 1, Route::FullDecode)
         };
-        let decode = started.elapsed();
-
-        let started = Instant::now();
         let pixels = orient(pixels, orientation);
-        let pixels = self.resize(pixels, size)?;
-        let resize = started.elapsed();
+        let decode = started.elapsed();
+        let mut out = Vec::with_capacity(sizes.len());
+        for &size in sizes {
+            let started = Instant::now();
+            let resized = self.resize(&pixels, size)?;
+            let pixels = resized.as_ref().unwrap_or(&pixels);
+            let resize = started.elapsed();
+            let started = Instant::now();
+            let bytes = self.encode(pixels, quality)?;
+            out.push(Rendered {
+                bytes,
+                width: pixels.width as u32,
+                height: pixels.height as u32,
+                route,
+                decode,
+                resize,
+                encode: started.elapsed(),
+            });
+        }
+        Ok(out)
+    }
 
-        let started = Instant::now();
+    fn encode(&mut self, pixels: &Pixels, quality: u8) -> Result<Vec<u8>, RenderError> {
         let format = if pixels.channels == 1 {
             PixelFormat::GRAY
         } else {
@@ -346,16 +375,7 @@ impl Renderer {
                 turbojpeg::Subsamp::Sub2x2
             })
             .map_err(encode_err)?;
-        let bytes = self.compressor.compress_to_vec(image).map_err(encode_err)?;
-        Ok(Rendered {
-            bytes,
-            width: pixels.width as u32,
-            height: pixels.height as u32,
-            route,
-            decode,
-            resize,
-            encode: started.elapsed(),
-        })
+        self.compressor.compress_to_vec(image).map_err(encode_err)
     }
 
     fn check_pixels(&self, width: u64, height: u64) -> Result<(), RenderError> {
@@ -506,10 +526,11 @@ impl Renderer {
         })
     }
 
-    fn resize(&mut self, pixels: Pixels, size: u32) -> Result<Pixels, RenderError> {
+    /// Resizes to a longest edge of `size`; `None` when the image is already no larger.
+    fn resize(&mut self, pixels: &Pixels, size: u32) -> Result<Option<Pixels>, RenderError> {
         let longest = pixels.width.max(pixels.height);
         if longest <= size as usize {
-            return Ok(pixels);
+            return Ok(None);
         }
         let scale = size as f64 / longest as f64;
         let width = ((pixels.width as f64 * scale).round() as u32).max(1);
@@ -519,10 +540,10 @@ impl Renderer {
         } else {
             fir::PixelType::U8x3
         };
-        let src = fir::images::Image::from_vec_u8(
+        let src = fir::images::ImageRef::new(
             pixels.width as u32,
             pixels.height as u32,
-            pixels.data,
+            &pixels.data,
             pixel_type,
         )
         .map_err(|e| RenderError::Decode(e.to_string()))?;
@@ -532,12 +553,12 @@ impl Renderer {
         self.resizer
             .resize(&src, &mut dst, &options)
             .map_err(|e| RenderError::Decode(e.to_string()))?;
-        Ok(Pixels {
+        Ok(Some(Pixels {
             data: dst.into_vec(),
             width: width as usize,
             height: height as usize,
             channels: pixels.channels,
-        })
+        }))
     }
 }
 
@@ -666,17 +687,29 @@ pub fn render_files(
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    for &size in sizes {
-                        let result = renderer.render(&data, size, quality).and_then(|r| {
-                            let path = out.join(format!("{stem}_{size}.jpg"));
-                            std::fs::write(&path, &r.bytes)
-                                .map_err(|e| RenderError::Encode(e.to_string()))?;
-                            Ok(r)
-                        });
-                        if result.is_err() {
-                            failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match renderer.render_set(&data, sizes, quality) {
+                        Ok(set) => {
+                            for (&size, r) in sizes.iter().zip(&set) {
+                                let path = out.join(format!("{stem}_{size}.jpg"));
+                                match std::fs::write(&path, &r.bytes) {
+                                    Ok(()) => report(file, size, Ok(r)),
+                                    Err(e) => {
+                                        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        report(
+                                            file,
+                                            size,
+                                            Err(&RenderError::Encode(e.to_string())),
+                                        );
+                                    }
+                                }
+                            }
                         }
-                        report(file, size, result.as_ref());
+                        Err(e) => {
+                            failures.fetch_add(sizes.len(), std::sync::atomic::Ordering::Relaxed);
+                            for &size in sizes {
+                                report(file, size, Err(&e));
+                            }
+                        }
                     }
                 }
             });

@@ -125,9 +125,10 @@ impl TestBox {
             (other, known) => panic!("unexpected setup code state {other:?} (known: {known:?})"),
         };
         let state = prepared.state;
-        let listeners = venuebox::bind(&state).await.expect("bind");
-        let http = listeners.http.local_addr().unwrap();
-        let https = listeners
+        let sockets = venuebox::bind(&state).await.expect("bind");
+        let http = sockets.web.http.local_addr().unwrap();
+        let https = sockets
+            .web
             .https
             .as_ref()
             .map(|l| axum::serve::Listener::local_addr(l).unwrap());
@@ -135,25 +136,14 @@ impl TestBox {
         if let Some(extra) = extra_routes {
             router = router.merge(extra.with_state(state.clone()));
         }
-        let ftp = listeners.ftp;
+        let ftp = sockets.ftp.as_ref().map(|l| l.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(venuebox::serve_router(
             router,
             state.clone(),
-            listeners,
+            sockets,
             shutdown.clone(),
         ));
-        // libunftp binds the FTP socket itself, a moment after start: wait for it.
-        if let Some(addr) = ftp {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "FTP did not start on {addr}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-        }
         TestBox {
             dir,
             http,
