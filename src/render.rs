@@ -323,17 +323,27 @@ impl Renderer {
     ) -> Result<Vec<Rendered>, RenderError> {
         let largest = sizes.iter().copied().max().unwrap_or(320);
         let started = Instant::now();
-        let (pixels, orientation, route) = if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            self.decode_jpeg(data, largest)?
-        } else {
-            (self.decode_other(data)?, 1, Route::FullDecode)
-        };
+        let (pixels, orientation, route, (main_w, main_h)) =
+            if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+                self.decode_jpeg(data, largest)?
+            } else {
+                let pixels = self.decode_other(data)?;
+                let dims = (pixels.width, pixels.height);
+                (pixels, 1, Route::FullDecode, dims)
+            };
         let pixels = orient(pixels, orientation);
+        let (main_w, main_h) = if orientation >= 5 {
+            (main_h, main_w)
+        } else {
+            (main_w, main_h)
+        };
         let decode = started.elapsed();
         let mut out = Vec::with_capacity(sizes.len());
         for &size in sizes {
             let started = Instant::now();
-            let resized = self.resize(&pixels, size)?;
+            // The output's size follows the main image, whatever was decoded.
+            let (width, height) = fit(main_w, main_h, size);
+            let resized = self.resize(&pixels, width, height)?;
             let pixels = resized.as_ref().unwrap_or(&pixels);
             let resize = started.elapsed();
             let started = Instant::now();
@@ -392,7 +402,14 @@ impl Renderer {
         Ok(())
     }
 
-    fn decode_jpeg(&mut self, data: &[u8], size: u32) -> Result<(Pixels, u8, Route), RenderError> {
+    /// Decodes a JPEG for a derivative of `size`; returns the pixels, the orientation,
+    /// the route and the main image's dimensions (a preview's may differ by a pixel).
+    #[allow(clippy::type_complexity)]
+    fn decode_jpeg(
+        &mut self,
+        data: &[u8],
+        size: u32,
+    ) -> Result<(Pixels, u8, Route, (usize, usize)), RenderError> {
         let header = self
             .decompressor
             .read_header(data)
@@ -412,9 +429,17 @@ impl Renderer {
             };
             let same_framing =
                 ((h.width as f64 / h.height.max(1) as f64) - aspect).abs() / aspect < 0.01;
-            if h.width.max(h.height) >= size as usize && same_framing {
+            // Embedded previews are compressed harder than the main image: only one at
+            // least twice the derivative's size keeps its artefacts below what the
+            // downscale removes (measured with benches/render.sh, SSIMULACRA2).
+            if h.width.max(h.height) >= 2 * size as usize && same_framing {
                 if let Ok(pixels) = self.decode_jpeg_pixels(preview, size) {
-                    return Ok((pixels, meta.orientation, route));
+                    return Ok((
+                        pixels,
+                        meta.orientation,
+                        route,
+                        (header.width, header.height),
+                    ));
                 }
             }
         }
@@ -428,6 +453,7 @@ impl Renderer {
             self.decode_jpeg_pixels(data, size)?,
             meta.orientation,
             route,
+            (header.width, header.height),
         ))
     }
 
@@ -527,14 +553,17 @@ impl Renderer {
     }
 
     /// Resizes to a longest edge of `size`; `None` when the image is already no larger.
-    fn resize(&mut self, pixels: &Pixels, size: u32) -> Result<Option<Pixels>, RenderError> {
-        let longest = pixels.width.max(pixels.height);
-        if longest <= size as usize {
+    /// Resizes to exactly `width`×`height`; `None` when the pixels already are.
+    fn resize(
+        &mut self,
+        pixels: &Pixels,
+        width: usize,
+        height: usize,
+    ) -> Result<Option<Pixels>, RenderError> {
+        if (pixels.width, pixels.height) == (width, height) {
             return Ok(None);
         }
-        let scale = size as f64 / longest as f64;
-        let width = ((pixels.width as f64 * scale).round() as u32).max(1);
-        let height = ((pixels.height as f64 * scale).round() as u32).max(1);
+        let (width, height) = (width as u32, height as u32);
         let pixel_type = if pixels.channels == 1 {
             fir::PixelType::U8
         } else {
@@ -560,6 +589,20 @@ impl Renderer {
             channels: pixels.channels,
         }))
     }
+}
+
+/// The size of a derivative of `size` (longest edge) for an image of `width`×`height`:
+/// never enlarged.
+pub fn fit(width: usize, height: usize, size: u32) -> (usize, usize) {
+    let longest = width.max(height);
+    if longest <= size as usize {
+        return (width, height);
+    }
+    let scale = size as f64 / longest as f64;
+    (
+        ((width as f64 * scale).round() as usize).max(1),
+        ((height as f64 * scale).round() as usize).max(1),
+    )
 }
 
 /// libjpeg's warnings (JWRN_*): the image was decoded, with damage filled in.

@@ -87,12 +87,26 @@ fn derivatives_carry_no_metadata() {
 #[test]
 fn embedded_previews_and_shrink_on_load_are_used_where_they_fit() {
     let photos = testdata().join("photos");
-    // Sony: a 1616×1080 MPF preview serves the 1280 preview.
+    // Sony: its 1616×1080 MPF preview is at least twice the thumbnail, so it serves
+    // the 320 thumb; the 1280 preview comes from a 1/4-scale decode of the main image.
+    // Both keep the main image's exact proportions (6000×4000).
+    let sony = photos.join("sony-ilce6400_DSC00007.JPG");
+    let thumb = render(&sony, 320).unwrap();
     assert_eq!(
-        render(&photos.join("sony-ilce6400_DSC00007.JPG"), 1280)
+        (thumb.route, thumb.width, thumb.height),
+        (Route::MpfPreview, 320, 213)
+    );
+    let preview = render(&sony, 1280).unwrap();
+    assert_eq!(
+        (preview.route, preview.width, preview.height),
+        (Route::ScaledDecode, 1280, 853)
+    );
+    // A 512×384 EXIF thumbnail is not used for a 320 thumb (too close in size).
+    assert_ne!(
+        render(&photos.join("samsung-sm-j327t1.jpg"), 320)
             .unwrap()
             .route,
-        Route::MpfPreview
+        Route::ExifThumbnail
     );
     // Nikon D90 has no MPF preview: DCT-domain 1/2 decode.
     assert_eq!(
