@@ -655,6 +655,16 @@ pub fn photo_by_sha(conn: &rusqlite::Connection, sha256: &str) -> rusqlite::Resu
     .optional()
 }
 
+/// The photo with this id, if stored.
+pub fn photo_by_id(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<Photo>> {
+    conn.query_row(
+        &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1"),
+        [id],
+        row_to_photo,
+    )
+    .optional()
+}
+
 /// A creator's photos, newest first.
 pub fn photos_of(conn: &rusqlite::Connection, creator_id: i64) -> rusqlite::Result<Vec<Photo>> {
     let mut stmt = conn.prepare(&format!(

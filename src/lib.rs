@@ -18,6 +18,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod mdns;
+pub mod previews;
 pub mod render;
 pub mod store;
 pub mod telemetry;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub ingest: ingest::Ingest,
     /// Which tus uploads a PATCH is writing right now.
     pub upload_locks: Arc<tus::UploadLocks>,
+    /// The render queue and derivative store.
+    pub previews: previews::Previews,
 }
 
 /// The outcome of [`prepare`]: the state to serve, and what happened to the setup code.
@@ -113,6 +116,13 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             config.storage.data_dir.display()
         )
     })?;
+    let previews =
+        previews::Previews::open(store.clone(), &config.storage.data_dir).with_context(|| {
+            format!(
+                "preparing {} for previews",
+                config.storage.data_dir.display()
+            )
+        })?;
     let login_limiter = Arc::new(LoginLimiter::new(
         config.admin.login_max_failures,
         Duration::from_secs(config.admin.login_window_secs),
@@ -126,6 +136,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             login_limiter,
             ingest,
             upload_locks: Arc::default(),
+            previews,
         },
         setup_code,
     })
@@ -202,6 +213,12 @@ pub async fn serve_router(
         let (ingest, shutdown) = (state.ingest.clone(), shutdown.clone());
         tokio::spawn(async move { ingest.watch_store(Duration::from_secs(1), shutdown).await })
     };
+    let renderer = tokio::spawn(
+        state
+            .previews
+            .clone()
+            .run(state.ingest.clone(), shutdown.clone()),
+    );
     let http_port = sockets.web.http.local_addr()?.port();
     let ftp_port = match &sockets.ftp {
         Some(l) => Some(l.local_addr()?.port()),
@@ -221,6 +238,7 @@ pub async fn serve_router(
     store::run_blocking(move || announcer.shutdown()).await?;
     let _ = sweeper.await;
     let _ = watcher.await;
+    let _ = renderer.await;
     if let Some(ftp) = ftp {
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), ftp).await;
     }

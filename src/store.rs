@@ -101,6 +101,15 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE creators ADD COLUMN ftp_user TEXT;
     ALTER TABLE creators ADD COLUMN ftp_password_hash BLOB;
     CREATE UNIQUE INDEX creators_ftp_user ON creators (ftp_user);",
+    // 5: the render state of each photo's previews (files live in derivatives/).
+    "CREATE TABLE renders (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
+        state TEXT NOT NULL,
+        reason TEXT,
+        route TEXT,
+        render_ms REAL,
+        rendered_at INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this build writes.

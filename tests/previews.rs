@@ -1,0 +1,247 @@
+//! The render queue and preview serving: an uploaded photo gets its thumb and preview
+//! on its own; they are served to admins only, with a strong ETag and 304s; two
+//! requests for an unrendered photo share one render; failures carry a reason.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{testdata, TestBox};
+use venuebox::ingest::{Incoming, Source};
+
+async fn upload(b: &TestBox, token: &str, bytes: Vec<u8>) -> i64 {
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    b.state
+        .store
+        .read(move |c| {
+            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+#[tokio::test]
+async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    let bytes = std::fs::read(testdata().join("photos/sony-ilce6400_DSC00007.JPG")).unwrap();
+    let id = upload(&b, &token, bytes).await;
+    let c = reqwest::Client::new();
+
+    // The queue renders it on its own: wait for the render state, not for a request.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c
+            .get(b.url(&format!("/api/admin/photos/{id}/render")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            let state: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(state["state"], "done", "{state}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no render after 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.state.previews.renders(), 1);
+
+    let anonymous = c
+        .get(b.url(&format!("/photos/{id}/thumb")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status(),
+        401,
+        "attendees cannot fetch previews yet"
+    );
+    let thumb = c
+        .get(b.url(&format!("/photos/{id}/thumb")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(thumb.status(), 200);
+    assert_eq!(thumb.headers()["content-type"], "image/jpeg");
+    assert!(thumb.headers()["vary"].to_str().unwrap().contains("Accept"));
+    assert!(thumb.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("private"));
+    let etag = thumb.headers()["etag"].to_str().unwrap().to_string();
+    assert!(
+        etag.starts_with('"') && etag.ends_with('"'),
+        "a strong ETag: {etag}"
+    );
+    let img = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (320, 213));
+
+    let not_modified = c
+        .get(b.url(&format!("/photos/{id}/thumb")))
+        .bearer_auth(&admin)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+    let preview = c
+        .get(b.url(&format!("/photos/{id}/preview")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let img = image::load_from_memory(&preview.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 853));
+    assert_ne!(
+        c.get(b.url(&format!("/photos/{id}/preview")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .headers()["etag"],
+        etag.as_str()
+    );
+    // Served again from memory: a hit.
+    c.get(b.url(&format!("/photos/{id}/thumb")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let stats: serde_json::Value = c
+        .get(b.url("/api/admin/previews/stats"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["thumb"]["hits"], 1, "{stats}");
+    assert_eq!(stats["thumb"]["misses"], 1, "{stats}");
+    assert_eq!(
+        stats["renders"], 1,
+        "rendering on request reused the queue's work: {stats}"
+    );
+    assert_eq!(
+        c.get(b.url("/photos/999/thumb"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(b.url(&format!("/photos/{id}/huge")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_an_unrendered_photo_share_one_render() {
+    // A prepared box with no queue running: nothing renders unless asked.
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config(dir.path().join("data"));
+    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    let made = state
+        .store
+        .write(|tx| venuebox::creators::add(tx, "Ana", "test"))
+        .await
+        .unwrap();
+    let file = tokio::fs::File::open(testdata().join("photos/canon-5dmk3_K6A7942.JPG"))
+        .await
+        .unwrap();
+    let incoming = Incoming {
+        creator_id: made.creator.id,
+        original_name: "a.jpg".into(),
+        source: Source::Import,
+    };
+    let photo = state
+        .ingest
+        .receive(incoming, file)
+        .await
+        .unwrap()
+        .photo()
+        .clone();
+    let (a, b) = tokio::join!(state.previews.ensure(&photo), state.previews.ensure(&photo));
+    assert_eq!(a.unwrap().state, "done");
+    assert_eq!(b.unwrap().state, "done");
+    assert_eq!(state.previews.renders(), 1);
+    // Once done, asking again renders nothing.
+    state.previews.ensure(&photo).await.unwrap();
+    assert_eq!(state.previews.renders(), 1);
+}
+
+#[tokio::test]
+async fn photos_that_cannot_be_rendered_are_marked_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::test_config(dir.path().join("data"));
+    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    let made = state
+        .store
+        .write(|tx| venuebox::creators::add(tx, "Ana", "test"))
+        .await
+        .unwrap();
+    let receive = |name: &'static str, bytes: Vec<u8>| {
+        let ingest = state.ingest.clone();
+        async move {
+            let incoming = Incoming {
+                creator_id: made.creator.id,
+                original_name: name.into(),
+                source: Source::Import,
+            };
+            ingest
+                .receive(incoming, std::io::Cursor::new(bytes))
+                .await
+                .unwrap()
+                .photo()
+                .clone()
+        }
+    };
+    // Starts like a JPEG (so it is stored) but cannot be decoded.
+    let broken = receive(
+        "broken.jpg",
+        std::fs::read(testdata().join("bad/gen_sof_zero_width.jpg")).unwrap(),
+    )
+    .await;
+    let failed = state.previews.ensure(&broken).await.unwrap();
+    assert_eq!(failed.state, "failed");
+    assert!(!failed.reason.unwrap().is_empty());
+    // A camera RAW is stored and listed as "raw, no preview".
+    let mut cr2 = b"II*\0\x10\0\0\0CR\x02\0".to_vec();
+    cr2.resize(4096, 0);
+    let raw = receive("IMG_0001.CR2", cr2).await;
+    assert!(raw.raw);
+    let state_raw = state.previews.ensure(&raw).await.unwrap();
+    assert_eq!(state_raw.state, "raw");
+}
