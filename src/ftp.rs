@@ -383,9 +383,10 @@ impl StorageBackend<CameraUser> for CameraTrees {
         {
             return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
         }
-        self.ingest
-            .check_space(SPACE_CHECK_BYTES)
-            .map_err(ingest_error)?;
+        if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
+            drain(&mut input).await;
+            return Err(ingest_error(e));
+        }
         let max = self.ingest.limits().max_file_bytes;
         let temp = dir.join(format!(
             "{PARTIAL_PREFIX}{}",
@@ -456,6 +457,7 @@ impl StorageBackend<CameraUser> for CameraTrees {
             if e.kind() != ErrorKind::ConnectionClosed {
                 drop(file);
                 let _ = tokio::fs::remove_file(&temp).await;
+                drain(&mut input).await;
                 return streamed.map(|()| 0);
             }
         }
@@ -546,6 +548,19 @@ impl StorageBackend<CameraUser> for CameraTrees {
             _ => Err(ErrorKind::PermanentDirectoryNotAvailable.into()),
         }
     }
+}
+
+/// Reads and discards the rest of a refused upload (at most 256 MiB, for at most 30 s)
+/// so the client finishes sending and reads the refusal (552) instead of hitting a
+/// closed connection and retrying blindly.
+async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
+    let mut limited = input.take(256 << 20);
+    let mut sink = tokio::io::sink();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::copy(&mut limited, &mut sink),
+    )
+    .await;
 }
 
 /// Removes the temporary files STOR writes before renaming into place (`.vbx-*`):
