@@ -254,17 +254,30 @@ struct Pixels {
     channels: usize,
 }
 
-/// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge ≥ `target`.
+/// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge at least
+/// the target — for thumbs (≤ 640) at least `THUMB_SHRINK_MARGIN` × the target, so
+/// Lanczos3 does more of the reduction: DCT scaling to 1/8 aliases fine detail, and a
+/// thumb's decode is cheap enough to afford the margin (a preview's is not, in time
+/// and memory on a Pi).
 pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor {
     let longest = width.max(height);
+    let margin = if target <= 640 {
+        THUMB_SHRINK_MARGIN
+    } else {
+        1.0
+    };
+    let needed = (target as f64 * margin).ceil() as usize;
     for denom in [8usize, 4, 2] {
         let factor = ScalingFactor::new(1, denom);
-        if factor.scale(longest) >= target as usize {
+        if factor.scale(longest) >= needed {
             return factor;
         }
     }
     ScalingFactor::ONE
 }
+
+/// How much larger than a thumb's target a shrink-on-load decode stays.
+pub const THUMB_SHRINK_MARGIN: f64 = 1.5;
 
 /// Reusable per-thread state: a decompressor, a compressor and a resizer.
 pub struct Renderer {
@@ -768,6 +781,11 @@ mod tests {
     #[test]
     fn shrink_keeps_at_least_the_target() {
         assert_eq!(shrink_factor(6000, 4000, 320), ScalingFactor::new(1, 8));
+        assert_eq!(
+            shrink_factor(2576, 1932, 320),
+            ScalingFactor::new(1, 4),
+            "thumbs keep a margin"
+        );
         assert_eq!(shrink_factor(6000, 4000, 1280), ScalingFactor::new(1, 4));
         assert_eq!(shrink_factor(2000, 1500, 1280), ScalingFactor::ONE);
         assert_eq!(shrink_factor(2600, 1500, 1280), ScalingFactor::new(1, 2));
