@@ -773,18 +773,23 @@ async fn finish(
         }
         Err(e) => {
             // Refused (not a photo) or failed: the upload and its bytes go.
-            let row = id.clone();
-            state
-                .store
-                .write(move |tx| {
-                    tx.execute("DELETE FROM uploads WHERE id = ?1", [row])
-                        .map_err(StoreError::from)
-                })
-                .await?;
-            remove_part(state, &id).await?;
+            delete_upload(state, &id).await?;
             Err(e.into())
         }
     }
+}
+
+/// Forgets an upload: its row, then its bytes.
+async fn delete_upload(state: &AppState, id: &str) -> Result<(), TusError> {
+    let row = id.to_string();
+    state
+        .store
+        .write(move |tx| {
+            tx.execute("DELETE FROM uploads WHERE id = ?1", [row])
+                .map_err(StoreError::from)
+        })
+        .await?;
+    remove_part(state, id).await
 }
 
 async fn remove_part(state: &AppState, id: &str) -> Result<(), TusError> {
@@ -802,15 +807,7 @@ async fn terminate(
 ) -> Result<Response, TusError> {
     load(&state, &id, &creator).await?;
     let _guard = state.upload_locks.try_lock(&id).ok_or(TusError::Locked)?;
-    let row = id.clone();
-    state
-        .store
-        .write(move |tx| {
-            tx.execute("DELETE FROM uploads WHERE id = ?1", [row])
-                .map_err(StoreError::from)
-        })
-        .await?;
-    remove_part(&state, &id).await?;
+    delete_upload(&state, &id).await?;
     tracing::info!(upload = %id, "tus upload terminated");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -12,19 +12,10 @@ use std::time::{Duration, Instant};
 
 use sha2::Digest;
 
-const BIN: &str = env!("CARGO_BIN_EXE_venuebox");
+mod common;
+use common::testdata;
 
-fn testdata() -> PathBuf {
-    let dir = std::env::var_os("VENUEBOX_TESTDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
-    assert!(
-        dir.join("photos").is_dir(),
-        "test data not found at {} (set VENUEBOX_TESTDATA)",
-        dir.display()
-    );
-    dir
-}
+const BIN: &str = env!("CARGO_BIN_EXE_venuebox");
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
