@@ -181,6 +181,16 @@ pub fn set_ftp_credentials(
     Ok(FtpCredentials { user, password })
 }
 
+/// The creator with this FTP user name, if any.
+pub fn by_ftp_user(conn: &Connection, user: &str) -> rusqlite::Result<Option<Creator>> {
+    conn.query_row(
+        "SELECT id, name, created_at FROM creators WHERE ftp_user = ?1 AND disabled_at IS NULL",
+        [user],
+        row_to_creator,
+    )
+    .optional()
+}
+
 /// The creator an FTP login belongs to, if the password matches.
 pub fn by_ftp_login(
     conn: &Connection,

@@ -117,22 +117,12 @@ impl UserDetailProvider for CreatorLogins {
         let user = principal.username.clone();
         let creator = self
             .store
-            .read(move |c| {
-                c.query_row(
-                    "SELECT id, name, created_at FROM creators WHERE ftp_user = ?1 AND disabled_at IS NULL",
-                    [&user],
-                    |r| {
-                        Ok(Creator {
-                            id: r.get(0)?,
-                            name: r.get(1)?,
-                            created_at: r.get(2)?,
-                        })
-                    },
-                )
-                .map_err(StoreError::from)
-            })
+            .read(move |c| creators::by_ftp_user(c, &user).map_err(StoreError::from))
             .await
-            .map_err(|e| UserDetailError::with_source("store", e))?;
+            .map_err(|e| UserDetailError::with_source("store", e))?
+            .ok_or_else(|| UserDetailError::UserNotFound {
+                username: principal.username.clone(),
+            })?;
         Ok(CameraUser { creator })
     }
 }

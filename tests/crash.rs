@@ -13,20 +13,12 @@ use std::time::{Duration, Instant};
 use sha2::Digest;
 
 mod common;
-use common::testdata;
+use common::{free_port, testdata};
 
 const BIN: &str = env!("CARGO_BIN_EXE_venuebox");
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn cli(data: &Path, args: &[&str]) -> String {

@@ -162,13 +162,7 @@ async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
 #[tokio::test]
 async fn concurrent_requests_for_an_unrendered_photo_share_one_render() {
     // A prepared box with no queue running: nothing renders unless asked.
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::test_config(dir.path().join("data"));
-    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
-        .await
-        .unwrap()
-        .unwrap()
-        .state;
+    let (_dir, state) = common::prepared_state().await;
     let made = state
         .store
         .write(|tx| venuebox::creators::add(tx, "Ana", "test"))
@@ -200,13 +194,7 @@ async fn concurrent_requests_for_an_unrendered_photo_share_one_render() {
 
 #[tokio::test]
 async fn photos_that_cannot_be_rendered_are_marked_with_a_reason() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = common::test_config(dir.path().join("data"));
-    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
-        .await
-        .unwrap()
-        .unwrap()
-        .state;
+    let (_dir, state) = common::prepared_state().await;
     let made = state
         .store
         .write(|tx| venuebox::creators::add(tx, "Ana", "test"))

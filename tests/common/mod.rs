@@ -61,6 +61,28 @@ pub fn testdata() -> PathBuf {
     dir
 }
 
+/// A free loopback port (for a box started as a separate process).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A box prepared on a fresh data dir but not serving: no render queue, no sweeper,
+/// so nothing happens unless the test asks. Keep the returned dir alive.
+pub async fn prepared_state() -> (tempfile::TempDir, AppState) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path().join("data"));
+    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+        .await
+        .unwrap()
+        .expect("prepare")
+        .state;
+    (dir, state)
+}
+
 /// SHA-256 of a file, lowercase hex.
 pub fn sha256_file(path: &std::path::Path) -> String {
     use sha2::Digest;
