@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod creators;
 pub mod durable;
 pub mod ftp;
