@@ -223,7 +223,7 @@ pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<String> {
         return None;
     }
     let expected = secret.keyed_hash("pass", id);
-    let ok: bool = subtle::ConstantTimeEq::ct_eq(expected[..16].as_bytes(), tag.as_bytes()).into();
+    let ok: bool = subtle::ConstantTimeEq::ct_eq(&expected.as_bytes()[..16], tag.as_bytes()).into();
     ok.then(|| id.to_string())
 }
 

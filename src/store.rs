@@ -306,6 +306,24 @@ impl Store {
         run_blocking(move || store.write_blocking(f)).await?
     }
 
+    /// [`Store::write`] for plain SQL work: `f` returns a rusqlite result.
+    pub async fn write_sql<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write(move |tx| f(tx).map_err(StoreError::from)).await
+    }
+
+    /// [`Store::read`] for plain SQL work: `f` returns a rusqlite result.
+    pub async fn read_sql<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |c| f(c).map_err(StoreError::from)).await
+    }
+
     /// [`Store::write`] for callers already on a blocking thread (the CLI).
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
