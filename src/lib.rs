@@ -19,6 +19,7 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod mdns;
+pub mod netcheck;
 pub mod portal;
 pub mod previews;
 pub mod render;
