@@ -21,10 +21,13 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// A check of one file: its path, its text, the venuebox config.
+type Check = fn(&Path, &str, &Config) -> Report;
+
 /// Checks whichever of the three files exist in `dir`.
 pub fn check_dir(dir: &Path, config: &Config) -> Vec<Report> {
     let mut reports = Vec::new();
-    let checks: [(&str, fn(&Path, &str, &Config) -> Report); 3] = [
+    let checks: [(&str, Check); 3] = [
         ("hostapd.conf", check_hostapd),
         ("dnsmasq.conf", check_dnsmasq),
         ("nftables.conf", check_nftables),

@@ -71,20 +71,24 @@ fn shipped_network_configs_pass_with_the_real_tools() {
 
 #[test]
 fn broken_network_configs_fail_naming_the_problem() {
-    let cases: Vec<(&str, Box<dyn Fn(&str) -> String>, &str)> = vec![
-        ("hostapd.conf", Box::new(|t: &str| t.replace("channel=6", "channel=15")), "channel 15 is not a channel of hw_mode=g"),
-        ("hostapd.conf", Box::new(|t: &str| t.replace("ap_isolate=1", "ap_isolate=0")), "needs ap_isolate=1"),
-        ("hostapd.conf", Box::new(|t: &str| t.replacen("ssid=Venue Photos", &format!("ssid={}", "x".repeat(40)), 1)), "must be 1 to 32 bytes"),
-        ("hostapd.conf", Box::new(|t: &str| t.replace("wpa_passphrase=change-this-passphrase", "wpa_passphrase=short")), "8 to 63"),
-        ("dnsmasq.conf", Box::new(|t: &str| t.replace("address=/#/10.42.0.1", "address=/#/10.99.0.1")), "but [portal] url is on 10.42.0.1"),
-        ("dnsmasq.conf", Box::new(|t: &str| t.replace("dhcp-range=set:attendees,10.42.0.10", "dhcp-range=set:attendees,10.50.0.10")), "outside [portal] attendee_networks"),
-        ("dnsmasq.conf", Box::new(|t: &str| t.replace("bind-dynamic", "bind-dynamic-please")), "dnsmasq --test"),
-        ("venuebox.toml", Box::new(|t: &str| t.replace("# api_url = \"https://portal.example.org/captive-portal/api\"", "api_url = \"https://other.example.org/api\"")), "dhcp-option 114 announces https://portal.example.org/captive-portal/api but [portal] api_url is https://other.example.org/api"),
-        ("nftables.conf", Box::new(|t: &str| t.replace("49152-49407", "50000-50100")), "FTP_PASSIVE is 50000-50100"),
-        ("nftables.conf", Box::new(|t: &str| t.replacen("dnat ip to $PORTAL4", "dnat ip too $PORTAL4", 1)), "nft -c"),
+    // (file, text to replace, replacement, the problem the check must name)
+    let cases = [
+        ("hostapd.conf", "channel=6", "channel=15", "channel 15 is not a channel of hw_mode=g"),
+        ("hostapd.conf", "ap_isolate=1", "ap_isolate=0", "needs ap_isolate=1"),
+        ("hostapd.conf", "ssid=Venue Photos", "ssid=Venue Photos of a very long event name!", "must be 1 to 32 bytes"),
+        ("hostapd.conf", "wpa_passphrase=change-this-passphrase", "wpa_passphrase=short", "8 to 63"),
+        ("dnsmasq.conf", "address=/#/10.42.0.1", "address=/#/10.99.0.1", "but [portal] url is on 10.42.0.1"),
+        ("dnsmasq.conf", "dhcp-range=set:attendees,10.42.0.10", "dhcp-range=set:attendees,10.50.0.10", "outside [portal] attendee_networks"),
+        ("dnsmasq.conf", "bind-dynamic", "bind-dynamic-please", "dnsmasq --test"),
+        ("venuebox.toml", "# api_url = \"https://portal.example.org/captive-portal/api\"", "api_url = \"https://other.example.org/api\"", "dhcp-option 114 announces https://portal.example.org/captive-portal/api but [portal] api_url is https://other.example.org/api"),
+        ("nftables.conf", "49152-49407", "50000-50100", "FTP_PASSIVE is 50000-50100"),
+        ("nftables.conf", "dnat ip to $PORTAL4", "dnat ip too $PORTAL4", "nft -c"),
     ];
-    for (file, edit, expected) in cases {
-        let dir = broken(file, edit);
+    for (file, from, to, expected) in cases {
+        let dir = broken(file, |t| {
+            assert!(t.contains(from), "{from:?} not in the shipped {file}");
+            t.replacen(from, to, 1)
+        });
         let (ok, text) = check(dir.path());
         assert!(!ok, "{file} edit for {expected:?} passed:\n{text}");
         assert!(text.contains(expected), "{expected:?} not in:\n{text}");
