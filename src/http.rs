@@ -127,6 +127,8 @@ pub struct ClientAddr {
     pub addr: SocketAddr,
     /// True on the HTTPS listener.
     pub tls: bool,
+    /// The box's own address the connection came in on (after any DNAT), when known.
+    pub local: Option<SocketAddr>,
 }
 
 impl ClientAddr {
@@ -141,6 +143,7 @@ impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
         ClientAddr {
             addr: *stream.remote_addr(),
             tls: false,
+            local: stream.io().local_addr().ok(),
         }
     }
 }
@@ -150,6 +153,7 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
         ClientAddr {
             addr: *stream.remote_addr(),
             tls: true,
+            local: stream.io().get_ref().0.local_addr().ok(),
         }
     }
 }

@@ -114,6 +114,15 @@ async fn every_probe_is_captive_before_consent_and_online_after() {
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()[LOCATION], portal.as_str());
 
+    // So does a literal address that is not the box's (the firewall sends those here).
+    let r = phone
+        .get(b.url("/generate_204"))
+        .header(HOST, "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()[LOCATION], portal.as_str());
     let csrf = open_portal(&phone, &b).await;
     let r = post_form(
         &phone,

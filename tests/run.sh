@@ -18,6 +18,13 @@ declare -A tools=(
   [ip]=iproute2
   [systemd-analyze]=systemd   # tests/image_build.sh checks the unit
   [systemd-sysusers]=systemd
+  [socat]=socat               # tests/door.rs: a pty pair stands in for the scanner
+  [dnsmasq]=dnsmasq           # tests/netns_portal.rs runs the shipped dnsmasq.conf
+  [dhclient]=isc-dhcp-client  # ... and takes a lease from it like a phone
+  [dig]=bind9-dnsutils        # ... and resolves through it
+  [nft]=nftables              # shipped nftables.conf is loaded in the namespace
+  [hostapd]=hostapd           # (config check reads hostapd.conf; no radio here)
+  [chromium]=chromium         # tests/browser: the portal in a real browser
 )
 missing=()
 for cmd in "${!tools[@]}"; do

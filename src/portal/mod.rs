@@ -140,8 +140,18 @@ impl Portal {
         }
     }
 
-    fn is_own_host(&self, host: &str) -> bool {
-        host.parse::<IpAddr>().is_ok() || self.inner.own_hosts.iter().any(|h| h == host)
+    /// Whether a request's host is the box: one of its names, or the address the
+    /// connection arrived on. A literal address of anywhere else (a phone probing
+    /// 203.0.113.7, sent here by the firewall) is not.
+    fn is_own_host(&self, host: &str, local: Option<IpAddr>) -> bool {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => {
+                ip.is_loopback()
+                    || local.is_none()
+                    || Some(ip.to_canonical()) == local.map(|l| l.to_canonical())
+            }
+            Err(_) => self.inner.own_hosts.iter().any(|h| h == host),
+        }
     }
 
     fn is_attendee(&self, ip: IpAddr) -> bool {
@@ -225,7 +235,8 @@ pub async fn gate(
         .and_then(|h| h.to_str().ok())
         .map(captive::host_only)
         .or_else(|| request.uri().host().map(captive::host_only));
-    let Some(host) = host.filter(|h| !portal.is_own_host(h)) else {
+    let local = client.local.map(|a| a.ip());
+    let Some(host) = host.filter(|h| !portal.is_own_host(h, local)) else {
         return next.run(request).await;
     };
     let portal_page = format!("{}/portal", portal.url());
