@@ -43,6 +43,8 @@ fi
 
 # The official tus client, pinned by tests/tus-client/package-lock.json.
 (cd tests/tus-client && npm ci --no-audit --no-fund --loglevel=error)
+# playwright-core drives Debian's chromium (no browser download), pinned likewise.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 for component in rustfmt clippy; do
   if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
