@@ -845,7 +845,7 @@ mod tests {
     fn shipped_production_config_is_valid_and_complete() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/venuebox.toml");
         let config = Config::load(Some(&path), [], &Overrides::default()).unwrap();
-        assert_eq!(config.http.listen, "0.0.0.0:80");
+        assert_eq!(config.http.listen, "[::]:80");
         assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/venuebox"));
         // Every key of the typed config appears in the shipped file, so it documents all.
         let shipped: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();

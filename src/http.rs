@@ -132,9 +132,10 @@ pub struct ClientAddr {
 }
 
 impl ClientAddr {
-    /// The peer's IP address.
+    /// The peer's IP address; an IPv4 client of a dual-stack (`[::]`) listener as
+    /// plain IPv4.
     pub fn ip(&self) -> IpAddr {
-        self.addr.ip()
+        self.addr.ip().to_canonical()
     }
 }
 

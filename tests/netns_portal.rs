@@ -182,7 +182,7 @@ fn phone_gets_option_114_any_name_resolves_to_the_box_and_probes_reach_the_porta
     let venuebox = Command::new("ip")
         .args(["netns", "exec", &box_ns, BIN, "run"])
         .env("VENUEBOX_STORAGE__DATA_DIR", &data)
-        .env("VENUEBOX_HTTP__LISTEN", format!("{BOX_IP}:80"))
+        .env("VENUEBOX_HTTP__LISTEN", "[::]:80")
         .env("VENUEBOX_FTP__LISTEN", format!("{BOX_IP}:21"))
         .env("VENUEBOX_MDNS__ENABLED", "false")
         .env("VENUEBOX_PORTAL__URL", format!("http://{BOX_IP}"))
@@ -319,6 +319,44 @@ fn phone_gets_option_114_any_name_resolves_to_the_box_and_probes_reach_the_porta
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Over IPv6 too: the phone's address comes from the box's router advertisements.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let addrs = must_in(
+            &phone_ns,
+            &[
+                "ip", "-6", "addr", "show", "dev", &phone_if, "scope", "global",
+            ],
+        );
+        if addrs.contains("fd42:42:") && !addrs.contains("tentative") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no IPv6 address from the box's RA: {addrs}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = run_in(
+        &phone_ns,
+        &[
+            "curl",
+            "-6",
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            "-w",
+            "%{http_code} %{redirect_url} %{remote_ip}",
+            "http://captive.apple.com/hotspot-detect.html",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("302 http://{BOX_IP}/portal fd42:42::1"),
+        "IPv6 probe"
+    );
     // A probe to a literal address elsewhere is sent to the box by the firewall.
     let got = probe("http://203.0.113.7/generate_204");
     assert!(
