@@ -718,3 +718,87 @@ async fn retention_purges_old_rows_at_start_and_audits_it() {
         1
     );
 }
+
+#[tokio::test]
+async fn vendors_record_consent_given_in_person_with_the_pass() {
+    let b = TestBox::start().await;
+    let phone = phone(10);
+    let csrf = open_portal(&phone, &b).await;
+    post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "decline")],
+    )
+    .await;
+    let pass = phone
+        .get(b.url("/portal/pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = pass.find("VBX1:").unwrap();
+    let code: String = pass[start..].chars().take_while(|c| *c != '<').collect();
+    let token = b.admin_token().await;
+    let vendor = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        vendor
+            .post(b.url("/api/admin/consent"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = post(
+        serde_json::json!({"pass": code, "scope": "receive", "granted": true, "channel": "vendor"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let row: (String, String, i64) = b
+        .state
+        .store
+        .read_sql(|c| {
+            c.query_row(
+                "SELECT e.channel, n.language, e.granted FROM consent_events e JOIN notices n ON n.hash = e.notice_hash",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(row, ("vendor".to_string(), "en".to_string(), 1));
+    // A forged pass, a portal channel, an unknown scope, no admin: refused.
+    for (body, status) in [
+        (
+            serde_json::json!({"pass": "VBX1:AAAA:0123456789abcdef", "scope": "receive", "granted": true, "channel": "vendor"}),
+            400,
+        ),
+        (
+            serde_json::json!({"pass": code, "scope": "receive", "granted": true, "channel": "portal"}),
+            400,
+        ),
+        (
+            serde_json::json!({"pass": code, "scope": "everything", "granted": true, "channel": "door"}),
+            400,
+        ),
+        (
+            serde_json::json!({"pass": code, "scope": "sync", "granted": true, "channel": "door", "attendee": "x"}),
+            422,
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+    }
+    let r = vendor
+        .post(b.url("/api/admin/consent"))
+        .json(
+            &serde_json::json!({"pass": code, "scope": "sync", "granted": true, "channel": "door"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 1);
+}

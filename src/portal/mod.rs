@@ -343,6 +343,7 @@ pub fn router() -> Router<AppState> {
         .route("/portal/me/scope", post(submit_scope))
         .route("/portal/me/delete", post(submit_delete))
         .route("/api/admin/attendance", get(api_attendance))
+        .route("/api/admin/consent", post(api_record_consent))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
@@ -879,6 +880,81 @@ async fn api_attendance(
     _admin: AdminSession,
 ) -> Result<Json<consent::Summary>, AppError> {
     Ok(Json(state.store.read_sql(consent::summary).await?))
+}
+
+/// A consent decision an attendee tells a vendor or the door staff, who scan their pass.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffConsent {
+    /// The scanned pass code.
+    pass: String,
+    scope: String,
+    granted: bool,
+    /// `vendor` or `door`.
+    channel: String,
+}
+
+/// `POST /api/admin/consent`: records a decision given in person (channel `vendor` or
+/// `door`), under the notice in the attendee's language. Answers the scope's state.
+async fn api_record_consent(
+    State(state): State<AppState>,
+    admin: AdminSession,
+    Json(body): Json<StaffConsent>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let _ = admin;
+    let scope = Scope::parse(&body.scope)
+        .ok_or_else(|| AppError::BadRequest(format!("unknown scope {:?}", body.scope)))?;
+    let channel = match body.channel.as_str() {
+        "vendor" => Channel::Vendor,
+        "door" => Channel::Door,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "channel must be vendor or door, not {other:?}"
+            )))
+        }
+    };
+    let id = consent::verify_pass_code(state.portal.secret(), &body.pass)
+        .ok_or_else(|| AppError::BadRequest("not a pass of this event".into()))?;
+    let lookup = id.clone();
+    let language: Option<String> = state
+        .store
+        .read_sql(move |c| {
+            use rusqlite::OptionalExtension;
+            c.query_row(
+                "SELECT coalesce(language, '') FROM attendees WHERE id = ?1",
+                [lookup],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .await?;
+    let language = language.ok_or(AppError::NotFound)?;
+    let t = text::for_tag(&language).unwrap_or(&text::EN);
+    let (_, notice_hash) = notice(&state, t).await?;
+    let granted = body.granted;
+    let recorded = state
+        .store
+        .write_sql(move |c| {
+            let recorded = consent::record(c, &id, scope, granted, &notice_hash, channel)?;
+            if recorded {
+                crate::store::audit(
+                    c,
+                    "admin",
+                    "consent.record",
+                    &format!(
+                        "{} {} via {}",
+                        scope,
+                        if granted { "granted" } else { "withdrawn" },
+                        channel.as_str()
+                    ),
+                )?;
+            }
+            Ok(recorded)
+        })
+        .await?;
+    Ok(Json(
+        json!({ "scope": scope, "granted": granted, "recorded": recorded }),
+    ))
 }
 
 /// Purges consent and attendance past the retention period, now and then hourly,
