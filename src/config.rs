@@ -120,6 +120,9 @@ pub struct FtpConfig {
     /// First and last port of the passive-mode data connections, e.g. `[49152, 49407]`.
     /// Open the same range in the firewall of the camera LAN.
     pub passive_ports: (u16, u16),
+    /// Where implicit FTPS (TLS from the first byte, as Canon bodies use) listens, e.g.
+    /// `0.0.0.0:990`; unset: not served.
+    pub implicit_listen: Option<String>,
 }
 
 /// Limits every upload obeys, whatever its protocol.
@@ -305,6 +308,7 @@ impl Default for FtpConfig {
             enabled: true,
             listen: "127.0.0.1:2121".into(),
             passive_ports: (49152, 49407),
+            implicit_listen: None,
         }
     }
 }
@@ -562,6 +566,14 @@ impl Config {
                 if !path.is_file() {
                     bad(key, format!("{} is not a readable file", path.display()));
                 }
+            }
+        }
+        if let Some(addr) = &self.ftp.implicit_listen {
+            if let Err(e) = addr.parse::<SocketAddr>() {
+                bad(
+                    "ftp.implicit_listen",
+                    format!("{addr:?} is not an address like 0.0.0.0:990 ({e})"),
+                );
             }
         }
         let (first, last) = self.ftp.passive_ports;

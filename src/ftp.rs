@@ -16,12 +16,12 @@
 //! DELE removes a file from the camera's tree only; the photo stays on the box.
 //!
 //! Explicit FTPS (AUTH TLS) uses the box's certificate with TLS session resumption,
-//! which some clients require on the data channel. Implicit FTPS (port 990) is not
-//! served: libunftp only speaks explicit TLS on a plain control connection, and
-//! serving implicit mode would mean replacing its listener and data-channel code.
+//! which some clients require on the data channel. Implicit FTPS (port 990, Canon
+//! bodies), which libunftp lacks, goes through [`ImplicitRelay`].
 
 use std::fmt;
 use std::io::SeekFrom;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -29,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use libunftp::options::{FtpsRequired, TlsFlags};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use unftp_core::auth::{
     AuthenticationError, Authenticator, Credentials, Principal, UserDetail, UserDetailError,
@@ -583,6 +583,7 @@ fn sweep_partials(root: &Path) -> std::io::Result<usize> {
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
+    implicit: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = state.config.clone();
@@ -605,37 +606,63 @@ pub async fn serve(
     });
     let keys = config.storage.data_dir.join("keys");
     let (first, last) = config.ftp.passive_ports;
-    let build = move || {
+    // `implicit`: the real client and the box's address it reached, for a session
+    // whose control connection comes through the implicit-FTPS relay.
+    let build = move |implicit: Option<(IpAddr, Option<Ipv4Addr>)>| {
         let trees = trees.clone();
-        libunftp::ServerBuilder::with_user_detail_provider(
+        let authenticator: Arc<dyn Authenticator> = match implicit {
+            Some((peer, _)) => Arc::new(RelayedLogins {
+                inner: logins.clone(),
+                peer,
+            }),
+            None => logins.clone(),
+        };
+        let builder = libunftp::ServerBuilder::with_user_detail_provider(
             Box::new(move || trees.clone()),
             logins.clone(),
-        )
-        .authenticator(logins.clone())
-        .greeting("venuebox ready")
-        .passive_ports(first..=last)
-        // The box's certificate; libunftp's default flags: TLS 1.2 with session-id
-        // and ticket resumption, which clients reuse on the data channel.
-        .ftps(keys.join("tls.crt"), keys.join("tls.key"))
-        .ftps_tls_flags(TlsFlags::default())
-        .ftps_required(FtpsRequired::None, FtpsRequired::None)
-        .idle_session_timeout(600)
-        .build()
+        );
+        let builder = match implicit {
+            // Passive replies must name the address the client reached, not the relay's.
+            Some((_, Some(local))) => builder.passive_host(local),
+            _ => builder,
+        };
+        builder
+            .authenticator(authenticator)
+            .greeting("venuebox ready")
+            .passive_ports(first..=last)
+            // The box's certificate; libunftp's default flags: TLS 1.2 with session-id
+            // and ticket resumption, which clients reuse on the data channel.
+            .ftps(keys.join("tls.crt"), keys.join("tls.key"))
+            .ftps_tls_flags(TlsFlags::default())
+            .ftps_required(FtpsRequired::None, FtpsRequired::None)
+            .idle_session_timeout(600)
+            .build()
     };
     // Fail at start, not at the first camera, if the server cannot be built.
-    drop(build()?);
+    drop(build(None)?);
     tracing::info!(addr = %listener.local_addr()?, "FTP serving");
+    let relay = match implicit {
+        Some(listener) => {
+            tracing::info!(addr = %listener.local_addr()?, "implicit FTPS serving");
+            Some(ImplicitRelay::new(listener, state.vault.tls_server_config()?).await?)
+        }
+        None => None,
+    };
     let mut sessions = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, peer, implicit) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok((stream, peer)) => (stream, peer, None),
                 Err(e) => {
                     tracing::warn!(error = %e, "FTP accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
+            },
+            relayed = async { relay.as_ref().expect("guarded").next().await }, if relay.is_some() => match relayed {
+                Some((stream, peer, local)) => (stream, peer, Some((peer.ip(), local))),
+                None => continue,
             },
         };
         // Reap finished sessions so the set does not grow.
@@ -643,7 +670,7 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        match build() {
+        match build(implicit) {
             Ok(server) => {
                 sessions.spawn(async move {
                     if let Err(e) = server.service(stream).await {
@@ -668,6 +695,127 @@ pub async fn serve(
         sessions.shutdown().await;
     }
     Ok(())
+}
+
+/// Logins of a session relayed from the implicit-FTPS port: libunftp sees the relay's
+/// loopback address, so the real client's address is put back before the failed-login
+/// limiter counts it.
+#[derive(Debug)]
+struct RelayedLogins {
+    inner: Arc<CreatorLogins>,
+    peer: IpAddr,
+}
+
+#[async_trait]
+impl Authenticator for RelayedLogins {
+    async fn authenticate(
+        &self,
+        username: &str,
+        creds: &Credentials,
+    ) -> Result<Principal, AuthenticationError> {
+        let mut creds = creds.clone();
+        creds.source_ip = self.peer;
+        self.inner.authenticate(username, &creds).await
+    }
+}
+
+/// How long an implicit-FTPS client gets to finish its TLS handshake.
+const IMPLICIT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Implicit FTPS (TLS from the first byte, port 990), which libunftp lacks: its
+/// sessions start in plain text and upgrade on `AUTH TLS`. The relay terminates TLS on
+/// the control connection with the box's certificate and hands libunftp the other end
+/// of a loopback connection carrying the plain commands. Data connections do not pass
+/// through it: the client sends `PROT P` as implicit clients do, and libunftp secures
+/// the passive data connections itself, on the address the client reached.
+struct ImplicitRelay {
+    /// Finished handshakes: libunftp's end of the loopback pair, the real client, and
+    /// the box's IPv4 address the client reached (for PASV replies).
+    ready:
+        tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(TcpStream, SocketAddr, Option<Ipv4Addr>)>>,
+}
+
+impl ImplicitRelay {
+    async fn new(
+        listener: TcpListener,
+        tls: rustls::ServerConfig,
+    ) -> anyhow::Result<ImplicitRelay> {
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        // libunftp's ends of the loopback pairs are accepted here, one pair at a time.
+        let inner = Arc::new(tokio::sync::Mutex::new(
+            TcpListener::bind("127.0.0.1:0").await?,
+        ));
+        let (tx, ready) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = tokio::select! {
+                    _ = tx.closed() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "implicit FTPS accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let (acceptor, inner, tx) = (acceptor.clone(), inner.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let _ = tcp.set_nodelay(true);
+                    let local = match tcp.local_addr().map(|a| a.ip().to_canonical()) {
+                        Ok(IpAddr::V4(v4)) => Some(v4),
+                        _ => None,
+                    };
+                    let tls = match tokio::time::timeout(
+                        IMPLICIT_HANDSHAKE_TIMEOUT,
+                        acceptor.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            return tracing::debug!(%peer, error = %e, "implicit FTPS handshake failed")
+                        }
+                        Err(_) => {
+                            return tracing::debug!(%peer, "implicit FTPS handshake timed out")
+                        }
+                    };
+                    let pair = async {
+                        let listener = inner.lock().await;
+                        let ours = TcpStream::connect(listener.local_addr()?).await?;
+                        let want = ours.local_addr()?;
+                        loop {
+                            let (theirs, from) = listener.accept().await?;
+                            // Anything else on loopback that found this port is dropped.
+                            if from == want {
+                                return Ok::<_, std::io::Error>((ours, theirs));
+                            }
+                        }
+                    };
+                    let (mut ours, theirs) = match pair.await {
+                        Ok(pair) => pair,
+                        Err(e) => {
+                            return tracing::warn!(%peer, error = %e, "implicit FTPS relay failed")
+                        }
+                    };
+                    let _ = ours.set_nodelay(true);
+                    if tx.send((theirs, peer, local)).await.is_err() {
+                        return;
+                    }
+                    let mut tls = tls;
+                    // Ends when either side closes; libunftp's session then ends too.
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut ours).await;
+                });
+            }
+        });
+        Ok(ImplicitRelay {
+            ready: tokio::sync::Mutex::new(ready),
+        })
+    }
+
+    async fn next(&self) -> Option<(TcpStream, SocketAddr, Option<Ipv4Addr>)> {
+        self.ready.lock().await.recv().await
+    }
 }
 
 #[cfg(test)]

@@ -184,9 +184,18 @@ pub async fn bind(state: &AppState) -> anyhow::Result<Sockets> {
     } else {
         None
     };
+    let ftps_implicit = match (&config.ftp.implicit_listen, config.ftp.enabled) {
+        (Some(addr), true) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for implicit FTPS on {addr}"))?,
+        ),
+        _ => None,
+    };
     Ok(Sockets {
         web: http::Listeners { http, https },
         ftp,
+        ftps_implicit,
     })
 }
 
@@ -196,6 +205,8 @@ pub struct Sockets {
     pub web: http::Listeners,
     /// FTP, when enabled.
     pub ftp: Option<tokio::net::TcpListener>,
+    /// Implicit FTPS, when enabled with `ftp.implicit_listen`.
+    pub ftps_implicit: Option<tokio::net::TcpListener>,
 }
 
 /// Serves the app until `shutdown` is cancelled, waits for in-flight requests (within
@@ -237,10 +248,11 @@ pub async fn serve_router(
         Some(l) => Some(l.local_addr()?.port()),
         None => None,
     };
+    let implicit = sockets.ftps_implicit;
     let ftp = sockets.ftp.map(|listener| {
         let (state, shutdown) = (state.clone(), shutdown.clone());
         tokio::spawn(async move {
-            if let Err(e) = ftp::serve(state, listener, shutdown.clone()).await {
+            if let Err(e) = ftp::serve(state, listener, implicit, shutdown.clone()).await {
                 // FTP down is serious but the portal must stay up: log it loudly.
                 tracing::error!(error = %format!("{e:#}"), "FTP server stopped");
             }

@@ -63,6 +63,95 @@ fn photo(name: &str) -> PathBuf {
 }
 
 #[tokio::test]
+async fn curl_uploads_over_implicit_ftps_like_a_canon_body() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ftp.implicit_listen = Some("127.0.0.1:0".into())),
+        ..Options::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Ana Lima").await;
+    let port = b.ftps_implicit.expect("implicit FTPS listening").port();
+    let cert = b.data_dir().join("keys/tls.crt");
+    let file = photo("canon-350d_MG_9381.JPG");
+    // curl speaks implicit FTPS for ftps:// URLs: TLS first, then PROT P data channels.
+    let url = format!(
+        "ftps://{}:{}@127.0.0.1:{port}/card1/",
+        login.user, login.password
+    );
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--ftp-create-dirs",
+            "--max-time",
+            "20",
+            "-T",
+            file.to_str().unwrap(),
+            &url,
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "implicit FTPS upload: {}",
+        text(&out.stderr)
+    );
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, sha256_file(&file));
+    assert_eq!(sha256_file(&stored(&b, &got[0].0)), got[0].0);
+    // Listing over the encrypted data channel shows it.
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--list-only",
+            "--max-time",
+            "20",
+            &url,
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "canon-350d_MG_9381.JPG");
+    // Wrong password: refused like on plain FTP.
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--max-time",
+            "20",
+            "-T",
+            file.to_str().unwrap(),
+            &format!("ftps://{}:wrong@127.0.0.1:{port}/", login.user),
+        ],
+    )
+    .await;
+    assert!(text(&out.stderr).contains("530"), "{}", text(&out.stderr));
+    // A plain-text client on the implicit port gets no FTP at all.
+    let out = run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "3",
+            "--list-only",
+            &format!("ftp://{}:{}@127.0.0.1:{port}/", login.user, login.password),
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert_eq!(photos(&b).await.len(), 1);
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn curl_uploads_over_ftp_and_explicit_ftps_with_the_box_certificate() {
     let b = TestBox::start().await;
     let login = ftp_login(&b, "Ana Lima").await;

@@ -22,6 +22,8 @@ pub struct TestBox {
     pub https: Option<SocketAddr>,
     /// The FTP address, when enabled.
     pub ftp: Option<SocketAddr>,
+    /// The implicit-FTPS address, when `ftp.implicit_listen` is set.
+    pub ftps_implicit: Option<SocketAddr>,
     /// The admin setup code made at first start.
     pub admin_code: String,
     /// The state the app serves (store, vault, config).
@@ -137,6 +139,9 @@ impl TestBox {
         config.http.listen = "127.0.0.1:0".into();
         config.https.listen = "127.0.0.1:0".into();
         config.ftp.listen = "127.0.0.1:0".into();
+        if config.ftp.implicit_listen.is_some() {
+            config.ftp.implicit_listen = Some("127.0.0.1:0".into());
+        }
         let prepared = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
             .await
             .unwrap()
@@ -159,6 +164,10 @@ impl TestBox {
             router = router.merge(extra.with_state(state.clone()));
         }
         let ftp = sockets.ftp.as_ref().map(|l| l.local_addr().unwrap());
+        let ftps_implicit = sockets
+            .ftps_implicit
+            .as_ref()
+            .map(|l| l.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(venuebox::serve_router(
             router,
@@ -171,6 +180,7 @@ impl TestBox {
             http,
             https,
             ftp,
+            ftps_implicit,
             admin_code,
             state,
             shutdown,
