@@ -17,7 +17,7 @@
 //!
 //! Explicit FTPS (AUTH TLS) uses the box's certificate with TLS session resumption,
 //! which some clients require on the data channel. Implicit FTPS (port 990, Canon
-//! bodies), which libunftp lacks, goes through [`ImplicitRelay`].
+//! bodies), which libunftp lacks, goes through `ImplicitRelay`, a TLS relay.
 
 use std::fmt;
 use std::io::SeekFrom;
