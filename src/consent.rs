@@ -208,23 +208,46 @@ pub fn attendee(conn: &Connection, id: &str) -> rusqlite::Result<Option<Attendee
 /// Prefix of the text in a pass QR code.
 const PASS_PREFIX: &str = "VBX1";
 
-/// The text of an attendee's pass QR code: the pass id and a keyed tag, so a forged or
-/// mistyped code is refused before any lookup.
+/// The text of an attendee's pass QR code: their pseudonym (not the pass id, which
+/// opens their data: the code is shown to staff and scanned by devices) and a keyed
+/// tag, so a forged or mistyped code is refused before any lookup.
 pub fn pass_code(secret: &Secret, attendee: &Attendee) -> String {
-    let tag = &secret.keyed_hash("pass", &attendee.id)[..16];
-    format!("{PASS_PREFIX}:{}:{tag}", attendee.id)
+    let tag = &secret.keyed_hash("pass", &attendee.pseudonym)[..16];
+    format!("{PASS_PREFIX}:{}:{tag}", attendee.pseudonym)
 }
 
-/// The pass id in a scanned pass code, if the code is well formed and its tag is ours.
+/// The pseudonym in a scanned pass code, if the code is well formed and its tag is ours.
 pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<String> {
     let mut parts = code.trim().split(':');
-    let (prefix, id, tag) = (parts.next()?, parts.next()?, parts.next()?);
-    if prefix != PASS_PREFIX || parts.next().is_some() || id.is_empty() || id.len() > 64 {
+    let (prefix, pseudonym, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    if prefix != PASS_PREFIX
+        || parts.next().is_some()
+        || pseudonym.is_empty()
+        || pseudonym.len() > 64
+    {
         return None;
     }
-    let expected = secret.keyed_hash("pass", id);
+    let expected = secret.keyed_hash("pass", pseudonym);
     let ok: bool = subtle::ConstantTimeEq::ct_eq(&expected.as_bytes()[..16], tag.as_bytes()).into();
-    ok.then(|| id.to_string())
+    ok.then(|| pseudonym.to_string())
+}
+
+/// The attendee with this pseudonym (from a scanned pass), if they still exist.
+pub fn attendee_by_pseudonym(
+    conn: &Connection,
+    pseudonym: &str,
+) -> rusqlite::Result<Option<Attendee>> {
+    conn.query_row(
+        "SELECT id, pseudonym FROM attendees WHERE pseudonym = ?1",
+        params![pseudonym],
+        |r| {
+            Ok(Attendee {
+                id: r.get(0)?,
+                pseudonym: r.get(1)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// Remembers the text of a privacy notice as shown and returns its hash, which every
@@ -522,9 +545,17 @@ mod tests {
         let code = pass_code(&secret, &a);
         assert_eq!(
             verify_pass_code(&secret, &code).as_deref(),
-            Some(a.id.as_str())
+            Some(a.pseudonym.as_str())
         );
-        let forged = code.replace(&a.id, "AAAAAAAAAAAAAAAAAAAAAA");
+        assert!(
+            !code.contains(&a.id),
+            "the pass id never appears in the code"
+        );
+        assert_eq!(
+            attendee_by_pseudonym(&conn, &a.pseudonym).unwrap(),
+            Some(a.clone())
+        );
+        let forged = code.replace(&a.pseudonym, "0123456789abcdef0123456789abcdef");
         assert_eq!(verify_pass_code(&secret, &forged), None);
         assert_eq!(verify_pass_code(&secret, "VBX1:x"), None);
         assert_eq!(verify_pass_code(&secret, &format!("{code}:extra")), None);

@@ -297,8 +297,16 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
         .chars()
         .take_while(|c| *c != '<')
         .collect();
-    let id = consent::verify_pass_code(b.state.portal.secret(), &code)
+    let pseudonym = consent::verify_pass_code(b.state.portal.secret(), &code)
         .expect("the shown code is a valid pass");
+    let id = b
+        .state
+        .store
+        .read_sql(move |c| consent::attendee_by_pseudonym(c, &pseudonym))
+        .await
+        .unwrap()
+        .expect("the pass's attendee")
+        .id;
 
     let (may_gallery, may_receive, may_sync) = {
         let id = id.clone();

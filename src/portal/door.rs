@@ -37,14 +37,14 @@ pub enum Scan {
 
 /// Handles one scanned line.
 pub async fn handle_line(state: &AppState, line: &str) -> anyhow::Result<Scan> {
-    let Some(id) = consent::verify_pass_code(state.portal.secret(), line) else {
+    let Some(pseudonym) = consent::verify_pass_code(state.portal.secret(), line) else {
         return Ok(Scan::Unknown);
     };
     let debounce = state.config.portal.attendance_debounce_secs as i64;
     let scan = state
         .store
         .write_sql(move |c| -> rusqlite::Result<Scan> {
-            let Some(attendee) = consent::attendee(c, &id)? else {
+            let Some(attendee) = consent::attendee_by_pseudonym(c, &pseudonym)? else {
                 return Ok(Scan::Deleted);
             };
             Ok(

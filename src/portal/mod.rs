@@ -913,22 +913,21 @@ async fn api_record_consent(
             )))
         }
     };
-    let id = consent::verify_pass_code(state.portal.secret(), &body.pass)
+    let pseudonym = consent::verify_pass_code(state.portal.secret(), &body.pass)
         .ok_or_else(|| AppError::BadRequest("not a pass of this event".into()))?;
-    let lookup = id.clone();
-    let language: Option<String> = state
+    let found: Option<(String, String)> = state
         .store
         .read_sql(move |c| {
             use rusqlite::OptionalExtension;
             c.query_row(
-                "SELECT coalesce(language, '') FROM attendees WHERE id = ?1",
-                [lookup],
-                |r| r.get(0),
+                "SELECT id, coalesce(language, '') FROM attendees WHERE pseudonym = ?1",
+                [pseudonym],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
         })
         .await?;
-    let language = language.ok_or(AppError::NotFound)?;
+    let (id, language) = found.ok_or(AppError::NotFound)?;
     let t = text::for_tag(&language).unwrap_or(&text::EN);
     let (_, notice_hash) = notice(&state, t).await?;
     let granted = body.granted;

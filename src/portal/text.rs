@@ -163,7 +163,7 @@ pub static DE: Texts = Texts {
     decline_hint: "Sie erhalten trotzdem einen Pass, und nichts über Sie wird geteilt.",
     privacy_title: "Datenschutzhinweis",
     pass_title: "Ihr Pass",
-    pass_lead: "Zeigen Sie diesen Code am Eingang oder einem Fotografen. Geben Sie ihn nicht weiter: er öffnet Ihre Daten.",
+    pass_lead: "Zeigen Sie diesen Code am Eingang oder einem Fotografen. Er kennzeichnet Ihren Pass; Ihre Daten öffnet er nicht.",
     pass_code_label: "Pass-Code",
     online_note: "Sie können diese Seite jetzt schließen. Sie finden sie jederzeit wieder unter",
     my_data: "Meine Daten",
