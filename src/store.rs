@@ -110,6 +110,10 @@ const MIGRATIONS: &[&str] = &[
         render_ms REAL,
         rendered_at INTEGER NOT NULL
     );",
+    // 6 (render branch): time to first preview of each photo, from the end and the
+    // start of its upload, in milliseconds (NULL when not known, e.g. imported).
+    "ALTER TABLE renders ADD COLUMN ttfp_end_ms REAL;
+     ALTER TABLE renders ADD COLUMN ttfp_start_ms REAL;",
 ];
 
 /// The schema version this build writes.

@@ -495,6 +495,7 @@ async fn create(
         .await?
         .sync_all()
         .await?;
+    state.previews.upload_started(&id);
     tracing::info!(upload = %id, creator = creator.id, length, "tus upload created");
     let location = format!("/files/{id}");
     let mut response_headers = vec![("location", location), expires_header(expires_at)];
@@ -724,10 +725,34 @@ async fn write_chunk(
             })
             .await?;
     }
+    if upload.offset < crate::previews::INSTANT_HEAD_BYTES
+        && written > 0
+        && state.previews.wants_instant(id)
+    {
+        offer_head(state, id, new_offset).await;
+    }
     if upload.length == Some(new_offset) {
         finish(state, id, creator, &upload.metadata).await?;
     }
     Ok(new_offset)
+}
+
+/// Hands the first bytes of an upload to the previews for an instant preview (the
+/// EXIF thumbnail). Best effort: a read error only means no instant preview, and the
+/// decode runs off this request.
+async fn offer_head(state: &AppState, id: &str, received: u64) {
+    use tokio::io::AsyncReadExt;
+    let want = received.min(crate::previews::INSTANT_HEAD_BYTES) as usize;
+    let mut head = vec![0u8; want];
+    let read = async {
+        let mut file = tokio::fs::File::open(part_path(state, id)).await?;
+        file.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    match read.await {
+        Ok(()) => state.previews.offer_head(id, head),
+        Err(e) => tracing::debug!(upload = %id, error = %e, "no head for an instant preview"),
+    }
 }
 
 /// Hands a complete upload to the ingest core and links the photo to the upload.
@@ -768,6 +793,7 @@ async fn finish(
                     .map_err(StoreError::from)
                 })
                 .await?;
+            state.previews.upload_committed(&id, photo_id);
             remove_part(state, &id).await?;
             Ok(())
         }
