@@ -11,17 +11,17 @@
 //!   large as the target is used.
 //!
 //! Then EXIF orientation 1–8 is applied to the (now small) pixels, fast_image_resize
-//! (SIMD: AVX2 on x86-64, NEON on aarch64) resizes with Lanczos3, and libjpeg-turbo
-//! encodes. Outputs carry no metadata at all (so no GPS, serial numbers or owner
-//! names), and their pixels are upright.
+//! (SIMD: AVX2 on x86-64, NEON on aarch64) resizes with Lanczos3, a watermark is drawn
+//! if asked, and libjpeg-turbo (JPEG) or libwebp (lossy WebP) encodes. Outputs carry
+//! only Artist and Copyright (a minimal EXIF, orientation 1: their pixels are upright)
+//! and, for Adobe RGB / Display P3 sources, the source's ICC profile: the pixels are
+//! not converted but tagged, so colour-managed viewers (phone browsers) show the
+//! source's gamut, and sRGB sources stay untagged (what untagged means anyway). No
+//! GPS, serial numbers or owner names ever reach a derivative.
 //!
 //! A decompression-bomb guard refuses images whose declared pixel count exceeds the
 //! limit before anything is allocated. Every failure is an error with a reason a vendor
 //! can read; nothing here panics on bad input.
-//!
-//! Not here yet (next steps of the previews work): colour management (ICC profiles
-//! are dropped, so Adobe RGB / Display P3 sources come out slightly desaturated),
-//! watermarks, WebP output, the render queue and serving.
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -538,3 +538,58 @@ async fn an_upload_still_arriving_has_an_instant_preview() {
     assert!(stats["routes"].as_object().unwrap().len() == 1, "{stats}");
     b.stop().await;
 }
+
+/// An APP2 ICC_PROFILE segment (one chunk) after SOI.
+fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE2]);
+    out.extend_from_slice(&((icc.len() + 16) as u16).to_be_bytes());
+    out.extend_from_slice(b"ICC_PROFILE\0\x01\x01");
+    out.extend_from_slice(icc);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn wide_gamut_sources_keep_their_profile_and_srgb_stays_untagged() {
+    use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    let photo = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
+    assert_eq!(icc_profile(&photo), None);
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    let jobs = [Job::plain(320)];
+    let formats = [Format::Jpeg, Format::Webp];
+    for (name, profile, tagged) in [
+        ("Adobe RGB", moxcms::ColorProfile::new_adobe_rgb(), true),
+        ("Display P3", moxcms::ColorProfile::new_display_p3(), true),
+        ("sRGB", moxcms::ColorProfile::new_srgb(), false),
+    ] {
+        let icc = profile.encode().unwrap();
+        let source = with_icc(&photo, &icc);
+        assert_eq!(icc_profile(&source).as_ref(), Some(&icc), "{name}");
+        let out = renderer.render_jobs(&source, &jobs, &formats, 85).unwrap();
+        let (jpeg, webp) = (&out[0].bytes, &out[1].bytes);
+        // The pixels are the source's (not converted), tagged with its profile so a
+        // colour-managed viewer (every phone browser) shows them as shot.
+        assert_eq!(icc_profile(jpeg).is_some(), tagged, "{name} JPEG");
+        if tagged {
+            assert_eq!(icc_profile(jpeg).unwrap(), icc, "{name}: byte for byte");
+        }
+        let iccp = webp.windows(4).position(|w| w == b"ICCP");
+        assert_eq!(iccp.is_some(), tagged, "{name} WebP");
+        if let Some(at) = iccp {
+            let len = u32::from_le_bytes(webp[at + 4..at + 8].try_into().unwrap()) as usize;
+            assert_eq!(&webp[at + 8..at + 8 + len], icc.as_slice());
+            assert_eq!(webp[20] & 0x20, 0x20, "VP8X says ICC");
+        }
+        for bytes in [jpeg, webp] {
+            let img = image::load_from_memory(bytes).unwrap();
+            assert_eq!((img.width(), img.height()), (320, 213), "{name}");
+        }
+    }
+    // A CMYK source's profile describes CMYK, not the RGB the box makes: dropped.
+    let cmyk = std::fs::read(testdata().join("photos/ycck-multiple-icc-segments.jpg")).unwrap();
+    assert!(icc_profile(&cmyk).is_some());
+    let out = renderer.render_jobs(&cmyk, &jobs, &formats, 85).unwrap();
+    assert_eq!(icc_profile(&out[0].bytes), None);
+    assert!(!out[1].bytes.windows(4).any(|w| w == b"ICCP"));
+}
