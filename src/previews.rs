@@ -252,6 +252,14 @@ fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<lru::LruCache<K, V>> {
     Mutex::new(lru::LruCache::new(NonZeroUsize::new(n).expect("non-zero")))
 }
 
+impl std::fmt::Debug for Previews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Previews")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Previews {
     /// Opens the derivative store in `<data>/derivatives/`.
     pub fn open(store: Store, config: &crate::config::Config) -> std::io::Result<Previews> {
@@ -1128,7 +1136,24 @@ async fn stats(State(state): State<AppState>, _: AdminSession) -> Json<serde_jso
             }),
         );
     }
+    // Uploads still arriving (started in the last hour), for the dashboard to show
+    // their instant previews at /uploads/{key}/preview.
+    let in_progress: Vec<serde_json::Value> = lock(&previews.inner.timelines)
+        .iter()
+        .filter_map(|(key, t)| {
+            let age = t.started?.elapsed();
+            (t.ended.is_none() && age < Duration::from_secs(3600)).then(|| {
+                serde_json::json!({
+                    "key": key,
+                    "since_ms": age.as_millis() as u64,
+                    "instant_preview": t.instant.is_some(),
+                })
+            })
+        })
+        .take(100)
+        .collect();
     let mut body = serde_json::json!({
+        "uploads_in_progress": in_progress,
         "renders": c.renders.load(Ordering::Relaxed),
         "queue_depth": c.queued.load(Ordering::Relaxed),
         "in_flight": lock(&previews.inner.inflight).len(),
