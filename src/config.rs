@@ -66,6 +66,11 @@ pub struct PreviewsConfig {
     pub max_decodes: usize,
     /// Images declaring more pixels are refused before anything is allocated.
     pub max_pixels: u64,
+    /// Backpressure: while more photos than this wait for their previews, new tus
+    /// uploads are asked to come back later (503 with Retry-After; tus clients retry).
+    /// Uploads already started and FTP (cameras cannot retry well) are never refused.
+    /// 0: never.
+    pub backpressure_queue: u64,
 }
 
 impl Default for PreviewsConfig {
@@ -73,6 +78,7 @@ impl Default for PreviewsConfig {
         PreviewsConfig {
             max_decodes: 0,
             max_pixels: crate::render::DEFAULT_MAX_PIXELS,
+            backpressure_queue: 200,
         }
     }
 }

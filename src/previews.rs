@@ -368,9 +368,22 @@ impl Previews {
         self.instant(&key)
     }
 
-    /// Photos announced and not rendered yet.
-    pub fn queue_depth(&self) -> u64 {
-        self.inner.counters.queued.load(Ordering::Relaxed)
+    /// Photos stored without a render yet: the queue's real depth (announced,
+    /// waiting for a decode slot, or left for the backlog).
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        self.inner
+            .store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM photos p
+                     WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.photo_id = p.id)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .map_err(StoreError::from)
+            })
+            .await
     }
 
     /// How many renders ran (for tests and figures).
@@ -1104,8 +1117,12 @@ async fn render_state(
     ))
 }
 
-async fn stats(State(state): State<AppState>, _: AdminSession) -> Json<serde_json::Value> {
+async fn stats(
+    State(state): State<AppState>,
+    _: AdminSession,
+) -> Result<Json<serde_json::Value>, AppError> {
     let previews = &state.previews;
+    let pending = previews.pending().await?;
     let c = &previews.inner.counters;
     let mut sizes = serde_json::Map::new();
     for d in ALL {
@@ -1155,7 +1172,8 @@ async fn stats(State(state): State<AppState>, _: AdminSession) -> Json<serde_jso
     let mut body = serde_json::json!({
         "uploads_in_progress": in_progress,
         "renders": c.renders.load(Ordering::Relaxed),
-        "queue_depth": c.queued.load(Ordering::Relaxed),
+        "queue_depth": pending,
+        "in_queue": c.queued.load(Ordering::Relaxed),
         "in_flight": lock(&previews.inner.inflight).len(),
         "instant_previews": c.instants.load(Ordering::Relaxed),
         "ttfp_ms": {
@@ -1169,7 +1187,7 @@ async fn stats(State(state): State<AppState>, _: AdminSession) -> Json<serde_jso
     for d in [Derivative::Thumb, Derivative::Preview] {
         body[d.name()] = body["cache"][d.name()].clone();
     }
-    Json(body)
+    Ok(Json(body))
 }
 
 #[cfg(test)]

@@ -102,6 +102,9 @@ pub enum TusError {
     /// 507: disk reserve or quota.
     #[error("{0}")]
     Storage(String),
+    /// 503: the box is behind on previews; retry after the given seconds.
+    #[error("{0}")]
+    Busy(String),
     /// 500.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -148,12 +151,18 @@ impl IntoResponse for TusError {
             TusError::Locked => StatusCode::LOCKED,
             TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
             TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             TusError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "tus request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
         let mut response = (status, format!("{self}\n")).into_response();
+        if matches!(self, TusError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
         if matches!(self, TusError::Version) {
             response
                 .headers_mut()
@@ -461,6 +470,15 @@ async fn create(
         }
         state.ingest.check_space(length)?;
         state.ingest.check_quota(creator.id, length).await?;
+    }
+    let limit = state.config.previews.backpressure_queue;
+    if limit > 0 {
+        let pending = state.previews.pending().await?;
+        if pending >= limit {
+            return Err(TusError::Busy(format!(
+                "{pending} photos are waiting for previews; retry in a few seconds"
+            )));
+        }
     }
     let metadata = header(&headers, "upload-metadata")?
         .unwrap_or_default()
