@@ -79,7 +79,7 @@ pub enum Command {
         creator: String,
     },
     /// Render previews of photo files into a folder, using every core: one
-    /// `<OUT>/<file stem>_<size>.jpg` per file and size. Prints one line per
+    /// `<OUT>/<file stem>_<size>.<jpg|webp>` per file and size. Prints one line per
     /// derivative: file, size, route, decode/resize/encode milliseconds (tab-separated).
     Render {
         /// Photo files (JPEG, PNG, WebP, TIFF).
@@ -94,7 +94,7 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "jpeg")]
         format: RenderFormat,
-        /// JPEG quality, 1–100.
+        /// JPEG quality, 1–100 (WebP gets the quality that matches it).
         #[arg(long, default_value_t = 85, value_parser = clap::value_parser!(u8).range(1..=100))]
         quality: u8,
     },
@@ -110,6 +110,8 @@ pub enum Command {
 pub enum RenderFormat {
     /// JPEG (every browser).
     Jpeg,
+    /// Lossy WebP.
+    Webp,
 }
 
 /// `venuebox config ...`
@@ -326,7 +328,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             files,
             out,
             sizes,
-            format: RenderFormat::Jpeg,
+            format,
             quality,
         } => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -337,6 +339,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let failures = crate::render::render_files(
                 files,
                 sizes,
+                match format {
+                    RenderFormat::Jpeg => crate::render::Format::Jpeg,
+                    RenderFormat::Webp => crate::render::Format::Webp,
+                },
                 *quality,
                 out,
                 threads,

@@ -54,6 +54,62 @@ pub struct Config {
     pub door: DoorConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The render queue.
+    pub previews: PreviewsConfig,
+    /// The watermark on previews of unpaid photos.
+    pub watermark: WatermarkConfig,
+}
+
+/// The render queue (thumbs, previews).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PreviewsConfig {
+    /// Photos decoded at once; 0 means one per core. Each decode of a 45 MP JPEG for a
+    /// 1280 preview takes about 45 MB (a PNG at full size, up to `max_pixels` × 4):
+    /// on a 1 GB Pi, 2 keeps the peak bounded.
+    pub max_decodes: usize,
+    /// Images declaring more pixels are refused before anything is allocated.
+    pub max_pixels: u64,
+    /// Backpressure: while more photos than this wait for their previews, new tus
+    /// uploads are asked to come back later (503 with Retry-After; tus clients retry).
+    /// Uploads already started and FTP (cameras cannot retry well) are never refused.
+    /// 0: never.
+    pub backpressure_queue: u64,
+}
+
+impl Default for PreviewsConfig {
+    fn default() -> Self {
+        PreviewsConfig {
+            max_decodes: 0,
+            max_pixels: crate::render::DEFAULT_MAX_PIXELS,
+            backpressure_queue: 200,
+        }
+    }
+}
+
+/// The watermark drawn on the watermarked preview.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct WatermarkConfig {
+    /// Tiled over the picture; empty for none.
+    pub text: String,
+    /// Strength of the tiled text, 0–1.
+    pub opacity: f32,
+    /// Name the event in the bottom band.
+    pub show_event: bool,
+    /// Name the creator in the bottom band.
+    pub show_creator: bool,
+}
+
+impl Default for WatermarkConfig {
+    fn default() -> Self {
+        WatermarkConfig {
+            text: "PREVIEW".into(),
+            opacity: 0.35,
+            show_event: true,
+            show_creator: true,
+        }
+    }
 }
 
 /// Identity of this box on the network.
@@ -585,6 +641,12 @@ impl Config {
         }
         if self.ingest.max_file_bytes < 1024 {
             bad("ingest.max_file_bytes", "must be at least 1024".into());
+        }
+        if !(0.0..=1.0).contains(&self.watermark.opacity) {
+            bad("watermark.opacity", "must be between 0 and 1".into());
+        }
+        if self.previews.max_pixels < 1_000_000 {
+            bad("previews.max_pixels", "must be at least 1000000".into());
         }
         if self.tus.expire_after_secs == 0 {
             bad("tus.expire_after_secs", "must be at least 1".into());

@@ -166,6 +166,8 @@ const PARTIAL_PREFIX: &str = ".vbx-";
 pub struct CameraTrees {
     root: PathBuf,
     ingest: Ingest,
+    /// For instant previews of files still arriving.
+    previews: crate::previews::Previews,
 }
 
 /// True for names cameras and clients use while a file is still being written
@@ -259,13 +261,13 @@ impl CameraTrees {
         user: &CameraUser,
         path: &Path,
         hashed: Option<(String, u64, Vec<u8>)>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<i64>, StorageError> {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         if is_temporary_name(&name) {
-            return Ok(());
+            return Ok(None);
         }
         let temp = self.ingest.temp_path();
         tokio::fs::hard_link(path, &temp).await.map_err(io_error)?;
@@ -283,7 +285,7 @@ impl CameraTrees {
             None => self.ingest.receive_file(incoming, temp).await,
         };
         match result {
-            Ok(_) => Ok(()),
+            Ok(outcome) => Ok(Some(outcome.photo().id)),
             Err(e) => {
                 let _ = tokio::fs::remove_file(path).await;
                 Err(ingest_error(e))
@@ -378,10 +380,14 @@ impl StorageBackend<CameraUser> for CameraTrees {
             return Err(ingest_error(e));
         }
         let max = self.ingest.limits().max_file_bytes;
-        let temp = dir.join(format!(
-            "{PARTIAL_PREFIX}{}",
-            crate::vault::random_token("")
-        ));
+        let token = crate::vault::random_token("");
+        let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
+        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
+        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
+        let key = format!("ftp-{token}");
+        self.previews.upload_started(&key);
+        let instant_limit = crate::previews::INSTANT_HEAD_BYTES as usize;
+        let mut instant_head: Vec<u8> = Vec::new();
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -441,6 +447,13 @@ impl StorageBackend<CameraUser> for CameraTrees {
             if let Err(e) = file.write_all(&buf[..n]).await {
                 break Err(io_error(e));
             }
+            if start_pos == 0 && instant_head.len() < instant_limit {
+                let take = (instant_limit - instant_head.len()).min(n);
+                instant_head.extend_from_slice(&buf[..take]);
+                if instant_head.len() >= 32 << 10 && self.previews.wants_instant(&key) {
+                    self.previews.offer_head(&key, instant_head.clone());
+                }
+            }
         };
         if let Err(e) = &streamed {
             // A cut connection keeps what arrived (for REST); anything else keeps nothing.
@@ -463,8 +476,15 @@ impl StorageBackend<CameraUser> for CameraTrees {
         // Complete: its durability comes from the commit into the store (the tree is
         // the camera's view, and a lost tree entry only means a re-upload).
         let sha256 = hex::encode(hasher.finalize());
-        self.commit(user, &target, Some((sha256, size, head)))
-            .await?;
+        if let Some(photo_id) = self
+            .commit(user, &target, Some((sha256, size, head)))
+            .await?
+        {
+            if instant_head.len() < 32 << 10 && self.previews.wants_instant(&key) {
+                self.previews.offer_head(&key, instant_head);
+            }
+            self.previews.upload_committed(&key, photo_id);
+        }
         Ok(size - start_pos)
     }
 
@@ -596,6 +616,7 @@ pub async fn serve(
     let trees = CameraTrees {
         root,
         ingest: state.ingest.clone(),
+        previews: state.previews.clone(),
     };
     let logins = Arc::new(CreatorLogins {
         store: state.store.clone(),

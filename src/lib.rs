@@ -22,11 +22,13 @@ pub mod mdns;
 pub mod netcheck;
 pub mod portal;
 pub mod previews;
+pub mod privacy;
 pub mod render;
 pub mod store;
 pub mod telemetry;
 pub mod tus;
 pub mod vault;
+pub mod watermark;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,13 +127,12 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             config.storage.data_dir.display()
         )
     })?;
-    let previews =
-        previews::Previews::open(store.clone(), &config.storage.data_dir).with_context(|| {
-            format!(
-                "preparing {} for previews",
-                config.storage.data_dir.display()
-            )
-        })?;
+    let previews = previews::Previews::open(store.clone(), &config).with_context(|| {
+        format!(
+            "preparing {} for previews",
+            config.storage.data_dir.display()
+        )
+    })?;
     let login_limiter = Arc::new(LoginLimiter::new(
         config.admin.login_max_failures,
         Duration::from_secs(config.admin.login_window_secs),

@@ -1,5 +1,12 @@
-//! Previews: the render queue that turns every stored photo into its thumb (320) and
-//! preview (1280), and the endpoints that serve them.
+//! Previews: the render queue that turns every stored photo into its thumb (320),
+//! preview (1280) and watermarked preview (1280), each as JPEG and WebP, and the
+//! endpoints that serve them and the "full" download (the original without its
+//! private metadata, see [`crate::privacy`]).
+//!
+//! Instant previews: while an upload is still arriving, the EXIF thumbnail in its
+//! first bytes is extracted, oriented and kept in memory under the upload's key (the
+//! tus upload id); it is served at `/uploads/{key}/preview` at once, and as the
+//! photo's thumb/preview until the render is done.
 //!
 //! New photos (announced by the ingest core) are rendered before the backlog (photos
 //! stored while the service was down, found at start). Workers are bounded (one per
@@ -18,7 +25,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -32,25 +39,32 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::AdminSession;
 use crate::http::AppError;
 use crate::ingest::{Ingest, Photo};
-use crate::render::{Renderer, DEFAULT_MAX_PIXELS};
+use crate::privacy::{FullPlan, PrivacyError};
+use crate::render::{Format, Job, Renderer};
 use crate::store::{self, Store, StoreError};
+use crate::watermark::Watermark;
 use crate::{durable, AppState};
 
-/// A derivative size.
+/// A derivative of a photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Derivative {
     /// Longest edge 320.
     Thumb,
     /// Longest edge 1280.
     Preview,
+    /// The preview with the watermark (event, creator, "PREVIEW").
+    Watermarked,
+    /// The original bytes without private metadata.
+    Full,
 }
 
 impl Derivative {
-    /// Longest edge in pixels.
+    /// Longest edge in pixels (0 for the full derivative: the original's).
     pub fn size(self) -> u32 {
         match self {
             Derivative::Thumb => 320,
-            Derivative::Preview => 1280,
+            Derivative::Preview | Derivative::Watermarked => 1280,
+            Derivative::Full => 0,
         }
     }
 
@@ -58,23 +72,51 @@ impl Derivative {
         match name {
             "thumb" => Some(Derivative::Thumb),
             "preview" => Some(Derivative::Preview),
+            "watermarked" => Some(Derivative::Watermarked),
+            "full" => Some(Derivative::Full),
             _ => None,
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The name in URLs and figures.
+    pub fn name(self) -> &'static str {
         match self {
             Derivative::Thumb => "thumb",
             Derivative::Preview => "preview",
+            Derivative::Watermarked => "watermarked",
+            Derivative::Full => "full",
         }
     }
 }
 
-const ALL: [Derivative; 2] = [Derivative::Preview, Derivative::Thumb];
-/// JPEG quality of derivatives.
+/// What a render makes, in this order (one job each, every format).
+const RENDERED: [Derivative; 3] = [
+    Derivative::Preview,
+    Derivative::Watermarked,
+    Derivative::Thumb,
+];
+/// Every derivative, in the order of the counters.
+const ALL: [Derivative; 4] = [
+    Derivative::Thumb,
+    Derivative::Preview,
+    Derivative::Watermarked,
+    Derivative::Full,
+];
+/// Every rendered derivative exists in each of these.
+const FORMATS: [Format; 2] = [Format::Jpeg, Format::Webp];
+/// JPEG quality of derivatives (WebP gets [`crate::render::webp_quality`] of it).
 const QUALITY: u8 = 85;
-/// In-memory cache budget for thumbs.
+/// In-memory cache budget for small derivatives.
 const CACHE_BYTES: usize = 16 << 20;
+/// Derivatives larger than this are served from disk, never cached.
+const CACHE_MAX_ITEM: usize = 512 << 10;
+/// How far into an upload the EXIF thumbnail is looked for (EXIF is at most 64 KB,
+/// after at most a JFIF segment).
+pub const INSTANT_HEAD_BYTES: u64 = 128 << 10;
+/// Instant previews kept in memory.
+const INSTANT_KEEP: usize = 256;
+/// Time-to-first-preview samples kept for percentiles.
+const TTFP_SAMPLES: usize = 4096;
 
 /// Where a photo's render stands.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -87,24 +129,89 @@ pub struct RenderState {
     pub route: Option<String>,
     /// Milliseconds the render took.
     pub render_ms: Option<f64>,
+    /// Milliseconds from the end of the upload to the first preview.
+    pub ttfp_end_ms: Option<f64>,
+    /// Milliseconds from the start of the upload to the first preview.
+    pub ttfp_start_ms: Option<f64>,
 }
 
 #[derive(Default)]
 struct Counters {
-    hits: [AtomicU64; 2],
-    misses: [AtomicU64; 2],
+    hits: [AtomicU64; 4],
+    misses: [AtomicU64; 4],
+    /// Requests per format (JPEG, WebP), for pre-warming.
+    formats: [AtomicU64; 2],
     renders: AtomicU64,
+    instants: AtomicU64,
+    /// Photos announced and not rendered yet.
+    queued: AtomicU64,
 }
 
 fn index(d: Derivative) -> usize {
     match d {
         Derivative::Thumb => 0,
         Derivative::Preview => 1,
+        Derivative::Watermarked => 2,
+        Derivative::Full => 3,
     }
 }
 
-/// Encoded derivatives by (photo, size), least recently used first out.
-type ThumbCache = lru::LruCache<(i64, Derivative), Arc<Vec<u8>>>;
+fn format_index(f: Format) -> usize {
+    match f {
+        Format::Jpeg => 0,
+        Format::Webp => 1,
+    }
+}
+
+/// Time spent per render route, for the dashboard.
+#[derive(Default, Clone, Copy)]
+struct RouteTimes {
+    renders: u64,
+    decode_ms: f64,
+    resize_ms: f64,
+    encode_ms: f64,
+}
+
+/// Figures kept in memory since the start.
+#[derive(Default)]
+struct Figures {
+    /// Per route name.
+    routes: HashMap<&'static str, RouteTimes>,
+    ttfp_end: std::collections::VecDeque<f64>,
+    ttfp_start: std::collections::VecDeque<f64>,
+}
+
+fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
+    if q.len() == TTFP_SAMPLES {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn percentiles(q: &std::collections::VecDeque<f64>) -> serde_json::Value {
+    let mut v: Vec<f64> = q.iter().copied().collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| {
+        if v.is_empty() {
+            serde_json::Value::Null
+        } else {
+            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+            serde_json::json!((v[i] * 10.0).round() / 10.0)
+        }
+    };
+    serde_json::json!({ "count": v.len(), "p50": at(0.5), "p95": at(0.95) })
+}
+
+/// Where an upload's timeline stands: for time-to-first-preview.
+#[derive(Clone, Copy, Default)]
+struct Timeline {
+    started: Option<Instant>,
+    ended: Option<Instant>,
+    instant: Option<Instant>,
+}
+
+/// Encoded derivatives by (photo, derivative, format), least recently used first out.
+type ThumbCache = lru::LruCache<(i64, Derivative, Format), Arc<Vec<u8>>>;
 
 /// The render queue and derivative store: a cheap, cloneable handle.
 #[derive(Clone)]
@@ -118,42 +225,165 @@ struct Inner {
     photos_dir: PathBuf,
     /// Renders in progress, by photo: waiters watch for `true`.
     inflight: Mutex<HashMap<i64, watch::Receiver<bool>>>,
-    /// At most one render per core at a time.
+    /// The memory budget: at most `previews.max_decodes` renders at a time.
     workers: tokio::sync::Semaphore,
-    /// Hot thumbs in memory, and the bytes they take.
+    /// Hot small derivatives in memory, and the bytes they take.
     cache: Mutex<(ThumbCache, usize)>,
     counters: Counters,
+    /// Instant previews by upload key (tus upload id).
+    instants: Mutex<lru::LruCache<String, Arc<Vec<u8>>>>,
+    /// Uploads' timelines by upload key, and the upload key of committed photos.
+    timelines: Mutex<lru::LruCache<String, Timeline>>,
+    upload_of: Mutex<lru::LruCache<i64, String>>,
+    /// When each announced photo was committed (uploads without a key: FTP, import).
+    committed_at: Mutex<lru::LruCache<i64, Instant>>,
+    figures: Mutex<Figures>,
+    /// Full-derivative plans by photo (the scrubbed metadata, a few KB each).
+    plans: Mutex<lru::LruCache<i64, Arc<crate::privacy::FullPlan>>>,
+    max_pixels: u64,
+    watermark: crate::config::WatermarkConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<lru::LruCache<K, V>> {
+    Mutex::new(lru::LruCache::new(NonZeroUsize::new(n).expect("non-zero")))
+}
+
+impl std::fmt::Debug for Previews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Previews")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Previews {
     /// Opens the derivative store in `<data>/derivatives/`.
-    pub fn open(store: Store, data_dir: &std::path::Path) -> std::io::Result<Previews> {
+    pub fn open(store: Store, config: &crate::config::Config) -> std::io::Result<Previews> {
+        let data_dir = &config.storage.data_dir;
         let dir = data_dir.join("derivatives");
         durable::create_dir(&dir, 0o700)?;
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let decodes = match config.previews.max_decodes {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
         Ok(Previews {
             inner: Arc::new(Inner {
                 store,
                 dir,
                 photos_dir: data_dir.join("photos/sha256"),
                 inflight: Mutex::new(HashMap::new()),
-                workers: tokio::sync::Semaphore::new(cores),
+                workers: tokio::sync::Semaphore::new(decodes),
                 cache: Mutex::new((
                     lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero")),
                     0,
                 )),
                 counters: Counters::default(),
+                instants: lru(INSTANT_KEEP),
+                timelines: lru(1024),
+                upload_of: lru(1024),
+                committed_at: lru(4096),
+                figures: Mutex::default(),
+                plans: lru(256),
+                max_pixels: config.previews.max_pixels,
+                watermark: config.watermark.clone(),
             }),
         })
     }
 
-    fn path(&self, sha: &str, d: Derivative) -> PathBuf {
+    fn path(&self, sha: &str, d: Derivative, format: Format) -> PathBuf {
         self.inner
             .dir
             .join(&sha[..2])
-            .join(format!("{sha}-{}.jpg", d.size()))
+            .join(format!("{sha}-{}.{}", d.name(), format.ext()))
+    }
+
+    fn all_exist(&self, sha: &str) -> bool {
+        RENDERED
+            .iter()
+            .all(|d| FORMATS.iter().all(|f| self.path(sha, *d, *f).exists()))
+    }
+
+    /// An upload began (tus creation): its time-to-first-preview starts now.
+    pub fn upload_started(&self, key: &str) {
+        lock(&self.inner.timelines).put(
+            key.to_string(),
+            Timeline {
+                started: Some(Instant::now()),
+                ..Timeline::default()
+            },
+        );
+    }
+
+    /// An upload became a stored photo.
+    pub fn upload_committed(&self, key: &str, photo_id: i64) {
+        if let Some(t) = lock(&self.inner.timelines).get_mut(key) {
+            t.ended = Some(Instant::now());
+        }
+        lock(&self.inner.upload_of).put(photo_id, key.to_string());
+    }
+
+    /// Does the upload still lack an instant preview?
+    pub fn wants_instant(&self, key: &str) -> bool {
+        !lock(&self.inner.instants).contains(key)
+    }
+
+    /// Looks for the EXIF thumbnail in `head` (the first bytes of upload `key`), off
+    /// the async runtime, and keeps it as the upload's instant preview. Never fails:
+    /// an upload without a usable thumbnail simply has none.
+    pub fn offer_head(&self, key: &str, head: Vec<u8>) {
+        let (previews, key) = (self.clone(), key.to_string());
+        tokio::spawn(async move {
+            let found = tokio::task::spawn_blocking(move || crate::render::instant_preview(&head))
+                .await
+                .ok()
+                .flatten();
+            if let Some(jpeg) = found {
+                previews
+                    .inner
+                    .counters
+                    .instants
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = lock(&previews.inner.timelines).get_mut(&key) {
+                    t.instant.get_or_insert(Instant::now());
+                }
+                tracing::debug!(upload = %key, bytes = jpeg.len(), "instant preview");
+                lock(&previews.inner.instants).put(key, Arc::new(jpeg));
+            }
+        });
+    }
+
+    /// The instant preview of upload `key`.
+    pub fn instant(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        lock(&self.inner.instants).get(key).cloned()
+    }
+
+    fn instant_of_photo(&self, photo_id: i64) -> Option<Arc<Vec<u8>>> {
+        let key = lock(&self.inner.upload_of).peek(&photo_id).cloned()?;
+        self.instant(&key)
+    }
+
+    /// Photos stored without a render yet: the queue's real depth (announced,
+    /// waiting for a decode slot, or left for the backlog).
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        self.inner
+            .store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM photos p
+                     WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.photo_id = p.id)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .map_err(StoreError::from)
+            })
+            .await
     }
 
     /// How many renders ran (for tests and figures).
@@ -165,7 +395,7 @@ impl Previews {
     /// share one render. Returns the photo's render state.
     pub async fn ensure(&self, photo: &Photo) -> Result<RenderState, StoreError> {
         if let Some(state) = self.state(photo.id).await? {
-            if state.state != "done" || ALL.iter().all(|d| self.path(&photo.sha256, *d).exists()) {
+            if state.state != "done" || self.all_exist(&photo.sha256) {
                 return Ok(state);
             }
         }
@@ -204,7 +434,48 @@ impl Previews {
             reason: Some("not rendered".into()),
             route: None,
             render_ms: None,
+            ttfp_end_ms: None,
+            ttfp_start_ms: None,
         }))
+    }
+
+    /// The watermark for `photo`: the configured mark, the event's and the creator's
+    /// names.
+    async fn watermark_for(&self, photo: &Photo) -> Result<Watermark, StoreError> {
+        let cfg = self.inner.watermark.clone();
+        let creator_id = photo.creator_id;
+        let (event, creator) = self
+            .inner
+            .store
+            .read(move |c| {
+                let event = store::event(c)?.map(|e| e.name);
+                let creator: Option<String> = c
+                    .query_row(
+                        "SELECT name FROM creators WHERE id = ?1",
+                        [creator_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok::<_, StoreError>((event, creator))
+            })
+            .await?;
+        let line: Vec<String> = [
+            event.filter(|_| cfg.show_event),
+            creator.filter(|_| cfg.show_creator),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+        Ok(Watermark {
+            mark: cfg.text,
+            lines: if line.is_empty() {
+                vec![]
+            } else {
+                vec![line.join(" · ")]
+            },
+            opacity: cfg.opacity,
+        })
     }
 
     async fn render(&self, photo: &Photo) -> Result<(), StoreError> {
@@ -215,32 +486,66 @@ impl Previews {
             .await
             .map_err(|_| StoreError::Closed)?;
         self.inner.counters.renders.fetch_add(1, Ordering::Relaxed);
+        let watermark = self.watermark_for(photo).await?;
         let (id, sha, raw) = (photo.id, photo.sha256.clone(), photo.raw);
         let source = self.inner.photos_dir.join(&sha[..2]).join(&sha);
-        let targets: Vec<PathBuf> = ALL.iter().map(|d| self.path(&sha, *d)).collect();
+        let targets: Vec<PathBuf> = RENDERED
+            .iter()
+            .flat_map(|d| FORMATS.iter().map(|f| self.path(&sha, *d, *f)))
+            .collect();
+        let max_pixels = self.inner.max_pixels;
         let started = Instant::now();
-        let outcome = store::run_blocking(move || -> Result<String, String> {
+        type Timings = (String, Duration, Duration, Duration);
+        let outcome = store::run_blocking(move || -> Result<Timings, String> {
             if raw {
                 return Err("raw".into());
             }
             let data = std::fs::read(&source).map_err(|e| format!("cannot read the photo: {e}"))?;
-            let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).map_err(|e| e.to_string())?;
-            let sizes: Vec<u32> = ALL.iter().map(|d| d.size()).collect();
+            let mut renderer = Renderer::new(max_pixels).map_err(|e| e.to_string())?;
+            let jobs: Vec<Job<'_>> = RENDERED
+                .iter()
+                .map(|d| Job {
+                    size: d.size(),
+                    watermark: (*d == Derivative::Watermarked).then_some(&watermark),
+                })
+                .collect();
             let set = renderer
-                .render_set(&data, &sizes, QUALITY)
+                .render_jobs(&data, &jobs, &FORMATS, QUALITY)
                 .map_err(|e| e.to_string())?;
             let route = set[0].route.as_str().to_string();
-            for (rendered, target) in set.iter().zip(&targets) {
+            let (mut resize, mut encode) = (Duration::ZERO, Duration::ZERO);
+            for (i, r) in set.iter().enumerate() {
+                if i % FORMATS.len() == 0 {
+                    resize += r.resize;
+                }
+                encode += r.encode;
+            }
+            // The thumbs were made last; written first, JPEG first, so that a reader
+            // finding every file finds them whole (each write is atomic anyway).
+            for (rendered, target) in set.iter().zip(&targets).rev() {
                 durable::create_dir(target.parent().expect("has a parent"), 0o700)
                     .map_err(|e| e.to_string())?;
                 durable::write_atomic(target, &rendered.bytes, 0o600).map_err(|e| e.to_string())?;
             }
-            Ok(route)
+            Ok((route, set[0].decode, resize, encode))
         })
         .await?;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let done = Instant::now();
+        let ms = (done - started).as_secs_f64() * 1000.0;
         let (state, reason, route) = match outcome {
-            Ok(route) => ("done", None, Some(route)),
+            Ok((route, decode, resize, encode)) => {
+                let mut figures = lock(&self.inner.figures);
+                let name = crate::render::ROUTES
+                    .iter()
+                    .find(|r| r.as_str() == route)
+                    .map_or("other", |r| r.as_str());
+                let t = figures.routes.entry(name).or_default();
+                t.renders += 1;
+                t.decode_ms += decode.as_secs_f64() * 1000.0;
+                t.resize_ms += resize.as_secs_f64() * 1000.0;
+                t.encode_ms += encode.as_secs_f64() * 1000.0;
+                ("done", None, Some(route))
+            }
             Err(raw) if raw == "raw" => (
                 "raw",
                 Some("camera RAW: stored, no preview".to_string()),
@@ -251,19 +556,71 @@ impl Previews {
                 ("failed", Some(reason), None)
             }
         };
+        // Time to first preview: the instant preview if there was one, else this render.
+        let key = lock(&self.inner.upload_of).peek(&id).cloned();
+        let timeline = key
+            .and_then(|k| lock(&self.inner.timelines).peek(&k).copied())
+            .unwrap_or_default();
+        let ended = timeline
+            .ended
+            .or_else(|| lock(&self.inner.committed_at).peek(&id).copied());
+        let (mut ttfp_end, mut ttfp_start) = (None, None);
+        if state == "done" {
+            let first = timeline.instant.map_or(done, |i| i.min(done));
+            let since = |t: Instant| first.saturating_duration_since(t).as_secs_f64() * 1000.0;
+            ttfp_end = ended.map(since);
+            ttfp_start = timeline.started.map(since);
+            let mut figures = lock(&self.inner.figures);
+            if let Some(v) = ttfp_end {
+                push_sample(&mut figures.ttfp_end, v);
+            }
+            if let Some(v) = ttfp_start {
+                push_sample(&mut figures.ttfp_start, v);
+            }
+        }
+        if state == "done" {
+            self.prewarm(id, &sha);
+        }
         self.inner
             .store
             .write(move |tx| {
                 tx.execute(
-                    "INSERT INTO renders (photo_id, state, reason, route, render_ms, rendered_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (photo_id) DO UPDATE SET state = ?2, reason = ?3, route = ?4, render_ms = ?5, rendered_at = ?6",
-                    rusqlite::params![id, state, reason, route, ms, store::now()],
+                    "INSERT INTO renders (photo_id, state, reason, route, render_ms, rendered_at, ttfp_end_ms, ttfp_start_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (photo_id) DO UPDATE SET state = ?2, reason = ?3, route = ?4, render_ms = ?5, rendered_at = ?6,
+                       ttfp_end_ms = COALESCE(ttfp_end_ms, ?7), ttfp_start_ms = COALESCE(ttfp_start_ms, ?8)",
+                    rusqlite::params![id, state, reason, route, ms, store::now(), ttfp_end, ttfp_start],
                 )
                 .map_err(StoreError::from)
             })
             .await?;
         Ok(())
+    }
+
+    /// Loads the just-rendered thumb into memory, in the format asked for most, and
+    /// whichever larger derivative is asked for most: the next request is a hit.
+    fn prewarm(&self, id: i64, sha: &str) {
+        let c = &self.inner.counters;
+        let format = if c.formats[1].load(Ordering::Relaxed) > c.formats[0].load(Ordering::Relaxed)
+        {
+            Format::Webp
+        } else {
+            Format::Jpeg
+        };
+        let larger = if c.hits[2].load(Ordering::Relaxed) + c.misses[2].load(Ordering::Relaxed)
+            > c.hits[1].load(Ordering::Relaxed) + c.misses[1].load(Ordering::Relaxed)
+        {
+            Derivative::Watermarked
+        } else {
+            Derivative::Preview
+        };
+        for d in [Derivative::Thumb, larger] {
+            if let Ok(bytes) = std::fs::read(self.path(sha, d, format)) {
+                if bytes.len() <= CACHE_MAX_ITEM {
+                    self.remember((id, d, format), Arc::new(bytes));
+                }
+            }
+        }
     }
 
     /// The photo's render state, if it was rendered (or tried).
@@ -272,7 +629,7 @@ impl Previews {
             .store
             .read(move |c| {
                 c.query_row(
-                    "SELECT state, reason, route, render_ms FROM renders WHERE photo_id = ?1",
+                    "SELECT state, reason, route, render_ms, ttfp_end_ms, ttfp_start_ms FROM renders WHERE photo_id = ?1",
                     [photo_id],
                     |r| {
                         Ok(RenderState {
@@ -280,6 +637,8 @@ impl Previews {
                             reason: r.get(1)?,
                             route: r.get(2)?,
                             render_ms: r.get(3)?,
+                            ttfp_end_ms: r.get(4)?,
+                            ttfp_start_ms: r.get(5)?,
                         })
                     },
                 )
@@ -294,29 +653,7 @@ impl Previews {
     pub async fn run(self, ingest: Ingest, shutdown: CancellationToken) {
         let mut announced = ingest.subscribe();
         let (backlog_tx, mut backlog) = mpsc::channel::<Photo>(64);
-        let store = self.inner.store.clone();
-        let filler = tokio::spawn(async move {
-            let pending = store
-                .read(|c| {
-                    let mut stmt = c.prepare(
-                        "SELECT sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM renders) ORDER BY id DESC",
-                    )?;
-                    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                    rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
-                })
-                .await
-                .unwrap_or_default();
-            for sha in pending {
-                let photo = store
-                    .read(move |c| crate::ingest::photo_by_sha(c, &sha).map_err(StoreError::from))
-                    .await;
-                if let Ok(Some(photo)) = photo {
-                    if backlog_tx.send(photo).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
+        let mut filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
         let mut tasks = tokio::task::JoinSet::new();
         loop {
             // New photos first: an attendee is waiting for those.
@@ -324,16 +661,26 @@ impl Previews {
                 biased;
                 _ = shutdown.cancelled() => break,
                 event = announced.recv() => match event {
-                    Ok(event) => event.photo,
+                    Ok(event) => {
+                        lock(&self.inner.committed_at).put(event.photo.id, Instant::now());
+                        event.photo
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "render queue fell behind; the backlog will catch up at the next start");
+                        // Announcements were lost in a burst: the photos are in the
+                        // store, so look for unrendered ones again.
+                        tracing::warn!(missed = n, "render queue fell behind; rescanning the store");
+                        if filler.is_finished() {
+                            filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
+                        }
                         continue;
                     }
                     Err(_) => break,
                 },
                 Some(photo) = backlog.recv() => photo,
             };
-            // Backpressure: wait for a free worker before taking more work.
+            self.inner.counters.queued.fetch_add(1, Ordering::Relaxed);
+            // Backpressure: wait for a free decode slot before taking more work, so
+            // the queue holds photos in the store, not in memory.
             let Ok(permit) = self.inner.workers.acquire().await else {
                 break;
             };
@@ -344,19 +691,23 @@ impl Previews {
                 if let Err(e) = previews.ensure(&photo).await {
                     tracing::warn!(photo = photo.id, error = %e, "render bookkeeping failed");
                 }
+                previews
+                    .inner
+                    .counters
+                    .queued
+                    .fetch_sub(1, Ordering::Relaxed);
             });
         }
         filler.abort();
         tasks.shutdown().await;
     }
 
-    fn cached(&self, key: (i64, Derivative)) -> Option<Arc<Vec<u8>>> {
-        let mut guard = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
-        guard.0.get(&key).cloned()
+    fn cached(&self, key: (i64, Derivative, Format)) -> Option<Arc<Vec<u8>>> {
+        lock(&self.inner.cache).0.get(&key).cloned()
     }
 
-    fn remember(&self, key: (i64, Derivative), bytes: Arc<Vec<u8>>) {
-        let mut guard = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+    fn remember(&self, key: (i64, Derivative, Format), bytes: Arc<Vec<u8>>) {
+        let mut guard = lock(&self.inner.cache);
         let (cache, used) = &mut *guard;
         *used += bytes.len();
         if let Some(old) = cache.put(key, bytes) {
@@ -369,6 +720,56 @@ impl Previews {
             }
         }
     }
+
+    /// The plan of `photo`'s full derivative (made once, kept in memory).
+    async fn full_plan(&self, photo: &Photo) -> Result<Arc<FullPlan>, AppError> {
+        if let Some(plan) = lock(&self.inner.plans).get(&photo.id).cloned() {
+            return Ok(plan);
+        }
+        if photo.media_type != "image/jpeg" {
+            return Err(AppError::Conflict(PrivacyError::NotJpeg.to_string()));
+        }
+        let source = self.source(&photo.sha256);
+        let plan = store::run_blocking(move || {
+            let data = std::fs::read(&source)?;
+            Ok::<_, std::io::Error>(crate::privacy::full_plan(&data))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(|e| AppError::Internal(e.into()))?
+        .map_err(|e| AppError::Conflict(e.to_string()))?;
+        let plan = Arc::new(plan);
+        lock(&self.inner.plans).put(photo.id, plan.clone());
+        Ok(plan)
+    }
+
+    fn source(&self, sha: &str) -> PathBuf {
+        self.inner.photos_dir.join(&sha[..2]).join(sha)
+    }
+}
+
+/// Sends every photo without a render to the queue, newest first.
+async fn fill_backlog(store: Store, backlog: mpsc::Sender<Photo>) {
+    let pending = store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM renders) ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await
+        .unwrap_or_default();
+    for sha in pending {
+        let photo = store
+            .read(move |c| crate::ingest::photo_by_sha(c, &sha).map_err(StoreError::from))
+            .await;
+        if let Ok(Some(photo)) = photo {
+            if backlog.send(photo).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// May this request see this derivative of this photo? The one place that decides;
@@ -377,10 +778,17 @@ pub fn may_view(admin: Option<&AdminSession>, _photo: &Photo, _derivative: Deriv
     admin.is_some()
 }
 
+/// May this request see the instant preview of an upload still arriving? Admin only,
+/// like [`may_view`] (no attendee knows an upload's key).
+pub fn may_view_upload(admin: Option<&AdminSession>, _key: &str) -> bool {
+    admin.is_some()
+}
+
 /// The preview routes.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/photos/{id}/{derivative}", get(serve))
+        .route("/uploads/{key}/preview", get(serve_upload))
         .route("/api/admin/photos/{id}/render", get(render_state))
         .route("/api/admin/previews/stats", get(stats))
 }
@@ -393,6 +801,95 @@ async fn photo_by_id(state: &AppState, id: i64) -> Result<Photo, AppError> {
         .ok_or(AppError::NotFound)
 }
 
+/// The format a request gets: WebP when its Accept names `image/webp` (with a
+/// non-zero q), JPEG otherwise (`image/*` and `*/*` too: every client reads JPEG).
+pub fn negotiate(accept: Option<&str>) -> Format {
+    for range in accept.unwrap_or("").split(',') {
+        let mut params = range.split(';');
+        let media = params.next().unwrap_or("").trim();
+        if !media.eq_ignore_ascii_case("image/webp") {
+            continue;
+        }
+        let q = params
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .filter_map(|q| q.trim().parse::<f32>().ok())
+            .next()
+            .unwrap_or(1.0);
+        if q > 0.0 {
+            return Format::Webp;
+        }
+    }
+    Format::Jpeg
+}
+
+/// A single byte range of a body of `len` bytes, from a Range header: `Ok(None)` to
+/// send the whole body (no header, several ranges, or a unit other than bytes),
+/// `Err(())` when it cannot be satisfied (416).
+#[allow(clippy::result_unit_err)]
+pub fn parse_range(header: Option<&str>, len: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Multi-range is not offered: the whole body is a valid answer.
+        return Ok(None);
+    }
+    let (first, last) = spec.split_once('-').ok_or(())?;
+    let (first, last) = (first.trim(), last.trim());
+    let range = if first.is_empty() {
+        let n: u64 = last.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        len.saturating_sub(n)..len
+    } else {
+        let start: u64 = first.parse().map_err(|_| ())?;
+        let end = if last.is_empty() {
+            len
+        } else {
+            let last: u64 = last.parse().map_err(|_| ())?;
+            if last < start {
+                return Err(());
+            }
+            (last + 1).min(len)
+        };
+        start..end
+    };
+    if range.start >= len || range.is_empty() {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+async fn admin_of(state: &AppState, request: axum::extract::Request) -> Option<AdminSession> {
+    let (mut parts, _) = request.into_parts();
+    AdminSession::from_request_parts(&mut parts, state)
+        .await
+        .ok()
+}
+
+fn image_response(bytes: Arc<Vec<u8>>, format: Format, cache: &'static str) -> Response {
+    let mut response = (StatusCode::OK, bytes.as_ref().clone()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.media_type()),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Cookie, Authorization"),
+    );
+    response
+}
+
 async fn serve(
     State(state): State<AppState>,
     UrlPath((id, derivative)): UrlPath<(i64, String)>,
@@ -400,10 +897,7 @@ async fn serve(
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let derivative = Derivative::parse(&derivative).ok_or(AppError::NotFound)?;
-    let (mut parts, _) = request.into_parts();
-    let admin = AdminSession::from_request_parts(&mut parts, &state)
-        .await
-        .ok();
+    let admin = admin_of(&state, request).await;
     let photo = photo_by_id(&state, id).await?;
     if !may_view(admin.as_ref(), &photo, derivative) {
         return Err(if admin.is_none() {
@@ -412,39 +906,55 @@ async fn serve(
             AppError::NotFound
         });
     }
-    let etag = format!("\"{}-{}-v1\"", photo.sha256, derivative.size());
+    if derivative == Derivative::Full {
+        return serve_full(&state, &photo, &headers).await;
+    }
+    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let previews = &state.previews;
+    let c = &previews.inner.counters;
+    c.formats[format_index(format)].fetch_add(1, Ordering::Relaxed);
+    let etag = format!(
+        "\"{}-{}-v2.{}\"",
+        photo.sha256,
+        derivative.name(),
+        format.ext()
+    );
     let respond = |status: StatusCode, body: Option<Arc<Vec<u8>>>| {
         let mut response = match body {
-            Some(bytes) => (status, bytes.as_ref().clone()).into_response(),
-            None => status.into_response(),
+            Some(bytes) => image_response(bytes, format, "private, max-age=86400"),
+            None => image_response(Arc::new(Vec::new()), format, "private, max-age=86400"),
         };
-        let h = response.headers_mut();
-        h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=86400"),
-        );
-        h.insert(
-            header::VARY,
-            HeaderValue::from_static("Accept, Cookie, Authorization"),
-        );
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        if status == StatusCode::NOT_MODIFIED {
+            *response.body_mut() = axum::body::Body::empty();
+        }
         response
     };
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-    {
+    if if_none_match(&headers, &etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, None));
     }
-    let previews = &state.previews;
-    let key = (photo.id, derivative);
+    let key = (photo.id, derivative, format);
     if let Some(bytes) = previews.cached(key) {
-        previews.inner.counters.hits[index(derivative)].fetch_add(1, Ordering::Relaxed);
+        c.hits[index(derivative)].fetch_add(1, Ordering::Relaxed);
         return Ok(respond(StatusCode::OK, Some(bytes)));
     }
-    previews.inner.counters.misses[index(derivative)].fetch_add(1, Ordering::Relaxed);
+    c.misses[index(derivative)].fetch_add(1, Ordering::Relaxed);
+    let rendered = matches!(previews.state(photo.id).await?, Some(s) if s.state == "done")
+        && previews.all_exist(&photo.sha256);
+    if !rendered && derivative != Derivative::Watermarked {
+        // Not rendered yet: the upload's instant preview, if it had one, at once (not
+        // cached by the client: the render replaces it), while the render goes on.
+        if let Some(instant) = previews.instant_of_photo(photo.id) {
+            let (p, photo) = (previews.clone(), photo.clone());
+            tokio::spawn(async move {
+                let _ = p.ensure(&photo).await;
+            });
+            return Ok(image_response(instant, Format::Jpeg, "no-store"));
+        }
+    }
     let render = previews.ensure(&photo).await?;
     if render.state != "done" {
         return Err(AppError::Conflict(
@@ -452,14 +962,144 @@ async fn serve(
         ));
     }
     let bytes = Arc::new(
-        tokio::fs::read(previews.path(&photo.sha256, derivative))
+        tokio::fs::read(previews.path(&photo.sha256, derivative, format))
             .await
             .map_err(|e| AppError::Internal(e.into()))?,
     );
-    if derivative == Derivative::Thumb {
+    if bytes.len() <= CACHE_MAX_ITEM {
         previews.remember(key, bytes.clone());
     }
     Ok(respond(StatusCode::OK, Some(bytes)))
+}
+
+/// The full derivative: scrubbed metadata from memory, then the image data streamed
+/// from the stored original; one byte range on request.
+async fn serve_full(
+    state: &AppState,
+    photo: &Photo,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let c = &state.previews.inner.counters;
+    c.misses[index(Derivative::Full)].fetch_add(1, Ordering::Relaxed);
+    let plan = state.previews.full_plan(photo).await?;
+    let etag = format!("\"{}-full-v1\"", photo.sha256);
+    let len = plan.len();
+    let mut response = StatusCode::OK.into_response();
+    {
+        let h = response.headers_mut();
+        h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=86400"),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, Authorization"),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&format!(
+                "attachment; filename=\"venuebox-{}.jpg\"",
+                photo.id
+            ))
+            .expect("ascii"),
+        );
+    }
+    if if_none_match(headers, &etag) {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        return Ok(response);
+    }
+    // If-Range with another validator: the client's part is stale, send it all.
+    let range_header = match headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) if v.trim() != etag => None,
+        _ => headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+    };
+    let range = match parse_range(range_header, len) {
+        Ok(r) => r,
+        Err(()) => {
+            *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+            );
+            return Ok(response);
+        }
+    };
+    let wanted = range.clone().unwrap_or(0..len);
+    if let Some(r) = &range {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        response.headers_mut().insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_str(&format!("bytes {}-{}/{len}", r.start, r.end - 1))
+                .expect("ascii"),
+        );
+    }
+    response.headers_mut().insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(wanted.end - wanted.start),
+    );
+    // The part of the prefix, then the part of the original's body.
+    let prefix_len = plan.prefix.len() as u64;
+    let head: Vec<u8> = if wanted.start < prefix_len {
+        plan.prefix[wanted.start as usize..wanted.end.min(prefix_len) as usize].to_vec()
+    } else {
+        Vec::new()
+    };
+    let body_from = plan.body.start + wanted.start.saturating_sub(prefix_len);
+    let body_to = plan.body.start + wanted.end.saturating_sub(prefix_len);
+    let mut file = tokio::fs::File::open(state.previews.source(&photo.sha256))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    if body_to > body_from {
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(body_from))
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    }
+    let rest = body_to.saturating_sub(body_from);
+    let first = futures_util::stream::iter(
+        (!head.is_empty()).then(|| Ok::<_, std::io::Error>(axum::body::Bytes::from(head))),
+    );
+    let tail = futures_util::stream::unfold((file, rest), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; (64 << 10).min(left as usize)];
+        match file.read(&mut buf).await {
+            Ok(0) => Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the photo is shorter than recorded",
+                )),
+                (file, 0),
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(axum::body::Bytes::from(buf)), (file, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    use futures_util::StreamExt;
+    *response.body_mut() = axum::body::Body::from_stream(first.chain(tail));
+    Ok(response)
+}
+
+/// The instant preview of an upload in progress, by its key (the tus upload id).
+async fn serve_upload(
+    State(state): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+    request: axum::extract::Request,
+) -> Result<Response, AppError> {
+    let admin = admin_of(&state, request).await;
+    if !may_view_upload(admin.as_ref(), &key) {
+        return Err(AppError::Unauthorized);
+    }
+    let bytes = state.previews.instant(&key).ok_or(AppError::NotFound)?;
+    Ok(image_response(bytes, Format::Jpeg, "no-store"))
 }
 
 async fn render_state(
@@ -477,22 +1117,109 @@ async fn render_state(
     ))
 }
 
-async fn stats(State(state): State<AppState>, _: AdminSession) -> Json<serde_json::Value> {
-    let c = &state.previews.inner.counters;
-    let size = |d: Derivative| {
+async fn stats(
+    State(state): State<AppState>,
+    _: AdminSession,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let previews = &state.previews;
+    let pending = previews.pending().await?;
+    let c = &previews.inner.counters;
+    let mut sizes = serde_json::Map::new();
+    for d in ALL {
         let (hits, misses) = (
             c.hits[index(d)].load(Ordering::Relaxed),
             c.misses[index(d)].load(Ordering::Relaxed),
         );
-        serde_json::json!({
-            "hits": hits,
-            "misses": misses,
-            "hit_ratio": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+        sizes.insert(
+            d.name().into(),
+            serde_json::json!({
+                "hits": hits,
+                "misses": misses,
+                "hit_ratio": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+            }),
+        );
+    }
+    let figures = lock(&previews.inner.figures);
+    let mut routes = serde_json::Map::new();
+    for (name, t) in &figures.routes {
+        let mean = |v: f64| (v / t.renders.max(1) as f64 * 100.0).round() / 100.0;
+        routes.insert(
+            name.to_string(),
+            serde_json::json!({
+                "renders": t.renders,
+                "decode_ms_mean": mean(t.decode_ms),
+                "resize_ms_mean": mean(t.resize_ms),
+                "encode_ms_mean": mean(t.encode_ms),
+            }),
+        );
+    }
+    // Uploads still arriving (started in the last hour), for the dashboard to show
+    // their instant previews at /uploads/{key}/preview.
+    let in_progress: Vec<serde_json::Value> = lock(&previews.inner.timelines)
+        .iter()
+        .filter_map(|(key, t)| {
+            let age = t.started?.elapsed();
+            (t.ended.is_none() && age < Duration::from_secs(3600)).then(|| {
+                serde_json::json!({
+                    "key": key,
+                    "since_ms": age.as_millis() as u64,
+                    "instant_preview": t.instant.is_some(),
+                })
+            })
         })
-    };
-    Json(serde_json::json!({
+        .take(100)
+        .collect();
+    let mut body = serde_json::json!({
+        "uploads_in_progress": in_progress,
         "renders": c.renders.load(Ordering::Relaxed),
-        Derivative::Thumb.name(): size(Derivative::Thumb),
-        Derivative::Preview.name(): size(Derivative::Preview),
-    }))
+        "queue_depth": pending,
+        "in_queue": c.queued.load(Ordering::Relaxed),
+        "in_flight": lock(&previews.inner.inflight).len(),
+        "instant_previews": c.instants.load(Ordering::Relaxed),
+        "ttfp_ms": {
+            "from_upload_end": percentiles(&figures.ttfp_end),
+            "from_upload_start": percentiles(&figures.ttfp_start),
+        },
+        "routes": routes,
+        "cache": sizes,
+    });
+    // Kept at the top level too, as before.
+    for d in [Derivative::Thumb, Derivative::Preview] {
+        body[d.name()] = body["cache"][d.name()].clone();
+    }
+    Ok(Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_picks_webp_only_when_named() {
+        assert_eq!(negotiate(None), Format::Jpeg);
+        assert_eq!(negotiate(Some("*/*")), Format::Jpeg);
+        assert_eq!(negotiate(Some("image/*,*/*;q=0.8")), Format::Jpeg);
+        assert_eq!(
+            negotiate(Some("image/avif,image/webp,image/apng,*/*;q=0.8")),
+            Format::Webp
+        );
+        assert_eq!(negotiate(Some("image/webp;q=0, image/jpeg")), Format::Jpeg);
+        assert_eq!(negotiate(Some("IMAGE/WEBP; q=0.5")), Format::Webp);
+    }
+
+    #[test]
+    fn ranges_parse_like_rfc_9110() {
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=0-9"), 100), Ok(Some(0..10)));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some(90..100)));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some(90..100)));
+        assert_eq!(parse_range(Some("bytes=-500"), 100), Ok(Some(0..100)));
+        assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some(50..100)));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=9-3"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=x-"), 100), Err(()));
+    }
 }

@@ -160,6 +160,10 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL
     );",
+    // 7: time to first preview of each photo, from the end and the
+    // start of its upload, in milliseconds (NULL when not known, e.g. imported).
+    "ALTER TABLE renders ADD COLUMN ttfp_end_ms REAL;
+     ALTER TABLE renders ADD COLUMN ttfp_start_ms REAL;",
 ];
 
 /// Every migration in one batch, for unit tests on an in-memory database.

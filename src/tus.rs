@@ -102,6 +102,9 @@ pub enum TusError {
     /// 507: disk reserve or quota.
     #[error("{0}")]
     Storage(String),
+    /// 503: the box is behind on previews; retry after the given seconds.
+    #[error("{0}")]
+    Busy(String),
     /// 500.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -148,12 +151,18 @@ impl IntoResponse for TusError {
             TusError::Locked => StatusCode::LOCKED,
             TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
             TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             TusError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "tus request failed");
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
         let mut response = (status, format!("{self}\n")).into_response();
+        if matches!(self, TusError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
         if matches!(self, TusError::Version) {
             response
                 .headers_mut()
@@ -462,6 +471,15 @@ async fn create(
         state.ingest.check_space(length)?;
         state.ingest.check_quota(creator.id, length).await?;
     }
+    let limit = state.config.previews.backpressure_queue;
+    if limit > 0 {
+        let pending = state.previews.pending().await?;
+        if pending >= limit {
+            return Err(TusError::Busy(format!(
+                "{pending} photos are waiting for previews; retry in a few seconds"
+            )));
+        }
+    }
     let metadata = header(&headers, "upload-metadata")?
         .unwrap_or_default()
         .to_string();
@@ -495,6 +513,7 @@ async fn create(
         .await?
         .sync_all()
         .await?;
+    state.previews.upload_started(&id);
     tracing::info!(upload = %id, creator = creator.id, length, "tus upload created");
     let location = format!("/files/{id}");
     let mut response_headers = vec![("location", location), expires_header(expires_at)];
@@ -724,10 +743,34 @@ async fn write_chunk(
             })
             .await?;
     }
+    if upload.offset < crate::previews::INSTANT_HEAD_BYTES
+        && written > 0
+        && state.previews.wants_instant(id)
+    {
+        offer_head(state, id, new_offset).await;
+    }
     if upload.length == Some(new_offset) {
         finish(state, id, creator, &upload.metadata).await?;
     }
     Ok(new_offset)
+}
+
+/// Hands the first bytes of an upload to the previews for an instant preview (the
+/// EXIF thumbnail). Best effort: a read error only means no instant preview, and the
+/// decode runs off this request.
+async fn offer_head(state: &AppState, id: &str, received: u64) {
+    use tokio::io::AsyncReadExt;
+    let want = received.min(crate::previews::INSTANT_HEAD_BYTES) as usize;
+    let mut head = vec![0u8; want];
+    let read = async {
+        let mut file = tokio::fs::File::open(part_path(state, id)).await?;
+        file.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    match read.await {
+        Ok(()) => state.previews.offer_head(id, head),
+        Err(e) => tracing::debug!(upload = %id, error = %e, "no head for an instant preview"),
+    }
 }
 
 /// Hands a complete upload to the ingest core and links the photo to the upload.
@@ -768,6 +811,7 @@ async fn finish(
                     .map_err(StoreError::from)
                 })
                 .await?;
+            state.previews.upload_committed(&id, photo_id);
             remove_part(state, &id).await?;
             Ok(())
         }

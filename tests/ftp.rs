@@ -487,3 +487,68 @@ async fn an_upload_that_would_cross_the_disk_reserve_gets_552() {
     assert!(photos(&b).await.is_empty());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_file_still_arriving_over_ftp_has_an_instant_preview() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Ana").await;
+    let admin = b.admin_token().await;
+    let ftp = b.ftp.unwrap();
+    // Orientation 8, 486 KB at 160 KB/s: about 3 s on the wire.
+    let file = photo("canon-5dmk3_K6A7945.JPG");
+    let url = format!("ftp://{}:{}@{ftp}/", login.user, login.password);
+    let mut curl = tokio::process::Command::new("curl")
+        .args(["-sS", "--ftp-pasv", "--limit-rate", "160k", "-T"])
+        .arg(&file)
+        .arg(&url)
+        .spawn()
+        .expect("curl must be installed (tests/run.sh installs it)");
+    let c = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let key = loop {
+        let stats: serde_json::Value = c
+            .get(b.url("/api/admin/previews/stats"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let ready = stats["uploads_in_progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["instant_preview"] == true)
+            .map(|u| u["key"].as_str().unwrap().to_string());
+        if let Some(key) = ready {
+            break key;
+        }
+        assert!(
+            curl.try_wait().unwrap().is_none(),
+            "the upload ended before an instant preview: {stats}"
+        );
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let r = c
+        .get(b.url(&format!("/uploads/{key}/preview")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert!(
+        img.height() > img.width(),
+        "upright: {}×{}",
+        img.width(),
+        img.height()
+    );
+    assert!(
+        curl.try_wait().unwrap().is_none(),
+        "served while the file is still arriving"
+    );
+    assert!(curl.wait().await.unwrap().success());
+    b.stop().await;
+}

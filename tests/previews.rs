@@ -132,8 +132,11 @@ async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
         .json()
         .await
         .unwrap();
-    assert_eq!(stats["thumb"]["hits"], 1, "{stats}");
-    assert_eq!(stats["thumb"]["misses"], 1, "{stats}");
+    // The render pre-warmed the thumb (and the preview) into memory: every request
+    // was a hit.
+    assert_eq!(stats["thumb"]["hits"], 2, "{stats}");
+    assert_eq!(stats["thumb"]["misses"], 0, "{stats}");
+    assert_eq!(stats["preview"]["hits"], 2, "{stats}");
     assert_eq!(
         stats["renders"], 1,
         "rendering on request reused the queue's work: {stats}"
@@ -232,4 +235,58 @@ async fn photos_that_cannot_be_rendered_are_marked_with_a_reason() {
     assert!(raw.raw);
     let state_raw = state.previews.ensure(&raw).await.unwrap();
     assert_eq!(state_raw.state, "raw");
+}
+
+#[tokio::test]
+async fn new_tus_uploads_are_asked_to_wait_while_previews_are_behind() {
+    use tower::ServiceExt;
+    // A prepared box with no queue running: what is stored stays unrendered.
+    let (_dir, mut state) = common::prepared_state().await;
+    let mut config = (*state.config).clone();
+    config.previews.backpressure_queue = 2;
+    state.config = std::sync::Arc::new(config);
+    let made = state
+        .store
+        .write(|tx| venuebox::creators::add(tx, "Ana", "test"))
+        .await
+        .unwrap();
+    let create = || {
+        axum::http::Request::post("/files/")
+            .header("Authorization", format!("Bearer {}", made.upload_token))
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", "1000")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let app = venuebox::http::app(state.clone());
+    for (i, name) in ["nikon-d90_DSC_0003.JPG", "canon-350d_MG_9381.JPG"]
+        .iter()
+        .enumerate()
+    {
+        let r = app.clone().oneshot(create()).await.unwrap();
+        assert_eq!(r.status(), 201, "{i} photos waiting: accepted");
+        let file = tokio::fs::File::open(testdata().join("photos").join(name))
+            .await
+            .unwrap();
+        let incoming = Incoming {
+            creator_id: made.creator.id,
+            original_name: name.to_string(),
+            source: Source::Import,
+        };
+        state.ingest.receive(incoming, file).await.unwrap();
+    }
+    assert_eq!(state.previews.pending().await.unwrap(), 2);
+    let r = app.clone().oneshot(create()).await.unwrap();
+    assert_eq!(r.status(), 503, "two photos waiting: come back later");
+    assert_eq!(r.headers()["retry-after"], "10");
+    // Once one is rendered, uploads are welcome again.
+    let photo = state
+        .store
+        .read(|c| venuebox::ingest::photo_by_id(c, 1).map_err(venuebox::store::StoreError::from))
+        .await
+        .unwrap()
+        .unwrap();
+    state.previews.ensure(&photo).await.unwrap();
+    let r = app.clone().oneshot(create()).await.unwrap();
+    assert_eq!(r.status(), 201);
 }

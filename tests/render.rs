@@ -272,6 +272,26 @@ fn the_render_command_writes_one_file_per_input_and_size() {
     let img = image::open(dir.path().join("canon-350d_MG_9381_1280.jpg")).unwrap();
     assert_eq!((img.width(), img.height()), (853, 1280));
 
+    // --format webp: lossy WebP files, same sizes.
+    let webp_dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_venuebox"))
+        .arg("render")
+        .arg(photos.join("canon-350d_MG_9381.JPG"))
+        .arg("--out")
+        .arg(webp_dir.path())
+        .args(["--size", "320", "--format", "webp"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let webp = std::fs::read(webp_dir.path().join("canon-350d_MG_9381_320.webp")).unwrap();
+    assert_eq!((&webp[..4], &webp[8..12]), (&b"RIFF"[..], &b"WEBP"[..]));
+    let img = image::load_from_memory(&webp).unwrap();
+    assert_eq!((img.width(), img.height()), (213, 320));
+
     let bad = std::process::Command::new(env!("CARGO_BIN_EXE_venuebox"))
         .arg("render")
         .arg(testdata().join("bad/gen_random_bytes.jpg"))

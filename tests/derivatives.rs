@@ -1,0 +1,595 @@
+//! What leaves the box: derivatives carry no GPS, serial or owner (read back with an
+//! EXIF parser) but keep Artist and Copyright; the full download is the original
+//! minus its private metadata, with Range, a strong ETag and 304; the format follows
+//! Accept (with `Vary: Accept`); the watermarked preview is visibly marked; an
+//! upload still arriving already has an instant preview.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{testdata, TestBox};
+use exif::{In, Tag};
+
+/// Canon 5D Mark III, orientation 1: GPS, Artist, Copyright, body serial and owner.
+const PRIVATE: &str = "photos/canon-5dmk3_K6A7942.JPG";
+
+async fn upload(b: &TestBox, token: &str, bytes: &[u8]) -> i64 {
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+    let id = b
+        .state
+        .store
+        .read(move |c| {
+            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // Until the queue has rendered it, the instant preview (JPEG) stands in: wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = b.state.previews.state(id).await.unwrap() {
+            assert_eq!(s.state, "done", "{s:?}");
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no render after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn get(b: &TestBox, admin: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut r = reqwest::Client::new().get(b.url(path)).bearer_auth(admin);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.unwrap()
+}
+
+fn exif_of(bytes: &[u8]) -> exif::Exif {
+    exif::Reader::new()
+        .read_from_container(&mut std::io::Cursor::new(bytes))
+        .expect("an EXIF block")
+}
+
+fn text(exif: &exif::Exif, tag: Tag) -> Option<String> {
+    exif.get_field(tag, In::PRIMARY)
+        .map(|f| f.display_value().to_string())
+}
+
+fn private_fields(exif: &exif::Exif) -> Vec<String> {
+    exif.fields()
+        .filter(|f| venuebox::privacy::is_private(f.tag))
+        .map(|f| f.tag.to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn derivatives_and_the_full_download_carry_no_gps_serial_or_owner() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    // iPhone 5: GPS coordinates (latitude, longitude, altitude, direction).
+    let phone = std::fs::read(testdata().join("photos/apple-iphone5.jpg")).unwrap();
+    let before = private_fields(&exif_of(&phone));
+    for tag in ["GPSLatitude", "GPSLongitude", "GPSAltitude"] {
+        assert!(before.iter().any(|t| t == tag), "{tag} not in {before:?}");
+    }
+    let id = upload(&b, &token, &phone).await;
+    for derivative in ["thumb", "preview", "watermarked"] {
+        for accept in ["image/jpeg", "image/webp"] {
+            let r = get(
+                &b,
+                &admin,
+                &format!("/photos/{id}/{derivative}"),
+                &[("Accept", accept)],
+            )
+            .await;
+            assert_eq!(r.headers()["content-type"], accept);
+            let bytes = r.bytes().await.unwrap();
+            // No credit to keep: no EXIF at all.
+            assert!(
+                exif::Reader::new()
+                    .read_from_container(&mut std::io::Cursor::new(&bytes))
+                    .is_err(),
+                "{derivative} {accept} has EXIF"
+            );
+        }
+    }
+    let full = get(&b, &admin, &format!("/photos/{id}/full"), &[])
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let scrubbed = exif_of(&full);
+    assert_eq!(private_fields(&scrubbed), Vec::<String>::new());
+    assert_eq!(text(&scrubbed, Tag::Model).as_deref(), Some("\"iPhone 5\""));
+    assert_eq!(
+        scrubbed
+            .get_field(Tag::Orientation, In::PRIMARY)
+            .and_then(|f| f.value.get_uint(0)),
+        Some(3),
+        "the full download keeps its orientation tag (its pixels are the original's)"
+    );
+
+    // Canon 5D Mark III: GPS IFD, Artist, Copyright, body serial, owner, maker note.
+    let original = std::fs::read(testdata().join(PRIVATE)).unwrap();
+    let source = exif_of(&original);
+    let before = private_fields(&source);
+    for tag in [
+        "GPSVersionID",
+        "BodySerialNumber",
+        "CameraOwnerName",
+        "MakerNote",
+    ] {
+        assert!(before.iter().any(|t| t == tag), "{tag} not in {before:?}");
+    }
+    let artist = text(&source, Tag::Artist).unwrap();
+    let copyright = text(&source, Tag::Copyright).unwrap();
+    let id = upload(&b, &token, &original).await;
+
+    for derivative in ["thumb", "preview", "watermarked"] {
+        for accept in ["image/jpeg", "image/webp"] {
+            let r = get(
+                &b,
+                &admin,
+                &format!("/photos/{id}/{derivative}"),
+                &[("Accept", accept)],
+            )
+            .await;
+            assert_eq!(r.status(), 200, "{derivative} {accept}");
+            assert_eq!(r.headers()["content-type"], accept);
+            let bytes = r.bytes().await.unwrap();
+            let exif = exif_of(&bytes);
+            assert_eq!(
+                exif.fields().count(),
+                3,
+                "{derivative} {accept}: only orientation, Artist, Copyright"
+            );
+            assert_eq!(private_fields(&exif), Vec::<String>::new());
+            assert_eq!(text(&exif, Tag::Artist).as_ref(), Some(&artist));
+            assert_eq!(text(&exif, Tag::Copyright).as_ref(), Some(&copyright));
+            assert_eq!(
+                exif.get_field(Tag::Orientation, In::PRIMARY)
+                    .and_then(|f| f.value.get_uint(0)),
+                Some(1)
+            );
+        }
+    }
+
+    // The full download: everything but the private fields.
+    let r = get(&b, &admin, &format!("/photos/{id}/full"), &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("private"));
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert!(etag.starts_with('"'), "strong ETag: {etag}");
+    let full = r.bytes().await.unwrap().to_vec();
+    let scrubbed = exif_of(&full);
+    assert_eq!(private_fields(&scrubbed), Vec::<String>::new());
+    assert!(scrubbed
+        .get_field(Tag::GPSInfoIFDPointer, In::PRIMARY)
+        .is_none());
+    assert_eq!(text(&scrubbed, Tag::Artist), Some(artist));
+    assert_eq!(text(&scrubbed, Tag::Copyright), Some(copyright));
+    for tag in [
+        Tag::Model,
+        Tag::DateTimeOriginal,
+        Tag::ExposureTime,
+        Tag::FNumber,
+    ] {
+        assert_eq!(
+            text(&scrubbed, tag),
+            text(&source, tag),
+            "{tag} is kept as it was"
+        );
+    }
+    assert!(
+        scrubbed
+            .get_field(Tag::JPEGInterchangeFormat, In::THUMBNAIL)
+            .is_some(),
+        "the EXIF thumbnail is kept"
+    );
+    // The image data is the original's, byte for byte.
+    let plan = venuebox::privacy::full_plan(&original).unwrap();
+    assert!(full.ends_with(&original[plan.body.start as usize..plan.body.end as usize]));
+    let a = image::load_from_memory(&full).unwrap();
+    assert_eq!((a.width(), a.height()), (5760, 3840));
+    assert!(!full.windows(4).any(|w| w == b"MPF\0"), "no MPF segment");
+
+    // Range: one part, open-ended and suffix forms, and 416 past the end.
+    let len = full.len();
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", "bytes=0-99")],
+    )
+    .await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 0-99/{len}").as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &full[..100]);
+    let from = len - 1000;
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", &format!("bytes={from}-"))],
+    )
+    .await;
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &full[from..]);
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", "bytes=-500")],
+    )
+    .await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &full[len - 500..]);
+    let mid = format!("bytes=1000-{}", len / 2);
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", &mid)],
+    )
+    .await;
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &full[1000..=len / 2]);
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", &format!("bytes={len}-"))],
+    )
+    .await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("If-None-Match", &etag)],
+    )
+    .await;
+    assert_eq!(r.status(), 304);
+    let r = get(
+        &b,
+        &admin,
+        &format!("/photos/{id}/full"),
+        &[("Range", "bytes=0-9"), ("If-Range", "\"stale\"")],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "a stale If-Range gets the whole file");
+    // Through the same permission as every derivative.
+    let anonymous = reqwest::Client::new()
+        .get(b.url(&format!("/photos/{id}/full")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_format_follows_accept_and_varies_on_it() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    let bytes = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
+    let id = upload(&b, &token, &bytes).await;
+    let path = format!("/photos/{id}/preview");
+    let chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+    let webp = get(&b, &admin, &path, &[("Accept", chrome)]).await;
+    assert_eq!(webp.headers()["content-type"], "image/webp");
+    assert!(webp.headers()["vary"].to_str().unwrap().contains("Accept"));
+    let webp_etag = webp.headers()["etag"].clone();
+    let webp_bytes = webp.bytes().await.unwrap();
+    assert_eq!(&webp_bytes[..4], b"RIFF");
+    assert_eq!(&webp_bytes[8..12], b"WEBP");
+    let img = image::load_from_memory(&webp_bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (1280, 850));
+
+    for accept in [None, Some("*/*"), Some("image/webp;q=0, image/jpeg")] {
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let jpeg = get(&b, &admin, &path, &headers).await;
+        assert_eq!(jpeg.headers()["content-type"], "image/jpeg", "{accept:?}");
+        assert!(jpeg.headers()["vary"].to_str().unwrap().contains("Accept"));
+        assert_ne!(
+            jpeg.headers()["etag"],
+            webp_etag,
+            "one ETag per representation"
+        );
+        let body = jpeg.bytes().await.unwrap();
+        assert_eq!(&body[..2], &[0xFF, 0xD8]);
+        assert!(
+            webp_bytes.len() < body.len(),
+            "WebP is smaller at matched quality ({} vs {})",
+            webp_bytes.len(),
+            body.len()
+        );
+    }
+    // A 304 only for the representation the validator names.
+    let r = get(
+        &b,
+        &admin,
+        &path,
+        &[
+            ("Accept", chrome),
+            ("If-None-Match", webp_etag.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 304);
+    let r = get(
+        &b,
+        &admin,
+        &path,
+        &[("If-None-Match", webp_etag.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_watermarked_preview_is_visibly_marked() {
+    let b = TestBox::start_with(common::Options {
+        configure: Box::new(|c| {
+            c.event.name = "Night Market".into();
+            c.watermark.opacity = 0.4;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    let bytes = std::fs::read(testdata().join("photos/sony-ilce6400_DSC00007.JPG")).unwrap();
+    let id = upload(&b, &token, &bytes).await;
+    let load = |bytes: &[u8]| image::load_from_memory(bytes).unwrap().to_rgb8();
+    let plain = load(
+        &get(&b, &admin, &format!("/photos/{id}/preview"), &[])
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    let marked = load(
+        &get(&b, &admin, &format!("/photos/{id}/watermarked"), &[])
+            .await
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(plain.dimensions(), marked.dimensions());
+    let (w, h) = plain.dimensions();
+    let differs = |y0: u32, y1: u32| {
+        let mut changed = 0u64;
+        for y in y0..y1 {
+            for x in 0..w {
+                let (p, m) = (plain.get_pixel(x, y), marked.get_pixel(x, y));
+                let d: i32 = (0..3).map(|c| (p[c] as i32 - m[c] as i32).abs()).sum();
+                if d > 60 {
+                    changed += 1;
+                }
+            }
+        }
+        changed as f64 / ((y1 - y0) * w) as f64
+    };
+    // The tiled mark covers a good part of the picture.
+    let body = differs(0, h - 50);
+    assert!(
+        body > 0.05,
+        "only {:.1}% of the picture is marked",
+        body * 100.0
+    );
+    // The band darkens the bottom rows (below its text) to 40 %.
+    let luma = |img: &image::RgbImage| -> f64 {
+        let mut sum = 0u64;
+        for y in h - 8..h {
+            for x in 0..w {
+                sum += img.get_pixel(x, y).0.iter().map(|&v| v as u64).sum::<u64>();
+            }
+        }
+        sum as f64 / (8 * w * 3) as f64
+    };
+    let (p, m) = (luma(&plain), luma(&marked));
+    assert!(m < 0.5 * p + 2.0, "band: {m:.1} vs {p:.1}");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_still_arriving_has_an_instant_preview() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    // Orientation 6: the instant preview must be upright (portrait).
+    let bytes = std::fs::read(testdata().join("photos/canon-5dmk3_K6A7944.JPG")).unwrap();
+    let c = reqwest::Client::new();
+    let created = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let key = location.rsplit('/').next().unwrap().to_string();
+    let started = Instant::now();
+    // A slow client: 64 KiB chunks, 100 ms apart (the whole file would take ~1.7 s).
+    let chunk = 64 << 10;
+    let mut offset = 0usize;
+    let mut instant_seen_at = None;
+    while offset < bytes.len() {
+        let end = (offset + chunk).min(bytes.len());
+        let r = c
+            .patch(b.url(&location))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset)
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(bytes[offset..end].to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+        offset = end;
+        if instant_seen_at.is_none() && offset < bytes.len() {
+            let r = get(&b, &admin, &format!("/uploads/{key}/preview"), &[]).await;
+            if r.status() == 200 {
+                assert_eq!(r.headers()["content-type"], "image/jpeg");
+                assert_eq!(r.headers()["cache-control"], "no-store");
+                let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+                assert!(
+                    img.height() > img.width(),
+                    "upright: {}×{}",
+                    img.width(),
+                    img.height()
+                );
+                // Cropped to the photo's 3:2 framing (Canon letterboxes into 160×120).
+                let ratio = img.height() as f64 / img.width() as f64;
+                assert!((ratio - 1.5).abs() < 0.05, "framing {ratio}");
+                instant_seen_at = Some((offset, started.elapsed()));
+            } else {
+                assert_eq!(r.status(), 404);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (at_offset, after) =
+        instant_seen_at.expect("an instant preview before the upload completed");
+    assert!(
+        at_offset <= 3 * chunk,
+        "seen after {at_offset} of {} bytes",
+        bytes.len()
+    );
+    eprintln!("instant preview after {at_offset} bytes, {after:?}");
+    // Anonymous requests never see it.
+    let anon = c
+        .get(b.url(&format!("/uploads/{key}/preview")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 401);
+
+    // After the upload the render replaces it, and its figures count the instant one.
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let id = b
+        .state
+        .store
+        .read(move |c| {
+            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let r = get(&b, &admin, &format!("/api/admin/photos/{id}/render"), &[]).await;
+        if r.status() == 200 {
+            break r.json::<serde_json::Value>().await.unwrap();
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state["state"], "done");
+    let from_start = state["ttfp_start_ms"].as_f64().unwrap();
+    assert!(
+        from_start < after.as_secs_f64() * 1000.0 + 50.0,
+        "time to first preview counts the instant preview: {from_start} ms"
+    );
+    assert!(state["ttfp_end_ms"].as_f64().is_some(), "{state}");
+    let preview = get(&b, &admin, &format!("/photos/{id}/preview"), &[]).await;
+    assert_ne!(preview.headers()["cache-control"], "no-store");
+    let img = image::load_from_memory(&preview.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (853, 1280));
+    let stats: serde_json::Value = get(&b, &admin, "/api/admin/previews/stats", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["instant_previews"], 1, "{stats}");
+    assert_eq!(stats["ttfp_ms"]["from_upload_start"]["count"], 1, "{stats}");
+    assert_eq!(stats["ttfp_ms"]["from_upload_end"]["count"], 1, "{stats}");
+    assert_eq!(stats["queue_depth"], 0, "{stats}");
+    assert!(stats["routes"].as_object().unwrap().len() == 1, "{stats}");
+    b.stop().await;
+}
+
+/// An APP2 ICC_PROFILE segment (one chunk) after SOI.
+fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE2]);
+    out.extend_from_slice(&((icc.len() + 16) as u16).to_be_bytes());
+    out.extend_from_slice(b"ICC_PROFILE\0\x01\x01");
+    out.extend_from_slice(icc);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn wide_gamut_sources_keep_their_profile_and_srgb_stays_untagged() {
+    use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    let photo = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
+    assert_eq!(icc_profile(&photo), None);
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    let jobs = [Job::plain(320)];
+    let formats = [Format::Jpeg, Format::Webp];
+    for (name, profile, tagged) in [
+        ("Adobe RGB", moxcms::ColorProfile::new_adobe_rgb(), true),
+        ("Display P3", moxcms::ColorProfile::new_display_p3(), true),
+        ("sRGB", moxcms::ColorProfile::new_srgb(), false),
+    ] {
+        let icc = profile.encode().unwrap();
+        let source = with_icc(&photo, &icc);
+        assert_eq!(icc_profile(&source).as_ref(), Some(&icc), "{name}");
+        let out = renderer.render_jobs(&source, &jobs, &formats, 85).unwrap();
+        let (jpeg, webp) = (&out[0].bytes, &out[1].bytes);
+        // The pixels are the source's (not converted), tagged with its profile so a
+        // colour-managed viewer (every phone browser) shows them as shot.
+        assert_eq!(icc_profile(jpeg).is_some(), tagged, "{name} JPEG");
+        if tagged {
+            assert_eq!(icc_profile(jpeg).unwrap(), icc, "{name}: byte for byte");
+        }
+        let iccp = webp.windows(4).position(|w| w == b"ICCP");
+        assert_eq!(iccp.is_some(), tagged, "{name} WebP");
+        if let Some(at) = iccp {
+            let len = u32::from_le_bytes(webp[at + 4..at + 8].try_into().unwrap()) as usize;
+            assert_eq!(&webp[at + 8..at + 8 + len], icc.as_slice());
+            assert_eq!(webp[20] & 0x20, 0x20, "VP8X says ICC");
+        }
+        for bytes in [jpeg, webp] {
+            let img = image::load_from_memory(bytes).unwrap();
+            assert_eq!((img.width(), img.height()), (320, 213), "{name}");
+        }
+    }
+    // A CMYK source's profile describes CMYK, not the RGB the box makes: dropped.
+    let cmyk = std::fs::read(testdata().join("photos/ycck-multiple-icc-segments.jpg")).unwrap();
+    assert!(icc_profile(&cmyk).is_some());
+    let out = renderer.render_jobs(&cmyk, &jobs, &formats, 85).unwrap();
+    assert_eq!(icc_profile(&out[0].bytes), None);
+    assert!(!out[1].bytes.windows(4).any(|w| w == b"ICCP"));
+}
