@@ -9,7 +9,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -120,6 +120,10 @@ pub enum ConfigCommand {
     Check {
         /// The file to check (default: the --config file).
         file: Option<PathBuf>,
+        /// Where hostapd.conf, dnsmasq.conf and nftables.conf are (default: beside the
+        /// file). Those present are checked against it.
+        #[arg(long)]
+        network: Option<PathBuf>,
     },
 }
 
@@ -207,7 +211,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             run(config)
         }
         Command::Config {
-            command: ConfigCommand::Check { file },
+            command: ConfigCommand::Check { file, network },
         } => {
             let file = file.clone().or_else(|| cli.config.clone());
             let Some(file) = file else {
@@ -218,8 +222,30 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             };
             match Config::load(Some(&file), std::env::vars(), &overrides) {
-                Ok(_) => {
+                Ok(config) => {
                     println!("{}: ok", file.display());
+                    let dir = network
+                        .clone()
+                        .or_else(|| file.parent().map(Path::to_path_buf))
+                        .unwrap_or_default();
+                    let mut errors = 0;
+                    for report in crate::netcheck::check_dir(&dir, &config) {
+                        let name = report.file.display();
+                        for e in &report.errors {
+                            println!("{name}: {e}");
+                        }
+                        for w in &report.warnings {
+                            println!("{name}: warning: {w}");
+                        }
+                        if report.errors.is_empty() {
+                            println!("{name}: ok");
+                        }
+                        errors += report.errors.len();
+                    }
+                    if errors > 0 {
+                        eprintln!("venuebox: {errors} error(s) in the network configs");
+                        return Ok(ExitCode::from(2));
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {

@@ -48,6 +48,10 @@ pub struct Config {
     pub event: EventConfig,
     /// Admin access.
     pub admin: AdminConfig,
+    /// The captive portal attendees' phones land on, consent and attendance.
+    pub portal: PortalConfig,
+    /// The pass scanner at the door.
+    pub door: DoorConfig,
     /// Logging.
     pub log: LogConfig,
     /// Signed bundles to object storage (see `sync`).
@@ -179,6 +183,64 @@ pub struct AdminConfig {
     pub login_window_secs: u64,
 }
 
+/// The captive portal, consent and attendance.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PortalConfig {
+    /// Answer phones' captive-portal probes and redirect unknown hosts to the portal.
+    pub enabled: bool,
+    /// Where attendees reach the portal, e.g. `http://10.42.0.1` (the box's address on
+    /// the attendee Wi-Fi). Default: derived from `http.listen`.
+    pub url: Option<String>,
+    /// The RFC 8908 Captive Portal API URI that DHCP option 114 announces, e.g.
+    /// `https://portal.example.org/captive-portal/api`. Must be https (RFC 8908);
+    /// needs `https.cert_file` for that domain. Unset: not announced, phones fall
+    /// back to probe detection.
+    pub api_url: Option<String>,
+    /// A page about the venue (RFC 8908 `venue-info-url`).
+    pub venue_info_url: Option<String>,
+    /// Length of a portal session in seconds (RFC 8908 `seconds-remaining`); 0 = no
+    /// limit. When it ends, the phone is sent back to the portal to extend it.
+    pub session_secs: u64,
+    /// Who is responsible for the data (shown in the privacy notice).
+    pub organiser: String,
+    /// How attendees reach the organiser about their data.
+    pub contact: String,
+    /// Version of the privacy notice; change it whenever the notice's meaning changes.
+    pub notice_version: String,
+    /// Consent and attendance rows older than this many days are purged.
+    pub retention_days: u64,
+    /// Repeats of one attendance within this many seconds count once.
+    pub attendance_debounce_secs: u64,
+    /// The attendee Wi-Fi's networks (e.g. `10.42.0.0/24`, `fd42::/64`): clients in
+    /// them never reach admin, upload or photo paths, whatever the firewall does.
+    pub attendee_networks: Vec<ipnet::IpNet>,
+}
+
+/// Which back end reads the door scanner.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScannerKind {
+    /// No scanner.
+    Off,
+    /// A serial (USB CDC or UART) QR/barcode scanner sending one code per line.
+    Serial,
+    /// Lines read from a file or FIFO at `door.device` (development without hardware).
+    Simulated,
+}
+
+/// The pass scanner at the door.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct DoorConfig {
+    /// `off`, `serial` or `simulated`.
+    pub scanner: ScannerKind,
+    /// The device (`/dev/ttyACM0`) or, for `simulated`, the file or FIFO to read.
+    pub device: PathBuf,
+    /// Serial speed.
+    pub baud: u32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -288,6 +350,32 @@ impl Default for AdminConfig {
             session_ttl_secs: 12 * 3600,
             login_max_failures: 5,
             login_window_secs: 300,
+        }
+    }
+}
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            enabled: true,
+            url: None,
+            api_url: None,
+            venue_info_url: None,
+            session_secs: 0,
+            organiser: "The event organiser".into(),
+            contact: "the organiser's desk at the venue".into(),
+            notice_version: "1".into(),
+            retention_days: 30,
+            attendance_debounce_secs: 60,
+            attendee_networks: Vec::new(),
+        }
+    }
+}
+impl Default for DoorConfig {
+    fn default() -> Self {
+        DoorConfig {
+            scanner: ScannerKind::Off,
+            device: PathBuf::from("/dev/ttyACM0"),
+            baud: 9600,
         }
     }
 }
@@ -670,6 +758,35 @@ impl Config {
             bad("admin.login_window_secs", "must be at least 1".into());
         }
         self.sync.validate(&mut bad);
+        for (key, url, https_only) in [
+            ("portal.url", &self.portal.url, false),
+            ("portal.api_url", &self.portal.api_url, true),
+            ("portal.venue_info_url", &self.portal.venue_info_url, false),
+        ] {
+            if let Some(url) = url {
+                if let Err(reason) = check_url(url, https_only) {
+                    bad(key, reason);
+                }
+            }
+        }
+        if self.portal.notice_version.trim().is_empty() {
+            bad("portal.notice_version", "must not be empty".into());
+        }
+        if self.portal.organiser.trim().is_empty() {
+            bad("portal.organiser", "must not be empty".into());
+        }
+        if self.portal.retention_days == 0 {
+            bad("portal.retention_days", "must be at least 1".into());
+        }
+        if self.door.scanner != ScannerKind::Off && self.door.device.as_os_str().is_empty() {
+            bad("door.device", "must be set when door.scanner is on".into());
+        }
+        if !(300..=4_000_000).contains(&self.door.baud) {
+            bad(
+                "door.baud",
+                format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
+            );
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             bad(
                 "log.level",
@@ -677,6 +794,29 @@ impl Config {
             );
         }
         issues
+    }
+
+    /// The portal's base URL, without a trailing slash: `portal.url`, or one derived
+    /// from `http.listen` (an unspecified address becomes loopback).
+    pub fn portal_url(&self) -> String {
+        if let Some(url) = &self.portal.url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let addr: SocketAddr = self
+            .http
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 80)));
+        let ip = match addr.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+            ip if ip.is_unspecified() => "[::1]".to_string(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        match addr.port() {
+            80 => format!("http://{ip}"),
+            port => format!("http://{ip}:{port}"),
+        }
     }
 
     /// The mDNS instance name: `mdns.instance`, or `box.name`.
@@ -703,6 +843,21 @@ impl Config {
 /// Turns the TOML tree into a [`Config`], reporting unknown keys by path. A type error
 /// (a string where a number belongs) stops deserialisation, so it is reported alone
 /// with the unknown keys found before it.
+/// Checks that `url` is an absolute http(s) URL with a host and no spaces.
+fn check_url(url: &str, https_only: bool) -> Result<(), String> {
+    let rest = match url.split_once("://") {
+        Some(("https", rest)) => rest,
+        Some(("http", rest)) if !https_only => rest,
+        _ if https_only => return Err(format!("{url:?} must start with https:// (RFC 8908)")),
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} is not a URL like http://10.42.0.1"));
+    }
+    Ok(())
+}
+
 fn from_tree(tree: toml::Table) -> Result<(Config, Vec<ConfigIssue>), ConfigIssue> {
     let mut unknown = BTreeSet::new();
     let value = toml::Value::Table(tree);

@@ -191,12 +191,17 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::admin::router())
         .merge(crate::previews::router())
+        .merge(crate::portal::router())
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .merge(crate::tus::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::portal::gate,
+        ))
         .with_state(state.clone());
 
     let middleware = ServiceBuilder::new()

@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod consent;
 pub mod creators;
 pub mod durable;
 pub mod ftp;
@@ -18,6 +19,8 @@ pub mod http;
 pub mod import;
 pub mod ingest;
 pub mod mdns;
+pub mod netcheck;
+pub mod portal;
 pub mod previews;
 pub mod render;
 pub mod store;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub upload_locks: Arc<tus::UploadLocks>,
     /// The render queue and derivative store.
     pub previews: previews::Previews,
+    /// The captive portal (its per-event secret and who is the box).
+    pub portal: portal::Portal,
 }
 
 /// The outcome of [`prepare`]: the state to serve, and what happened to the setup code.
@@ -105,6 +110,10 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             admin::ensure_setup_code(tx, admin_token)
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secret = store
+        .write_blocking(|tx| consent::ensure_secret(tx).map_err(store::StoreError::from))
+        .context("preparing the portal's per-event secret")?;
+    let portal = portal::Portal::new(&config, secret);
     let ingest = ingest::Ingest::open(
         store.clone(),
         &config.storage.data_dir,
@@ -137,6 +146,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             ingest,
             upload_locks: Arc::default(),
             previews,
+            portal,
         },
         setup_code,
     })
@@ -219,6 +229,9 @@ pub async fn serve_router(
             .clone()
             .run(state.ingest.clone(), shutdown.clone()),
     );
+    let retention = tokio::spawn(portal::run_retention(state.clone(), shutdown.clone()));
+    let door = tokio::spawn(portal::door::run(state.clone(), shutdown.clone()));
+    state.portal.bound(sockets.web.http.local_addr()?);
     let http_port = sockets.web.http.local_addr()?.port();
     let ftp_port = match &sockets.ftp {
         Some(l) => Some(l.local_addr()?.port()),
@@ -239,6 +252,8 @@ pub async fn serve_router(
     let _ = sweeper.await;
     let _ = watcher.await;
     let _ = renderer.await;
+    let _ = retention.await;
+    let _ = door.await;
     if let Some(ftp) = ftp {
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), ftp).await;
     }

@@ -110,7 +110,57 @@ const MIGRATIONS: &[&str] = &[
         render_ms REAL,
         rendered_at INTEGER NOT NULL
     );",
-    // 6 (sync): attendees tagged on photos (pass ids, never exported), each creator's
+    // 6: the portal: attendees (a random pass id, a bearer secret, and its keyed-hash
+    // pseudonym, the only id that leaves the box), append-only consent, attendance,
+    // erasures, the privacy notices shown, the clients through the portal, and the
+    // per-event secret the keyed hashes use.
+    "CREATE TABLE attendees (
+        id TEXT PRIMARY KEY,
+        pseudonym TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        language TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE consent_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        attendee TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('gallery', 'receive', 'sync', 'marketing')),
+        granted INTEGER NOT NULL CHECK (granted IN (0, 1)),
+        notice_hash TEXT NOT NULL,
+        channel TEXT NOT NULL CHECK (channel IN ('portal', 'door', 'vendor')),
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX consent_events_attendee ON consent_events (attendee, scope, seq);
+    CREATE INDEX consent_events_at ON consent_events (at);
+    CREATE TABLE attendance (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        pseudonym TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('portal', 'door')),
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX attendance_at ON attendance (at);
+    CREATE INDEX attendance_pseudonym ON attendance (pseudonym, at);
+    CREATE TABLE attendee_erasures (
+        pseudonym TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE TABLE notices (
+        hash TEXT PRIMARY KEY,
+        version TEXT NOT NULL,
+        language TEXT NOT NULL,
+        text TEXT NOT NULL,
+        first_shown INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE portal_clients (
+        client_key TEXT PRIMARY KEY,
+        attendee TEXT,
+        accepted_at INTEGER NOT NULL,
+        expires_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE portal_secret (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        secret BLOB NOT NULL
+    );",
+    // 7 (sync): attendees tagged on photos (pass ids, never exported), each creator's
     // sync switch, and the outbox: bundles, the objects to upload, and what has been
     // published (so a later withdrawal becomes a tombstone).
     "CREATE TABLE photo_attendees (
@@ -158,6 +208,12 @@ const MIGRATIONS: &[&str] = &[
         tombstoned_in INTEGER
     ) WITHOUT ROWID;",
 ];
+
+/// Every migration in one batch, for unit tests on an in-memory database.
+#[cfg(test)]
+pub(crate) fn migrations_for_tests() -> String {
+    MIGRATIONS.join(";\n")
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -295,6 +351,24 @@ impl Store {
     {
         let store = self.clone();
         run_blocking(move || store.write_blocking(f)).await?
+    }
+
+    /// [`Store::write`] for plain SQL work: `f` returns a rusqlite result.
+    pub async fn write_sql<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.write(move |tx| f(tx).map_err(StoreError::from)).await
+    }
+
+    /// [`Store::read`] for plain SQL work: `f` returns a rusqlite result.
+    pub async fn read_sql<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |c| f(c).map_err(StoreError::from)).await
     }
 
     /// [`Store::write`] for callers already on a blocking thread (the CLI).

@@ -1,0 +1,711 @@
+//! The captive portal over real HTTP: every OS's probe before and after consent, the
+//! RFC 8908 API, the consent journey (consent, pass, my data, withdraw, delete), the
+//! decline path, languages, and hostile forms. Clients are told apart by source
+//! address (127.0.0.1, 127.0.0.2, ... are all loopback).
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{Options, TestBox};
+use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, CONTENT_TYPE, HOST, LOCATION, USER_AGENT};
+use reqwest::redirect::Policy;
+use venuebox::consent::{self, Scope};
+
+/// A phone: its own loopback address and cookie jar, never following redirects.
+fn phone(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Each OS's probes: host, path, user agent, and the answer that means "online".
+struct Probe {
+    host: &'static str,
+    path: &'static str,
+    agent: &'static str,
+    status: u16,
+    body: &'static str,
+}
+
+const APPLE: &str = "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>";
+const FIREFOX: &str =
+    "<meta http-equiv=\"refresh\" content=\"0;url=https://support.mozilla.org/kb/captive-portal\"/>\n";
+
+const PROBES: &[Probe] = &[
+    Probe { host: "captive.apple.com", path: "/hotspot-detect.html", agent: "CaptiveNetworkSupport-481.40.2 wispr", status: 200, body: APPLE },
+    Probe { host: "captive.apple.com", path: "/library/test/success.html", agent: "CaptiveNetworkSupport-481.40.2 wispr", status: 200, body: APPLE },
+    Probe { host: "www.apple.com", path: "/library/test/success.html", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "connectivitycheck.gstatic.com", path: "/generate_204", agent: "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/60.0.3112.32 Safari/537.36", status: 204, body: "" },
+    Probe { host: "clients3.google.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14)", status: 204, body: "" },
+    Probe { host: "www.google.com", path: "/gen_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14)", status: 204, body: "" },
+    Probe { host: "www.msftconnecttest.com", path: "/connecttest.txt", agent: "Microsoft NCSI", status: 200, body: "Microsoft Connect Test" },
+    Probe { host: "www.msftncsi.com", path: "/ncsi.txt", agent: "Microsoft NCSI", status: 200, body: "Microsoft NCSI" },
+    Probe { host: "detectportal.firefox.com", path: "/canonical.html", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", status: 200, body: FIREFOX },
+    Probe { host: "detectportal.firefox.com", path: "/success.txt", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", status: 200, body: "success\n" },
+];
+
+async fn probe(client: &reqwest::Client, b: &TestBox, p: &Probe) -> reqwest::Response {
+    client
+        .get(b.url(p.path))
+        .header(HOST, p.host)
+        .header(USER_AGENT, p.agent)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Pulls the value of a hidden input out of a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
+/// Opens the portal and returns its CSRF token (the client keeps the cookie).
+async fn open_portal(client: &reqwest::Client, b: &TestBox) -> String {
+    let r = client.get(b.url("/portal")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    hidden(&r.text().await.unwrap(), "csrf")
+}
+
+async fn post_form(
+    client: &reqwest::Client,
+    b: &TestBox,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(b.url(path)).form(form).send().await.unwrap()
+}
+
+async fn count(b: &TestBox, sql: &'static str) -> i64 {
+    b.state
+        .store
+        .read_sql(move |c| c.query_row(sql, [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_probe_is_captive_before_consent_and_online_after() {
+    let b = TestBox::start().await;
+    let portal = format!("http://{}/portal", b.http);
+    let first = phone(1);
+    let phone = first;
+    for p in PROBES {
+        let r = probe(&phone, &b, p).await;
+        assert_eq!(r.status(), 302, "{} {} before consent", p.host, p.path);
+        assert_eq!(r.headers()[LOCATION], portal.as_str(), "{}", p.host);
+        assert_eq!(r.headers()["cache-control"], "no-store");
+    }
+    // Any other host goes to the portal too, probe or not.
+    let r = phone
+        .get(b.url("/news"))
+        .header(HOST, "example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()[LOCATION], portal.as_str());
+
+    let csrf = open_portal(&phone, &b).await;
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "accept"), ("gallery", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+
+    for p in PROBES {
+        let r = probe(&phone, &b, p).await;
+        assert_eq!(r.status(), p.status, "{} {} after consent", p.host, p.path);
+        assert_eq!(r.text().await.unwrap(), p.body, "{} {}", p.host, p.path);
+    }
+    // Windows opens /redirect in a browser: it lands on the pass.
+    let r = phone
+        .get(b.url("/redirect"))
+        .header(HOST, "www.msftconnecttest.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()[LOCATION], format!("{portal}/pass").as_str());
+
+    // Another phone is still captive.
+    let other = self::phone(2);
+    for p in PROBES {
+        assert_eq!(
+            probe(&other, &b, p).await.status(),
+            302,
+            "{} for another client",
+            p.host
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc8908_api_reports_state_and_session() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| {
+            c.portal.session_secs = 3600;
+            c.portal.api_url = Some("https://portal.example.org/captive/api".into());
+            c.portal.venue_info_url = Some("https://example.org/venue".into());
+        }),
+        ..Options::default()
+    })
+    .await;
+    let phone = phone(3);
+    for path in ["/captive-portal/api", "/captive/api"] {
+        let r = phone
+            .get(b.url(path))
+            .header(HOST, "portal.example.org")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[CONTENT_TYPE], "application/captive+json");
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("no-store"));
+        let api: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(api["captive"], true, "{api}");
+        assert_eq!(api["user-portal-url"], "https://portal.example.org/portal");
+        assert_eq!(api["venue-info-url"], "https://example.org/venue");
+        assert_eq!(api["can-extend-session"], true);
+        assert!(
+            api.get("seconds-remaining").is_none(),
+            "no session yet: {api}"
+        );
+    }
+    let csrf = open_portal(&phone, &b).await;
+    post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "decline")],
+    )
+    .await;
+    let api: serde_json::Value = phone
+        .get(b.url("/captive-portal/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["captive"], false, "{api}");
+    let left = api["seconds-remaining"].as_i64().unwrap();
+    assert!((3590..=3600).contains(&left), "{api}");
+    // Every member the RFC defines has the RFC's JSON type.
+    for (key, kind) in [
+        ("captive", "bool"),
+        ("user-portal-url", "string"),
+        ("venue-info-url", "string"),
+        ("can-extend-session", "bool"),
+        ("seconds-remaining", "number"),
+    ] {
+        let v = &api[key];
+        let ok = match kind {
+            "bool" => v.is_boolean(),
+            "string" => v.is_string(),
+            _ => v.is_number(),
+        };
+        assert!(ok, "{key} should be a {kind}: {api}");
+    }
+
+    // The session ends: the phone is captive again (and may extend by consenting again).
+    b.state
+        .store
+        .write_sql(|c| c.execute("UPDATE portal_clients SET expires_at = 1", []))
+        .await
+        .unwrap();
+    let api: serde_json::Value = phone
+        .get(b.url("/captive-portal/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["captive"], true, "{api}");
+    assert_eq!(probe(&phone, &b, &PROBES[0]).await.status(), 302);
+}
+
+#[tokio::test]
+async fn consent_journey_pass_my_data_withdraw_and_delete() {
+    let b = TestBox::start().await;
+    let phone = phone(4);
+    let r = phone.get(b.url("/portal")).send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.len() < 50 * 1024, "first load is {} bytes", page.len());
+    assert!(!page.contains("checked"), "nothing may be pre-ticked");
+    assert!(!page.contains("<script"), "no scripts");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external assets"
+    );
+    for scope in Scope::ALL {
+        assert!(
+            page.contains(&format!("<label for=\"{scope}\"")),
+            "labelled checkbox for {scope}"
+        );
+    }
+    let csrf = hidden(&page, "csrf");
+
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &csrf),
+            ("action", "accept"),
+            ("gallery", "yes"),
+            ("sync", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let pass = phone
+        .get(b.url("/portal/pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pass.contains("<svg"), "QR code inline");
+    let code_start = pass.find("VBX1:").expect("pass code shown");
+    let code: String = pass[code_start..]
+        .chars()
+        .take_while(|c| *c != '<')
+        .collect();
+    let id = consent::verify_pass_code(b.state.portal.secret(), &code)
+        .expect("the shown code is a valid pass");
+
+    let (may_gallery, may_receive, may_sync) = {
+        let id = id.clone();
+        b.state
+            .store
+            .read_sql(move |c| {
+                Ok((
+                    consent::may(c, &id, Scope::Gallery)?,
+                    consent::may(c, &id, Scope::Receive)?,
+                    consent::may(c, &id, Scope::Sync)?,
+                ))
+            })
+            .await
+            .unwrap()
+    };
+    assert!(may_gallery && may_sync && !may_receive);
+    // Each consent row carries the hash of a notice the box kept word for word.
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM consent_events e JOIN notices n ON n.hash = e.notice_hash WHERE e.channel = 'portal'").await,
+        2
+    );
+    assert_eq!(
+        count(
+            &b,
+            "SELECT count(*) FROM attendance WHERE source = 'portal'"
+        )
+        .await,
+        1
+    );
+    // Attendance holds a pseudonym only: not the pass id, not the address.
+    assert_eq!(count(&b, "SELECT count(*) FROM attendance WHERE pseudonym IN (SELECT id FROM attendees) OR pseudonym LIKE '%127.0.0%'").await, 0);
+
+    // My data: withdraw the cloud sync.
+    let me = phone
+        .get(b.url("/portal/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&me, "csrf");
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/me/scope",
+        &[("csrf", &csrf), ("scope", "sync"), ("granted", "no")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let id2 = id.clone();
+    let sync_now = b
+        .state
+        .store
+        .read_sql(move |c| consent::may(c, &id2, Scope::Sync))
+        .await
+        .unwrap();
+    assert!(!sync_now);
+    assert_eq!(
+        count(
+            &b,
+            "SELECT count(*) FROM consent_events WHERE scope = 'sync'"
+        )
+        .await,
+        2,
+        "append-only"
+    );
+
+    // Delete my records: everything goes but the erasure's pseudonym.
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/me/delete",
+        &[("csrf", &csrf), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(count(&b, "SELECT count(*) FROM attendees").await, 0);
+    assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 0);
+    assert_eq!(count(&b, "SELECT count(*) FROM attendance").await, 0);
+    assert_eq!(count(&b, "SELECT count(*) FROM attendee_erasures").await, 1);
+    let pass = phone
+        .get(b.url("/portal/pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!pass.contains("VBX1:"), "the pass is gone");
+    assert_eq!(
+        venuebox::portal::door::handle_line(&b.state, &code)
+            .await
+            .unwrap(),
+        venuebox::portal::door::Scan::Deleted
+    );
+}
+
+#[tokio::test]
+async fn declining_records_no_consent_but_still_opens_the_network() {
+    let b = TestBox::start().await;
+    let phone = phone(5);
+    let csrf = open_portal(&phone, &b).await;
+    // Ticked boxes sent with "decline" grant nothing.
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &csrf),
+            ("action", "decline"),
+            ("gallery", "yes"),
+            ("marketing", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 0);
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM attendees").await,
+        1,
+        "a pass all the same"
+    );
+    let r = probe(&phone, &b, &PROBES[3]).await;
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn pages_speak_the_phones_language() {
+    let b = TestBox::start().await;
+    let phone = phone(6);
+    let mut de = HeaderMap::new();
+    de.insert(ACCEPT_LANGUAGE, "de-DE,de;q=0.9,en;q=0.5".parse().unwrap());
+    let page = phone
+        .get(b.url("/portal"))
+        .headers(de.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html lang=\"de\">"));
+    assert!(page.contains("Willkommen"));
+    let page = phone
+        .get(b.url("/portal?lang=en"))
+        .headers(de)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<html lang=\"en\">"));
+    let privacy_de = phone
+        .get(b.url("/portal/privacy?lang=de"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(privacy_de.contains("Verantwortlich"));
+    // Two languages, two notice versions, each kept.
+    phone
+        .get(b.url("/portal/privacy?lang=en"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&b, "SELECT count(DISTINCT language) FROM notices").await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn hostile_forms_are_refused_and_record_nothing() {
+    let b = TestBox::start().await;
+    let victim = phone(7);
+    let csrf = open_portal(&victim, &b).await;
+    let attacker = phone(8);
+    let attacker_csrf = open_portal(&attacker, &b).await;
+
+    // No token, a wrong token, another client's token.
+    for form in [
+        vec![("action", "accept"), ("gallery", "yes")],
+        vec![("csrf", "x"), ("action", "accept"), ("gallery", "yes")],
+        vec![
+            ("csrf", csrf.as_str()),
+            ("action", "accept"),
+            ("gallery", "yes"),
+        ],
+    ] {
+        let r = post_form(&attacker, &b, "/portal/consent", &form).await;
+        assert_eq!(r.status(), 403, "{form:?}");
+    }
+    // A field naming another attendee or client is not part of the form.
+    for extra in [
+        ("attendee", "someone"),
+        ("client", "127.0.0.7"),
+        ("pass", "VBX1:a:b"),
+    ] {
+        let r = post_form(
+            &attacker,
+            &b,
+            "/portal/consent",
+            &[
+                ("csrf", &attacker_csrf),
+                ("action", "accept"),
+                ("gallery", "yes"),
+                extra,
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{extra:?}");
+    }
+    // Injection in every field: refused or inert.
+    let r = post_form(
+        &attacker,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &attacker_csrf),
+            ("action", "accept'; DROP TABLE consent_events; --"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post_form(
+        &attacker,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &attacker_csrf),
+            ("action", "accept"),
+            ("gallery", "<script>alert(1)</script>"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        303,
+        "an unknown checkbox value is simply not a tick"
+    );
+    let r = post_form(
+        &attacker,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &attacker_csrf),
+            ("action", "accept"),
+            ("lang", "\"><script>alert(1)</script>"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let page = attacker
+        .get(b.url("/portal/pass?lang=%22%3E%3Cscript%3E"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("<script"), "escaped or ignored");
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM consent_events").await,
+        0,
+        "no consent from hostile forms"
+    );
+    let r = post_form(
+        &attacker,
+        &b,
+        "/portal/me/scope",
+        &[
+            ("csrf", &attacker_csrf),
+            ("scope", "sync' OR 1=1 --"),
+            ("granted", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    // Oversized forms.
+    let big = "a".repeat(64 * 1024);
+    let r = post_form(
+        &attacker,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &attacker_csrf),
+            ("action", "accept"),
+            ("gallery", &big),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 413);
+    // A forged pass at the door.
+    for code in [
+        "VBX1:AAAAAAAAAAAAAAAAAAAAAA:0123456789abcdef",
+        "VBX1:'; DROP TABLE attendance; --:x",
+        "hello",
+    ] {
+        assert_eq!(
+            venuebox::portal::door::handle_line(&b.state, code)
+                .await
+                .unwrap(),
+            venuebox::portal::door::Scan::Unknown
+        );
+    }
+    assert_eq!(
+        count(&b, "SELECT count(*) FROM attendance WHERE source = 'door'").await,
+        0
+    );
+    // The victim's state is untouched by all of it.
+    let r = post_form(
+        &victim,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "accept"), ("receive", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 1);
+}
+
+#[tokio::test]
+async fn attendee_network_never_reaches_admin_or_vendor_paths() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.portal.attendee_networks = vec!["127.0.0.9/32".parse().unwrap()]),
+        ..Options::default()
+    })
+    .await;
+    let attendee = phone(9);
+    let vendor = phone(1);
+    for path in [
+        "/admin",
+        "/admin/login",
+        "/api/admin/session",
+        "/api/admin/attendance",
+        "/files/",
+        "/photos/1/thumb",
+    ] {
+        let r = attendee.get(b.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path} from the attendee network");
+    }
+    assert_eq!(
+        vendor
+            .get(b.url("/admin/login"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        attendee
+            .get(b.url("/portal"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Admin figures need an admin.
+    assert_eq!(
+        vendor
+            .get(b.url("/api/admin/attendance"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let token = b.admin_token().await;
+    let r = vendor
+        .get(b.url("/api/admin/attendance"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let summary: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(summary["attendees"], 0);
+}
+
+#[tokio::test]
+async fn retention_purges_old_rows_at_start_and_audits_it() {
+    let b = TestBox::start().await;
+    b.state
+        .store
+        .write_sql(|c| {
+            c.execute(
+                "INSERT INTO consent_events (attendee, scope, granted, notice_hash, channel, at)
+                 VALUES ('old', 'gallery', 1, 'n', 'portal', 1000)",
+                [],
+            )?;
+            c.execute(
+                "INSERT INTO attendance (pseudonym, source, at) VALUES ('p', 'door', 1000)",
+                [],
+            )
+        })
+        .await
+        .unwrap();
+    let b = b.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&b, "SELECT count(*) FROM consent_events").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "old rows not purged");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(&b, "SELECT count(*) FROM attendance").await, 0);
+    assert_eq!(
+        count(
+            &b,
+            "SELECT count(*) FROM audit_log WHERE action = 'retention.purge'"
+        )
+        .await,
+        1
+    );
+}
