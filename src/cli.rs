@@ -103,6 +103,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Signed sync bundles.
+    Bundle {
+        #[command(subcommand)]
+        command: crate::sync::commands::BundleCommand,
+    },
+    /// Sync to the configured target.
+    Sync {
+        #[command(subcommand)]
+        command: crate::sync::commands::SyncCommand,
+    },
 }
 
 /// Output formats of `venuebox render`.
@@ -137,6 +147,10 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the signing key: a new key, a rotation statement signed by the old and
+    /// the new key (published with the next bundle), and the old private key
+    /// destroyed. Bundles from the next one on are signed with the new key.
+    Rotate,
 }
 
 /// `venuebox creator ...`
@@ -282,6 +296,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("TLS fingerprint: SHA256 {}", identity.tls_fingerprint);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            init_quiet_logging();
+            crate::sync::commands::rotate(&load_config(&cli, None, None)?)
+        }
+        Command::Bundle { command } => {
+            init_quiet_logging();
+            crate::sync::commands::bundle(command)
+        }
+        Command::Sync { command } => {
+            init_quiet_logging();
+            crate::sync::commands::sync(&load_config(&cli, None, None)?, command)
         }
         Command::Creator { command } => {
             init_quiet_logging();

@@ -476,12 +476,18 @@ impl SyncConfig {
             {
                 bad(
                     "sync.bucket",
-                    format!("{:?} is not a bucket name (lowercase letters, digits, - and .)", self.bucket),
+                    format!(
+                        "{:?} is not a bucket name (lowercase letters, digits, - and .)",
+                        self.bucket
+                    ),
                 );
             }
             if let Some(endpoint) = &self.endpoint {
                 if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-                    bad("sync.endpoint", format!("{endpoint:?} is not an http(s):// URL"));
+                    bad(
+                        "sync.endpoint",
+                        format!("{endpoint:?} is not an http(s):// URL"),
+                    );
                 }
             }
             if self.region.is_empty() {
@@ -501,13 +507,22 @@ impl SyncConfig {
             bad("sync.concurrency", "must be between 1 and 32".into());
         }
         if self.part_size_bytes < 5 << 20 {
-            bad("sync.part_size_bytes", "must be at least 5 MiB (5242880)".into());
+            bad(
+                "sync.part_size_bytes",
+                "must be at least 5 MiB (5242880)".into(),
+            );
         }
         if self.multipart_threshold_bytes < self.part_size_bytes {
-            bad("sync.multipart_threshold_bytes", "must be at least sync.part_size_bytes".into());
+            bad(
+                "sync.multipart_threshold_bytes",
+                "must be at least sync.part_size_bytes".into(),
+            );
         }
         if self.probe_min_backoff_ms == 0 || self.probe_max_backoff_ms < self.probe_min_backoff_ms {
-            bad("sync.probe_max_backoff_ms", "backoff must be 1 ms or more and max >= min".into());
+            bad(
+                "sync.probe_max_backoff_ms",
+                "backoff must be 1 ms or more and max >= min".into(),
+            );
         }
     }
 }

@@ -596,7 +596,9 @@ pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {
     finish_rotation(&dir)?;
     let key = read_signing_key(&dir.join("signing.key"))?;
     let chain = load_or_start_chain(&dir, &key)?;
-    if chain.last().map(|r| r.statement.key_id.as_str()) != Some(key_id(&key.verifying_key()).as_str()) {
+    if chain.last().map(|r| r.statement.key_id.as_str())
+        != Some(key_id(&key.verifying_key()).as_str())
+    {
         return Err(VaultError::Damaged {
             path: chain_path(&dir),
             reason: "the current signing key is not the chain's last key".into(),
@@ -634,7 +636,8 @@ pub fn rotate(data_dir: &Path, from_bundle: u64) -> Result<KeyRecord, VaultError
         box_id: last.box_id.clone(),
         sequence: last.sequence + 1,
         key_id: key_id(&new.verifying_key()),
-        public_key: base64::engine::general_purpose::STANDARD.encode(new.verifying_key().as_bytes()),
+        public_key: base64::engine::general_purpose::STANDARD
+            .encode(new.verifying_key().as_bytes()),
         previous_key_id: Some(last.key_id.clone()),
         from_bundle: from_bundle.max(last.from_bundle),
         at: now(),
@@ -661,8 +664,7 @@ fn finish_rotation(dir: &Path) -> Result<(), VaultError> {
         return Ok(());
     }
     let new = read_signing_key(&next)?;
-    let recorded = read_chain(dir)?
-        .and_then(|c| c.last().map(|r| r.statement.key_id.clone()))
+    let recorded = read_chain(dir)?.and_then(|c| c.last().map(|r| r.statement.key_id.clone()))
         == Some(key_id(&new.verifying_key()));
     if recorded {
         let current = dir.join("signing.key");
@@ -763,7 +765,10 @@ mod tests {
         assert_eq!(second.box_id(), box_id);
         assert_eq!(second.key_id(), record.statement.key_id);
         assert_ne!(second.key_id(), first.key_id());
-        assert_ne!(std::fs::read(dir.path().join("keys/signing.key")).unwrap(), old_pem);
+        assert_ne!(
+            std::fs::read(dir.path().join("keys/signing.key")).unwrap(),
+            old_pem
+        );
         assert!(!dir.path().join("keys/signing.key.next").exists());
         let chain = verify_chain(&second.chain).unwrap();
         assert_eq!(chain.len(), 2);
@@ -774,7 +779,10 @@ mod tests {
         forged[1].signed_by_previous = forged[1].signed_by_new.clone().into();
         assert_eq!(verify_chain(&forged).unwrap_err().0, 1);
         // The vault reopens with the new key.
-        assert_eq!(Vault::open(dir.path(), "b").unwrap().key_id(), second.key_id());
+        assert_eq!(
+            Vault::open(dir.path(), "b").unwrap().key_id(),
+            second.key_id()
+        );
     }
 
     #[test]
@@ -785,7 +793,11 @@ mod tests {
         // Cut before the statement was recorded: the spare key is dropped.
         let spare = SigningKey::generate(&mut rand::rngs::OsRng);
         let next = dir.path().join("keys/signing.key.next");
-        std::fs::write(&next, spare.to_pkcs8_pem(Default::default()).unwrap().as_bytes()).unwrap();
+        std::fs::write(
+            &next,
+            spare.to_pkcs8_pem(Default::default()).unwrap().as_bytes(),
+        )
+        .unwrap();
         assert_eq!(Vault::open(dir.path(), "b").unwrap().key_id(), before);
         assert!(!next.exists());
         // Cut after the statement, with the old key already zeroed: finished at open.
@@ -793,6 +805,9 @@ mod tests {
         let pem = std::fs::read(dir.path().join("keys/signing.key")).unwrap();
         std::fs::write(&next, &pem).unwrap();
         std::fs::write(dir.path().join("keys/signing.key"), vec![0u8; pem.len()]).unwrap();
-        assert_eq!(Vault::open(dir.path(), "b").unwrap().key_id(), record.statement.key_id);
+        assert_eq!(
+            Vault::open(dir.path(), "b").unwrap().key_id(),
+            record.statement.key_id
+        );
     }
 }

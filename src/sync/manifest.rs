@@ -177,7 +177,10 @@ pub fn parse_signature(bytes: &[u8]) -> Result<DetachedSignature, String> {
     let sig: DetachedSignature =
         serde_json::from_slice(bytes).map_err(|e| format!("not a signature object: {e}"))?;
     if sig.format != SIGNATURE_FORMAT || sig.alg != "ed25519" {
-        return Err(format!("unknown signature format {:?}/{:?}", sig.format, sig.alg));
+        return Err(format!(
+            "unknown signature format {:?}/{:?}",
+            sig.format, sig.alg
+        ));
     }
     Ok(sig)
 }
@@ -236,9 +239,15 @@ pub mod keys {
     /// Classifies a key; `None` for anything the format does not define.
     pub fn parse(key: &str) -> Option<Object> {
         let parts: Vec<&str> = key.split('/').collect();
-        let is_hex = |s: &str, n| s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let is_hex = |s: &str, n| {
+            s.len() == n
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
         let digits = |s: &str, n| {
-            (s.len() == n && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten()
+            (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
         };
         match parts.as_slice() {
             ["assets", "sha256", hex] if is_hex(hex, 64) => Some(Object::Asset(hex.to_string())),
@@ -291,7 +300,12 @@ mod tests {
         let (bytes, sig) = sign(&manifest(), "vb1-00", |b| key.sign(b));
         // JCS: sorted keys, no whitespace.
         let text = std::str::from_utf8(&bytes).unwrap();
-        assert!(text.starts_with("{\"box_id\":\"vb1-00\",\"created_at\":1700000000,\"entries\":[{\"at\":1,"), "{text}");
+        assert!(
+            text.starts_with(
+                "{\"box_id\":\"vb1-00\",\"created_at\":1700000000,\"entries\":[{\"at\":1,"
+            ),
+            "{text}"
+        );
         assert_eq!(parse_manifest(&bytes).unwrap(), manifest());
         let sig = parse_signature(&sig).unwrap();
         check_signature(&bytes, &sig, &key.verifying_key()).unwrap();
@@ -311,7 +325,10 @@ mod tests {
     fn object_keys_round_trip() {
         use keys::Object;
         let sha = "ab".repeat(32);
-        assert_eq!(keys::parse(&keys::asset(&sha)), Some(Object::Asset(sha.clone())));
+        assert_eq!(
+            keys::parse(&keys::asset(&sha)),
+            Some(Object::Asset(sha.clone()))
+        );
         assert_eq!(
             keys::parse(&keys::manifest("vb1-x", 7)),
             Some(Object::Manifest("vb1-x".into(), 7))
@@ -324,7 +341,12 @@ mod tests {
             keys::parse(&keys::key_statement("vb1-x", 0)),
             Some(Object::KeyStatement("vb1-x".into(), 0))
         );
-        for bad in ["assets/sha256/AB", "x", "boxes/b/bundles/1.json", "assets/sha256/"] {
+        for bad in [
+            "assets/sha256/AB",
+            "x",
+            "boxes/b/bundles/1.json",
+            "assets/sha256/",
+        ] {
             assert_eq!(keys::parse(bad), None, "{bad}");
         }
     }

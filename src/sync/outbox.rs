@@ -47,7 +47,11 @@ fn photo_blocked(
                 })
                 .optional()?
                 .is_some();
-            return Ok(Some(if known { "consent_withdrawn" } else { "erasure" }));
+            return Ok(Some(if known {
+                "consent_withdrawn"
+            } else {
+                "erasure"
+            }));
         }
     }
     Ok(None)
@@ -84,13 +88,14 @@ pub fn read_exif(path: &Path) -> Exif {
         return Exif::default();
     };
     let text = |tag| {
-        exif.get_field(tag, exif::In::PRIMARY).and_then(|f| match &f.value {
-            exif::Value::Ascii(v) => v
-                .first()
-                .map(|s| String::from_utf8_lossy(s).trim().to_string())
-                .filter(|s| !s.is_empty()),
-            _ => None,
-        })
+        exif.get_field(tag, exif::In::PRIMARY)
+            .and_then(|f| match &f.value {
+                exif::Value::Ascii(v) => v
+                    .first()
+                    .map(|s| String::from_utf8_lossy(s).trim().to_string())
+                    .filter(|s| !s.is_empty()),
+                _ => None,
+            })
     };
     Exif {
         captured_at: text(exif::Tag::DateTimeOriginal),
@@ -217,7 +222,9 @@ pub fn cut(
     }
     // New consent and attendance records of attendees whose consent covers sync.
     let mut published_attendees = Vec::new();
-    let consent_from: i64 = meta(tx, "consent_seq")?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    let consent_from: i64 = meta(tx, "consent_seq")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut consent_to = consent_from;
     {
         let mut stmt = tx.prepare(
@@ -225,7 +232,16 @@ pub fn cut(
              FROM consent_events e LEFT JOIN attendees a ON a.id = e.attendee
              WHERE e.seq > ?1 ORDER BY e.seq",
         )?;
-        type Row = (i64, String, Option<String>, String, bool, String, String, i64);
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            String,
+            bool,
+            String,
+            String,
+            i64,
+        );
         let rows: Vec<Row> = stmt
             .query_map([consent_from], |r| {
                 Ok((
@@ -356,9 +372,12 @@ pub fn cut(
             id
         }
     };
+    // The event's name as the admin last set it.
     let event = EventRef {
         id: event_id,
-        name: event_name.into(),
+        name: crate::store::event(tx)?
+            .map(|e| e.name)
+            .unwrap_or_else(|| event_name.into()),
     };
     let first = next_sequence(tx)?;
     let mut sequence = first;
@@ -396,7 +415,14 @@ pub fn cut(
         tx.execute(
             "INSERT INTO sync_bundles (sequence, sha256, key_id, entries, asset_bytes, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![sequence, manifest::sha256_hex(&body), signer.key_id(), count as i64, bytes, at],
+            params![
+                sequence,
+                manifest::sha256_hex(&body),
+                signer.key_id(),
+                count as i64,
+                bytes,
+                at
+            ],
         )?;
         for record in &signer.chain {
             let key = manifest::keys::key_statement(signer.box_id(), record.statement.sequence);
@@ -430,7 +456,10 @@ pub fn cut(
     let assets_seq = sequence - 1;
     if let Some(seq) = records_seq {
         for id in photo_tombstones {
-            tx.execute("UPDATE sync_photos SET tombstoned_in = ?2 WHERE photo_id = ?1", params![id, seq])?;
+            tx.execute(
+                "UPDATE sync_photos SET tombstoned_in = ?2 WHERE photo_id = ?1",
+                params![id, seq],
+            )?;
         }
         for pseudonym in attendee_tombstones {
             tx.execute(
@@ -542,7 +571,12 @@ pub fn mark_done(conn: &Connection, key: &str, outcome: &str) -> rusqlite::Resul
 
 /// Records a failed attempt (`conflict` stops retries: the target holds different
 /// bytes under a key that must never change).
-pub fn mark_failed(conn: &Connection, key: &str, error: &str, conflict: bool) -> rusqlite::Result<()> {
+pub fn mark_failed(
+    conn: &Connection,
+    key: &str,
+    error: &str,
+    conflict: bool,
+) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE sync_objects SET attempts = attempts + 1, last_error = ?2,
          state = CASE WHEN ?3 THEN 'conflict' ELSE state END WHERE key = ?1",
@@ -560,7 +594,11 @@ pub fn save_multipart(
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE sync_objects SET multipart_id = ?2, parts = ?3 WHERE key = ?1",
-        params![key, id, serde_json::to_string(parts).expect("strings serialise")],
+        params![
+            key,
+            id,
+            serde_json::to_string(parts).expect("strings serialise")
+        ],
     )?;
     Ok(())
 }
