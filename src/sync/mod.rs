@@ -83,6 +83,7 @@ pub struct Status {
 pub struct SyncHandle {
     status: Arc<Mutex<Status>>,
     wake: Arc<tokio::sync::Notify>,
+    cut_now: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl SyncHandle {
@@ -99,6 +100,12 @@ impl SyncHandle {
     /// Asks the worker to cut and upload now (e.g. after tagging photos).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+    /// Asks the worker to cut a bundle now, whatever the thresholds ("sync now").
+    pub fn cut_now(&self) {
+        self.cut_now
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake();
     }
 }
 
@@ -550,7 +557,11 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             .await
             .map(|v| v.len() as u64)
             .unwrap_or(0);
-        let due = last_cut.is_none_or(|t| t.elapsed() >= cut_every);
+        let asked = state
+            .sync
+            .cut_now
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        let due = asked || last_cut.is_none_or(|t| t.elapsed() >= cut_every);
         if due || waiting >= config.cut_every_photos {
             if let Err(e) = syncer.cut().await {
                 tracing::error!(error = %e, "cutting a sync bundle failed");
@@ -585,6 +596,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/sync", get(api_status))
+        .route("/api/admin/sync/now", axum::routing::post(api_sync_now))
         .route("/api/admin/photos/{id}/attendees", put(api_tag_photo))
         .route("/api/admin/creators/{id}/sync", put(api_creator_sync))
 }
@@ -729,6 +741,12 @@ async fn api_status(
         recent_bundles,
         waiting_objects,
     }))
+}
+
+/// `POST /api/admin/sync/now`: cut a bundle of whatever may leave, now.
+async fn api_sync_now(State(state): State<AppState>, _: AdminSession) -> StatusCode {
+    state.sync.cut_now();
+    StatusCode::ACCEPTED
 }
 
 #[derive(Deserialize)]

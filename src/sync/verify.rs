@@ -219,21 +219,28 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 progress.inc(1);
                 let checked = async {
                     let sig = manifest::parse_signature(
-                        &get(skey.clone()).await.map_err(|e| e.to_string())?,
-                    )?;
+                        &get(skey.clone()).await.map_err(|e| (false, e.to_string()))?,
+                    )
+                    .map_err(|e| (false, e))?;
+                    if sig.manifest_sha256 != manifest::sha256_hex(&bytes) {
+                        // The manifest is not the one that was signed.
+                        return Err((true, "altered after signing: its SHA-256 is not the one its signature covers".to_string()));
+                    }
                     let allowed = vault::key_for_bundle(&chain, n)
-                        .ok_or_else(|| "no verified key may sign this bundle".to_string())?;
+                        .ok_or_else(|| (false, "no verified key may sign this bundle".to_string()))?;
                     if sig.key_id != allowed.key_id || m.key_id != allowed.key_id {
-                        return Err(format!(
+                        return Err((false, format!(
                             "signed by {} but the key chain allows only {} for bundle {n}",
                             sig.key_id, allowed.key_id
-                        ));
+                        )));
                     }
-                    manifest::check_signature(&bytes, &sig, &allowed.key)
+                    manifest::check_signature(&bytes, &sig, &allowed.key).map_err(|e| (false, e))
                 }
                 .await;
-                if let Err(e) = checked {
-                    fail(&skey, e);
+                match checked {
+                    Ok(()) => {}
+                    Err((true, e)) => fail(&mkey, e),
+                    Err((false, e)) => fail(&skey, e),
                 }
             }
             for entry in &m.entries {
