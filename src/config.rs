@@ -1015,11 +1015,11 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_by_path() {
         let err = load_str(
-            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[sync]\nx = 1\n",
+            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[cloud]\nx = 1\n",
             &[],
         )
         .unwrap_err();
-        assert_eq!(keys(err), vec!["http.listen_port", "sync"]);
+        assert_eq!(keys(err), vec!["cloud", "http.listen_port"]);
     }
 
     #[test]

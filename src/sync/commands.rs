@@ -146,13 +146,7 @@ pub fn sync(config: &Config, command: &SyncCommand) -> anyhow::Result<ExitCode> 
         }
         SyncCommand::Status => {
             let view = store.read_blocking(|c| super::outbox_view(c).map_err(StoreError::from))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "bundles": view.0, "objects": view.1, "pending_bytes": view.2,
-                    "recent_bundles": view.3, "waiting_objects": view.4,
-                }))?
-            );
+            println!("{}", serde_json::to_string_pretty(&view)?);
             Ok(ExitCode::SUCCESS)
         }
     }

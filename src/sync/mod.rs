@@ -561,7 +561,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             .sync
             .cut_now
             .swap(false, std::sync::atomic::Ordering::SeqCst);
-        let due = asked || last_cut.is_none_or(|t| t.elapsed() >= cut_every);
+        let due = asked || last_cut.map_or(true, |t| t.elapsed() >= cut_every);
         if due || waiting >= config.cut_every_photos {
             if let Err(e) = syncer.cut().await {
                 tracing::error!(error = %e, "cutting a sync bundle failed");
@@ -607,6 +607,13 @@ struct SyncView {
     #[serde(flatten)]
     status: Status,
     enabled: bool,
+    #[serde(flatten)]
+    outbox: OutboxView,
+}
+
+/// The outbox as the dashboard shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct OutboxView {
     bundles: Counts,
     objects: Counts,
     pending_bytes: u64,
@@ -646,9 +653,7 @@ struct ObjectView {
     last_error: Option<String>,
 }
 
-fn outbox_view(
-    c: &rusqlite::Connection,
-) -> rusqlite::Result<(Counts, Counts, u64, Vec<BundleView>, Vec<ObjectView>)> {
+pub(crate) fn outbox_view(c: &rusqlite::Connection) -> rusqlite::Result<OutboxView> {
     let bundles = c.query_row(
         "SELECT count(*), count(uploaded_at) FROM sync_bundles",
         [],
@@ -720,7 +725,13 @@ fn outbox_view(
             })
         })?
         .collect::<Result<_, _>>()?;
-    Ok((bundles, objects.0, objects.1, recent, waiting))
+    Ok(OutboxView {
+        bundles,
+        objects: objects.0,
+        pending_bytes: objects.1,
+        recent_bundles: recent,
+        waiting_objects: waiting,
+    })
 }
 
 /// `GET /api/admin/sync`
@@ -728,18 +739,14 @@ async fn api_status(
     State(state): State<AppState>,
     _: AdminSession,
 ) -> Result<Json<SyncView>, AppError> {
-    let (bundles, objects, pending_bytes, recent_bundles, waiting_objects) = state
+    let outbox = state
         .store
         .read(|c| outbox_view(c).map_err(StoreError::from))
         .await?;
     Ok(Json(SyncView {
         status: state.sync.status(),
         enabled: state.config.sync.enabled,
-        bundles,
-        objects,
-        pending_bytes,
-        recent_bundles,
-        waiting_objects,
+        outbox,
     }))
 }
 

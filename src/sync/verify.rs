@@ -290,7 +290,9 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
         );
         progress.inc(1);
     }
-    let hashed: Vec<(String, Result<(String, u64), String>)> = futures_util::stream::iter(to_hash)
+    /// An asset's key, and its actual SHA-256 and length (or why it could not be read).
+    type Hashed = (String, Result<(String, u64), String>);
+    let hashed: Vec<Hashed> = futures_util::stream::iter(to_hash)
         .map(|sha| async move {
             let result = async {
                 let mut stream = store
