@@ -288,9 +288,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             let identity = Vault::open(dir, &config.device.name)?.public_identity();
+            let box_id = crate::vault::box_id(dir)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&identity)?);
+                let mut value = serde_json::to_value(&identity)?;
+                value["box_id"] = box_id.into();
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
+                println!("box id:          {box_id} (sync bundles)");
                 println!("key id:          {}", identity.key_id);
                 println!("public key:      {} (ed25519, base64)", identity.public_key);
                 println!("TLS fingerprint: SHA256 {}", identity.tls_fingerprint);

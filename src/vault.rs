@@ -589,6 +589,17 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, VaultError> {
     })
 }
 
+/// The box id: the key id of the first key in the chain (the current key's id while
+/// the box has never rotated). Reads only; never starts a chain.
+pub fn box_id(data_dir: &Path) -> Result<String, VaultError> {
+    let dir = data_dir.join("keys");
+    if let Some(first) = read_chain(&dir)?.and_then(|c| c.into_iter().next()) {
+        return Ok(first.statement.box_id);
+    }
+    let key = read_signing_key(&dir.join("signing.key"))?;
+    Ok(key_id(&key.verifying_key()))
+}
+
 /// Loads the bundle signer from `<data_dir>/keys` (the vault must have been opened
 /// once, so the key exists), starting the chain if this is the first bundle.
 pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {

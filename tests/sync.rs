@@ -712,6 +712,26 @@ async fn rotation_mid_event_verifies_across_it() {
     let report = verify(&target).await;
     assert!(report.ok, "{:?}", report.failures);
     assert_eq!(report.boxes[0].keys, 2);
+    // The box id survives the rotation; `keys show` prints it for pinning.
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli(&b.data_dir(), &[], &["keys", "show", "--json"])).unwrap();
+    assert_eq!(shown["box_id"], before.box_id());
+    assert_eq!(shown["key_id"], after.key_id());
+    let pinned = |id: &str| {
+        Command::new(BIN)
+            .args(["bundle", "verify", "s3://venuebox/rot", "--box-id", id])
+            .envs(garage.env())
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(pinned(before.box_id()), Some(0));
+    assert_eq!(
+        pinned(&after.key_id()),
+        Some(1),
+        "the new key is not the box's genesis"
+    );
     let id = box_id(&b);
     let n = bundles_done(&b).await;
     let last = manifest::parse_manifest(

@@ -28,6 +28,10 @@ pub enum BundleCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// The box id to expect (from `venuebox keys show` on the box): pins the
+        /// genesis key instead of trusting the first one found in the bucket.
+        #[arg(long, value_name = "ID")]
+        box_id: Option<String>,
     },
 }
 
@@ -87,6 +91,7 @@ pub fn bundle(command: &BundleCommand) -> anyhow::Result<ExitCode> {
         location,
         endpoint,
         json,
+        box_id,
     } = command;
     let target = Target::parse(location, endpoint.clone())?;
     let progress = if *json {
@@ -97,7 +102,16 @@ pub fn bundle(command: &BundleCommand) -> anyhow::Result<ExitCode> {
                 .expect("valid template"),
         )
     };
-    let report = runtime()?.block_on(verify::verify(&target, &progress))?;
+    let mut report = runtime()?.block_on(verify::verify(&target, &progress))?;
+    if let Some(id) = box_id {
+        if !report.boxes.iter().any(|b| &b.box_id == id) {
+            report.failures.push(verify::Failure {
+                object: super::manifest::keys::key_statement(id, 0),
+                problem: "the expected box has no key chain here".into(),
+            });
+            report.ok = false;
+        }
+    }
     if *json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
