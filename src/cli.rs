@@ -103,6 +103,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Signed sync bundles.
+    Bundle {
+        #[command(subcommand)]
+        command: crate::sync::commands::BundleCommand,
+    },
+    /// Sync to the configured target.
+    Sync {
+        #[command(subcommand)]
+        command: crate::sync::commands::SyncCommand,
+    },
 }
 
 /// Output formats of `venuebox render`.
@@ -139,6 +149,10 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the signing key: a new key, a rotation statement signed by the old and
+    /// the new key (published with the next bundle), and the old private key
+    /// destroyed. Bundles from the next one on are signed with the new key.
+    Rotate,
 }
 
 /// `venuebox creator ...`
@@ -276,14 +290,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
             let identity = Vault::open(dir, &config.device.name)?.public_identity();
+            let box_id = crate::vault::box_id(dir)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&identity)?);
+                let mut value = serde_json::to_value(&identity)?;
+                value["box_id"] = box_id.into();
+                println!("{}", serde_json::to_string_pretty(&value)?);
             } else {
+                println!("box id:          {box_id} (sync bundles)");
                 println!("key id:          {}", identity.key_id);
                 println!("public key:      {} (ed25519, base64)", identity.public_key);
                 println!("TLS fingerprint: SHA256 {}", identity.tls_fingerprint);
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
+            init_quiet_logging();
+            crate::sync::commands::rotate(&load_config(&cli, None, None)?)
+        }
+        Command::Bundle { command } => {
+            init_quiet_logging();
+            crate::sync::commands::bundle(command)
+        }
+        Command::Sync { command } => {
+            init_quiet_logging();
+            crate::sync::commands::sync(&load_config(&cli, None, None)?, command)
         }
         Command::Creator { command } => {
             init_quiet_logging();

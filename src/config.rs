@@ -58,6 +58,8 @@ pub struct Config {
     pub previews: PreviewsConfig,
     /// The watermark on previews of unpaid photos.
     pub watermark: WatermarkConfig,
+    /// Signed bundles to object storage (see `sync`).
+    pub sync: SyncConfig,
 }
 
 /// The render queue (thumbs, previews).
@@ -446,6 +448,145 @@ impl Default for LogConfig {
     }
 }
 
+/// Where sync bundles go.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncTargetKind {
+    /// A directory laid out exactly like the bucket (default: `<data dir>/sync-target`).
+    Local,
+    /// An S3-compatible bucket (AWS S3, R2, B2, Garage, MinIO).
+    S3,
+}
+
+/// Signed bundles and store-and-forward sync.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct SyncConfig {
+    /// Sync at all (the outbox is still filled only while this is on).
+    pub enabled: bool,
+    /// `local` or `s3`.
+    pub target: SyncTargetKind,
+    /// For `local`: the directory (default `<data dir>/sync-target`).
+    pub local_dir: Option<PathBuf>,
+    /// For `s3`: the endpoint URL, e.g. `https://s3.eu-central-1.amazonaws.com` or
+    /// `http://127.0.0.1:3900` (Garage); unset means AWS.
+    pub endpoint: Option<String>,
+    /// For `s3`: the region (Garage: its `s3_region`).
+    pub region: String,
+    /// For `s3`: the bucket.
+    pub bucket: String,
+    /// Key prefix inside the bucket or directory (may be empty).
+    pub prefix: String,
+    /// For `s3`: access key id; unset means `AWS_ACCESS_KEY_ID` from the environment.
+    pub access_key_id: Option<String>,
+    /// For `s3`: secret key; unset means `AWS_SECRET_ACCESS_KEY`. Never logged.
+    pub secret_access_key: Option<String>,
+    /// Cut a bundle once this many photos wait.
+    pub cut_every_photos: u64,
+    /// Cut a bundle at least this often (seconds) when anything waits.
+    pub cut_every_secs: u64,
+    /// Upload speed cap in bytes/s for metered links; 0 = none.
+    pub bandwidth_limit_bytes_per_sec: u64,
+    /// Objects uploaded at once.
+    pub concurrency: usize,
+    /// Assets at least this large go by resumable multipart upload (S3 only).
+    pub multipart_threshold_bytes: u64,
+    /// Size of each multipart part (S3 needs at least 5 MiB).
+    pub part_size_bytes: u64,
+    /// While the uplink is down, probes back off from this (milliseconds)…
+    pub probe_min_backoff_ms: u64,
+    /// … to at most this, with random jitter.
+    pub probe_max_backoff_ms: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            enabled: true,
+            target: SyncTargetKind::Local,
+            local_dir: None,
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            access_key_id: None,
+            secret_access_key: None,
+            cut_every_photos: 50,
+            cut_every_secs: 300,
+            bandwidth_limit_bytes_per_sec: 0,
+            concurrency: 4,
+            multipart_threshold_bytes: 16 << 20,
+            part_size_bytes: 8 << 20,
+            probe_min_backoff_ms: 1000,
+            probe_max_backoff_ms: 60_000,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Semantic checks of the `[sync]` section.
+    fn validate(&self, bad: &mut dyn FnMut(&str, String)) {
+        if self.target == SyncTargetKind::S3 {
+            if self.bucket.is_empty()
+                || self.bucket.len() > 63
+                || !self
+                    .bucket
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            {
+                bad(
+                    "sync.bucket",
+                    format!(
+                        "{:?} is not a bucket name (lowercase letters, digits, - and .)",
+                        self.bucket
+                    ),
+                );
+            }
+            if let Some(endpoint) = &self.endpoint {
+                if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+                    bad(
+                        "sync.endpoint",
+                        format!("{endpoint:?} is not an http(s):// URL"),
+                    );
+                }
+            }
+            if self.region.is_empty() {
+                bad("sync.region", "must not be empty".into());
+            }
+        }
+        if self.prefix.starts_with('/') || self.prefix.split('/').any(|p| p == "..") {
+            bad("sync.prefix", "must be relative, without '..'".into());
+        }
+        if self.cut_every_photos == 0 {
+            bad("sync.cut_every_photos", "must be at least 1".into());
+        }
+        if self.cut_every_secs == 0 {
+            bad("sync.cut_every_secs", "must be at least 1".into());
+        }
+        if !(1..=32).contains(&self.concurrency) {
+            bad("sync.concurrency", "must be between 1 and 32".into());
+        }
+        if self.part_size_bytes < 5 << 20 {
+            bad(
+                "sync.part_size_bytes",
+                "must be at least 5 MiB (5242880)".into(),
+            );
+        }
+        if self.multipart_threshold_bytes < self.part_size_bytes {
+            bad(
+                "sync.multipart_threshold_bytes",
+                "must be at least sync.part_size_bytes".into(),
+            );
+        }
+        if self.probe_min_backoff_ms == 0 || self.probe_max_backoff_ms < self.probe_min_backoff_ms {
+            bad(
+                "sync.probe_max_backoff_ms",
+                "backoff must be 1 ms or more and max >= min".into(),
+            );
+        }
+    }
+}
+
 /// One problem found in the configuration, named by its key path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigIssue {
@@ -705,6 +846,7 @@ impl Config {
         if self.admin.login_window_secs == 0 {
             bad("admin.login_window_secs", "must be at least 1".into());
         }
+        self.sync.validate(&mut bad);
         for (key, url, https_only) in [
             ("portal.url", &self.portal.url, false),
             ("portal.api_url", &self.portal.api_url, true),
@@ -947,11 +1089,11 @@ mod tests {
     #[test]
     fn unknown_keys_are_named_by_path() {
         let err = load_str(
-            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[sync]\nx = 1\n",
+            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[cloud]\nx = 1\n",
             &[],
         )
         .unwrap_err();
-        assert_eq!(keys(err), vec!["http.listen_port", "sync"]);
+        assert_eq!(keys(err), vec!["cloud", "http.listen_port"]);
     }
 
     #[test]

@@ -196,6 +196,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::admin::router())
         .merge(crate::previews::router())
+        .merge(crate::sync::router())
         .merge(crate::portal::router())
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(

@@ -25,6 +25,7 @@ pub mod previews;
 pub mod privacy;
 pub mod render;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tus;
 pub mod vault;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub previews: previews::Previews,
     /// The captive portal (its per-event secret and who is the box).
     pub portal: portal::Portal,
+    /// The sync worker's status, for the dashboard.
+    pub sync: sync::SyncHandle,
 }
 
 /// The outcome of [`prepare`]: the state to serve, and what happened to the setup code.
@@ -148,6 +151,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             upload_locks: Arc::default(),
             previews,
             portal,
+            sync: sync::SyncHandle::default(),
         },
         setup_code,
     })
@@ -243,6 +247,7 @@ pub async fn serve_router(
     );
     let retention = tokio::spawn(portal::run_retention(state.clone(), shutdown.clone()));
     let door = tokio::spawn(portal::door::run(state.clone(), shutdown.clone()));
+    let syncer = tokio::spawn(sync::run(state.clone(), shutdown.clone()));
     state.portal.bound(sockets.web.http.local_addr()?);
     let http_port = sockets.web.http.local_addr()?.port();
     let ftp_port = match &sockets.ftp {
@@ -267,6 +272,7 @@ pub async fn serve_router(
     let _ = renderer.await;
     let _ = retention.await;
     let _ = door.await;
+    let _ = syncer.await;
     if let Some(ftp) = ftp {
         let _ = tokio::time::timeout(grace + Duration::from_secs(1), ftp).await;
     }

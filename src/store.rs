@@ -164,6 +164,53 @@ const MIGRATIONS: &[&str] = &[
     // start of its upload, in milliseconds (NULL when not known, e.g. imported).
     "ALTER TABLE renders ADD COLUMN ttfp_end_ms REAL;
      ALTER TABLE renders ADD COLUMN ttfp_start_ms REAL;",
+    // 8: attendees tagged on photos (pass ids, never exported), each creator's
+    // sync switch, and the outbox: bundles, the objects to upload, and what has been
+    // published (so a later withdrawal becomes a tombstone).
+    "CREATE TABLE photo_attendees (
+        photo_id INTEGER NOT NULL REFERENCES photos (id),
+        attendee TEXT NOT NULL,
+        tagged_at INTEGER NOT NULL,
+        PRIMARY KEY (photo_id, attendee)
+    ) WITHOUT ROWID;
+    CREATE INDEX photo_attendees_attendee ON photo_attendees (attendee);
+    ALTER TABLE creators ADD COLUMN sync_enabled INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE sync_bundles (
+        sequence INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        entries INTEGER NOT NULL,
+        asset_bytes INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        uploaded_at INTEGER
+    );
+    CREATE TABLE sync_objects (
+        key TEXT PRIMARY KEY,
+        bundle INTEGER NOT NULL REFERENCES sync_bundles (sequence),
+        kind TEXT NOT NULL,
+        sha256 TEXT,
+        size INTEGER NOT NULL,
+        body BLOB,
+        state TEXT NOT NULL DEFAULT 'pending',
+        outcome TEXT,
+        multipart_id TEXT,
+        parts TEXT NOT NULL DEFAULT '[]',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        done_at INTEGER
+    ) WITHOUT ROWID;
+    CREATE INDEX sync_objects_state ON sync_objects (state, bundle);
+    CREATE TABLE sync_photos (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
+        bundle INTEGER NOT NULL,
+        tombstoned_in INTEGER
+    );
+    CREATE TABLE sync_attendees (
+        pseudonym TEXT PRIMARY KEY,
+        bundle INTEGER NOT NULL,
+        tombstoned_in INTEGER
+    ) WITHOUT ROWID;",
 ];
 
 /// Every migration in one batch, for unit tests on an in-memory database.

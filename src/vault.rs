@@ -7,6 +7,12 @@
 //!   names (hostname, `<name>.local`, `localhost`, its IP addresses), served by the
 //!   optional HTTPS listener.
 //!
+//! - `chain.json`: the public key chain (genesis statement, then one rotation statement
+//!   per `venuebox keys rotate`), published beside the sync bundles so a verifier can
+//!   follow the box from its first key to its current one. The box id is the key id
+//!   of the first key and never changes.
+//! - `signing.key.next`: only during a rotation (see [`rotate`]).
+//!
 //! Both are created on first start and never leave the box: no function here returns
 //! private key bytes to a caller outside this module except to build the TLS acceptor,
 //! and nothing here logs them. `Debug` on [`Vault`] prints only public parts.
@@ -91,6 +97,7 @@ impl Vault {
             path: dir.clone(),
             source,
         })?;
+        finish_rotation(&dir)?;
         let signing = load_or_create_signing_key(&dir.join("signing.key"))?;
         let (tls_cert_pem, tls_key_pem) =
             load_or_create_tls(&dir.join("tls.crt"), &dir.join("tls.key"), box_name)?;
@@ -344,6 +351,351 @@ pub fn setup_code_hash(code: &str) -> [u8; 32] {
     Sha256::digest(normalized.as_bytes()).into()
 }
 
+/// `format` of a key statement.
+pub const KEY_STATEMENT_FORMAT: &str = "venuebox-key/1";
+
+/// One link of the box's public key chain: the genesis statement (sequence 0: the
+/// box's first key, whose key id is the box id) or a rotation to a new key.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyStatement {
+    /// [`KEY_STATEMENT_FORMAT`].
+    pub format: String,
+    /// The box: key id of its first key.
+    pub box_id: String,
+    /// 0 for the genesis key, then 1, 2, …
+    pub sequence: u64,
+    /// Key id of the key this statement introduces.
+    pub key_id: String,
+    /// That key, ed25519 public key in standard base64.
+    pub public_key: String,
+    /// The key it replaces (`None` for genesis).
+    pub previous_key_id: Option<String>,
+    /// The first bundle sequence this key signs; the previous key signs none from here on.
+    pub from_bundle: u64,
+    /// Seconds since the epoch.
+    pub at: i64,
+}
+
+/// A statement with its signatures, over the statement's canonical (JCS) bytes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    /// What is stated.
+    pub statement: KeyStatement,
+    /// By the key introduced (proof of possession), standard base64.
+    pub signed_by_new: String,
+    /// By the key replaced (authorises the rotation); `None` for genesis.
+    pub signed_by_previous: Option<String>,
+}
+
+/// A key of a verified chain.
+#[derive(Debug, Clone)]
+pub struct ChainKey {
+    /// Its key id.
+    pub key_id: String,
+    /// The public key.
+    pub key: VerifyingKey,
+    /// First bundle it may sign.
+    pub from_bundle: u64,
+}
+
+fn statement_bytes(statement: &KeyStatement) -> Vec<u8> {
+    serde_json_canonicalizer::to_vec(statement).expect("statement serialises")
+}
+
+fn b64_sign(key: &SigningKey, bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(key.sign(bytes).to_bytes())
+}
+
+fn b64_verify(key: &VerifyingKey, bytes: &[u8], signature: &str) -> bool {
+    use base64::Engine;
+    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(signature) else {
+        return false;
+    };
+    let Ok(raw) = <[u8; 64]>::try_from(raw) else {
+        return false;
+    };
+    key.verify_strict(bytes, &ed25519_dalek::Signature::from_bytes(&raw))
+        .is_ok()
+}
+
+fn parse_public_key(b64: &str) -> Option<VerifyingKey> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    VerifyingKey::from_bytes(&raw.try_into().ok()?).ok()
+}
+
+/// Checks a key chain from its genesis: sequences 0, 1, 2…, one box id equal to the
+/// first key's id, every key id derived from its key, every statement signed by the
+/// new key and (after genesis) by the previous one, `from_bundle` never going back.
+/// Returns the keys in order, or what is wrong with which statement.
+pub fn verify_chain(records: &[KeyRecord]) -> Result<Vec<ChainKey>, (u64, String)> {
+    let mut keys: Vec<ChainKey> = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        let s = &record.statement;
+        let i = i as u64;
+        let fail = |why: &str| Err((i, why.to_string()));
+        if s.format != KEY_STATEMENT_FORMAT {
+            return fail("unknown statement format");
+        }
+        if s.sequence != i {
+            return fail("statement out of sequence");
+        }
+        let Some(key) = parse_public_key(&s.public_key) else {
+            return fail("public key is not an ed25519 key");
+        };
+        if key_id(&key) != s.key_id {
+            return fail("key id does not match the public key");
+        }
+        let bytes = statement_bytes(s);
+        if !b64_verify(&key, &bytes, &record.signed_by_new) {
+            return fail("not signed by the key it introduces");
+        }
+        match keys.last() {
+            None => {
+                if s.box_id != s.key_id || s.previous_key_id.is_some() {
+                    return fail("genesis key id is not the box id");
+                }
+            }
+            Some(previous) => {
+                if s.box_id != keys[0].key_id {
+                    return fail("statement of another box");
+                }
+                if s.previous_key_id.as_deref() != Some(previous.key_id.as_str()) {
+                    return fail("does not rotate from the previous key");
+                }
+                if s.from_bundle < previous.from_bundle {
+                    return fail("from_bundle goes back");
+                }
+                let signed = record
+                    .signed_by_previous
+                    .as_deref()
+                    .is_some_and(|sig| b64_verify(&previous.key, &bytes, sig));
+                if !signed {
+                    return fail("rotation not signed by the previous key");
+                }
+            }
+        }
+        keys.push(ChainKey {
+            key_id: s.key_id.clone(),
+            key,
+            from_bundle: s.from_bundle,
+        });
+    }
+    if keys.is_empty() {
+        return Err((0, "no genesis key statement".into()));
+    }
+    Ok(keys)
+}
+
+/// The key of a verified chain that may sign bundle `sequence`.
+pub fn key_for_bundle(chain: &[ChainKey], sequence: u64) -> Option<&ChainKey> {
+    chain.iter().rev().find(|k| k.from_bundle <= sequence)
+}
+
+/// What the sync worker signs bundles with: the current key, read from disk at each
+/// cut (so a `keys rotate` run beside the service takes effect at once), and the chain.
+pub struct BundleSigner {
+    key: SigningKey,
+    /// The public key chain, genesis first.
+    pub chain: Vec<KeyRecord>,
+}
+
+impl fmt::Debug for BundleSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BundleSigner")
+            .field("key_id", &self.key_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BundleSigner {
+    /// The box id (first key's id).
+    pub fn box_id(&self) -> &str {
+        &self.chain[0].statement.box_id
+    }
+    /// Key id of the current key.
+    pub fn key_id(&self) -> String {
+        key_id(&self.key.verifying_key())
+    }
+    /// Signs with the current key.
+    pub fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        self.key.sign(message)
+    }
+}
+
+fn chain_path(dir: &Path) -> PathBuf {
+    dir.join("chain.json")
+}
+
+fn read_chain(dir: &Path) -> Result<Option<Vec<KeyRecord>>, VaultError> {
+    let path = chain_path(dir);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| VaultError::Damaged {
+                path,
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path)(e)),
+    }
+}
+
+fn write_chain(dir: &Path, chain: &[KeyRecord]) -> Result<(), VaultError> {
+    let path = chain_path(dir);
+    let bytes = serde_json::to_vec_pretty(chain).expect("chain serialises");
+    durable::write_atomic(&path, &bytes, 0o644).map_err(io_err(&path))
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The chain on disk, or a new one holding the genesis statement of `current`.
+fn load_or_start_chain(dir: &Path, current: &SigningKey) -> Result<Vec<KeyRecord>, VaultError> {
+    if let Some(chain) = read_chain(dir)? {
+        return Ok(chain);
+    }
+    use base64::Engine;
+    let id = key_id(&current.verifying_key());
+    let statement = KeyStatement {
+        format: KEY_STATEMENT_FORMAT.into(),
+        box_id: id.clone(),
+        sequence: 0,
+        key_id: id,
+        public_key: base64::engine::general_purpose::STANDARD
+            .encode(current.verifying_key().as_bytes()),
+        previous_key_id: None,
+        from_bundle: 1,
+        at: now(),
+    };
+    let chain = vec![KeyRecord {
+        signed_by_new: b64_sign(current, &statement_bytes(&statement)),
+        signed_by_previous: None,
+        statement,
+    }];
+    write_chain(dir, &chain)?;
+    Ok(chain)
+}
+
+fn read_signing_key(path: &Path) -> Result<SigningKey, VaultError> {
+    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(io_err(path))?);
+    SigningKey::from_pkcs8_pem(&pem).map_err(|e| VaultError::Damaged {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The box id: the key id of the first key in the chain (the current key's id while
+/// the box has never rotated). Reads only; never starts a chain.
+pub fn box_id(data_dir: &Path) -> Result<String, VaultError> {
+    let dir = data_dir.join("keys");
+    if let Some(first) = read_chain(&dir)?.and_then(|c| c.into_iter().next()) {
+        return Ok(first.statement.box_id);
+    }
+    let key = read_signing_key(&dir.join("signing.key"))?;
+    Ok(key_id(&key.verifying_key()))
+}
+
+/// Loads the bundle signer from `<data_dir>/keys` (the vault must have been opened
+/// once, so the key exists), starting the chain if this is the first bundle.
+pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {
+    let dir = data_dir.join("keys");
+    finish_rotation(&dir)?;
+    let key = read_signing_key(&dir.join("signing.key"))?;
+    let chain = load_or_start_chain(&dir, &key)?;
+    if chain.last().map(|r| r.statement.key_id.as_str())
+        != Some(key_id(&key.verifying_key()).as_str())
+    {
+        return Err(VaultError::Damaged {
+            path: chain_path(&dir),
+            reason: "the current signing key is not the chain's last key".into(),
+        });
+    }
+    Ok(BundleSigner { key, chain })
+}
+
+/// Replaces the signing key: makes a new key, appends a rotation statement signed by
+/// the old and the new key (the new key signs bundles from `from_bundle` on), then
+/// destroys the old private key. Each step is durable before the next, and
+/// [`finish_rotation`] completes or undoes a rotation a power cut interrupted:
+/// 1. the new key is written to `signing.key.next`;
+/// 2. the statement is appended to `chain.json` (the commit point);
+/// 3. `signing.key` is overwritten with zeros and fsynced, then replaced by the new key.
+///
+/// (Zeroing cannot reach copies an SD card's wear levelling keeps; it is the most a
+/// program can do.) Returns the new statement.
+pub fn rotate(data_dir: &Path, from_bundle: u64) -> Result<KeyRecord, VaultError> {
+    use base64::Engine;
+    let dir = data_dir.join("keys");
+    finish_rotation(&dir)?;
+    let signer = bundle_signer(data_dir)?;
+    let old = signer.key;
+    let mut chain = signer.chain;
+    let new = SigningKey::generate(&mut rand::rngs::OsRng);
+    let next = dir.join("signing.key.next");
+    let pem = new
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| VaultError::Tls(e.to_string()))?;
+    durable::write_atomic(&next, pem.as_bytes(), 0o600).map_err(io_err(&next))?;
+    let last = &chain[chain.len() - 1].statement;
+    let statement = KeyStatement {
+        format: KEY_STATEMENT_FORMAT.into(),
+        box_id: last.box_id.clone(),
+        sequence: last.sequence + 1,
+        key_id: key_id(&new.verifying_key()),
+        public_key: base64::engine::general_purpose::STANDARD
+            .encode(new.verifying_key().as_bytes()),
+        previous_key_id: Some(last.key_id.clone()),
+        from_bundle: from_bundle.max(last.from_bundle),
+        at: now(),
+    };
+    let bytes = statement_bytes(&statement);
+    let record = KeyRecord {
+        signed_by_new: b64_sign(&new, &bytes),
+        signed_by_previous: Some(b64_sign(&old, &bytes)),
+        statement,
+    };
+    chain.push(record.clone());
+    write_chain(&dir, &chain)?;
+    drop(old);
+    finish_rotation(&dir)?;
+    tracing::info!(key_id = %record.statement.key_id, "rotated the box's signing key");
+    Ok(record)
+}
+
+/// Completes a rotation whose statement is in the chain (destroy the old key, install
+/// the new one) or undoes one whose statement is not (remove the unused new key).
+fn finish_rotation(dir: &Path) -> Result<(), VaultError> {
+    let next = dir.join("signing.key.next");
+    if !next.exists() {
+        return Ok(());
+    }
+    let new = read_signing_key(&next)?;
+    let recorded = read_chain(dir)?.and_then(|c| c.last().map(|r| r.statement.key_id.clone()))
+        == Some(key_id(&new.verifying_key()));
+    if recorded {
+        let current = dir.join("signing.key");
+        if let Ok(len) = std::fs::metadata(&current).map(|m| m.len()) {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&current)
+                .map_err(io_err(&current))?;
+            file.write_all(&vec![0u8; len as usize])
+                .and_then(|()| file.sync_all())
+                .map_err(io_err(&current))?;
+        }
+        std::fs::rename(&next, &current).map_err(io_err(&current))?;
+    } else {
+        std::fs::remove_file(&next).map_err(io_err(&next))?;
+    }
+    durable::sync_dir(dir).map_err(io_err(dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,6 +761,64 @@ mod tests {
         assert_eq!(
             id,
             key_id(&SigningKey::from_bytes(&[7u8; 32]).verifying_key())
+        );
+    }
+
+    #[test]
+    fn rotation_chains_keys_and_destroys_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        Vault::open(dir.path(), "b").unwrap();
+        let first = bundle_signer(dir.path()).unwrap();
+        let box_id = first.box_id().to_string();
+        let old_pem = std::fs::read(dir.path().join("keys/signing.key")).unwrap();
+        let record = rotate(dir.path(), 5).unwrap();
+        let second = bundle_signer(dir.path()).unwrap();
+        assert_eq!(second.box_id(), box_id);
+        assert_eq!(second.key_id(), record.statement.key_id);
+        assert_ne!(second.key_id(), first.key_id());
+        assert_ne!(
+            std::fs::read(dir.path().join("keys/signing.key")).unwrap(),
+            old_pem
+        );
+        assert!(!dir.path().join("keys/signing.key.next").exists());
+        let chain = verify_chain(&second.chain).unwrap();
+        assert_eq!(chain.len(), 2);
+        assert_eq!(key_for_bundle(&chain, 4).unwrap().key_id, first.key_id());
+        assert_eq!(key_for_bundle(&chain, 5).unwrap().key_id, second.key_id());
+        // A statement not signed by the previous key breaks the chain.
+        let mut forged = second.chain.clone();
+        forged[1].signed_by_previous = forged[1].signed_by_new.clone().into();
+        assert_eq!(verify_chain(&forged).unwrap_err().0, 1);
+        // The vault reopens with the new key.
+        assert_eq!(
+            Vault::open(dir.path(), "b").unwrap().key_id(),
+            second.key_id()
+        );
+    }
+
+    #[test]
+    fn a_cut_rotation_is_finished_or_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        Vault::open(dir.path(), "b").unwrap();
+        let before = bundle_signer(dir.path()).unwrap().key_id();
+        // Cut before the statement was recorded: the spare key is dropped.
+        let spare = SigningKey::generate(&mut rand::rngs::OsRng);
+        let next = dir.path().join("keys/signing.key.next");
+        std::fs::write(
+            &next,
+            spare.to_pkcs8_pem(Default::default()).unwrap().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(Vault::open(dir.path(), "b").unwrap().key_id(), before);
+        assert!(!next.exists());
+        // Cut after the statement, with the old key already zeroed: finished at open.
+        let record = rotate(dir.path(), 1).unwrap();
+        let pem = std::fs::read(dir.path().join("keys/signing.key")).unwrap();
+        std::fs::write(&next, &pem).unwrap();
+        std::fs::write(dir.path().join("keys/signing.key"), vec![0u8; pem.len()]).unwrap();
+        assert_eq!(
+            Vault::open(dir.path(), "b").unwrap().key_id(),
+            record.statement.key_id
         );
     }
 }

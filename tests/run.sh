@@ -25,6 +25,7 @@ declare -A tools=(
   [nft]=nftables              # shipped nftables.conf is loaded in the namespace
   [hostapd]=hostapd           # (config check reads hostapd.conf; no radio here)
   [chromium]=chromium         # tests/browser: the portal in a real browser
+  [rclone]=rclone             # benches/sync.sh compares sync with rclone copy
 )
 missing=()
 for cmd in "${!tools[@]}"; do
@@ -40,6 +41,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# Garage, the S3-compatible store tests/sync.rs syncs to (not packaged in Debian 12;
+# building it takes ~12 minutes on 2 cores, so only when it is missing).
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v garage >/dev/null 2>&1 || cargo install garage --locked
+garage --version >/dev/null || { echo "tests/run.sh: garage is missing" >&2; exit 1; }
 
 # The official tus client, pinned by tests/tus-client/package-lock.json.
 (cd tests/tus-client && npm ci --no-audit --no-fund --loglevel=error)

@@ -1,0 +1,844 @@
+//! Sync: store-and-forward of signed bundles to object storage.
+//!
+//! What consent allows is cut into bundles ([`outbox::cut`]): a manifest in canonical
+//! JSON signed with the box's key, naming content-addressed assets, chained to the
+//! previous manifest by hash (format: docs/bundle-format.md, [`manifest`]). Each cut is
+//! one SQLite transaction that also queues every object to upload. The worker
+//! ([`run`]) uploads the queue in priority order, HEAD before every PUT (an object
+//! already there is skipped), large assets by multipart upload that resumes after a
+//! crash, a manifest only after everything it names; when the target stops answering
+//! it probes with backoff and jitter and carries on when it answers again.
+//! [`verify`] checks a bucket or directory from the outside.
+//!
+//! This module reads photos, consent and attendance; it never changes them. Attendees
+//! leave the box only as pseudonyms, and only with a current `sync` consent.
+
+pub mod commands;
+pub mod manifest;
+pub mod outbox;
+pub mod target;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use object_store::multipart::PartId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::admin::AdminSession;
+use crate::config::SyncConfig;
+use crate::http::AppError;
+use crate::store::{self, Store, StoreError};
+use crate::AppState;
+use outbox::Pending;
+use target::Target;
+
+/// Why sync work failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The signing key.
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+}
+
+impl From<rusqlite::Error> for SyncError {
+    fn from(e: rusqlite::Error) -> Self {
+        SyncError::Store(e.into())
+    }
+}
+
+/// What the worker is doing, for the dashboard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// The target, e.g. `s3://bucket/prefix`.
+    pub target: String,
+    /// `unknown` (nothing tried yet), `up` or `down`.
+    pub uplink: &'static str,
+    /// The last error, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// When an object last reached the target (seconds since the epoch).
+    pub last_upload_at: Option<i64>,
+    /// Bytes sent since start (object payloads).
+    pub bytes_sent: u64,
+    /// Objects uploaded since start.
+    pub objects_uploaded: u64,
+    /// Objects found already in the target (HEAD) and skipped since start.
+    pub objects_skipped: u64,
+}
+
+/// A cheap handle on the worker's status.
+#[derive(Clone, Default)]
+pub struct SyncHandle {
+    status: Arc<Mutex<Status>>,
+    wake: Arc<tokio::sync::Notify>,
+    cut_now: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SyncHandle {
+    /// A copy of the status.
+    pub fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    fn update(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+    /// Asks the worker to cut and upload now (e.g. after tagging photos).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+    /// Asks the worker to cut a bundle now, whatever the thresholds ("sync now").
+    pub fn cut_now(&self) {
+        self.cut_now
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake();
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Where a stored photo's bytes are (the ingest layout).
+pub fn photo_path(data_dir: &Path, sha256: &str) -> PathBuf {
+    data_dir
+        .join("photos/sha256")
+        .join(&sha256[..2.min(sha256.len())])
+        .join(sha256)
+}
+
+/// Limits the average upload rate (granularity: one object or part).
+struct Pacer {
+    bytes_per_sec: u64,
+    next: tokio::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Pacer {
+    fn new(bytes_per_sec: u64) -> Pacer {
+        Pacer {
+            bytes_per_sec,
+            next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+        }
+    }
+    async fn take(&self, bytes: u64) {
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let start = {
+            let mut next = self.next.lock().await;
+            let start = (*next).max(tokio::time::Instant::now());
+            *next = start + Duration::from_secs_f64(bytes as f64 / self.bytes_per_sec as f64);
+            start
+        };
+        tokio::time::sleep_until(start).await;
+    }
+}
+
+/// Everything the upload loop needs; shared by the service worker and `venuebox sync
+/// push`.
+pub struct Syncer {
+    store: Store,
+    config: SyncConfig,
+    data_dir: PathBuf,
+    event_name: String,
+    target: Target,
+    pacer: Pacer,
+    handle: SyncHandle,
+}
+
+/// Why one object failed.
+struct ObjectError {
+    message: String,
+    /// The target holds other bytes under this key: never overwrite, stop retrying.
+    conflict: bool,
+}
+
+impl From<object_store::Error> for ObjectError {
+    fn from(e: object_store::Error) -> Self {
+        ObjectError {
+            message: e.to_string(),
+            conflict: false,
+        }
+    }
+}
+
+impl Syncer {
+    /// Opens the configured target.
+    pub fn new(
+        store: Store,
+        config: &crate::config::Config,
+        event_name: String,
+        handle: SyncHandle,
+    ) -> anyhow::Result<Syncer> {
+        let target = Target::from_config(&config.sync, &config.storage.data_dir)?;
+        handle.update(|s| {
+            s.target = target.describe.clone();
+            s.uplink = "unknown";
+        });
+        Ok(Syncer {
+            store,
+            pacer: Pacer::new(config.sync.bandwidth_limit_bytes_per_sec),
+            config: config.sync.clone(),
+            data_dir: config.storage.data_dir.clone(),
+            event_name,
+            target,
+            handle,
+        })
+    }
+
+    /// Photos waiting to be considered for a bundle.
+    async fn unpublished(&self) -> Result<Vec<(i64, String)>, SyncError> {
+        self.store
+            .read(|c| outbox::unpublished(c).map_err(SyncError::from))
+            .await
+    }
+
+    /// Cuts bundles of whatever may leave now. EXIF is read before the transaction so
+    /// the write lock is held only for the database work.
+    pub async fn cut(&self) -> Result<outbox::Cut, SyncError> {
+        let candidates = self.unpublished().await?;
+        let data_dir = self.data_dir.clone();
+        let exif: HashMap<String, outbox::Exif> = store::run_blocking(move || {
+            candidates
+                .into_iter()
+                .map(|(_, sha)| {
+                    let exif = outbox::read_exif(&photo_path(&data_dir, &sha));
+                    (sha, exif)
+                })
+                .collect()
+        })
+        .await?;
+        let (data_dir, event) = (self.data_dir.clone(), self.event_name.clone());
+        let cut = self
+            .store
+            .write(move |tx| {
+                outbox::cut(tx, &data_dir, &event, &exif, &|sha| {
+                    photo_path(&data_dir, sha)
+                })
+            })
+            .await?;
+        if !cut.bundles.is_empty() {
+            tracing::info!(bundles = ?cut.bundles, assets = cut.assets, records = cut.records, "cut sync bundles");
+        }
+        Ok(cut)
+    }
+
+    /// Is the target answering? (A missing object is an answer.)
+    async fn probe(&self) -> Result<(), String> {
+        match self.target.store().head(&self.target.path("probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Uploads one batch; returns how many objects were attempted and whether all went.
+    async fn upload_batch(&self) -> Result<(usize, bool), SyncError> {
+        let limit = self.config.concurrency;
+        let batch = self
+            .store
+            .read(move |c| outbox::next_batch(c, limit).map_err(SyncError::from))
+            .await?;
+        let n = batch.len();
+        let results = futures_util::future::join_all(batch.iter().map(|p| self.upload(p))).await;
+        let mut all_ok = true;
+        for (pending, result) in batch.into_iter().zip(results) {
+            let key = pending.key.clone();
+            match result {
+                Ok(outcome) => {
+                    self.handle.update(|s| {
+                        if outcome == "present" {
+                            s.objects_skipped += 1;
+                        } else {
+                            s.objects_uploaded += 1;
+                            s.bytes_sent += pending.size;
+                        }
+                        s.last_upload_at = Some(now());
+                    });
+                    self.store
+                        .write(move |tx| {
+                            outbox::mark_done(tx, &key, outcome).map_err(SyncError::from)
+                        })
+                        .await?;
+                }
+                Err(e) => {
+                    all_ok = false;
+                    tracing::warn!(object = %key, error = %e.message, "sync upload failed");
+                    self.handle
+                        .update(|s| s.last_error = Some(format!("{key}: {}", e.message)));
+                    self.store
+                        .write(move |tx| {
+                            outbox::mark_failed(tx, &key, &e.message, e.conflict)
+                                .map_err(SyncError::from)
+                        })
+                        .await?;
+                }
+            }
+        }
+        Ok((n, all_ok))
+    }
+
+    /// HEAD, then PUT unless already there. Returns `uploaded` or `present`.
+    async fn upload(&self, p: &Pending) -> Result<&'static str, ObjectError> {
+        let path = self.target.path(&p.key);
+        let store = self.target.store();
+        match store.head(&path).await {
+            Ok(meta) => {
+                let same = match &p.body {
+                    // Content-addressed: the key is the hash; the size guards truncation.
+                    None => meta.size == p.size,
+                    Some(body) => {
+                        store.get(&path).await?.bytes().await?.as_ref() == body.as_slice()
+                    }
+                };
+                return if same {
+                    Ok("present")
+                } else {
+                    Err(ObjectError {
+                        message: "the target holds different bytes under this key".into(),
+                        conflict: true,
+                    })
+                };
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(body) = &p.body {
+            self.pacer.take(body.len() as u64).await;
+            store.put(&path, body.clone().into()).await?;
+            return Ok("uploaded");
+        }
+        let sha = p.sha256.clone().unwrap_or_default();
+        let file = photo_path(&self.data_dir, &sha);
+        if let (Some(_), true) = (
+            self.target.multipart(),
+            p.size >= self.config.multipart_threshold_bytes,
+        ) {
+            return self.upload_multipart(p, &file).await;
+        }
+        let bytes = tokio::fs::read(&file).await.map_err(|e| ObjectError {
+            message: format!("reading {}: {e}", file.display()),
+            conflict: false,
+        })?;
+        let bytes = store::run_blocking(move || {
+            let ok = hex::encode(Sha256::digest(&bytes)) == sha;
+            (bytes, ok)
+        })
+        .await
+        .map_err(|e| ObjectError {
+            message: e.to_string(),
+            conflict: false,
+        })?;
+        if !bytes.1 {
+            return Err(damaged(&file));
+        }
+        self.pacer.take(p.size).await;
+        store.put(&path, bytes.0.into()).await?;
+        Ok("uploaded")
+    }
+
+    /// A large asset in parts; the upload id and each finished part are recorded, so
+    /// after a crash or uplink drop only the missing parts are sent.
+    async fn upload_multipart(
+        &self,
+        p: &Pending,
+        file: &Path,
+    ) -> Result<&'static str, ObjectError> {
+        let mp = self.target.multipart().expect("checked by the caller");
+        let path = self.target.path(&p.key);
+        let io = |e: std::io::Error| ObjectError {
+            message: format!("reading {}: {e}", file.display()),
+            conflict: false,
+        };
+        // The file must still be what was published before any of it is sent.
+        let sha = p.sha256.clone().unwrap_or_default();
+        let check = file.to_path_buf();
+        let intact = store::run_blocking(move || -> std::io::Result<bool> {
+            let mut hasher = Sha256::new();
+            std::io::copy(&mut std::fs::File::open(&check)?, &mut hasher)?;
+            Ok(hex::encode(hasher.finalize()) == sha)
+        })
+        .await
+        .map_err(|e| ObjectError {
+            message: e.to_string(),
+            conflict: false,
+        })?
+        .map_err(io)?;
+        if !intact {
+            return Err(damaged(file));
+        }
+        let key = p.key.clone();
+        let id = match &p.multipart_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = mp.create_multipart(&path).await?;
+                self.save_multipart(&key, Some(id.clone()), vec![]).await?;
+                id
+            }
+        };
+        let part_size = self.config.part_size_bytes;
+        let count = p.size.div_ceil(part_size) as usize;
+        let mut parts = p.parts.clone();
+        let mut handle = tokio::fs::File::open(file).await.map_err(io)?;
+        while parts.len() < count {
+            let i = parts.len();
+            let offset = i as u64 * part_size;
+            let len = part_size.min(p.size - offset) as usize;
+            let mut chunk = vec![0u8; len];
+            handle
+                .seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(io)?;
+            handle.read_exact(&mut chunk).await.map_err(io)?;
+            self.pacer.take(len as u64).await;
+            match mp.put_part(&path, &id, i, chunk.into()).await {
+                Ok(part) => parts.push(part.content_id),
+                Err(e @ object_store::Error::NotFound { .. }) => {
+                    // The target forgot the upload (expired or aborted): start afresh.
+                    self.save_multipart(&key, None, vec![]).await?;
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.save_multipart(&key, Some(id.clone()), parts.clone())
+                .await?;
+        }
+        let ids = parts
+            .into_iter()
+            .map(|content_id| PartId { content_id })
+            .collect();
+        match mp.complete_multipart(&path, &id, ids).await {
+            Ok(_) => Ok("uploaded"),
+            Err(e) => {
+                if matches!(e, object_store::Error::NotFound { .. }) {
+                    self.save_multipart(&key, None, vec![]).await?;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn save_multipart(
+        &self,
+        key: &str,
+        id: Option<String>,
+        parts: Vec<String>,
+    ) -> Result<(), ObjectError> {
+        let key = key.to_string();
+        self.store
+            .write(move |tx| {
+                outbox::save_multipart(tx, &key, id.as_deref(), &parts).map_err(StoreError::from)
+            })
+            .await
+            .map_err(|e| ObjectError {
+                message: e.to_string(),
+                conflict: false,
+            })
+    }
+
+    /// Uploads until the queue is empty or a failure; returns the objects attempted.
+    async fn upload_all(&self) -> Result<(usize, bool), SyncError> {
+        let mut total = 0;
+        loop {
+            let (n, ok) = self.upload_batch().await?;
+            total += n;
+            if n == 0 || !ok {
+                if ok {
+                    self.handle.update(|s| {
+                        s.uplink = "up";
+                        s.last_error = None;
+                    });
+                }
+                return Ok((total, ok));
+            }
+            self.handle.update(|s| s.uplink = "up");
+        }
+    }
+
+    /// Cuts and uploads everything pending, once (`venuebox sync push`); fails on the
+    /// first batch that does not fully go.
+    pub async fn push(&self) -> anyhow::Result<Status> {
+        self.cut().await?;
+        let (_, ok) = self.upload_all().await?;
+        let status = self.handle.status();
+        anyhow::ensure!(
+            ok,
+            "sync stopped: {}",
+            status.last_error.clone().unwrap_or_default()
+        );
+        Ok(status)
+    }
+
+    /// Waits out a failure: probes the target with exponential backoff and full jitter
+    /// until it answers (or shutdown).
+    async fn wait_for_uplink(&self, backoff: &mut Duration, shutdown: &CancellationToken) {
+        use rand::Rng;
+        let max = Duration::from_millis(self.config.probe_max_backoff_ms);
+        let min = Duration::from_millis(self.config.probe_min_backoff_ms);
+        loop {
+            let jittered = backoff.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(jittered) => {}
+            }
+            *backoff = (*backoff * 2).min(max);
+            match self.probe().await {
+                Ok(()) => {
+                    self.handle.update(|s| s.uplink = "up");
+                    return;
+                }
+                Err(e) => {
+                    self.handle.update(|s| {
+                        s.uplink = "down";
+                        s.last_error = Some(e);
+                    });
+                }
+            }
+            if *backoff < min {
+                *backoff = min;
+            }
+        }
+    }
+}
+
+fn damaged(file: &Path) -> ObjectError {
+    ObjectError {
+        message: format!(
+            "{} no longer matches its SHA-256; not uploaded",
+            file.display()
+        ),
+        conflict: false,
+    }
+}
+
+/// The sync worker: cuts bundles every `cut_every_photos` photos or `cut_every_secs`,
+/// uploads the queue, and rides out uplink drops. Returns on shutdown (an upload in
+/// flight is dropped; its object stays queued and is resumed at the next start).
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let config = &state.config.sync;
+    if !config.enabled {
+        return;
+    }
+    let syncer = match Syncer::new(
+        state.store.clone(),
+        &state.config,
+        state.config.event.name.clone(),
+        state.sync.clone(),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "sync target unusable; sync is off");
+            state.sync.update(|s| s.last_error = Some(format!("{e:#}")));
+            return;
+        }
+    };
+    let mut photos = state.ingest.subscribe();
+    let cut_every = Duration::from_secs(config.cut_every_secs);
+    let min_backoff = Duration::from_millis(config.probe_min_backoff_ms);
+    let mut backoff = min_backoff;
+    // The first pass cuts whatever waited while the box was off.
+    let mut last_cut: Option<Instant> = None;
+    while !shutdown.is_cancelled() {
+        let waiting = syncer
+            .unpublished()
+            .await
+            .map(|v| v.len() as u64)
+            .unwrap_or(0);
+        let asked = state
+            .sync
+            .cut_now
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        let due = asked || last_cut.map_or(true, |t| t.elapsed() >= cut_every);
+        if due || waiting >= config.cut_every_photos {
+            if let Err(e) = syncer.cut().await {
+                tracing::error!(error = %e, "cutting a sync bundle failed");
+            }
+            last_cut = Some(Instant::now());
+        }
+        let work = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = syncer.upload_all() => r,
+        };
+        match work {
+            Ok((_, true)) => {
+                backoff = min_backoff;
+                // Idle: wait for a photo, a wake-up, or the next time-based cut check.
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = photos.recv() => {}
+                    _ = state.sync.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Ok((_, false)) => syncer.wait_for_uplink(&mut backoff, &shutdown).await,
+            Err(e) => {
+                tracing::error!(error = %e, "sync outbox failed");
+                syncer.wait_for_uplink(&mut backoff, &shutdown).await;
+            }
+        }
+    }
+}
+
+/// The admin API of sync.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/sync", get(api_status))
+        .route("/api/admin/sync/now", axum::routing::post(api_sync_now))
+        .route("/api/admin/photos/{id}/attendees", put(api_tag_photo))
+        .route("/api/admin/creators/{id}/sync", put(api_creator_sync))
+}
+
+/// The dashboard's view of sync: worker status and the outbox's state.
+#[derive(Debug, Serialize)]
+struct SyncView {
+    #[serde(flatten)]
+    status: Status,
+    enabled: bool,
+    #[serde(flatten)]
+    outbox: OutboxView,
+}
+
+/// The outbox as the dashboard shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct OutboxView {
+    bundles: Counts,
+    objects: Counts,
+    pending_bytes: u64,
+    recent_bundles: Vec<BundleView>,
+    waiting_objects: Vec<ObjectView>,
+}
+
+#[derive(Debug, Serialize, Default)]
+struct Counts {
+    total: u64,
+    uploaded: u64,
+    pending: u64,
+    conflict: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct BundleView {
+    sequence: u64,
+    sha256: String,
+    key_id: String,
+    entries: u64,
+    asset_bytes: u64,
+    created_at: i64,
+    uploaded_at: Option<i64>,
+    objects_pending: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct ObjectView {
+    key: String,
+    kind: String,
+    bundle: u64,
+    size: u64,
+    state: String,
+    attempts: u64,
+    parts_done: usize,
+    last_error: Option<String>,
+}
+
+pub(crate) fn outbox_view(c: &rusqlite::Connection) -> rusqlite::Result<OutboxView> {
+    let bundles = c.query_row(
+        "SELECT count(*), count(uploaded_at) FROM sync_bundles",
+        [],
+        |r| {
+            let (total, uploaded): (u64, u64) = (r.get(0)?, r.get(1)?);
+            Ok(Counts {
+                total,
+                uploaded,
+                pending: total - uploaded,
+                conflict: 0,
+            })
+        },
+    )?;
+    let objects = c.query_row(
+        "SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'pending'),
+                count(*) FILTER (WHERE state = 'conflict'),
+                coalesce(sum(size) FILTER (WHERE state <> 'done'), 0)
+         FROM sync_objects",
+        [],
+        |r| {
+            Ok((
+                Counts {
+                    total: r.get(0)?,
+                    uploaded: r.get(1)?,
+                    pending: r.get(2)?,
+                    conflict: r.get(3)?,
+                },
+                r.get::<_, u64>(4)?,
+            ))
+        },
+    )?;
+    let mut stmt = c.prepare(
+        "SELECT b.sequence, b.sha256, b.key_id, b.entries, b.asset_bytes, b.created_at, b.uploaded_at,
+                (SELECT count(*) FROM sync_objects o WHERE o.bundle = b.sequence AND o.state <> 'done')
+         FROM sync_bundles b ORDER BY b.sequence DESC LIMIT 20",
+    )?;
+    let recent = stmt
+        .query_map([], |r| {
+            Ok(BundleView {
+                sequence: r.get(0)?,
+                sha256: r.get(1)?,
+                key_id: r.get(2)?,
+                entries: r.get(3)?,
+                asset_bytes: r.get(4)?,
+                created_at: r.get(5)?,
+                uploaded_at: r.get(6)?,
+                objects_pending: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut stmt = c.prepare(
+        "SELECT key, kind, bundle, size, state, attempts, parts, last_error FROM sync_objects
+         WHERE state <> 'done' ORDER BY bundle, key LIMIT 50",
+    )?;
+    let waiting = stmt
+        .query_map([], |r| {
+            let parts: String = r.get(6)?;
+            Ok(ObjectView {
+                key: r.get(0)?,
+                kind: r.get(1)?,
+                bundle: r.get(2)?,
+                size: r.get(3)?,
+                state: r.get(4)?,
+                attempts: r.get(5)?,
+                parts_done: serde_json::from_str::<Vec<String>>(&parts)
+                    .map(|p| p.len())
+                    .unwrap_or(0),
+                last_error: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(OutboxView {
+        bundles,
+        objects: objects.0,
+        pending_bytes: objects.1,
+        recent_bundles: recent,
+        waiting_objects: waiting,
+    })
+}
+
+/// `GET /api/admin/sync`
+async fn api_status(
+    State(state): State<AppState>,
+    _: AdminSession,
+) -> Result<Json<SyncView>, AppError> {
+    let outbox = state
+        .store
+        .read(|c| outbox_view(c).map_err(StoreError::from))
+        .await?;
+    Ok(Json(SyncView {
+        status: state.sync.status(),
+        enabled: state.config.sync.enabled,
+        outbox,
+    }))
+}
+
+/// `POST /api/admin/sync/now`: cut a bundle of whatever may leave, now.
+async fn api_sync_now(State(state): State<AppState>, _: AdminSession) -> StatusCode {
+    state.sync.cut_now();
+    StatusCode::ACCEPTED
+}
+
+#[derive(Deserialize)]
+struct TagRequest {
+    /// Pass ids of the attendees on the photo (replaces the photo's tags).
+    attendees: Vec<String>,
+}
+
+/// `PUT /api/admin/photos/{id}/attendees`: who is on a photo. Pass ids are checked
+/// against the attendees table and never echoed or logged.
+async fn api_tag_photo(
+    State(state): State<AppState>,
+    session: AdminSession,
+    UrlPath(id): UrlPath<i64>,
+    Json(req): Json<TagRequest>,
+) -> Result<StatusCode, AppError> {
+    let _ = session;
+    if req.attendees.len() > 1000 {
+        return Err(AppError::BadRequest(
+            "at most 1000 attendees per photo".into(),
+        ));
+    }
+    state
+        .store
+        .write(move |tx| -> Result<(), AppError> {
+            if crate::ingest::photo_by_id(tx, id)?.is_none() {
+                return Err(AppError::NotFound);
+            }
+            for (i, attendee) in req.attendees.iter().enumerate() {
+                if crate::consent::attendee(tx, attendee)?.is_none() {
+                    return Err(AppError::BadRequest(format!("attendees[{i}] is not a known pass")));
+                }
+            }
+            tx.execute("DELETE FROM photo_attendees WHERE photo_id = ?1", [id])?;
+            for attendee in &req.attendees {
+                tx.execute(
+                    "INSERT OR IGNORE INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![id, attendee, now()],
+                )?;
+            }
+            store::audit(
+                tx,
+                "admin",
+                "photo.tag",
+                &format!("photo {id}: {} attendee(s)", req.attendees.len()),
+            )?;
+            Ok(())
+        })
+        .await?;
+    state.sync.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct CreatorSyncRequest {
+    enabled: bool,
+}
+
+/// `PUT /api/admin/creators/{id}/sync`: a creator's untagged photos sync (default) or
+/// not. Turning it off after an upload tombstones what was published.
+async fn api_creator_sync(
+    State(state): State<AppState>,
+    _: AdminSession,
+    UrlPath(id): UrlPath<i64>,
+    Json(req): Json<CreatorSyncRequest>,
+) -> Result<StatusCode, AppError> {
+    state
+        .store
+        .write(move |tx| -> Result<(), AppError> {
+            let n = tx.execute(
+                "UPDATE creators SET sync_enabled = ?2 WHERE id = ?1",
+                rusqlite::params![id, req.enabled],
+            )?;
+            if n == 0 {
+                return Err(AppError::NotFound);
+            }
+            store::audit(
+                tx,
+                "admin",
+                "creator.sync",
+                &format!("creator {id}: {}", if req.enabled { "on" } else { "off" }),
+            )?;
+            Ok(())
+        })
+        .await?;
+    state.sync.wake();
+    Ok(StatusCode::NO_CONTENT)
+}

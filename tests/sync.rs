@@ -1,0 +1,786 @@
+//! Sync against a real Garage on loopback: the corpus arrives and verifies; an uplink
+//! cut mid-upload and a kill -9 mid-sync both end with every object exactly once and
+//! the chain intact; tampering is caught and named; what consent forbids never reaches
+//! the bucket; a key rotation mid-event verifies.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+use common::garage::{list, Garage, Uplink};
+use common::{testdata, TestBox};
+use venuebox::config::Config;
+use venuebox::sync::manifest::{self, keys, Entry};
+use venuebox::sync::target::Target;
+
+const BIN: &str = env!("CARGO_BIN_EXE_venuebox");
+
+fn photos(n: usize) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata().join("photos"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
+            ext != "tsv" && ext != "md"
+        })
+        .collect();
+    files.sort();
+    files.truncate(n);
+    files
+}
+
+fn configure(
+    garage: &Garage,
+    endpoint: String,
+    prefix: &'static str,
+) -> Box<dyn FnOnce(&mut Config)> {
+    let mut sync = venuebox::config::SyncConfig::default();
+    garage.configure(&mut sync, &endpoint, prefix);
+    Box::new(move |c: &mut Config| {
+        c.sync = sync;
+        c.sync.cut_every_secs = 1;
+        c.sync.probe_min_backoff_ms = 100;
+        c.sync.probe_max_backoff_ms = 500;
+    })
+}
+
+async fn start_box(configure: Box<dyn FnOnce(&mut Config)>) -> TestBox {
+    TestBox::start_with(common::Options {
+        configure,
+        extra_routes: None,
+    })
+    .await
+}
+
+async fn import(b: &TestBox, creator: i64, files: &[PathBuf]) {
+    venuebox::import::import(
+        &b.state.ingest,
+        creator,
+        files,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
+}
+
+/// (objects not yet uploaded, photos not yet published, bundles uploaded)
+async fn outbox(b: &TestBox) -> (i64, i64, i64) {
+    b.state
+        .store
+        .read(|c| {
+            c.query_row(
+                "SELECT (SELECT count(*) FROM sync_objects WHERE state <> 'done'),
+                        (SELECT count(*) FROM photos p LEFT JOIN sync_photos s ON s.photo_id = p.id
+                          WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL),
+                        (SELECT count(*) FROM sync_bundles WHERE uploaded_at IS NOT NULL)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+}
+
+/// Waits until nothing is queued, `unpublished` photos remain unpublished, and at
+/// least `bundles` bundles are uploaded.
+async fn wait_synced(b: &TestBox, unpublished: i64, bundles: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let state = outbox(b).await;
+        if state.0 == 0 && state.1 == unpublished && state.2 >= bundles {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not synced in time: {state:?}, status {:?}",
+            b.state.sync.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn verify_cli(garage: &Garage, location: &str) -> (bool, serde_json::Value) {
+    let out = Command::new(BIN)
+        .args(["bundle", "verify", location, "--json"])
+        .envs(garage.env())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.success(), report)
+}
+
+async fn verify(target: &Target) -> venuebox::sync::verify::Report {
+    venuebox::sync::verify::verify(target, &indicatif::ProgressBar::hidden())
+        .await
+        .unwrap()
+}
+
+/// The object keys a fully synced box must have put in the bucket: its assets, its
+/// key statements, and a manifest and signature per bundle.
+fn expected_keys(
+    box_id: &str,
+    assets: &[String],
+    key_statements: u64,
+    bundles: u64,
+) -> Vec<String> {
+    let mut keys: Vec<String> = assets.iter().map(|s| keys::asset(s)).collect();
+    keys.extend((0..key_statements).map(|n| keys::key_statement(box_id, n)));
+    for n in 1..=bundles {
+        keys.push(keys::manifest(box_id, n));
+        keys.push(keys::signature(box_id, n));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+fn sha_of(files: &[PathBuf]) -> Vec<String> {
+    let mut v: Vec<String> = files.iter().map(|f| common::sha256_file(f)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn box_id(b: &TestBox) -> String {
+    venuebox::vault::bundle_signer(&b.data_dir())
+        .unwrap()
+        .box_id()
+        .to_string()
+}
+
+async fn bundles_done(b: &TestBox) -> u64 {
+    b.state
+        .store
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM sync_bundles", [], |r| r.get(0))
+                .map_err(venuebox::store::StoreError::from)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corpus_syncs_to_garage_and_verifies() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let b = start_box(configure(&garage, garage.endpoint.clone(), "events/one")).await;
+    let (creator, _) = b.creator("Ana Lima Studio").await;
+    let files = photos(usize::MAX);
+    import(&b, creator, &files).await;
+    wait_synced(&b, 0, 1, Duration::from_secs(60)).await;
+
+    // The dashboard's view, through the admin API.
+    let token = b.admin_token().await;
+    let view: serde_json::Value = reqwest::Client::new()
+        .get(b.url("/api/admin/sync"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["uplink"], "up", "{view}");
+    assert_eq!(view["objects"]["pending"], 0, "{view}");
+    assert_eq!(view["target"], "s3://venuebox/events/one", "{view}");
+    // Attendees (and anyone without a session) never reach it.
+    let anonymous = reqwest::get(b.url("/api/admin/sync")).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let bundles = bundles_done(&b).await;
+    let target = garage.target("events/one");
+    assert_eq!(
+        list(&target).await,
+        expected_keys(&box_id(&b), &sha_of(&files), 1, bundles)
+    );
+    let (ok, report) = verify_cli(&garage, "s3://venuebox/events/one");
+    assert!(ok, "{report:#}");
+    assert_eq!(report["assets_checked"], sha_of(&files).len(), "{report:#}");
+    // Manifests carry EXIF provenance.
+    let m = target
+        .store()
+        .get(&target.path(&keys::manifest(&box_id(&b), bundles)))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let m = manifest::parse_manifest(&m).unwrap();
+    assert!(m.entries.iter().any(|e| matches!(e, Entry::Asset { camera_make: Some(make), captured_at: Some(_), .. } if make == "Canon")), "{m:?}");
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uplink_cut_mid_upload_then_every_object_arrives_once() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let uplink = Uplink::start(garage.s3_addr).await;
+    let inner = configure(&garage, uplink.endpoint(), "drop");
+    let paced: Box<dyn FnOnce(&mut Config)> = Box::new(move |c: &mut Config| {
+        inner(c);
+        // ~8 MB/s: the corpus takes a few seconds, long enough to cut it mid-way.
+        c.sync.bandwidth_limit_bytes_per_sec = 8_000_000;
+        c.sync.cut_every_photos = 1000;
+    });
+    let b = start_box(paced).await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = photos(usize::MAX);
+    import(&b, creator, &files).await;
+    // Wait for some objects to be up, then cut the uplink.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state.sync.status().objects_uploaded < 5 {
+        assert!(Instant::now() < deadline, "{:?}", b.state.sync.status());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    uplink.set_up(false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.state.sync.status().uplink != "down" {
+        assert!(
+            Instant::now() < deadline,
+            "never noticed the drop: {:?}",
+            b.state.sync.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pending_while_down = outbox(&b).await.0;
+    assert!(
+        pending_while_down > 0,
+        "everything went before the cut; nothing was tested"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    uplink.set_up(true);
+    wait_synced(&b, 0, 1, Duration::from_secs(60)).await;
+
+    let status = b.state.sync.status();
+    let bundles = bundles_done(&b).await;
+    let expected = expected_keys(&box_id(&b), &sha_of(&files), 1, bundles);
+    // Every object exactly once: the bucket holds exactly the expected keys, and the
+    // box counted each either as uploaded or (a PUT whose answer the cut lost) found
+    // by HEAD, never twice.
+    let target = garage.target("drop");
+    assert_eq!(list(&target).await, expected);
+    assert_eq!(
+        status.objects_uploaded + status.objects_skipped,
+        expected.len() as u64,
+        "{status:?}"
+    );
+    let report = verify(&target).await;
+    assert!(report.ok, "{:?}", report.failures);
+    b.stop().await;
+}
+
+fn cli(data: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_sync_resumes_without_loss_or_duplicates() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut env = garage.env();
+    for (k, v) in [
+        ("VENUEBOX_SYNC__TARGET", "s3".to_string()),
+        ("VENUEBOX_SYNC__ENDPOINT", garage.endpoint.clone()),
+        ("VENUEBOX_SYNC__REGION", common::garage::REGION.to_string()),
+        ("VENUEBOX_SYNC__BUCKET", garage.bucket.clone()),
+        ("VENUEBOX_SYNC__PREFIX", "crash".to_string()),
+        ("VENUEBOX_SYNC__CUT_EVERY_SECS", "1".to_string()),
+        (
+            "VENUEBOX_SYNC__BANDWIDTH_LIMIT_BYTES_PER_SEC",
+            "6000000".to_string(),
+        ),
+        // A large asset goes by multipart in 5 MiB parts, so the kill can land mid-way.
+        (
+            "VENUEBOX_SYNC__MULTIPART_THRESHOLD_BYTES",
+            "5242880".to_string(),
+        ),
+        ("VENUEBOX_SYNC__PART_SIZE_BYTES", "5242880".to_string()),
+        ("VENUEBOX_SYNC__PROBE_MIN_BACKOFF_MS", "100".to_string()),
+        ("VENUEBOX_MDNS__ENABLED", "false".to_string()),
+    ] {
+        env.push((k.into(), v));
+    }
+    cli(&data, &env, &["creator", "add", "Ana"]);
+    cli(
+        &data,
+        &env,
+        &[
+            "import",
+            testdata().join("photos").to_str().unwrap(),
+            "--creator",
+            "Ana",
+        ],
+    );
+    // A 16 MiB "JPEG" (JPEG magic, then noise): three parts and a bit.
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    bytes.extend((0..(16 << 20)).map(|_| rand::random::<u8>()));
+    std::fs::write(big.join("huge.jpg"), &bytes).unwrap();
+    cli(
+        &data,
+        &env,
+        &["import", big.to_str().unwrap(), "--creator", "Ana"],
+    );
+
+    let start = |env: &[(String, String)]| {
+        Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "run",
+                "--http",
+                &format!("127.0.0.1:{}", common::free_port()),
+                "--ftp",
+                &format!("127.0.0.1:{}", common::free_port()),
+            ])
+            .envs(env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let target = garage.target("crash");
+    let mut child = start(&env);
+    // Kill once some objects are up and the big asset's multipart has begun.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = cli(&data, &env, &["sync", "status"]);
+        let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let parts_done = status["waiting_objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["parts_done"].as_u64().unwrap_or(0) >= 1);
+        if parts_done && list(&target).await.len() >= 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sync did not start: {status:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = list(&target).await;
+
+    let mut child = start(&env);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&cli(&data, &env, &["sync", "status"])).unwrap();
+        if status["objects"]["pending"] == 0
+            && status["bundles"]["total"].as_u64().unwrap() > 0
+            && status["bundles"]["pending"] == 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not resume: {status:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap();
+
+    let after = list(&target).await;
+    assert!(before.iter().all(|k| after.contains(k)));
+    let (ok, report) = verify_cli(&garage, "s3://venuebox/crash");
+    assert!(ok, "{report:#}");
+    let mut files = photos(usize::MAX);
+    files.push(big.join("huge.jpg"));
+    assert_eq!(report["assets_checked"], sha_of(&files).len(), "{report:#}");
+    let box_id = venuebox::vault::bundle_signer(&data)
+        .unwrap()
+        .box_id()
+        .to_string();
+    let bundles = report["boxes"][0]["bundles"].as_u64().unwrap();
+    assert_eq!(after, expected_keys(&box_id, &sha_of(&files), 1, bundles));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_is_caught_and_named() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let b = start_box(configure(&garage, garage.endpoint.clone(), "t")).await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = photos(4);
+    import(&b, creator, &files[..2]).await;
+    wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
+    import(&b, creator, &files[2..]).await;
+    wait_synced(&b, 0, 2, Duration::from_secs(30)).await;
+    let signer = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    b.stop().await;
+
+    let target = garage.target("t");
+    assert!(verify(&target).await.ok);
+    let id = signer.box_id().to_string();
+    let store = target.store();
+    let get = |key: String| {
+        let target = target.clone();
+        async move {
+            target
+                .store()
+                .get(&target.path(&key))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .to_vec()
+        }
+    };
+    let put = |key: String, bytes: Vec<u8>| {
+        let target = target.clone();
+        async move {
+            target
+                .store()
+                .put(&target.path(&key), bytes.into())
+                .await
+                .unwrap();
+        }
+    };
+    let named = |report: &venuebox::sync::verify::Report, key: &str| {
+        assert!(!report.ok);
+        assert!(
+            report.failures.iter().any(|f| f.object == key),
+            "{key} not named: {:?}",
+            report.failures
+        );
+    };
+
+    // A manifest changed after signing (re-canonicalised, so only the signature tells).
+    let m1 = keys::manifest(&id, 1);
+    let original = get(m1.clone()).await;
+    let mut m = manifest::parse_manifest(&original).unwrap();
+    m.created_at += 1;
+    put(m1.clone(), manifest::canonical(&m)).await;
+    named(&verify(&target).await, &m1);
+    put(m1.clone(), original).await;
+
+    // A signature altered.
+    let s2 = keys::signature(&id, 2);
+    let original = get(s2.clone()).await;
+    let mut sig = manifest::parse_signature(&original).unwrap();
+    sig.signature = sig.signature.chars().rev().collect();
+    put(s2.clone(), manifest::canonical(&sig)).await;
+    named(&verify(&target).await, &s2);
+    put(s2.clone(), original).await;
+
+    // An asset altered, then missing.
+    let sha = common::sha256_file(&files[0]);
+    let a = keys::asset(&sha);
+    let original = get(a.clone()).await;
+    let mut altered = original.clone();
+    altered[1000] ^= 0xFF;
+    put(a.clone(), altered).await;
+    let report = verify(&target).await;
+    named(&report, &a);
+    store.delete(&target.path(&a)).await.unwrap();
+    let report = verify(&target).await;
+    named(&report, &a);
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.problem.contains("missing")),
+        "{:?}",
+        report.failures
+    );
+    put(a.clone(), original).await;
+
+    // A forked chain: a validly signed bundle 3 that does not follow bundle 2.
+    let mut fork = manifest::parse_manifest(&get(keys::manifest(&id, 2)).await).unwrap();
+    fork.sequence = 3;
+    fork.previous = Some("00".repeat(32));
+    let (bytes, sig) = manifest::sign(&fork, &signer.key_id(), |b| signer.sign(b));
+    put(keys::manifest(&id, 3), bytes).await;
+    put(keys::signature(&id, 3), sig).await;
+    let report = verify(&target).await;
+    named(&report, &keys::manifest(&id, 3));
+    assert!(
+        report.failures.iter().any(|f| f.problem.contains("fork")),
+        "{:?}",
+        report.failures
+    );
+    store
+        .delete(&target.path(&keys::signature(&id, 3)))
+        .await
+        .unwrap();
+    store
+        .delete(&target.path(&keys::manifest(&id, 3)))
+        .await
+        .unwrap();
+
+    // A gap: bundle 1 gone. And an object the format does not explain.
+    put("notes.txt".into(), b"hello".to_vec()).await;
+    let report = verify(&target).await;
+    named(&report, "notes.txt");
+    store.delete(&target.path("notes.txt")).await.unwrap();
+
+    // The CLI exits non-zero and names the object.
+    store.delete(&target.path(&m1)).await.unwrap();
+    let out = Command::new(BIN)
+        .args(["bundle", "verify", "s3://venuebox/t"])
+        .envs(garage.env())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("FAIL {m1}")), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_consent_allows_reaches_the_bucket() {
+    use venuebox::consent::{self, Channel, Scope};
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let inner = configure(&garage, garage.endpoint.clone(), "consent");
+    // Cut only when asked, so photos are tagged before any cut sees them.
+    let b = start_box(Box::new(move |c: &mut Config| {
+        inner(c);
+        c.sync.cut_every_secs = 3600;
+    }))
+    .await;
+    let (ana, _) = b.creator("Ana").await;
+    let (bo, _) = b.creator("Bo").await;
+    let token = b.admin_token().await;
+    let http = reqwest::Client::new();
+    // Bo turns sync off before anything is cut.
+    let r = http
+        .put(b.url(&format!("/api/admin/creators/{bo}/sync")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Two attendees: one consents to sync, one only to the gallery.
+    let (yes, no) = b
+        .state
+        .store
+        .write(|tx| {
+            let secret = consent::ensure_secret(tx)?;
+            let notice = consent::remember_notice(tx, "1", "en", "notice")?;
+            let yes = consent::new_attendee(tx, &secret, "en")?;
+            let no = consent::new_attendee(tx, &secret, "en")?;
+            consent::record(tx, &yes.id, Scope::Sync, true, &notice, Channel::Portal)?;
+            consent::record(tx, &no.id, Scope::Gallery, true, &notice, Channel::Portal)?;
+            consent::record_attendance(tx, &yes.pseudonym, consent::Source::Portal, 0)?;
+            Ok::<_, venuebox::store::StoreError>((yes, no))
+        })
+        .await
+        .unwrap();
+    let files = photos(4);
+    // Import, then tag before the next cut can run.
+    import(&b, ana, &files[..3]).await;
+    import(&b, bo, &files[3..]).await;
+    let ids: Vec<i64> = b
+        .state
+        .store
+        .read(|c| {
+            let mut s = c.prepare("SELECT id FROM photos ORDER BY id")?;
+            let v = s
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok::<_, venuebox::store::StoreError>(v)
+        })
+        .await
+        .unwrap();
+    let tag = |photo: i64, who: Vec<String>| {
+        let (http, url, token) = (
+            http.clone(),
+            b.url(&format!("/api/admin/photos/{photo}/attendees")),
+            token.clone(),
+        );
+        async move {
+            let r = http
+                .put(url)
+                .bearer_auth(token)
+                .json(&serde_json::json!({"attendees": who}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 204);
+        }
+    };
+    tag(ids[0], vec![yes.id.clone()]).await;
+    tag(ids[1], vec![yes.id.clone(), no.id.clone()]).await;
+    // photo 2: untagged, Ana syncs; photo 3: Bo's, sync off.
+    let _ = tag;
+    let now = |b: &TestBox| {
+        http.post(b.url("/api/admin/sync/now"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(now(&b).await.unwrap().status(), 202);
+    wait_synced(&b, 2, 1, Duration::from_secs(30)).await;
+
+    let target = garage.target("consent");
+    let keys_in_bucket = list(&target).await;
+    let sha: Vec<String> = files.iter().map(|f| common::sha256_file(f)).collect();
+    assert!(keys_in_bucket.contains(&keys::asset(&sha[0])));
+    assert!(keys_in_bucket.contains(&keys::asset(&sha[2])));
+    assert!(
+        !keys_in_bucket.contains(&keys::asset(&sha[1])),
+        "an attendee who did not consent is on it"
+    );
+    assert!(
+        !keys_in_bucket.contains(&keys::asset(&sha[3])),
+        "its creator turned sync off"
+    );
+    // Manifests name attendees by pseudonym only; pass ids never leave.
+    let mut all = String::new();
+    for k in keys_in_bucket.iter().filter(|k| k.starts_with("boxes/")) {
+        all += std::str::from_utf8(
+            &target
+                .store()
+                .get(&target.path(k))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    assert!(all.contains(&yes.pseudonym));
+    assert!(!all.contains(&yes.id) && !all.contains(&no.id) && !all.contains(&no.pseudonym));
+    assert!(all.contains("\"type\":\"attendance\""));
+
+    // The consenting attendee withdraws: the next bundle tombstones them and their photo.
+    b.state
+        .store
+        .write(move |tx| {
+            let notice = consent::remember_notice(tx, "1", "en", "notice")?;
+            consent::record(tx, &yes.id, Scope::Sync, false, &notice, Channel::Portal)?;
+            Ok::<_, venuebox::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(now(&b).await.unwrap().status(), 202);
+    wait_synced(&b, 3, 2, Duration::from_secs(30)).await;
+    let id = box_id(&b);
+    let n = bundles_done(&b).await;
+    let last = manifest::parse_manifest(
+        &target
+            .store()
+            .get(&target.path(&keys::manifest(&id, n)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(last.entries.iter().any(|e| matches!(e, Entry::Tombstone { target, id, .. } if target == "asset" && *id == sha[0])), "{last:?}");
+    assert!(last.entries.iter().any(|e| matches!(e, Entry::Tombstone { target, reason, .. } if target == "attendee" && reason == "consent_withdrawn")), "{last:?}");
+    assert!(verify(&target).await.ok);
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_mid_event_verifies_across_it() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let b = start_box(configure(&garage, garage.endpoint.clone(), "rot")).await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = photos(4);
+    import(&b, creator, &files[..2]).await;
+    wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
+    let before = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    // The CLI rotates beside the running service.
+    let out = cli(&b.data_dir(), &[], &["keys", "rotate"]);
+    assert!(out.contains("new key id"), "{out}");
+    import(&b, creator, &files[2..]).await;
+    wait_synced(&b, 0, 2, Duration::from_secs(30)).await;
+    let after = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    assert_ne!(before.key_id(), after.key_id());
+    assert_eq!(before.box_id(), after.box_id());
+
+    let target = garage.target("rot");
+    let report = verify(&target).await;
+    assert!(report.ok, "{:?}", report.failures);
+    assert_eq!(report.boxes[0].keys, 2);
+    // The box id survives the rotation; `keys show` prints it for pinning.
+    let shown: serde_json::Value =
+        serde_json::from_str(&cli(&b.data_dir(), &[], &["keys", "show", "--json"])).unwrap();
+    assert_eq!(shown["box_id"], before.box_id());
+    assert_eq!(shown["key_id"], after.key_id());
+    let pinned = |id: &str| {
+        Command::new(BIN)
+            .args(["bundle", "verify", "s3://venuebox/rot", "--box-id", id])
+            .envs(garage.env())
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(pinned(before.box_id()), Some(0));
+    assert_eq!(
+        pinned(&after.key_id()),
+        Some(1),
+        "the new key is not the box's genesis"
+    );
+    let id = box_id(&b);
+    let n = bundles_done(&b).await;
+    let last = manifest::parse_manifest(
+        &target
+            .store()
+            .get(&target.path(&keys::manifest(&id, n)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(last.key_id, after.key_id());
+    // The old key is gone from the box, and a bundle it signs after the rotation fails.
+    let pem = std::fs::read_to_string(b.data_dir().join("keys/signing.key")).unwrap();
+    assert!(!pem.is_empty());
+    let mut late = last.clone();
+    late.sequence = n + 1;
+    late.previous = Some(manifest::sha256_hex(
+        &target
+            .store()
+            .get(&target.path(&keys::manifest(&id, n)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    ));
+    late.key_id = before.key_id();
+    let (bytes, sig) = manifest::sign(&late, &before.key_id(), |m| before.sign(m));
+    target
+        .store()
+        .put(&target.path(&keys::manifest(&id, n + 1)), bytes.into())
+        .await
+        .unwrap();
+    target
+        .store()
+        .put(&target.path(&keys::signature(&id, n + 1)), sig.into())
+        .await
+        .unwrap();
+    let report = verify(&target).await;
+    assert!(
+        report
+            .failures
+            .iter()
+            .any(|f| f.object == keys::signature(&id, n + 1)),
+        "{:?}",
+        report.failures
+    );
+    b.stop().await;
+}
