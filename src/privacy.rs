@@ -392,6 +392,39 @@ mod tests {
         assert_eq!(plan.assemble(&data).len(), 15);
     }
 
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut seg = vec![0xFF, marker];
+        seg.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        seg.extend_from_slice(body);
+        seg
+    }
+
+    #[test]
+    fn location_xmp_and_mpf_are_dropped_other_segments_kept() {
+        let xmp = |text: &str| {
+            let mut b = b"http://ns.adobe.com/xap/1.0/\0".to_vec();
+            b.extend_from_slice(text.as_bytes());
+            segment(0xE1, &b)
+        };
+        let located = xmp("<exif:GPSLatitude>48,51.4N</exif:GPSLatitude>");
+        let rights = xmp("<dc:rights>Ana</dc:rights>");
+        let comment = segment(0xFE, b"a comment");
+        let mpf = segment(0xE2, b"MPF\0MM\0*\0\0\0\x08");
+        let mut data = vec![0xFF, 0xD8];
+        for s in [&located, &rights, &comment, &mpf] {
+            data.extend_from_slice(s);
+        }
+        data.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 7, 0xFF, 0xD9]);
+        data.extend_from_slice(b"appended preview");
+        let full = full_plan(&data).unwrap().assemble(&data);
+        let has = |seg: &[u8]| full.windows(seg.len()).any(|w| w == seg);
+        assert!(!has(&located), "XMP with GPS dropped");
+        assert!(has(&rights), "other XMP kept");
+        assert!(has(&comment), "COM kept");
+        assert!(!has(&mpf), "MPF dropped");
+        assert!(full.ends_with(&[0xFF, 0xD9]), "nothing after the main EOI");
+    }
+
     #[test]
     fn credit_exif_round_trips() {
         let credit = Credit {

@@ -648,6 +648,8 @@ async fn attendee_network_never_reaches_admin_or_vendor_paths() {
         "/api/admin/attendance",
         "/files/",
         "/photos/1/thumb",
+        "/photos/1/full",
+        "/uploads/x/preview",
     ] {
         let r = attendee.get(b.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path} from the attendee network");

@@ -267,7 +267,7 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
 
 /// Paths only vendors and admins use: never served to the attendee network.
 fn is_vendor_path(path: &str) -> bool {
-    ["/admin", "/api/admin", "/files", "/photos"]
+    ["/admin", "/api/admin", "/files", "/photos", "/uploads"]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
