@@ -784,3 +784,43 @@ async fn rotation_mid_event_verifies_across_it() {
     );
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_development_box_syncs_to_its_data_dir_out_of_the_box() {
+    // Default configuration: the local target inside the data dir.
+    let b = start_box(Box::new(|c: &mut Config| c.sync.cut_every_secs = 1)).await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = photos(3);
+    import(&b, creator, &files).await;
+    wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
+    let dir = b.data_dir().join("sync-target");
+    let id = box_id(&b);
+    for sha in sha_of(&files) {
+        assert!(dir.join(keys::asset(&sha)).is_file());
+    }
+    assert!(dir.join(keys::manifest(&id, 1)).is_file());
+    let run = |dir: &Path| {
+        Command::new(BIN)
+            .args(["bundle", "verify", dir.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A damaged asset on the target is named.
+    let asset = dir.join(keys::asset(&sha_of(&files)[0]));
+    std::fs::write(&asset, b"not the photo").unwrap();
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["failures"][0]["object"],
+        keys::asset(&sha_of(&files)[0]),
+        "{report:#}"
+    );
+    b.stop().await;
+}

@@ -194,3 +194,45 @@ impl Target {
         (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, env, &Overrides::default())
+            .map_err(|e| e.issues.into_iter().map(|i| i.key).collect())
+    }
+
+    #[test]
+    fn sync_section_is_validated_by_key() {
+        let keys = load(&[
+            ("VENUEBOX_SYNC__TARGET", "s3"),
+            ("VENUEBOX_SYNC__ENDPOINT", "127.0.0.1:3900"),
+            ("VENUEBOX_SYNC__PART_SIZE_BYTES", "1024"),
+            ("VENUEBOX_SYNC__PREFIX", "../up"),
+        ])
+        .unwrap_err();
+        for key in [
+            "sync.bucket",
+            "sync.endpoint",
+            "sync.part_size_bytes",
+            "sync.prefix",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
+        }
+        let ok = load(&[
+            ("VENUEBOX_SYNC__TARGET", "s3"),
+            ("VENUEBOX_SYNC__BUCKET", "night-market"),
+            ("VENUEBOX_SYNC__SECRET_ACCESS_KEY", "very-secret"),
+        ])
+        .unwrap();
+        assert!(!format!("{:?}", ok.sync).contains("very-secret"));
+        // The development default syncs to a directory in the data dir.
+        assert_eq!(
+            load(&[]).unwrap().sync.target,
+            crate::config::SyncTargetKind::Local
+        );
+    }
+}
