@@ -247,16 +247,24 @@ impl Syncer {
 
     /// Uploads one batch; returns how many objects were attempted and whether all went.
     async fn upload_batch(&self) -> Result<(usize, bool), SyncError> {
-        let limit = self.config.concurrency;
+        use futures_util::StreamExt;
+        // Several rounds of work per query; `concurrency` objects in flight at any time
+        // (no barrier per round), results recorded a few at a time (one fsync each).
+        let limit = self.config.concurrency * 8;
         let batch = self
             .store
             .read(move |c| outbox::next_batch(c, limit).map_err(SyncError::from))
             .await?;
         let n = batch.len();
-        let results = futures_util::future::join_all(batch.iter().map(|p| self.upload(p))).await;
+        let mut results = futures_util::stream::iter(batch)
+            .map(|p| async move {
+                let result = self.upload(&p).await;
+                (p, result)
+            })
+            .buffer_unordered(self.config.concurrency);
         let mut all_ok = true;
-        for (pending, result) in batch.into_iter().zip(results) {
-            let key = pending.key.clone();
+        let mut done: Vec<(String, &'static str)> = Vec::new();
+        while let Some((pending, result)) = results.next().await {
             match result {
                 Ok(outcome) => {
                     self.handle.update(|s| {
@@ -268,14 +276,14 @@ impl Syncer {
                         }
                         s.last_upload_at = Some(now());
                     });
-                    self.store
-                        .write(move |tx| {
-                            outbox::mark_done(tx, &key, outcome).map_err(SyncError::from)
-                        })
-                        .await?;
+                    done.push((pending.key, outcome));
+                    if done.len() >= 8 {
+                        self.record_done(std::mem::take(&mut done)).await?;
+                    }
                 }
                 Err(e) => {
                     all_ok = false;
+                    let key = pending.key;
                     tracing::warn!(object = %key, error = %e.message, "sync upload failed");
                     self.handle
                         .update(|s| s.last_error = Some(format!("{key}: {}", e.message)));
@@ -288,7 +296,24 @@ impl Syncer {
                 }
             }
         }
+        self.record_done(done).await?;
         Ok((n, all_ok))
+    }
+
+    /// Records objects as in the target, in one transaction. (A crash before this
+    /// leaves them queued; the next attempt finds them by HEAD and skips them.)
+    async fn record_done(&self, done: Vec<(String, &'static str)>) -> Result<(), SyncError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write(move |tx| {
+                for (key, outcome) in &done {
+                    outbox::mark_done(tx, key, outcome)?;
+                }
+                Ok::<_, SyncError>(())
+            })
+            .await
     }
 
     /// HEAD, then PUT unless already there. Returns `uploaded` or `present`.

@@ -433,9 +433,12 @@ pub fn cut(
             )?;
         }
         for (sha256, size) in assets_here {
-            // An asset published before (and tombstoned) keeps its object row.
+            // An asset published before (and tombstoned since) is checked again: the
+            // cloud side may have deleted it.
             tx.execute(
-                "INSERT OR IGNORE INTO sync_objects (key, bundle, kind, sha256, size) VALUES (?1, ?2, 'asset', ?3, ?4)",
+                "INSERT INTO sync_objects (key, bundle, kind, sha256, size) VALUES (?1, ?2, 'asset', ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET state = 'pending', bundle = excluded.bundle, outcome = NULL
+                 WHERE state = 'done'",
                 params![manifest::keys::asset(&sha256), sequence, sha256, size],
             )?;
         }
