@@ -867,3 +867,26 @@ async fn api_creator_sync(
     state.sync.wake();
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_bandwidth_cap_paces_uploads() {
+        let pacer = Pacer::new(1_000_000);
+        let start = std::time::Instant::now();
+        for _ in 0..4 {
+            pacer.take(100_000).await;
+        }
+        // 4 × 100 kB at 1 MB/s: the last may start after 0.3 s.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        // No cap: no waiting.
+        let free = Pacer::new(0);
+        let start = std::time::Instant::now();
+        free.take(u64::MAX).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+}
