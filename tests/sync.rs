@@ -615,6 +615,17 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             assert_eq!(r.status(), 204);
         }
     };
+    // Unknown passes and photos are refused, naming neither the pass nor storing it.
+    let put = |photo: i64, who: &str| {
+        http.put(b.url(&format!("/api/admin/photos/{photo}/attendees")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "attendees": [who] }))
+            .send()
+    };
+    let r = put(ids[0], "not-a-pass").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(!r.text().await.unwrap().contains("not-a-pass"));
+    assert_eq!(put(999_999, &yes.id).await.unwrap().status(), 404);
     tag(ids[0], vec![yes.id.clone()]).await;
     tag(ids[1], vec![yes.id.clone(), no.id.clone()]).await;
     // photo 2: untagged, Ana syncs; photo 3: Bo's, sync off.
