@@ -824,6 +824,19 @@ async fn a_development_box_syncs_to_its_data_dir_out_of_the_box() {
     );
     // A damaged asset on the target is named.
     let asset = dir.join(keys::asset(&sha_of(&files)[0]));
+    // Assets are hard links to the stored photos (no second copy on the card).
+    use std::os::unix::fs::MetadataExt;
+    let stored = b
+        .data_dir()
+        .join("photos/sha256")
+        .join(&sha_of(&files)[0][..2])
+        .join(&sha_of(&files)[0]);
+    assert_eq!(
+        std::fs::metadata(&asset).unwrap().ino(),
+        std::fs::metadata(&stored).unwrap().ino()
+    );
+    // Replaced as a tool would (never in place: that would change the stored photo).
+    std::fs::remove_file(&asset).unwrap();
     std::fs::write(&asset, b"not the photo").unwrap();
     let out = run(&dir);
     assert_eq!(out.status.code(), Some(1));

@@ -348,6 +348,9 @@ impl Syncer {
         }
         let sha = p.sha256.clone().unwrap_or_default();
         let file = photo_path(&self.data_dir, &sha);
+        if let Some(dest) = self.target.local_file(&p.key) {
+            return link_local(file, dest, sha).await;
+        }
         if let (Some(_), true) = (
             self.target.multipart(),
             p.size >= self.config.multipart_threshold_bytes,
@@ -536,6 +539,47 @@ impl Syncer {
                 *backoff = min;
             }
         }
+    }
+}
+
+/// A local target keeps assets as hard links to the stored photos (same content,
+/// immutable, no second copy on the SD card), or as a copy on another filesystem.
+async fn link_local(
+    file: PathBuf,
+    dest: PathBuf,
+    sha: String,
+) -> Result<&'static str, ObjectError> {
+    let check = file.clone();
+    let result = store::run_blocking(move || -> Result<(), ObjectError> {
+        let io = |e: std::io::Error| ObjectError {
+            message: format!("{}: {e}", dest.display()),
+            conflict: false,
+        };
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut std::fs::File::open(&check).map_err(io)?, &mut hasher).map_err(io)?;
+        if hex::encode(hasher.finalize()) != sha {
+            return Err(damaged(&check));
+        }
+        let dir = dest.parent().expect("object paths have a parent");
+        crate::durable::create_dir(dir, 0o755).map_err(io)?;
+        match std::fs::hard_link(&check, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                let bytes = std::fs::read(&check).map_err(io)?;
+                crate::durable::write_atomic(&dest, &bytes, 0o644).map_err(io)?;
+            }
+        }
+        crate::durable::sync_dir(dir).map_err(io)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Ok("uploaded"),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ObjectError {
+            message: e.to_string(),
+            conflict: false,
+        }),
     }
 }
 

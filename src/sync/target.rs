@@ -19,6 +19,8 @@ use crate::config::{SyncConfig, SyncTargetKind};
 #[derive(Clone)]
 pub struct Target {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local target.
+    local_root: Option<PathBuf>,
     s3: Option<Arc<AmazonS3>>,
     prefix: String,
     /// `s3://bucket/prefix` or the directory, for people.
@@ -93,6 +95,7 @@ impl Target {
         let fs = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Target {
             store: Arc::new(fs),
+            local_root: Some(dir.clone()),
             s3: None,
             prefix: prefix.trim_matches('/').to_string(),
             describe: dir.join(prefix).display().to_string(),
@@ -122,6 +125,7 @@ impl Target {
         let prefix = prefix.trim_matches('/').to_string();
         Ok(Target {
             store: s3.clone(),
+            local_root: None,
             s3: Some(s3),
             describe: format!("s3://{}/{}", settings.bucket, prefix),
             prefix,
@@ -157,6 +161,12 @@ impl Target {
                 Target::local(dir, "")
             }
         }
+    }
+
+    /// Where an object of a local target lives on disk (`None` for S3).
+    pub fn local_file(&self, key: &str) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(root.join(self.path(key).as_ref()))
     }
 
     /// The store.
