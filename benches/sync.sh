@@ -20,6 +20,7 @@
 # BENCH_KEEP=1 keeps the temporary directory.
 
 set -Eeuo pipefail
+shopt -s inherit_errexit
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -133,7 +134,11 @@ venuebox_push() { # prefix endpoint
         "$BIN" --data-dir "$TMP/run" sync push >/dev/null
 }
 rclone_copy() { # prefix endpoint
-    RCLONE_CONFIG_G_ENDPOINT=$2 rclone copy --transfers 4 "$TMP/files" "g:bench/$1"
+    # AWS_CA_BUNDLE (set on some machines) makes rclone's S3 client fail on plain HTTP.
+    env -u AWS_CA_BUNDLE RCLONE_CONFIG_G_ENDPOINT="$2" rclone copy --transfers 4 "$TMP/files" "g:bench/$1"
+    local n
+    n=$(env -u AWS_CA_BUNDLE RCLONE_CONFIG_G_ENDPOINT="$2" rclone lsf "g:bench/$1" | wc -l)
+    [ "$n" -eq "$ASSETS" ] || { echo "sync.sh: rclone copied $n of $ASSETS files" >&2; exit 1; }
 }
 timed() { local t0 t1; t0=$(now); "$@"; t1=$(now); python3 -c "print($t1-$t0)"; }
 
@@ -149,7 +154,7 @@ wire() { # tool prefix
     local port out; port=$(free_port); out=$TMP/wire-$1
     python3 "$TMP/proxy.py" "$port" "$S3" "$out" & local pid=$!
     for _ in $(seq 100); do [ -e "$out.ready" ] && break; sleep 0.05; done
-    "$1" "$2" "http://127.0.0.1:$port"
+    "$1" "$2" "http://127.0.0.1:$port" >&2
     kill -TERM "$pid"; wait "$pid"
     cat "$out"
 }

@@ -458,8 +458,8 @@ pub enum SyncTargetKind {
     S3,
 }
 
-/// Signed bundles and store-and-forward sync.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Signed bundles and store-and-forward sync. `Debug` never prints the secret key.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct SyncConfig {
     /// Sync at all (the outbox is still filled only while this is on).
@@ -520,6 +520,25 @@ impl Default for SyncConfig {
             probe_min_backoff_ms: 1000,
             probe_max_backoff_ms: 60_000,
         }
+    }
+}
+
+impl fmt::Debug for SyncConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("enabled", &self.enabled)
+            .field("target", &self.target)
+            .field("local_dir", &self.local_dir)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
     }
 }
 

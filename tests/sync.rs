@@ -615,6 +615,17 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             assert_eq!(r.status(), 204);
         }
     };
+    // Unknown passes and photos are refused, naming neither the pass nor storing it.
+    let put = |photo: i64, who: &str| {
+        http.put(b.url(&format!("/api/admin/photos/{photo}/attendees")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "attendees": [who] }))
+            .send()
+    };
+    let r = put(ids[0], "not-a-pass").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(!r.text().await.unwrap().contains("not-a-pass"));
+    assert_eq!(put(999_999, &yes.id).await.unwrap().status(), 404);
     tag(ids[0], vec![yes.id.clone()]).await;
     tag(ids[1], vec![yes.id.clone(), no.id.clone()]).await;
     // photo 2: untagged, Ana syncs; photo 3: Bo's, sync off.
@@ -781,6 +792,59 @@ async fn rotation_mid_event_verifies_across_it() {
             .any(|f| f.object == keys::signature(&id, n + 1)),
         "{:?}",
         report.failures
+    );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_development_box_syncs_to_its_data_dir_out_of_the_box() {
+    // Default configuration: the local target inside the data dir.
+    let b = start_box(Box::new(|c: &mut Config| c.sync.cut_every_secs = 1)).await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = photos(3);
+    import(&b, creator, &files).await;
+    wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
+    let dir = b.data_dir().join("sync-target");
+    let id = box_id(&b);
+    for sha in sha_of(&files) {
+        assert!(dir.join(keys::asset(&sha)).is_file());
+    }
+    assert!(dir.join(keys::manifest(&id, 1)).is_file());
+    let run = |dir: &Path| {
+        Command::new(BIN)
+            .args(["bundle", "verify", dir.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap()
+    };
+    let out = run(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // A damaged asset on the target is named.
+    let asset = dir.join(keys::asset(&sha_of(&files)[0]));
+    // Assets are hard links to the stored photos (no second copy on the card).
+    use std::os::unix::fs::MetadataExt;
+    let stored = b
+        .data_dir()
+        .join("photos/sha256")
+        .join(&sha_of(&files)[0][..2])
+        .join(&sha_of(&files)[0]);
+    assert_eq!(
+        std::fs::metadata(&asset).unwrap().ino(),
+        std::fs::metadata(&stored).unwrap().ino()
+    );
+    // Replaced as a tool would (never in place: that would change the stored photo).
+    std::fs::remove_file(&asset).unwrap();
+    std::fs::write(&asset, b"not the photo").unwrap();
+    let out = run(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["failures"][0]["object"],
+        keys::asset(&sha_of(&files)[0]),
+        "{report:#}"
     );
     b.stop().await;
 }

@@ -247,16 +247,24 @@ impl Syncer {
 
     /// Uploads one batch; returns how many objects were attempted and whether all went.
     async fn upload_batch(&self) -> Result<(usize, bool), SyncError> {
-        let limit = self.config.concurrency;
+        use futures_util::StreamExt;
+        // Several rounds of work per query; `concurrency` objects in flight at any time
+        // (no barrier per round), results recorded a few at a time (one fsync each).
+        let limit = self.config.concurrency * 8;
         let batch = self
             .store
             .read(move |c| outbox::next_batch(c, limit).map_err(SyncError::from))
             .await?;
         let n = batch.len();
-        let results = futures_util::future::join_all(batch.iter().map(|p| self.upload(p))).await;
+        let mut results = futures_util::stream::iter(batch)
+            .map(|p| async move {
+                let result = self.upload(&p).await;
+                (p, result)
+            })
+            .buffer_unordered(self.config.concurrency);
         let mut all_ok = true;
-        for (pending, result) in batch.into_iter().zip(results) {
-            let key = pending.key.clone();
+        let mut done: Vec<(String, &'static str)> = Vec::new();
+        while let Some((pending, result)) = results.next().await {
             match result {
                 Ok(outcome) => {
                     self.handle.update(|s| {
@@ -268,14 +276,14 @@ impl Syncer {
                         }
                         s.last_upload_at = Some(now());
                     });
-                    self.store
-                        .write(move |tx| {
-                            outbox::mark_done(tx, &key, outcome).map_err(SyncError::from)
-                        })
-                        .await?;
+                    done.push((pending.key, outcome));
+                    if done.len() >= 8 {
+                        self.record_done(std::mem::take(&mut done)).await?;
+                    }
                 }
                 Err(e) => {
                     all_ok = false;
+                    let key = pending.key;
                     tracing::warn!(object = %key, error = %e.message, "sync upload failed");
                     self.handle
                         .update(|s| s.last_error = Some(format!("{key}: {}", e.message)));
@@ -288,7 +296,24 @@ impl Syncer {
                 }
             }
         }
+        self.record_done(done).await?;
         Ok((n, all_ok))
+    }
+
+    /// Records objects as in the target, in one transaction. (A crash before this
+    /// leaves them queued; the next attempt finds them by HEAD and skips them.)
+    async fn record_done(&self, done: Vec<(String, &'static str)>) -> Result<(), SyncError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .write(move |tx| {
+                for (key, outcome) in &done {
+                    outbox::mark_done(tx, key, outcome)?;
+                }
+                Ok::<_, SyncError>(())
+            })
+            .await
     }
 
     /// HEAD, then PUT unless already there. Returns `uploaded` or `present`.
@@ -323,6 +348,9 @@ impl Syncer {
         }
         let sha = p.sha256.clone().unwrap_or_default();
         let file = photo_path(&self.data_dir, &sha);
+        if let Some(dest) = self.target.local_file(&p.key) {
+            return link_local(file, dest, sha).await;
+        }
         if let (Some(_), true) = (
             self.target.multipart(),
             p.size >= self.config.multipart_threshold_bytes,
@@ -511,6 +539,47 @@ impl Syncer {
                 *backoff = min;
             }
         }
+    }
+}
+
+/// A local target keeps assets as hard links to the stored photos (same content,
+/// immutable, no second copy on the SD card), or as a copy on another filesystem.
+async fn link_local(
+    file: PathBuf,
+    dest: PathBuf,
+    sha: String,
+) -> Result<&'static str, ObjectError> {
+    let check = file.clone();
+    let result = store::run_blocking(move || -> Result<(), ObjectError> {
+        let io = |e: std::io::Error| ObjectError {
+            message: format!("{}: {e}", dest.display()),
+            conflict: false,
+        };
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut std::fs::File::open(&check).map_err(io)?, &mut hasher).map_err(io)?;
+        if hex::encode(hasher.finalize()) != sha {
+            return Err(damaged(&check));
+        }
+        let dir = dest.parent().expect("object paths have a parent");
+        crate::durable::create_dir(dir, 0o755).map_err(io)?;
+        match std::fs::hard_link(&check, &dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(_) => {
+                let bytes = std::fs::read(&check).map_err(io)?;
+                crate::durable::write_atomic(&dest, &bytes, 0o644).map_err(io)?;
+            }
+        }
+        crate::durable::sync_dir(dir).map_err(io)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => Ok("uploaded"),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(ObjectError {
+            message: e.to_string(),
+            conflict: false,
+        }),
     }
 }
 
@@ -841,4 +910,27 @@ async fn api_creator_sync(
         .await?;
     state.sync.wake();
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_bandwidth_cap_paces_uploads() {
+        let pacer = Pacer::new(1_000_000);
+        let start = std::time::Instant::now();
+        for _ in 0..4 {
+            pacer.take(100_000).await;
+        }
+        // 4 × 100 kB at 1 MB/s: the last may start after 0.3 s.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(290), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        // No cap: no waiting.
+        let free = Pacer::new(0);
+        let start = std::time::Instant::now();
+        free.take(u64::MAX).await;
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
 }

@@ -433,9 +433,12 @@ pub fn cut(
             )?;
         }
         for (sha256, size) in assets_here {
-            // An asset published before (and tombstoned) keeps its object row.
+            // An asset published before (and tombstoned since) is checked again: the
+            // cloud side may have deleted it.
             tx.execute(
-                "INSERT OR IGNORE INTO sync_objects (key, bundle, kind, sha256, size) VALUES (?1, ?2, 'asset', ?3, ?4)",
+                "INSERT INTO sync_objects (key, bundle, kind, sha256, size) VALUES (?1, ?2, 'asset', ?3, ?4)
+                 ON CONFLICT (key) DO UPDATE SET state = 'pending', bundle = excluded.bundle, outcome = NULL
+                 WHERE state = 'done'",
                 params![manifest::keys::asset(&sha256), sequence, sha256, size],
             )?;
         }
@@ -601,4 +604,85 @@ pub fn save_multipart(
         ],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&crate::store::migrations_for_tests())
+            .unwrap();
+        conn
+    }
+
+    fn bundle(conn: &Connection, seq: u64, asset_bytes: u64) {
+        conn.execute(
+            "INSERT INTO sync_bundles (sequence, sha256, key_id, entries, asset_bytes, created_at)
+             VALUES (?1, '', '', 1, ?2, 0)",
+            params![seq, asset_bytes],
+        )
+        .unwrap();
+    }
+
+    fn object(conn: &Connection, key: &str, seq: u64, kind: &str, size: u64) {
+        conn.execute(
+            "INSERT INTO sync_objects (key, bundle, kind, size) VALUES (?1, ?2, ?3, ?4)",
+            params![key, seq, kind, size],
+        )
+        .unwrap();
+    }
+
+    fn keys(conn: &Connection) -> Vec<String> {
+        next_batch(conn, 100)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    }
+
+    #[test]
+    fn uploads_go_in_priority_order_with_each_manifest_last() {
+        let conn = db();
+        // Bundle 1: large originals. Bundle 2: records only.
+        bundle(&conn, 1, 30_000_000);
+        object(&conn, "k0", 1, "key", 300);
+        object(&conn, "big", 1, "asset", 20_000_000);
+        object(&conn, "small", 1, "asset", 10_000_000);
+        object(&conn, "s1", 1, "signature", 200);
+        object(&conn, "m1", 1, "manifest", 5_000);
+        bundle(&conn, 2, 0);
+        object(&conn, "s2", 2, "signature", 200);
+        object(&conn, "m2", 2, "manifest", 900);
+        // The key first; the records bundle's signature before any original; its
+        // manifest waits for its signature; bundle 1's wait for its assets (smallest
+        // first).
+        assert_eq!(keys(&conn), ["k0", "s2", "small", "big"]);
+        for key in ["k0", "s2"] {
+            mark_done(&conn, key, "uploaded").unwrap();
+        }
+        assert_eq!(keys(&conn), ["m2", "small", "big"]);
+        for key in ["m2", "small"] {
+            mark_done(&conn, key, "uploaded").unwrap();
+        }
+        assert_eq!(keys(&conn), ["big"]);
+        mark_done(&conn, "big", "present").unwrap();
+        assert_eq!(keys(&conn), ["s1"]);
+        mark_done(&conn, "s1", "uploaded").unwrap();
+        assert_eq!(keys(&conn), ["m1"]);
+        // A bundle counts as uploaded only when its manifest is.
+        let uploaded = |seq: u64| -> bool {
+            conn.query_row(
+                "SELECT uploaded_at IS NOT NULL FROM sync_bundles WHERE sequence = ?1",
+                [seq],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!(uploaded(2) && !uploaded(1));
+        mark_done(&conn, "m1", "uploaded").unwrap();
+        assert!(uploaded(1));
+        assert_eq!(pending_count(&conn).unwrap(), 0);
+    }
 }

@@ -19,6 +19,8 @@ use crate::config::{SyncConfig, SyncTargetKind};
 #[derive(Clone)]
 pub struct Target {
     store: Arc<dyn ObjectStore>,
+    /// The directory of a local target.
+    local_root: Option<PathBuf>,
     s3: Option<Arc<AmazonS3>>,
     prefix: String,
     /// `s3://bucket/prefix` or the directory, for people.
@@ -93,6 +95,7 @@ impl Target {
         let fs = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Target {
             store: Arc::new(fs),
+            local_root: Some(dir.clone()),
             s3: None,
             prefix: prefix.trim_matches('/').to_string(),
             describe: dir.join(prefix).display().to_string(),
@@ -122,6 +125,7 @@ impl Target {
         let prefix = prefix.trim_matches('/').to_string();
         Ok(Target {
             store: s3.clone(),
+            local_root: None,
             s3: Some(s3),
             describe: format!("s3://{}/{}", settings.bucket, prefix),
             prefix,
@@ -159,6 +163,12 @@ impl Target {
         }
     }
 
+    /// Where an object of a local target lives on disk (`None` for S3).
+    pub fn local_file(&self, key: &str) -> Option<PathBuf> {
+        let root = self.local_root.as_ref()?;
+        Some(root.join(self.path(key).as_ref()))
+    }
+
     /// The store.
     pub fn store(&self) -> &dyn ObjectStore {
         self.store.as_ref()
@@ -192,5 +202,47 @@ impl Target {
     /// The prefix as an object path (for listing).
     pub fn prefix_path(&self) -> Option<ObjectPath> {
         (!self.prefix.is_empty()).then(|| ObjectPath::from(self.prefix.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    fn load(env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(None, env, &Overrides::default())
+            .map_err(|e| e.issues.into_iter().map(|i| i.key).collect())
+    }
+
+    #[test]
+    fn sync_section_is_validated_by_key() {
+        let keys = load(&[
+            ("VENUEBOX_SYNC__TARGET", "s3"),
+            ("VENUEBOX_SYNC__ENDPOINT", "127.0.0.1:3900"),
+            ("VENUEBOX_SYNC__PART_SIZE_BYTES", "1024"),
+            ("VENUEBOX_SYNC__PREFIX", "../up"),
+        ])
+        .unwrap_err();
+        for key in [
+            "sync.bucket",
+            "sync.endpoint",
+            "sync.part_size_bytes",
+            "sync.prefix",
+        ] {
+            assert!(keys.iter().any(|k| k == key), "{key} not in {keys:?}");
+        }
+        let ok = load(&[
+            ("VENUEBOX_SYNC__TARGET", "s3"),
+            ("VENUEBOX_SYNC__BUCKET", "night-market"),
+            ("VENUEBOX_SYNC__SECRET_ACCESS_KEY", "very-secret"),
+        ])
+        .unwrap();
+        assert!(!format!("{:?}", ok.sync).contains("very-secret"));
+        // The development default syncs to a directory in the data dir.
+        assert_eq!(
+            load(&[]).unwrap().sync.target,
+            crate::config::SyncTargetKind::Local
+        );
     }
 }
