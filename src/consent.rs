@@ -414,6 +414,12 @@ pub fn erase(conn: &Connection, attendee: &Attendee) -> rusqlite::Result<()> {
         "DELETE FROM portal_clients WHERE attendee = ?1",
         params![attendee.id],
     )?;
+    // Photos they were tagged on stay tagged, by a marker that is no pass and consents
+    // to nothing: those photos never leave the box for their sake.
+    conn.execute(
+        "UPDATE photo_attendees SET attendee = 'erased:' || ?2 WHERE attendee = ?1",
+        params![attendee.id, attendee.pseudonym],
+    )?;
     conn.execute("DELETE FROM attendees WHERE id = ?1", params![attendee.id])?;
     conn.execute(
         "INSERT INTO attendee_erasures (pseudonym, at) VALUES (?1, ?2)",
@@ -574,7 +580,27 @@ mod tests {
         let a = new_attendee(&conn, &secret, "en").unwrap();
         record(&conn, &a.id, Scope::Gallery, true, "n", Channel::Portal).unwrap();
         record_attendance(&conn, &a.pseudonym, Source::Portal, 60).unwrap();
+        // A tag on photo 7 (no such photo here: only the tag matters).
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute(
+            "INSERT INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (7, ?1, 0)",
+            [&a.id],
+        )
+        .unwrap();
         erase(&conn, &a).unwrap();
+        let tag: String = conn
+            .query_row(
+                "SELECT attendee FROM photo_attendees WHERE photo_id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            tag,
+            format!("erased:{}", a.pseudonym),
+            "the photo stays tagged, by no pass"
+        );
+        assert!(!may(&conn, &tag, Scope::Sync).unwrap());
         assert_eq!(attendee(&conn, &a.id).unwrap(), None);
         assert!(!may(&conn, &a.id, Scope::Gallery).unwrap());
         let left: i64 = conn

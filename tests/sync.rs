@@ -608,7 +608,7 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             let r = http
                 .put(url)
                 .bearer_auth(token)
-                .json(&serde_json::json!({"attendees": who}))
+                .json(&serde_json::json!({"passes": who}))
                 .send()
                 .await
                 .unwrap();
@@ -619,15 +619,22 @@ async fn only_what_consent_allows_reaches_the_bucket() {
     let put = |photo: i64, who: &str| {
         http.put(b.url(&format!("/api/admin/photos/{photo}/attendees")))
             .bearer_auth(&token)
-            .json(&serde_json::json!({ "attendees": [who] }))
+            .json(&serde_json::json!({ "passes": [who] }))
             .send()
     };
     let r = put(ids[0], "not-a-pass").await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(!r.text().await.unwrap().contains("not-a-pass"));
-    assert_eq!(put(999_999, &yes.id).await.unwrap().status(), 404);
-    tag(ids[0], vec![yes.id.clone()]).await;
-    tag(ids[1], vec![yes.id.clone(), no.id.clone()]).await;
+    let secret = b.state.portal.secret().clone();
+    let (yes_pass, no_pass) = (
+        consent::pass_code(&secret, &yes),
+        consent::pass_code(&secret, &no),
+    );
+    // A pass id (the attendee's bearer secret) is not a pass code.
+    assert_eq!(put(ids[0], &yes.id).await.unwrap().status(), 400);
+    assert_eq!(put(999_999, &yes_pass).await.unwrap().status(), 404);
+    tag(ids[0], vec![yes_pass.clone()]).await;
+    tag(ids[1], vec![yes_pass.clone(), no_pass.clone()]).await;
     // photo 2: untagged, Ana syncs; photo 3: Bo's, sync off.
     let _ = tag;
     let now = |b: &TestBox| {

@@ -827,12 +827,14 @@ async fn api_sync_now(State(state): State<AppState>, _: AdminSession) -> StatusC
 
 #[derive(Deserialize)]
 struct TagRequest {
-    /// Pass ids of the attendees on the photo (replaces the photo's tags).
-    attendees: Vec<String>,
+    /// The scanned pass codes (`VBX1:...`) of the attendees on the photo (replaces the
+    /// photo's tags).
+    passes: Vec<String>,
 }
 
-/// `PUT /api/admin/photos/{id}/attendees`: who is on a photo. Pass ids are checked
-/// against the attendees table and never echoed or logged.
+/// `PUT /api/admin/photos/{id}/attendees`: who is on a photo, by the pass codes a
+/// vendor scans. Codes are checked (keyed tag, then the attendees table) and never
+/// echoed or logged.
 async fn api_tag_photo(
     State(state): State<AppState>,
     session: AdminSession,
@@ -840,24 +842,40 @@ async fn api_tag_photo(
     Json(req): Json<TagRequest>,
 ) -> Result<StatusCode, AppError> {
     let _ = session;
-    if req.attendees.len() > 1000 {
-        return Err(AppError::BadRequest(
-            "at most 1000 attendees per photo".into(),
-        ));
+    if req.passes.len() > 1000 {
+        return Err(AppError::BadRequest("at most 1000 passes per photo".into()));
     }
+    let mut pseudonyms = Vec::with_capacity(req.passes.len());
+    for (i, code) in req.passes.iter().enumerate() {
+        match crate::consent::verify_pass_code(state.portal.secret(), code) {
+            Some(p) => pseudonyms.push(p),
+            None => {
+                return Err(AppError::BadRequest(format!(
+                    "passes[{i}] is not a pass of this event"
+                )))
+            }
+        }
+    }
+    let count = pseudonyms.len();
     state
         .store
         .write(move |tx| -> Result<(), AppError> {
             if crate::ingest::photo_by_id(tx, id)?.is_none() {
                 return Err(AppError::NotFound);
             }
-            for (i, attendee) in req.attendees.iter().enumerate() {
-                if crate::consent::attendee(tx, attendee)?.is_none() {
-                    return Err(AppError::BadRequest(format!("attendees[{i}] is not a known pass")));
+            let mut attendees = Vec::with_capacity(pseudonyms.len());
+            for (i, pseudonym) in pseudonyms.iter().enumerate() {
+                match crate::consent::attendee_by_pseudonym(tx, pseudonym)? {
+                    Some(a) => attendees.push(a.id),
+                    None => {
+                        return Err(AppError::BadRequest(format!(
+                            "passes[{i}] is not a known pass"
+                        )))
+                    }
                 }
             }
             tx.execute("DELETE FROM photo_attendees WHERE photo_id = ?1", [id])?;
-            for attendee in &req.attendees {
+            for attendee in &attendees {
                 tx.execute(
                     "INSERT OR IGNORE INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (?1, ?2, ?3)",
                     rusqlite::params![id, attendee, now()],
@@ -867,7 +885,7 @@ async fn api_tag_photo(
                 tx,
                 "admin",
                 "photo.tag",
-                &format!("photo {id}: {} attendee(s)", req.attendees.len()),
+                &format!("photo {id}: {count} attendee(s)"),
             )?;
             Ok(())
         })
