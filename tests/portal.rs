@@ -84,6 +84,17 @@ async fn post_form(
     client.post(b.url(path)).form(form).send().await.unwrap()
 }
 
+/// The status of a GET from this client.
+async fn status(client: &reqwest::Client, b: &TestBox, path: &str) -> u16 {
+    client
+        .get(b.url(path))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn count(b: &TestBox, sql: &'static str) -> i64 {
     b.state
         .store
@@ -651,37 +662,16 @@ async fn attendee_network_never_reaches_admin_or_vendor_paths() {
         "/photos/1/full",
         "/uploads/x/preview",
     ] {
-        let r = attendee.get(b.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 404, "{path} from the attendee network");
+        assert_eq!(
+            status(&attendee, &b, path).await,
+            404,
+            "{path} from the attendee network"
+        );
     }
-    assert_eq!(
-        vendor
-            .get(b.url("/admin/login"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        attendee
-            .get(b.url("/portal"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(status(&vendor, &b, "/admin/login").await, 200);
+    assert_eq!(status(&attendee, &b, "/portal").await, 200);
     // Admin figures need an admin.
-    assert_eq!(
-        vendor
-            .get(b.url("/api/admin/attendance"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    assert_eq!(status(&vendor, &b, "/api/admin/attendance").await, 401);
     let token = b.admin_token().await;
     let r = vendor
         .get(b.url("/api/admin/attendance"))

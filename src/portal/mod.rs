@@ -599,10 +599,44 @@ impl ConsentForm {
     }
 }
 
-/// Parses a form body; `None` when it is not one of ours (unknown fields, wrong
-/// encoding), which the caller answers with 400.
-fn parse_form<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
-    serde_urlencoded::from_bytes(body).ok()
+/// The fields every portal form carries.
+trait PortalForm: serde::de::DeserializeOwned {
+    fn csrf(&self) -> &str;
+    fn lang(&self) -> Option<&str>;
+}
+
+macro_rules! portal_form {
+    ($($form:ty),*) => {$(
+        impl PortalForm for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+            fn lang(&self) -> Option<&str> {
+                self.lang.as_deref()
+            }
+        }
+    )*};
+}
+portal_form!(ConsentForm, ScopeForm, DeleteForm);
+
+/// Parses a posted portal form and checks its CSRF token, returning it with the texts
+/// of its language; otherwise the error page to answer: 400 when the body is not one
+/// of our forms (unknown fields, wrong encoding), 403 when the token is missing or
+/// wrong.
+fn checked_form<T: PortalForm>(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    body: &[u8],
+) -> Result<(T, &'static Texts), Box<Response>> {
+    let t = texts(state, headers, None);
+    let form: T = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Box::new(error_page(t, StatusCode::BAD_REQUEST, t.error_form)))?;
+    let t = texts(state, headers, form.lang());
+    if !csrf_ok(state, jar, form.csrf()) {
+        return Err(Box::new(error_page(t, StatusCode::FORBIDDEN, t.error_form)));
+    }
+    Ok((form, t))
 }
 
 async fn submit_consent(
@@ -612,15 +646,10 @@ async fn submit_consent(
     jar: CookieJar,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let t = texts(&state, &headers, None);
-    let form: ConsentForm = match parse_form(&body) {
-        Some(f) => f,
-        None => return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form)),
+    let (form, t) = match checked_form::<ConsentForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
     };
-    let t = texts(&state, &headers, form.lang.as_deref());
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Ok(error_page(t, StatusCode::FORBIDDEN, t.error_form));
-    }
     let accept = match form.action.as_str() {
         "accept" => true,
         "decline" => false,
@@ -790,15 +819,10 @@ async fn submit_scope(
     jar: CookieJar,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let t = texts(&state, &headers, None);
-    let form: ScopeForm = match parse_form(&body) {
-        Some(f) => f,
-        None => return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form)),
+    let (form, t) = match checked_form::<ScopeForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
     };
-    let t = texts(&state, &headers, form.lang.as_deref());
-    if !csrf_ok(&state, &jar, &form.csrf) {
-        return Ok(error_page(t, StatusCode::FORBIDDEN, t.error_form));
-    }
     let (Some(scope), Some(granted)) = (
         Scope::parse(&form.scope),
         match form.granted.as_str() {
@@ -844,13 +868,11 @@ async fn submit_delete(
     jar: CookieJar,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let t = texts(&state, &headers, None);
-    let form: DeleteForm = match parse_form(&body) {
-        Some(f) => f,
-        None => return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form)),
+    let (form, t) = match checked_form::<DeleteForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
     };
-    let t = texts(&state, &headers, form.lang.as_deref());
-    if !csrf_ok(&state, &jar, &form.csrf) || form.confirm.as_deref() != Some("yes") {
+    if form.confirm.as_deref() != Some("yes") {
         return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form));
     }
     let Some(attendee) = current_attendee(&state, &jar).await? else {
