@@ -269,7 +269,10 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
 fn is_vendor_path(path: &str) -> bool {
     ["/admin", "/api/admin", "/files", "/photos", "/uploads"]
         .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
 }
 
 /// A 302 that no cache keeps (phones must re-probe, not remember the redirect).

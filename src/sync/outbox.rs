@@ -243,18 +243,7 @@ pub fn cut(
             i64,
         );
         let rows: Vec<Row> = stmt
-            .query_map([consent_from], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
+            .query_map([consent_from], |r| Row::try_from(r))?
             .collect::<Result<_, _>>()?;
         for (seq, attendee, pseudonym, scope, granted, notice_hash, channel, at) in rows {
             consent_to = seq;
@@ -283,9 +272,7 @@ pub fn cut(
              WHERE t.seq > ?1 ORDER BY t.seq",
         )?;
         let rows: Vec<(i64, String, Option<String>, String, i64)> = stmt
-            .query_map([attendance_from], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
+            .query_map([attendance_from], |r| <_>::try_from(r))?
             .collect::<Result<_, _>>()?;
         for (seq, pseudonym, id, source, at) in rows {
             attendance_to = seq;
@@ -313,18 +300,7 @@ pub fn cut(
         )?;
         type Row = (i64, String, u64, String, String, String, i64, bool);
         let rows: Vec<Row> = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
+            .query_map([], |r| Row::try_from(r))?
             .collect::<Result<_, _>>()?;
         for (id, sha256, size, media_type, creator, source, received_at, creator_sync) in rows {
             if photo_blocked(tx, id, creator_sync)?.is_some() {
