@@ -915,16 +915,7 @@ impl Config {
             .listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 80)));
-        let ip = match addr.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
-            ip if ip.is_unspecified() => "[::1]".to_string(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        match addr.port() {
-            80 => format!("http://{ip}"),
-            port => format!("http://{ip}:{port}"),
-        }
+        http_url(addr)
     }
 
     /// The mDNS instance name: `mdns.instance`, or `box.name`.
@@ -951,6 +942,21 @@ impl Config {
 /// Turns the TOML tree into a [`Config`], reporting unknown keys by path. A type error
 /// (a string where a number belongs) stops deserialisation, so it is reported alone
 /// with the unknown keys found before it.
+/// The http URL of a listener, without a trailing slash: an unspecified address
+/// becomes loopback, port 80 is left out.
+pub fn http_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    match addr.port() {
+        80 => format!("http://{ip}"),
+        port => format!("http://{ip}:{port}"),
+    }
+}
+
 /// Checks that `url` is an absolute http(s) URL with a host and no spaces.
 fn check_url(url: &str, https_only: bool) -> Result<(), String> {
     let rest = match url.split_once("://") {

@@ -119,6 +119,14 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
         .write_blocking(|tx| consent::ensure_secret(tx).map_err(store::StoreError::from))
         .context("preparing the portal's per-event secret")?;
     let portal = portal::Portal::new(&config, secret);
+    store
+        .write_blocking(|tx| {
+            for (language, text, _) in portal.notices() {
+                consent::remember_notice(tx, &config.portal.notice_version, language, text)?;
+            }
+            Ok::<_, store::StoreError>(())
+        })
+        .context("recording the privacy notices")?;
     let ingest = ingest::Ingest::open(
         store.clone(),
         &config.storage.data_dir,

@@ -60,6 +60,9 @@ pub struct Portal {
 
 struct Inner {
     secret: Secret,
+    /// The privacy notice in each language: (language, text, hash). Fixed by the
+    /// config, so made once; [`crate::prepare`] keeps each text in the database.
+    notices: Vec<(&'static str, String, String)>,
     /// The portal's base URL: configured, or learnt from the bound HTTP address.
     url: std::sync::OnceLock<String>,
     /// Hosts that are the box itself (lowercase, no port).
@@ -95,6 +98,15 @@ impl Portal {
         Portal {
             inner: Arc::new(Inner {
                 secret,
+                notices: text::ALL
+                    .iter()
+                    .map(|t| {
+                        let p = &config.portal;
+                        let body = t.notice(&p.organiser, &p.contact, p.retention_days);
+                        let hash = consent::notice_hash(&p.notice_version, t.lang, &body);
+                        (t.lang, body, hash)
+                    })
+                    .collect(),
                 url: match &config.portal.url {
                     Some(_) => std::sync::OnceLock::from(config.portal_url()),
                     None => std::sync::OnceLock::new(),
@@ -109,9 +121,7 @@ impl Portal {
     /// Learns the portal's URL from the bound HTTP address when `portal.url` is not
     /// configured (a development box, or tests on port 0).
     pub fn bound(&self, http: std::net::SocketAddr) {
-        let mut config = crate::config::Config::default();
-        config.http.listen = http.to_string();
-        let _ = self.inner.url.set(config.portal_url());
+        let _ = self.inner.url.set(crate::config::http_url(http));
     }
 
     /// The portal's base URL, without a trailing slash.
@@ -121,6 +131,22 @@ impl Portal {
             .get()
             .map(String::as_str)
             .unwrap_or("http://127.0.0.1")
+    }
+
+    /// Every language's notice: (language, text, hash).
+    pub fn notices(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.inner
+            .notices
+            .iter()
+            .map(|(l, text, hash)| (*l, text.as_str(), hash.as_str()))
+    }
+
+    /// The notice in `t`'s language and its hash.
+    fn notice(&self, t: &Texts) -> (&str, &str) {
+        self.notices()
+            .find(|(l, _, _)| *l == t.lang)
+            .map(|(_, text, hash)| (text, hash))
+            .expect("a notice for every language")
     }
 
     /// The per-event secret.
@@ -412,19 +438,6 @@ fn pass_cookie(id: String, tls: bool) -> Cookie<'static> {
         .build()
 }
 
-/// The notice shown to this attendee in their language, remembered with its hash.
-async fn notice(state: &AppState, t: &'static Texts) -> Result<(String, String), AppError> {
-    let config = &state.config.portal;
-    let body = t.notice(&config.organiser, &config.contact, config.retention_days);
-    let version = config.notice_version.clone();
-    let text = body.clone();
-    let hash = state
-        .store
-        .write_sql(move |c| consent::remember_notice(c, &version, t.lang, &text))
-        .await?;
-    Ok((body, hash))
-}
-
 // --- Pages. ---
 
 const STYLE: &str = "body{font:17px/1.5 system-ui,-apple-system,sans-serif;margin:0;background:#fff;color:#111}\
@@ -559,7 +572,7 @@ async fn page_privacy(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let t = texts(&state, &headers, q.lang.as_deref());
-    let (notice, hash) = notice(&state, t).await?;
+    let (notice, hash) = state.portal.notice(t);
     let body = html! {
         h1 { (t.privacy_title) }
         p { (notice) }
@@ -658,7 +671,7 @@ async fn submit_consent(
         "decline" => false,
         _ => return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form)),
     };
-    let (_, notice_hash) = notice(&state, t).await?;
+    let notice_hash = state.portal.notice(t).1.to_string();
     let existing = current_attendee(&state, &jar).await?;
     let grants: Vec<Scope> = Scope::ALL
         .into_iter()
@@ -839,7 +852,7 @@ async fn submit_scope(
     let Some(attendee) = current_attendee(&state, &jar).await? else {
         return Ok(no_pass(t));
     };
-    let (_, notice_hash) = notice(&state, t).await?;
+    let notice_hash = state.portal.notice(t).1.to_string();
     state
         .store
         .write_sql(move |c| {
@@ -953,7 +966,7 @@ async fn api_record_consent(
         .await?;
     let (id, language) = found.ok_or(AppError::NotFound)?;
     let t = text::for_tag(&language).unwrap_or(&text::EN);
-    let (_, notice_hash) = notice(&state, t).await?;
+    let notice_hash = state.portal.notice(t).1.to_string();
     let granted = body.granted;
     let recorded = state
         .store
