@@ -192,16 +192,20 @@ pub fn new_attendee(
 
 /// The attendee with this pass id, if they exist (and have not deleted their records).
 pub fn attendee(conn: &Connection, id: &str) -> rusqlite::Result<Option<Attendee>> {
-    conn.query_row(
+    attendee_where(
+        conn,
         "SELECT id, pseudonym FROM attendees WHERE id = ?1",
-        params![id],
-        |r| {
-            Ok(Attendee {
-                id: r.get(0)?,
-                pseudonym: r.get(1)?,
-            })
-        },
+        id,
     )
+}
+
+fn attendee_where(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<Option<Attendee>> {
+    conn.query_row(sql, params![key], |r| {
+        Ok(Attendee {
+            id: r.get(0)?,
+            pseudonym: r.get(1)?,
+        })
+    })
     .optional()
 }
 
@@ -237,17 +241,11 @@ pub fn attendee_by_pseudonym(
     conn: &Connection,
     pseudonym: &str,
 ) -> rusqlite::Result<Option<Attendee>> {
-    conn.query_row(
+    attendee_where(
+        conn,
         "SELECT id, pseudonym FROM attendees WHERE pseudonym = ?1",
-        params![pseudonym],
-        |r| {
-            Ok(Attendee {
-                id: r.get(0)?,
-                pseudonym: r.get(1)?,
-            })
-        },
+        pseudonym,
     )
-    .optional()
 }
 
 /// Remembers the text of a privacy notice as shown and returns its hash, which every

@@ -84,6 +84,18 @@ async fn post_form(
     client.post(b.url(path)).form(form).send().await.unwrap()
 }
 
+/// The body of a GET from this client.
+async fn get_text(client: &reqwest::Client, b: &TestBox, path: &str) -> String {
+    client
+        .get(b.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The status of a GET from this client.
 async fn status(client: &reqwest::Client, b: &TestBox, path: &str) -> u16 {
     client
@@ -294,14 +306,7 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
     )
     .await;
     assert_eq!(r.status(), 303);
-    let pass = phone
-        .get(b.url("/portal/pass"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pass = get_text(&phone, &b, "/portal/pass").await;
     assert!(pass.contains("<svg"), "QR code inline");
     let code_start = pass.find("VBX1:").expect("pass code shown");
     let code: String = pass[code_start..]
@@ -351,14 +356,7 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
     assert_eq!(count(&b, "SELECT count(*) FROM attendance WHERE pseudonym IN (SELECT id FROM attendees) OR pseudonym LIKE '%127.0.0%'").await, 0);
 
     // My data: withdraw the cloud sync.
-    let me = phone
-        .get(b.url("/portal/me"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = get_text(&phone, &b, "/portal/me").await;
     let csrf = hidden(&me, "csrf");
     let r = post_form(
         &phone,
@@ -399,14 +397,7 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
     assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 0);
     assert_eq!(count(&b, "SELECT count(*) FROM attendance").await, 0);
     assert_eq!(count(&b, "SELECT count(*) FROM attendee_erasures").await, 1);
-    let pass = phone
-        .get(b.url("/portal/pass"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pass = get_text(&phone, &b, "/portal/pass").await;
     assert!(!pass.contains("VBX1:"), "the pass is gone");
     assert_eq!(
         venuebox::portal::door::handle_line(&b.state, &code)
@@ -472,14 +463,7 @@ async fn pages_speak_the_phones_language() {
         .await
         .unwrap();
     assert!(page.contains("<html lang=\"en\">"));
-    let privacy_de = phone
-        .get(b.url("/portal/privacy?lang=de"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let privacy_de = get_text(&phone, &b, "/portal/privacy?lang=de").await;
     assert!(privacy_de.contains("Verantwortlich"));
     // Two languages, two notice versions, each kept.
     phone
@@ -574,14 +558,7 @@ async fn hostile_forms_are_refused_and_record_nothing() {
     )
     .await;
     assert_eq!(r.status(), 303);
-    let page = attacker
-        .get(b.url("/portal/pass?lang=%22%3E%3Cscript%3E"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&attacker, &b, "/portal/pass?lang=%22%3E%3Cscript%3E").await;
     assert!(!page.contains("<script"), "escaped or ignored");
     assert_eq!(
         count(&b, "SELECT count(*) FROM consent_events").await,
@@ -731,14 +708,7 @@ async fn vendors_record_consent_given_in_person_with_the_pass() {
         &[("csrf", &csrf), ("action", "decline")],
     )
     .await;
-    let pass = phone
-        .get(b.url("/portal/pass"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pass = get_text(&phone, &b, "/portal/pass").await;
     let start = pass.find("VBX1:").unwrap();
     let code: String = pass[start..].chars().take_while(|c| *c != '<').collect();
     let token = b.admin_token().await;

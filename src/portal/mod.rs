@@ -935,10 +935,9 @@ struct StaffConsent {
 /// `door`), under the notice in the attendee's language. Answers the scope's state.
 async fn api_record_consent(
     State(state): State<AppState>,
-    admin: AdminSession,
+    _admin: AdminSession,
     Json(body): Json<StaffConsent>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let _ = admin;
     let scope = Scope::parse(&body.scope)
         .ok_or_else(|| AppError::BadRequest(format!("unknown scope {:?}", body.scope)))?;
     let channel = match body.channel.as_str() {

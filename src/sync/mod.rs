@@ -837,11 +837,10 @@ struct TagRequest {
 /// echoed or logged.
 async fn api_tag_photo(
     State(state): State<AppState>,
-    session: AdminSession,
+    _admin: AdminSession,
     UrlPath(id): UrlPath<i64>,
     Json(req): Json<TagRequest>,
 ) -> Result<StatusCode, AppError> {
-    let _ = session;
     if req.passes.len() > 1000 {
         return Err(AppError::BadRequest("at most 1000 passes per photo".into()));
     }
