@@ -15,28 +15,7 @@ use exif::{In, Tag};
 const PRIVATE: &str = "photos/canon-5dmk3_K6A7942.JPG";
 
 async fn upload(b: &TestBox, token: &str, bytes: &[u8]) -> i64 {
-    let r = reqwest::Client::new()
-        .post(b.url("/files/"))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-    let id = b
-        .state
-        .store
-        .read(move |c| {
-            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id = b.tus_upload(token, bytes).await;
     // Until the queue has rendered it, the instant preview (JPEG) stands in: wait.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -495,17 +474,9 @@ async fn an_upload_still_arriving_has_an_instant_preview() {
     assert_eq!(anon.status(), 401);
 
     // After the upload the render replaces it, and its figures count the instant one.
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     let id = b
-        .state
-        .store
-        .read(move |c| {
-            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+        .photo_id(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)))
+        .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let state = loop {
         let r = get(&b, &admin, &format!("/api/admin/photos/{id}/render"), &[]).await;

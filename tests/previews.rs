@@ -9,37 +9,13 @@ use std::time::{Duration, Instant};
 use common::{testdata, TestBox};
 use venuebox::ingest::{Incoming, Source};
 
-async fn upload(b: &TestBox, token: &str, bytes: Vec<u8>) -> i64 {
-    let r = reqwest::Client::new()
-        .post(b.url("/files/"))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
-    b.state
-        .store
-        .read(move |c| {
-            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
-        })
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
 #[tokio::test]
 async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
     let b = TestBox::start().await;
     let (_, token) = b.creator("Ana").await;
     let admin = b.admin_token().await;
     let bytes = std::fs::read(testdata().join("photos/sony-ilce6400_DSC00007.JPG")).unwrap();
-    let id = upload(&b, &token, bytes).await;
+    let id = b.tus_upload(&token, &bytes).await;
     let c = reqwest::Client::new();
 
     // The queue renders it on its own: wait for the render state, not for a request.

@@ -190,6 +190,35 @@ impl TestBox {
         }
     }
 
+    /// Uploads `bytes` in one tus creation-with-upload and returns the stored photo's id.
+    pub async fn tus_upload(&self, token: &str, bytes: &[u8]) -> i64 {
+        let r = reqwest::Client::new()
+            .post(self.url("/files/"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", bytes.len())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        self.photo_id(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)))
+            .await
+    }
+
+    /// The id of the stored photo with this SHA-256 (which must be stored).
+    pub async fn photo_id(&self, sha256: &str) -> i64 {
+        let sha = sha256.to_string();
+        self.state
+            .store
+            .read_sql(move |c| venuebox::ingest::photo_by_sha(c, &sha))
+            .await
+            .unwrap()
+            .expect("the photo is stored")
+            .id
+    }
+
     /// Adds a creator directly in the store and returns (id, upload token).
     pub async fn creator(&self, name: &str) -> (i64, String) {
         let name = name.to_string();
