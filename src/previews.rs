@@ -39,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::AdminSession;
 use crate::http::AppError;
 use crate::ingest::{Ingest, Photo};
-use crate::privacy::{FullPlan, PrivacyError};
+use crate::privacy::{FullPlan, Piece};
 use crate::render::{Format, Job, Renderer};
 use crate::store::{self, Store, StoreError};
 use crate::watermark::Watermark;
@@ -726,13 +726,13 @@ impl Previews {
         if let Some(plan) = lock(&self.inner.plans).get(&photo.id).cloned() {
             return Ok(plan);
         }
-        if photo.media_type != "image/jpeg" {
-            return Err(AppError::Conflict(PrivacyError::NotJpeg.to_string()));
-        }
+        crate::privacy::offered(&photo.media_type)
+            .map_err(|e| AppError::Conflict(e.to_string()))?;
         let source = self.source(&photo.sha256);
+        let media_type = photo.media_type.clone();
         let plan = store::run_blocking(move || {
             let data = std::fs::read(&source)?;
-            Ok::<_, std::io::Error>(crate::privacy::full_plan(&data))
+            Ok::<_, std::io::Error>(crate::privacy::full_plan(&data, &media_type))
         })
         .await
         .map_err(|e| AppError::Internal(e.into()))?
@@ -993,7 +993,10 @@ async fn serve_full(
             HeaderValue::from_static("private, max-age=86400"),
         );
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(plan.media_type),
+        );
         h.insert(
             header::VARY,
             HeaderValue::from_static("Cookie, Authorization"),
@@ -1001,8 +1004,8 @@ async fn serve_full(
         h.insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_str(&format!(
-                "attachment; filename=\"venuebox-{}.jpg\"",
-                photo.id
+                "attachment; filename=\"venuebox-{}.{}\"",
+                photo.id, plan.ext
             ))
             .expect("ascii"),
         );
@@ -1040,51 +1043,46 @@ async fn serve_full(
         header::CONTENT_LENGTH,
         HeaderValue::from(wanted.end - wanted.start),
     );
-    // The part of the prefix, then the part of the original's body.
-    let prefix_len = plan.prefix.len() as u64;
-    let head: Vec<u8> = if wanted.start < prefix_len {
-        plan.prefix[wanted.start as usize..wanted.end.min(prefix_len) as usize].to_vec()
+    // Rewritten metadata from memory, the rest read from the original as it goes.
+    let parts = plan.slice(wanted);
+    let file = if parts.iter().any(|p| matches!(p, Piece::Original(_))) {
+        Some(
+            tokio::fs::File::open(state.previews.source(&photo.sha256))
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?,
+        )
     } else {
-        Vec::new()
+        None
     };
-    let body_from = plan.body.start + wanted.start.saturating_sub(prefix_len);
-    let body_to = plan.body.start + wanted.end.saturating_sub(prefix_len);
-    let mut file = tokio::fs::File::open(state.previews.source(&photo.sha256))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
-    if body_to > body_from {
-        use tokio::io::AsyncSeekExt;
-        file.seek(std::io::SeekFrom::Start(body_from))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-    }
-    let rest = body_to.saturating_sub(body_from);
-    let first = futures_util::stream::iter(
-        (!head.is_empty()).then(|| Ok::<_, std::io::Error>(axum::body::Bytes::from(head))),
-    );
-    let tail = futures_util::stream::unfold((file, rest), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
+    let queue: std::collections::VecDeque<Piece> = parts.into();
+    let body = futures_util::stream::unfold((file, queue), |(mut file, mut queue)| async move {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let read = match queue.pop_front()? {
+            Piece::Bytes(b) => return Some((Ok(axum::body::Bytes::from(b)), (file, queue))),
+            Piece::Original(r) => r,
+        };
+        let f = file.as_mut().expect("opened for original pieces");
+        let n = (64u64 << 10).min(read.end - read.start) as usize;
+        let mut buf = vec![0u8; n];
+        let result = async {
+            f.seek(std::io::SeekFrom::Start(read.start)).await?;
+            f.read_exact(&mut buf).await
         }
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; (64 << 10).min(left as usize)];
-        match file.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the photo is shorter than recorded",
-                )),
-                (file, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(axum::body::Bytes::from(buf)), (file, left - n as u64)))
+        .await;
+        match result {
+            Ok(_) => {
+                if read.start + (n as u64) < read.end {
+                    queue.push_front(Piece::Original(read.start + n as u64..read.end));
+                }
+                Some((Ok(axum::body::Bytes::from(buf)), (file, queue)))
             }
-            Err(e) => Some((Err(e), (file, 0))),
+            Err(e) => {
+                queue.clear();
+                Some((Err(e), (file, queue)))
+            }
         }
     });
-    use futures_util::StreamExt;
-    *response.body_mut() = axum::body::Body::from_stream(first.chain(tail));
+    *response.body_mut() = axum::body::Body::from_stream(body);
     Ok(response)
 }
 

@@ -184,8 +184,11 @@ async fn derivatives_and_the_full_download_carry_no_gps_serial_or_owner() {
         "the EXIF thumbnail is kept"
     );
     // The image data is the original's, byte for byte.
-    let plan = venuebox::privacy::full_plan(&original).unwrap();
-    assert!(full.ends_with(&original[plan.body.start as usize..plan.body.end as usize]));
+    let mut sos = 2;
+    while original[sos + 1] != 0xDA {
+        sos += 2 + u16::from_be_bytes([original[sos + 2], original[sos + 3]]) as usize;
+    }
+    assert!(full.ends_with(&original[sos..]), "from the first scan on");
     let a = image::load_from_memory(&full).unwrap();
     assert_eq!((a.width(), a.height()), (5760, 3840));
     assert!(!full.windows(4).any(|w| w == b"MPF\0"), "no MPF segment");
@@ -563,4 +566,222 @@ fn wide_gamut_sources_keep_their_profile_and_srgb_stays_untagged() {
     let out = renderer.render_jobs(&cmyk, &jobs, &formats, 85).unwrap();
     assert_eq!(icc_profile(&out[0].bytes), None);
     assert!(!out[1].bytes.windows(4).any(|w| w == b"ICCP"));
+}
+
+/// Runs one of the external tools the format test needs (tests/run.sh installs them);
+/// its standard output.
+fn run_tool(cmd: &str, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd} cannot run ({e}): tests/run.sh installs it"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Every tag exiftool reads, as "Group:Name" → value.
+fn exiftool(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    let out = run_tool(
+        "exiftool",
+        &["-j", "-a", "-G1", "-n", path.to_str().unwrap()],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    v[0].as_object().unwrap().clone()
+}
+
+/// Tags that tie a photo to a place, a camera body or a person.
+fn private_tags(tags: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    tags.keys()
+        .filter(|k| {
+            let (group, name) = k.split_once(':').unwrap_or(("", k));
+            name.contains("GPS")
+                || name.contains("SerialNumber")
+                || name.contains("OwnerName")
+                || name == "City"
+                || group == "Nikon"
+                || group == "MakerNotes"
+        })
+        .cloned()
+        .collect()
+}
+
+/// Decoded pixels (8-bit RGB) of any format, through ImageMagick, or libheif first.
+fn pixels(path: &std::path::Path) -> Vec<u8> {
+    let path = if path.extension().is_some_and(|e| e == "heic") {
+        let png = path.with_extension("decoded.png");
+        run_tool(
+            "heif-convert",
+            &[path.to_str().unwrap(), png.to_str().unwrap()],
+        );
+        png
+    } else {
+        path.to_path_buf()
+    };
+    run_tool("convert", &[path.to_str().unwrap(), "-depth", "8", "rgb:-"])
+}
+
+/// PNG, WebP, TIFF and HEIC made by the usual tools from a Nikon JPEG (whose maker
+/// note carries the body serial), then tagged by exiftool with GPS, serials, an owner,
+/// a city in XMP, Artist and Copyright. The full download of each keeps the picture
+/// and the credit, and exiftool finds nothing private in it.
+#[tokio::test]
+async fn every_format_s_full_download_keeps_the_picture_and_loses_the_private_metadata() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let camera = testdata().join("photos/nikon-d90_DSC_0003.JPG");
+    run_tool(
+        "convert",
+        &[
+            camera.to_str().unwrap(),
+            "-resize",
+            "400x400",
+            &at("small.jpg"),
+        ],
+    );
+    run_tool("convert", &[&at("small.jpg"), &at("photo.png")]);
+    run_tool("convert", &[&at("small.jpg"), &at("photo.tif")]);
+    run_tool(
+        "cwebp",
+        &[
+            "-quiet",
+            "-metadata",
+            "all",
+            &at("small.jpg"),
+            "-o",
+            &at("photo.webp"),
+        ],
+    );
+    run_tool(
+        "heif-enc",
+        &["-q", "60", &at("small.jpg"), "-o", &at("photo.heic")],
+    );
+
+    for (ext, media_type) in [
+        ("png", "image/png"),
+        ("webp", "image/webp"),
+        ("tif", "image/tiff"),
+        ("heic", "image/heic"),
+    ] {
+        let original = dir.path().join(format!("photo.{ext}"));
+        run_tool(
+            "exiftool",
+            &[
+                "-q",
+                "-overwrite_original",
+                "-GPSLatitude=48.8566",
+                "-GPSLatitudeRef=N",
+                "-GPSLongitude=2.3522",
+                "-GPSLongitudeRef=E",
+                "-SerialNumber=SN-4242",
+                "-LensSerialNumber=LS-4242",
+                "-OwnerName=Jo Owner",
+                "-Artist=Ana Artist",
+                "-Copyright=(c) Ana 2026",
+                "-XMP-photoshop:City=Paris",
+                "-XMP-dc:Creator=Ana Artist",
+                original.to_str().unwrap(),
+            ],
+        );
+        let before = exiftool(&original);
+        let private_before = private_tags(&before);
+        for tag in [
+            "GPS:GPSLatitude",
+            "ExifIFD:SerialNumber",
+            "ExifIFD:OwnerName",
+        ] {
+            assert!(before.contains_key(tag), "{ext}: the fixture has {tag}");
+        }
+
+        let bytes = std::fs::read(&original).unwrap();
+        let id = b.tus_upload(&token, &bytes).await;
+        let r = get(&b, &admin, &format!("/photos/{id}/full"), &[]).await;
+        assert_eq!(r.status(), 200, "{ext}");
+        assert_eq!(r.headers()["content-type"], media_type);
+        let disposition = r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(disposition.ends_with(&format!(".{ext}\"")), "{disposition}");
+        let full = r.bytes().await.unwrap().to_vec();
+        let downloaded = dir.path().join(format!("full.{ext}"));
+        std::fs::write(&downloaded, &full).unwrap();
+
+        let after = exiftool(&downloaded);
+        assert_eq!(
+            private_tags(&after),
+            Vec::<String>::new(),
+            "{ext}: nothing private left of {private_before:?}"
+        );
+        assert!(
+            !after
+                .keys()
+                .any(|k| k.ends_with(":Warning") || k.ends_with(":Error")),
+            "{ext}: exiftool reads the download cleanly: {after:?}"
+        );
+        for tag in ["Artist", "Copyright", "Make", "Model"] {
+            let value = |tags: &serde_json::Map<String, serde_json::Value>| {
+                tags.iter()
+                    .find(|(k, _)| k.ends_with(&format!(":{tag}")) && k.starts_with("IFD0"))
+                    .map(|(_, v)| v.clone())
+            };
+            // Every tool keeps the credit; not every one copies the camera's Make.
+            if tag.starts_with('A') || tag.starts_with('C') {
+                assert!(value(&before).is_some(), "{ext}: the fixture has {tag}");
+            }
+            assert_eq!(value(&after), value(&before), "{ext}: {tag} is kept");
+        }
+        assert_eq!(
+            pixels(&downloaded),
+            pixels(&original),
+            "{ext}: the same picture"
+        );
+
+        // One range of it, as for JPEG.
+        let r = get(
+            &b,
+            &admin,
+            &format!("/photos/{id}/full"),
+            &[("Range", "bytes=100-2099")],
+        )
+        .await;
+        assert_eq!(r.status(), 206);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &full[100..2100]);
+    }
+
+    // Camera RAW is refused with the reason, before anything is sent.
+    let mut nef = b"MM\0*\0\0\0\x08".to_vec();
+    nef.extend_from_slice(&[0; 64]);
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", nef.len())
+        .header(
+            "Upload-Metadata",
+            format!("filename {}", base64_of("DSC_0001.NEF")),
+        )
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(nef.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = b
+        .photo_id(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&nef)))
+        .await;
+    let r = get(&b, &admin, &format!("/photos/{id}/full"), &[]).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("serial number"));
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }

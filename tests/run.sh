@@ -26,6 +26,11 @@ declare -A tools=(
   [hostapd]=hostapd           # (config check reads hostapd.conf; no radio here)
   [chromium]=chromium         # tests/browser: the portal in a real browser
   [rclone]=rclone             # benches/sync.sh compares sync with rclone copy
+  [exiftool]=libimage-exiftool-perl  # tests/derivatives.rs: writes and reads private metadata
+  [heif-enc]=libheif-examples # ... makes a HEIC, and heif-convert decodes it
+  [heif-convert]=libheif-examples
+  [cwebp]=webp                # ... makes a WebP with metadata
+  [convert]=imagemagick       # ... makes PNG and TIFF, and decodes for pixel comparison
 )
 missing=()
 for cmd in "${!tools[@]}"; do

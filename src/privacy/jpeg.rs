@@ -1,0 +1,136 @@
+//! The full derivative of a JPEG: metadata segments edited, the image data kept, and
+//! nothing after the main image's EOI.
+
+use super::{app1_exif, credit, credit_exif, is_private_xmp, tiff, Edits, FullPlan, PrivacyError};
+
+/// A JPEG marker segment before the image data: its marker and whole byte range.
+struct Segment {
+    marker: u8,
+    start: usize,
+    end: usize,
+}
+
+/// The metadata segments before the first SOS, and where the SOS starts.
+fn segments(data: &[u8]) -> Result<(Vec<Segment>, usize), PrivacyError> {
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return Err(PrivacyError::Damaged("not a JPEG"));
+    }
+    let mut out = Vec::new();
+    let mut pos = 2;
+    loop {
+        if pos + 4 > data.len() {
+            return Err(PrivacyError::Damaged("no image data"));
+        }
+        if data[pos] != 0xFF {
+            return Err(PrivacyError::Damaged(
+                "a segment does not start with a marker",
+            ));
+        }
+        let marker = data[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        if marker == 0xDA {
+            return Ok((out, pos));
+        }
+        let len = u16::from_be_bytes([data[pos + 2], data[pos + 3]]) as usize;
+        if len < 2 || pos + 2 + len > data.len() {
+            return Err(PrivacyError::Damaged("a segment runs past the end"));
+        }
+        out.push(Segment {
+            marker,
+            start: pos,
+            end: pos + 2 + len,
+        });
+        pos += 2 + len;
+    }
+}
+
+/// Where the main image ends (just past its EOI), scanning from its first SOS through
+/// entropy-coded data and the segments between progressive scans. `None` when the
+/// file ends first (a truncated image: everything is the main image).
+fn main_image_end(data: &[u8], sos: usize) -> Option<usize> {
+    let mut pos = sos;
+    loop {
+        // A segment (SOS, DHT, DQT, DRI, COM, APPn between scans).
+        let len = u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]) as usize;
+        let marker = data[pos + 1];
+        pos += 2 + len;
+        if marker != 0xDA {
+            // Not a scan: the next marker follows at once.
+        } else {
+            // Entropy-coded data until a marker that is not stuffing or a restart.
+            loop {
+                let at = pos + data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+                let next = *data.get(at + 1)?;
+                match next {
+                    0x00 | 0xD0..=0xD7 => pos = at + 2,
+                    0xFF => pos = at + 1,
+                    _ => {
+                        pos = at;
+                        break;
+                    }
+                }
+            }
+        }
+        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        if data.get(pos) != Some(&0xFF) {
+            return None;
+        }
+        if data.get(pos + 1) == Some(&0xD9) {
+            return Some(pos + 2);
+        }
+    }
+}
+
+/// The TIFF bytes of the first EXIF APP1 segment.
+pub(super) fn exif_block(data: &[u8]) -> Option<&[u8]> {
+    let (segs, _) = segments(data).ok()?;
+    segs.iter()
+        .find(|s| s.marker == 0xE1 && data[s.start + 4..s.end].starts_with(b"Exif\0\0"))
+        .map(|s| &data[s.start + 10..s.end])
+}
+
+/// Plans the full derivative of a JPEG.
+pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
+    let (segs, sos) = segments(data)?;
+    let mut edits = Edits::default();
+    let mut exif_done = false;
+    for s in &segs {
+        let body = &data[s.start + 4..s.end];
+        let drop = match s.marker {
+            0xE1 if body.starts_with(b"Exif\0\0") => {
+                if exif_done {
+                    true // a second EXIF block: no reader looks at it, no one needs it
+                } else {
+                    exif_done = true;
+                    let mut scrubbed = Edits::default();
+                    match tiff::scrub(&body[6..], s.start + 10, &mut scrubbed) {
+                        Ok(()) => edits.extend(scrubbed),
+                        Err(_) => {
+                            // Unwalkable: only what the renderer would credit survives.
+                            let orientation = crate::render::jpeg_meta(data).orientation as u16;
+                            let minimal = credit_exif(&credit(data), orientation)
+                                .and_then(|t| app1_exif(&t))
+                                .unwrap_or_default();
+                            edits.replace(s.start..s.end, minimal);
+                        }
+                    }
+                    false
+                }
+            }
+            0xE1 if body.starts_with(b"http://ns.adobe.com/xmp/extension/") => true,
+            0xE1 if body.starts_with(b"http://ns.adobe.com/xap/1.0/") => is_private_xmp(body),
+            0xE2 if body.starts_with(b"MPF\0") => true,
+            _ => false,
+        };
+        if drop {
+            edits.replace(s.start..s.end, Vec::new());
+        }
+    }
+    let end = main_image_end(data, sos).unwrap_or(data.len());
+    edits.plan(data, end, "image/jpeg", "jpg")
+}
