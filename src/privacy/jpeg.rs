@@ -124,7 +124,12 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
             }
             0xE1 if body.starts_with(b"http://ns.adobe.com/xmp/extension/") => true,
             0xE1 if body.starts_with(b"http://ns.adobe.com/xap/1.0/") => is_private_xmp(body),
-            0xE2 if body.starts_with(b"MPF\0") => true,
+            0xE1 => true, // another APP1 (FLIR, Samsung, ...): unknown, so not passed on
+            0xE2 => !body.starts_with(b"ICC_PROFILE\0"), // MPF, FlashPix, ...
+            0xE0 | 0xED | 0xEE => false, // JFIF/JFXX, Photoshop IRB (IPTC), Adobe
+            // Vendor blocks such as GoPro's APP6 (GPMF: body serial, GPS track):
+            // nothing a viewer needs and nothing this module can read.
+            0xE3..=0xEF => true,
             _ => false,
         };
         if drop {

@@ -11,7 +11,9 @@
 //! - XMP packets that mention a location, a serial or an owner (XMP is rewritten by
 //!   no one here; blanking or dropping a whole packet is safer than editing XML);
 //! - in JPEG, extended XMP, the MPF segment and the images appended after the main
-//!   one (camera-made previews with their own EXIF, GPS included); in PNG, the
+//!   one (camera-made previews with their own EXIF, GPS included), and every APPn
+//!   segment that is not JFIF, EXIF, XMP, ICC, Photoshop/IPTC or Adobe (vendor
+//!   blocks such as GoPro's GPMF carry the body serial and a GPS track); in PNG, the
 //!   hex-dumped EXIF/XMP text chunks some tools write; in every format, bytes after
 //!   the end of the image.
 //!
