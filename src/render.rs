@@ -363,14 +363,15 @@ impl Renderer {
     ) -> Result<Vec<Rendered>, RenderError> {
         let largest = jobs.iter().map(|j| j.size).max().unwrap_or(320);
         let started = Instant::now();
-        let (pixels, orientation, route, (main_w, main_h)) =
-            if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
-                self.decode_jpeg(data, largest)?
-            } else {
-                let pixels = self.decode_other(data)?;
-                let dims = (pixels.width, pixels.height);
-                (pixels, 1, Route::FullDecode, dims)
-            };
+        let jpeg = data.starts_with(&[0xFF, 0xD8, 0xFF]);
+        let (pixels, orientation, route, (main_w, main_h), icc) = if jpeg {
+            let (pixels, orientation, route, dims) = self.decode_jpeg(data, largest)?;
+            (pixels, orientation, route, dims, icc_profile(data))
+        } else {
+            let (pixels, orientation, icc) = self.decode_other(data)?;
+            let dims = (pixels.width, pixels.height);
+            (pixels, orientation, Route::FullDecode, dims, icc)
+        };
         let pixels = orient(pixels, orientation);
         let (main_w, main_h) = if orientation >= 5 {
             (main_h, main_w)
@@ -378,7 +379,7 @@ impl Renderer {
             (main_w, main_h)
         };
         let decode = started.elapsed();
-        let tags = Tags::of(data, pixels.channels);
+        let tags = Tags::of(data, icc, pixels.channels);
         let mut out = Vec::with_capacity(jobs.len() * formats.len());
         for job in jobs {
             let started = Instant::now();
@@ -575,27 +576,27 @@ impl Renderer {
         })
     }
 
-    /// PNG, WebP, TIFF through the image crate, with its allocation limits.
-    fn decode_other(&mut self, data: &[u8]) -> Result<Pixels, RenderError> {
-        let mut reader = image::ImageReader::new(std::io::Cursor::new(data))
+    /// PNG, WebP, TIFF through the image crate, with its allocation limits: the pixels,
+    /// the EXIF orientation (1–8) and the ICC profile, if any.
+    fn decode_other(&mut self, data: &[u8]) -> Result<(Pixels, u8, Option<Vec<u8>>), RenderError> {
+        use image::ImageDecoder;
+        let err = |e: image::ImageError| RenderError::Decode(e.to_string());
+        let reader = image::ImageReader::new(std::io::Cursor::new(data))
             .with_guessed_format()
             .map_err(|e| RenderError::Decode(e.to_string()))?;
         if reader.format().is_none() {
             return Err(RenderError::Unsupported("this file type".into()));
         }
-        let (w, h) = reader
-            .into_dimensions()
-            .map_err(|e| RenderError::Decode(e.to_string()))?;
+        let mut decoder = reader.into_decoder().map_err(err)?;
+        let (w, h) = decoder.dimensions();
         self.check_pixels(w as u64, h as u64)?;
-        reader = image::ImageReader::new(std::io::Cursor::new(data))
-            .with_guessed_format()
-            .map_err(|e| RenderError::Decode(e.to_string()))?;
         let mut limits = image::Limits::default();
         limits.max_alloc = Some(self.max_pixels * 8);
-        reader.limits(limits);
-        let decoded = reader
-            .decode()
-            .map_err(|e| RenderError::Decode(e.to_string()))?;
+        decoder.set_limits(limits).map_err(err)?;
+        // Metadata that cannot be read leaves the picture as it is (upright, sRGB).
+        let orientation = decoder.orientation().map_or(1, |o| o.to_exif());
+        let icc = decoder.icc_profile().ok().flatten();
+        let decoded = image::DynamicImage::from_decoder(decoder).map_err(err)?;
         let (data, channels) = if decoded.color().has_alpha() {
             // Composite over white: a JPEG derivative has no alpha channel.
             let rgba = decoded.to_rgba8();
@@ -612,12 +613,13 @@ impl Renderer {
         } else {
             (decoded.to_rgb8().into_raw(), 3)
         };
-        Ok(Pixels {
+        let pixels = Pixels {
             data,
             width: w as usize,
             height: h as usize,
             channels,
-        })
+        };
+        Ok((pixels, orientation, icc))
     }
 
     /// Resizes to a longest edge of `size`; `None` when the image is already no larger.
@@ -733,15 +735,13 @@ pub struct Tags {
 }
 
 impl Tags {
-    /// The tags of `data` (a JPEG; other formats get none) for pixels of `channels`.
-    pub fn of(data: &[u8], channels: usize) -> Tags {
-        if !data.starts_with(&[0xFF, 0xD8]) {
-            return Tags::default();
-        }
+    /// The tags of the photo `data`, whose ICC profile is `icc`, for pixels of
+    /// `channels`.
+    pub fn of(data: &[u8], icc: Option<Vec<u8>>, channels: usize) -> Tags {
         let credit = crate::privacy::credit(data);
         Tags {
             exif: crate::privacy::credit_exif(&credit, 1),
-            icc: icc_profile(data).filter(|icc| icc_worth_tagging(icc, channels)),
+            icc: icc.filter(|icc| icc.len() >= 132 && icc_worth_tagging(icc, channels)),
         }
     }
 }

@@ -806,7 +806,12 @@ fn the_corpus_full_downloads_leave_nothing_private() {
         let out = dir.path().join("full.jpg");
         std::fs::write(&out, &full).unwrap();
         let tags = exiftool(&out);
-        assert_eq!(private_tags(&tags), Vec::<String>::new(), "{}", path.display());
+        assert_eq!(
+            private_tags(&tags),
+            Vec::<String>::new(),
+            "{}",
+            path.display()
+        );
         let (a, b) = (
             image::load_from_memory(&original),
             image::load_from_memory(&full),
@@ -820,10 +825,94 @@ fn the_corpus_full_downloads_leave_nothing_private() {
     for entry in std::fs::read_dir(testdata().join("bad")).unwrap() {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        for media_type in ["image/jpeg", "image/png", "image/tiff", "image/webp", "image/heic"] {
+        for media_type in [
+            "image/jpeg",
+            "image/png",
+            "image/tiff",
+            "image/webp",
+            "image/heic",
+        ] {
             if let Ok(plan) = venuebox::privacy::full_plan(&data, media_type) {
-                assert!(plan.len() <= data.len() as u64 + 65536, "{}", path.display());
+                assert!(
+                    plan.len() <= data.len() as u64 + 65536,
+                    "{}",
+                    path.display()
+                );
             }
         }
+    }
+}
+
+/// PNG, WebP and TIFF sources (made by ImageMagick, cwebp, tagged by exiftool) render
+/// upright by their EXIF orientation, keep a wide-gamut ICC profile and carry their
+/// credit, as JPEG sources do.
+#[test]
+fn other_formats_render_upright_with_their_profile_and_credit() {
+    use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let camera = testdata().join("photos/nikon-d90_DSC_0003.JPG");
+    run_tool(
+        "convert",
+        &[
+            camera.to_str().unwrap(),
+            "-strip",
+            "-resize",
+            "600x600",
+            &at("small.jpg"),
+        ],
+    );
+    let icc = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+    std::fs::write(at("p3.icc"), &icc).unwrap();
+    run_tool("convert", &[&at("small.jpg"), &at("photo.png")]);
+    run_tool("convert", &[&at("small.jpg"), &at("photo.tif")]);
+    run_tool(
+        "cwebp",
+        &["-quiet", &at("small.jpg"), "-o", &at("photo.webp")],
+    );
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    for ext in ["png", "webp", "tif"] {
+        let path = at(&format!("photo.{ext}"));
+        run_tool(
+            "exiftool",
+            &[
+                "-q",
+                "-overwrite_original",
+                "-Orientation#=6",
+                "-Artist=Ana Artist",
+                &format!("-ICC_Profile<={}", at("p3.icc")),
+                &path,
+            ],
+        );
+        let source = std::fs::read(&path).unwrap();
+        let out = renderer
+            .render_jobs(
+                &source,
+                &[Job::plain(320)],
+                &[Format::Jpeg, Format::Webp],
+                85,
+            )
+            .unwrap();
+        let (jpeg, webp) = (&out[0].bytes, &out[1].bytes);
+        for bytes in [jpeg, webp] {
+            let img = image::load_from_memory(bytes).unwrap();
+            assert_eq!(
+                (img.width(), img.height()),
+                (213, 320),
+                "{ext}: turned upright"
+            );
+        }
+        assert_eq!(
+            icc_profile(jpeg).as_ref(),
+            Some(&icc),
+            "{ext}: JPEG tagged P3"
+        );
+        assert!(webp.windows(4).any(|w| w == b"ICCP"), "{ext}: WebP tagged");
+        let exif = exif_of(jpeg);
+        assert_eq!(
+            text(&exif, Tag::Artist).as_deref(),
+            Some("\"Ana Artist\""),
+            "{ext}"
+        );
     }
 }
