@@ -104,6 +104,10 @@ const ALL: [Derivative; 4] = [
 ];
 /// Every rendered derivative exists in each of these.
 const FORMATS: [Format; 2] = [Format::Jpeg, Format::Webp];
+/// How far a render in flight is: its first format stored (JPEG, servable)...
+const STAGE_FIRST: u8 = 1;
+/// ... or every format (or it failed).
+const STAGE_ALL: u8 = 2;
 /// JPEG quality of derivatives (WebP gets [`crate::render::webp_quality`] of it).
 const QUALITY: u8 = 85;
 /// In-memory cache budget for small derivatives.
@@ -224,7 +228,7 @@ struct Inner {
     dir: PathBuf,
     photos_dir: PathBuf,
     /// Renders in progress, by photo: waiters watch for `true`.
-    inflight: Mutex<HashMap<i64, watch::Receiver<bool>>>,
+    inflight: Mutex<HashMap<i64, watch::Receiver<u8>>>,
     /// The memory budget: at most `previews.max_decodes` renders at a time.
     workers: tokio::sync::Semaphore,
     /// Hot small derivatives in memory, and the bytes they take.
@@ -392,46 +396,60 @@ impl Previews {
     }
 
     /// Renders `photo` unless its derivatives exist; concurrent calls for one photo
-    /// share one render. Returns the photo's render state.
+    /// share one render. Returns the photo's render state once every derivative is
+    /// stored (or the render failed).
     pub async fn ensure(&self, photo: &Photo) -> Result<RenderState, StoreError> {
+        self.ensure_until(photo, STAGE_ALL).await
+    }
+
+    /// As [`Previews::ensure`], but returns as soon as the derivatives in `format`
+    /// are stored: JPEG is encoded first, so a JPEG request need not wait for WebP.
+    /// The state is "rendering" if the render is still going on.
+    pub async fn ensure_format(
+        &self,
+        photo: &Photo,
+        format: Format,
+    ) -> Result<RenderState, StoreError> {
+        let stage = if format == FORMATS[0] {
+            STAGE_FIRST
+        } else {
+            STAGE_ALL
+        };
+        self.ensure_until(photo, stage).await
+    }
+
+    async fn ensure_until(&self, photo: &Photo, stage: u8) -> Result<RenderState, StoreError> {
         if let Some(state) = self.state(photo.id).await? {
             if state.state != "done" || self.all_exist(&photo.sha256) {
                 return Ok(state);
             }
         }
-        let (mine, mut wait) = {
-            let mut inflight = self
-                .inner
-                .inflight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+        let mut progress = {
+            let mut inflight = lock(&self.inner.inflight);
             match inflight.get(&photo.id) {
-                Some(rx) => (None, rx.clone()),
+                Some(rx) => rx.clone(),
                 None => {
-                    let (tx, rx) = watch::channel(false);
+                    let (tx, rx) = watch::channel(0u8);
                     inflight.insert(photo.id, rx.clone());
-                    (Some(tx), rx)
+                    // Its own task: a client that goes away does not stop the render.
+                    let (me, photo) = (self.clone(), photo.clone());
+                    tokio::spawn(async move {
+                        let tx = Arc::new(tx);
+                        let result = me.render(&photo, &tx).await;
+                        lock(&me.inner.inflight).remove(&photo.id);
+                        let _ = tx.send(STAGE_ALL);
+                        if let Err(e) = result {
+                            tracing::warn!(photo = photo.id, error = %e, "render not recorded");
+                        }
+                    });
+                    rx
                 }
             }
         };
-        match mine {
-            Some(done) => {
-                let result = self.render(photo).await;
-                self.inner
-                    .inflight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&photo.id);
-                let _ = done.send(true);
-                result?;
-            }
-            None => {
-                let _ = wait.wait_for(|done| *done).await;
-            }
-        }
+        let _ = progress.wait_for(|s| *s >= stage).await;
         Ok(self.state(photo.id).await?.unwrap_or(RenderState {
-            state: "failed".into(),
-            reason: Some("not rendered".into()),
+            state: "rendering".into(),
+            reason: None,
             route: None,
             render_ms: None,
             ttfp_end_ms: None,
@@ -478,7 +496,11 @@ impl Previews {
         })
     }
 
-    async fn render(&self, photo: &Photo) -> Result<(), StoreError> {
+    async fn render(
+        &self,
+        photo: &Photo,
+        progress: &Arc<watch::Sender<u8>>,
+    ) -> Result<(), StoreError> {
         let _permit = self
             .inner
             .workers
@@ -489,14 +511,16 @@ impl Previews {
         let watermark = self.watermark_for(photo).await?;
         let (id, sha, raw) = (photo.id, photo.sha256.clone(), photo.raw);
         let source = self.inner.photos_dir.join(&sha[..2]).join(&sha);
-        let targets: Vec<PathBuf> = RENDERED
+        let paths: Vec<Vec<PathBuf>> = FORMATS
             .iter()
-            .flat_map(|d| FORMATS.iter().map(|f| self.path(&sha, *d, *f)))
+            .map(|f| RENDERED.iter().map(|d| self.path(&sha, *d, *f)).collect())
             .collect();
         let max_pixels = self.inner.max_pixels;
         let started = Instant::now();
-        type Timings = (String, Duration, Duration, Duration);
-        let outcome = store::run_blocking(move || -> Result<Timings, String> {
+        let progress = progress.clone();
+        /// Route, decode/resize/encode times, when the first format was stored.
+        type Outcome = (String, Duration, Duration, Duration, Instant);
+        let outcome = store::run_blocking(move || -> Result<Outcome, String> {
             if raw {
                 return Err("raw".into());
             }
@@ -509,31 +533,39 @@ impl Previews {
                     watermark: (*d == Derivative::Watermarked).then_some(&watermark),
                 })
                 .collect();
+            let mut stored = 0;
+            let mut first_stored = None;
             let set = renderer
-                .render_jobs(&data, &jobs, &FORMATS, QUALITY)
+                .render_staged(&data, &jobs, &FORMATS, QUALITY, |batch| {
+                    // The thumbs were made last; written first, so that a reader
+                    // finding every file finds them whole (each write is atomic).
+                    for (rendered, target) in batch.iter().zip(&paths[stored]).rev() {
+                        let dir = target.parent().expect("has a parent");
+                        durable::create_dir(dir, 0o700)
+                            .and_then(|()| durable::write_atomic(target, &rendered.bytes, 0o600))
+                            .map_err(|e| crate::render::RenderError::Encode(e.to_string()))?;
+                    }
+                    stored += 1;
+                    if first_stored.is_none() {
+                        first_stored = Some(Instant::now());
+                        let _ = progress.send(STAGE_FIRST);
+                    }
+                    Ok(())
+                })
                 .map_err(|e| e.to_string())?;
             let route = set[0].route.as_str().to_string();
-            let (mut resize, mut encode) = (Duration::ZERO, Duration::ZERO);
-            for (i, r) in set.iter().enumerate() {
-                if i % FORMATS.len() == 0 {
-                    resize += r.resize;
-                }
-                encode += r.encode;
-            }
-            // The thumbs were made last; written first, JPEG first, so that a reader
-            // finding every file finds them whole (each write is atomic anyway).
-            for (rendered, target) in set.iter().zip(&targets).rev() {
-                durable::create_dir(target.parent().expect("has a parent"), 0o700)
-                    .map_err(|e| e.to_string())?;
-                durable::write_atomic(target, &rendered.bytes, 0o600).map_err(|e| e.to_string())?;
-            }
-            Ok((route, set[0].decode, resize, encode))
+            let resize = set[..jobs.len()].iter().map(|r| r.resize).sum();
+            let encode = set.iter().map(|r| r.encode).sum();
+            let first = first_stored.expect("a format was stored");
+            Ok((route, set[0].decode, resize, encode, first))
         })
         .await?;
         let done = Instant::now();
         let ms = (done - started).as_secs_f64() * 1000.0;
+        let mut first_stored = None;
         let (state, reason, route) = match outcome {
-            Ok((route, decode, resize, encode)) => {
+            Ok((route, decode, resize, encode, first)) => {
+                first_stored = Some(first);
                 let mut figures = lock(&self.inner.figures);
                 let name = crate::render::ROUTES
                     .iter()
@@ -566,7 +598,9 @@ impl Previews {
             .or_else(|| lock(&self.inner.committed_at).peek(&id).copied());
         let (mut ttfp_end, mut ttfp_start) = (None, None);
         if state == "done" {
-            let first = timeline.instant.map_or(done, |i| i.min(done));
+            // The first servable preview: the instant one, or the first format stored.
+            let rendered = first_stored.unwrap_or(done);
+            let first = timeline.instant.map_or(rendered, |i| i.min(rendered));
             let since = |t: Instant| first.saturating_duration_since(t).as_secs_f64() * 1000.0;
             ttfp_end = ended.map(since);
             ttfp_start = timeline.started.map(since);
@@ -942,9 +976,11 @@ async fn serve(
         return Ok(respond(StatusCode::OK, Some(bytes)));
     }
     c.misses[index(derivative)].fetch_add(1, Ordering::Relaxed);
-    let rendered = matches!(previews.state(photo.id).await?, Some(s) if s.state == "done")
-        && previews.all_exist(&photo.sha256);
-    if !rendered && derivative != Derivative::Watermarked {
+    // Derivatives are written atomically: one that exists is whole, and servable
+    // while the rest of its photo's render goes on.
+    let path = previews.path(&photo.sha256, derivative, format);
+    let stored = tokio::fs::try_exists(&path).await.unwrap_or(false);
+    if !stored && derivative != Derivative::Watermarked {
         // Not rendered yet: the upload's instant preview, if it had one, at once (not
         // cached by the client: the render replaces it), while the render goes on.
         if let Some(instant) = previews.instant_of_photo(photo.id) {
@@ -955,17 +991,21 @@ async fn serve(
             return Ok(image_response(instant, Format::Jpeg, "no-store"));
         }
     }
-    let render = previews.ensure(&photo).await?;
-    if render.state != "done" {
-        return Err(AppError::Conflict(
-            render.reason.unwrap_or_else(|| "no preview".into()),
-        ));
-    }
-    let bytes = Arc::new(
-        tokio::fs::read(previews.path(&photo.sha256, derivative, format))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?,
-    );
+    let render = match stored {
+        true => None,
+        false => Some(previews.ensure_format(&photo, format).await?),
+    };
+    let bytes = match tokio::fs::read(&path).await {
+        Ok(bytes) => Arc::new(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AppError::Conflict(
+                render
+                    .and_then(|r| r.reason)
+                    .unwrap_or_else(|| "no preview".into()),
+            ))
+        }
+        Err(e) => return Err(AppError::Internal(e.into())),
+    };
     if bytes.len() <= CACHE_MAX_ITEM {
         previews.remember(key, bytes.clone());
     }

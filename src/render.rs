@@ -347,7 +347,35 @@ impl Renderer {
         formats: &[Format],
         quality: u8,
     ) -> Result<Vec<Rendered>, RenderError> {
-        let result = self.render_once(data, jobs, formats, quality);
+        let mut out: Vec<Option<Rendered>> = self
+            .render_staged(data, jobs, formats, quality, |_| Ok(()))?
+            .into_iter()
+            .map(Some)
+            .collect();
+        // Format by format → job by job.
+        let n = jobs.len();
+        let mut by_job = Vec::with_capacity(out.len());
+        for j in 0..n {
+            for f in 0..formats.len() {
+                by_job.push(out[f * n + j].take().expect("each result once"));
+            }
+        }
+        Ok(by_job)
+    }
+
+    /// Renders every job in every format from one decode, format by format: every
+    /// job is resized first, then encoded in `formats[0]`, handed to `ready` (which
+    /// may store them, so they can be served before the next format is encoded),
+    /// then in `formats[1]`, and so on. Returns every result, format by format.
+    pub fn render_staged(
+        &mut self,
+        data: &[u8],
+        jobs: &[Job<'_>],
+        formats: &[Format],
+        quality: u8,
+        ready: impl FnMut(&[Rendered]) -> Result<(), RenderError>,
+    ) -> Result<Vec<Rendered>, RenderError> {
+        let result = self.render_once(data, jobs, formats, quality, ready);
         if result.is_err() {
             self.reset()?;
         }
@@ -360,6 +388,7 @@ impl Renderer {
         jobs: &[Job<'_>],
         formats: &[Format],
         quality: u8,
+        mut ready: impl FnMut(&[Rendered]) -> Result<(), RenderError>,
     ) -> Result<Vec<Rendered>, RenderError> {
         let largest = jobs.iter().map(|j| j.size).max().unwrap_or(320);
         let started = Instant::now();
@@ -380,24 +409,25 @@ impl Renderer {
         };
         let decode = started.elapsed();
         let tags = Tags::of(data, icc, pixels.channels);
-        let mut out = Vec::with_capacity(jobs.len() * formats.len());
+        // Every job's pixels (None: the decode itself), and how long each took.
+        let mut made: Vec<(Option<Pixels>, Duration)> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let started = Instant::now();
             // The output's size follows the main image, whatever was decoded.
             let (width, height) = fit(main_w, main_h, job.size);
-            let resized = self.resize(&pixels, width, height)?;
-            let mut marked = None;
+            let mut resized = self.resize(&pixels, width, height)?;
             if let Some(watermark) = job.watermark {
-                let mut copy = match resized {
-                    Some(ref p) => p.clone(),
-                    None => pixels.clone(),
-                };
+                let mut copy = resized.unwrap_or_else(|| pixels.clone());
                 watermark.apply(&mut copy.data, copy.width, copy.height, copy.channels);
-                marked = Some(copy);
+                resized = Some(copy);
             }
-            let pixels = marked.as_ref().or(resized.as_ref()).unwrap_or(&pixels);
-            let resize = started.elapsed();
-            for &format in formats {
+            made.push((resized, started.elapsed()));
+        }
+        let mut out = Vec::with_capacity(jobs.len() * formats.len());
+        for &format in formats {
+            let first = out.len();
+            for (resized, resize) in &made {
+                let pixels = resized.as_ref().unwrap_or(&pixels);
                 let started = Instant::now();
                 let bytes = match format {
                     Format::Jpeg => self.encode(pixels, quality, &tags)?,
@@ -410,10 +440,11 @@ impl Renderer {
                     format,
                     route,
                     decode,
-                    resize,
+                    resize: *resize,
                     encode: started.elapsed(),
                 });
             }
+            ready(&out[first..])?;
         }
         Ok(out)
     }

@@ -302,3 +302,45 @@ fn the_render_command_writes_one_file_per_input_and_size() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("gen_random_bytes.jpg"));
 }
+
+/// A staged render hands over every job in the first format before it encodes the
+/// next one (the box stores and serves the JPEGs while the WebPs are made), and the
+/// staged results match a one-shot render's.
+#[test]
+fn a_staged_render_hands_over_each_format_whole_and_in_order() {
+    use venuebox::render::{Format, Job};
+    let data = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
+    let jobs = [Job::plain(1280), Job::plain(320)];
+    let formats = [Format::Jpeg, Format::Webp];
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    let mut batches: Vec<Vec<(Format, u32)>> = Vec::new();
+    let staged = renderer
+        .render_staged(&data, &jobs, &formats, 85, |batch| {
+            batches.push(batch.iter().map(|r| (r.format, r.width)).collect());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        batches,
+        [
+            vec![(Format::Jpeg, 1280), (Format::Jpeg, 320)],
+            vec![(Format::Webp, 1280), (Format::Webp, 320)],
+        ]
+    );
+    // A failing hand-over stops the render before the next format is encoded.
+    let mut calls = 0;
+    let err = renderer.render_staged(&data, &jobs, &formats, 85, |_| {
+        calls += 1;
+        Err(RenderError::Encode("disk full".into()))
+    });
+    assert!(err.is_err());
+    assert_eq!(calls, 1);
+    let oneshot = renderer.render_jobs(&data, &jobs, &formats, 85).unwrap();
+    assert_eq!(
+        oneshot[1].format,
+        Format::Webp,
+        "one-shot results are job by job"
+    );
+    assert_eq!(oneshot[0].bytes, staged[0].bytes);
+    assert_eq!(oneshot[3].bytes, staged[3].bytes);
+}
