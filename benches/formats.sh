@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Formats: what WebP and AVIF cost and give beside JPEG, on the test corpus.
+# Formats: what WebP, AVIF and JPEG XL cost and give beside JPEG, on the test corpus.
 #
 # 1. `venuebox render --format jpeg` (q85) and `--format webp` (the matched quality,
 #    render::webp_quality(85) = 90, method 2) at SIZE (default 1280): wall time, summed encode
@@ -7,21 +7,23 @@
 #    from `cargo bench --bench render_quality` (same reference as benches/render.sh).
 # 2. AVIF, measured and not shipped unless it fits: the JPEG outputs decoded to PNG
 #    (vips), then encoded one by one on one thread by `cwebp -q 90 -m 2` and by libavif's
-#    `avifenc` (aom, --min 20 --max 30, speeds 6 and 10), the same inputs for each:
-#    per-image median wall time, and the ratio to cwebp.
+#    `avifenc` (aom, --min 20 --max 30, speeds 6 and 10) and libjxl's `cjxl` (distance
+#    1.0, efforts 3 and 7), the same inputs for each: per-image median wall time, and
+#    the ratio to cwebp.
 #
 #   bash benches/formats.sh [SIZE]
 #   BENCH_VENUEBOX=target/release/venuebox bash benches/formats.sh   # skip the build
 #
-# Needs: cargo, vips (libvips-tools), cwebp (webp), avifenc (libavif-bin), python3.
+# Needs: cargo, vips (libvips-tools), cwebp (webp), avifenc (libavif-bin), cjxl
+# (libjxl-tools), python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PHOTOS=${VENUEBOX_TESTDATA:-$ROOT/../shared/testdata}/photos
 SIZE=${1:-1280}
 die() { echo "formats.sh: $*" >&2; exit 1; }
-for tool in vips cwebp avifenc python3 cargo; do
-    command -v $tool >/dev/null || die "$tool is not installed (apt-get install -y libvips-tools webp libavif-bin python3)"
+for tool in vips cwebp avifenc cjxl python3 cargo; do
+    command -v $tool >/dev/null || die "$tool is not installed (apt-get install -y libvips-tools webp libavif-bin libjxl-tools python3)"
 done
 if [[ -n ${BENCH_VENUEBOX:-} ]]; then
     BIN=$BENCH_VENUEBOX
@@ -70,6 +72,8 @@ time_each() { # label command... (the PNG path replaces {} and the output {out})
 time_each cwebp-q90 cwebp -quiet -q 90 -m 2 {} -o {out}.webp
 time_each avif-s6 avifenc -j 1 -c aom -s 6 --min 20 --max 30 {} {out}.avif
 time_each avif-s10 avifenc -j 1 -c aom -s 10 --min 20 --max 30 {} {out}.avif
+time_each jxl-e3 cjxl --num_threads=1 -e 3 -d 1.0 {} {out}.jxl
+time_each jxl-e7 cjxl --num_threads=1 -e 7 -d 1.0 {} {out}.jxl
 
 python3 - "$WORK" "$SIZE" "${WALL[jpeg]}" "${WALL[webp]}" <<'EOF'
 import os, statistics, sys
@@ -91,7 +95,7 @@ print("\n".join(q[start:start + 8]))
 print()
 print("== encoders on the same PNGs, one thread, per image (ms) ==")
 base = None
-for label in ("cwebp-q90", "avif-s6", "avif-s10"):
+for label in ("cwebp-q90", "avif-s6", "avif-s10", "jxl-e3", "jxl-e7"):
     t = [float(x) for x in open(f"{work}/enc/{label}.times")]
     med = statistics.median(t)
     base = base or med
