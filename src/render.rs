@@ -616,7 +616,15 @@ impl Renderer {
             .with_guessed_format()
             .map_err(|e| RenderError::Decode(e.to_string()))?;
         if reader.format().is_none() {
-            return Err(RenderError::Unsupported("this file type".into()));
+            let heif = data.get(4..8) == Some(b"ftyp");
+            return Err(RenderError::Unsupported(
+                if heif {
+                    "HEIF/HEIC photos (stored, and offered as a full download; no HEVC decoder on the box)"
+                } else {
+                    "this file type"
+                }
+                .into(),
+            ));
         }
         let mut decoder = reader.into_decoder().map_err(err)?;
         let (w, h) = decoder.dimensions();

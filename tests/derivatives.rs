@@ -703,6 +703,25 @@ async fn every_format_s_full_download_keeps_the_picture_and_loses_the_private_me
         let id = b.tus_upload(&token, &bytes).await;
         let r = get(&b, &admin, &format!("/photos/{id}/full"), &[]).await;
         assert_eq!(r.status(), 200, "{ext}");
+        // Rendered like any photo, except HEIC, which says why it has no preview.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let render = loop {
+            if let Some(s) = b.state.previews.state(id).await.unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "{ext}: no render after 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if ext == "heic" {
+            assert_eq!(render.state, "failed");
+            assert!(render
+                .reason
+                .as_deref()
+                .unwrap_or("")
+                .contains("no HEVC decoder"));
+        } else {
+            assert_eq!(render.state, "done", "{ext}: {render:?}");
+        }
         assert_eq!(r.headers()["content-type"], media_type);
         let disposition = r.headers()["content-disposition"]
             .to_str()
