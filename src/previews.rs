@@ -426,7 +426,11 @@ impl Previews {
         }
         let mut progress = {
             let mut inflight = lock(&self.inner.inflight);
-            match inflight.get(&photo.id) {
+            // A render whose task died (a panic) has dropped its sender: start anew.
+            match inflight
+                .get(&photo.id)
+                .filter(|rx| rx.has_changed().is_ok())
+            {
                 Some(rx) => rx.clone(),
                 None => {
                     let (tx, rx) = watch::channel(0u8);
