@@ -7,6 +7,9 @@
 #   1. FTP ingest vs vsftpd: the photo corpus uploaded over loopback with the same
 #      client (lftp mput, passive mode, plain FTP) to venuebox and to vsftpd, in
 #      alternating rounds (the machine is shared and noisy); best-of MB/s and the ratio.
+#      Then the same comparison again with both servers' data directories on a tmpfs
+#      mounted here (root only): fsync costs nothing there, so those rows compare the
+#      software pipelines alone (venuebox's durability work minus the disk's latency).
 #   2. tus ingest with checksums on: 8 photo-headed files uploaded one after another,
 #      in fixed-size PATCHes each carrying Upload-Checksum: sha256; MB/s end to end.
 #   3. Peak RSS (VmHWM) of the box while 8 tus uploads run at once, for two file sizes
@@ -22,14 +25,17 @@
 # Environment (all optional; none may start with VENUEBOX_, which venuebox reads as
 # configuration):
 #   VENUEBOX_TESTDATA     test data (default ../shared/testdata, from the repo root)
-#   BENCH_FTP_ROUNDS      FTP rounds per server (default 5)
+#   BENCH_FTP_ROUNDS      FTP rounds per server (default 5), on disk and on tmpfs each
+#   BENCH_FTP_TMPFS       1: also the FTP rounds on a tmpfs (needs root: mount); 0: not;
+#                         default 1 as root, else 0
 #   BENCH_TUS_ROUNDS      tus rounds (default 3)
 #   BENCH_TUS_FILES       files per tus round (default 8)
 #   BENCH_TUS_FILE_MIB    size of each tus file (default 8)
 #   BENCH_TUS_CHUNK_MIB   PATCH size (default 4)
 #   BENCH_RSS_UPLOADS     concurrent uploads in the RSS scenarios (default 8)
 #   BENCH_RSS_SIZES_MIB   file sizes of the RSS scenarios (default "20 80")
-#   BENCH_KEEP=1          keep the temporary directory (logs, data dirs)
+#   BENCH_KEEP=1          keep the temporary directory (logs, data dirs; not what was
+#                         on the tmpfs, which goes with the unmount)
 
 set -Eeuo pipefail
 
@@ -43,6 +49,7 @@ TUS_FILE_MIB=${BENCH_TUS_FILE_MIB:-8}
 TUS_CHUNK_MIB=${BENCH_TUS_CHUNK_MIB:-4}
 RSS_UPLOADS=${BENCH_RSS_UPLOADS:-8}
 read -r -a RSS_SIZES <<<"${BENCH_RSS_SIZES_MIB:-20 80}"
+FTP_TMPFS=${BENCH_FTP_TMPFS:-$([[ $(id -u) == 0 ]] && echo 1 || echo 0)}
 COMMAND="bash benches/ingest.sh${*:+ $*}"
 
 die() {
@@ -57,12 +64,17 @@ done
 for s in "${RSS_SIZES[@]}"; do
     [[ $s =~ ^[1-9][0-9]*$ ]] || die "BENCH_RSS_SIZES_MIB must be positive integers (got '$s')"
 done
+[[ $FTP_TMPFS == [01] ]] || die "BENCH_FTP_TMPFS must be 0 or 1 (got '$FTP_TMPFS')"
+if [[ $FTP_TMPFS == 1 && $(id -u) != 0 ]]; then
+    die "BENCH_FTP_TMPFS=1 mounts a tmpfs and needs root (or set BENCH_FTP_TMPFS=0)"
+fi
 
 # --- Clean-up: every process started here, and the temporary directory. ---
 
 PIDS=()   # processes to stop on exit
 GROUPS_=() # process groups to stop on exit (vsftpd and its session processes)
 WORK=""
+TMPFS="" # the tmpfs mount point while mounted
 
 cleanup() {
     local rc=$?
@@ -77,6 +89,10 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     for p in "${GROUPS_[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
+    # Every process using it is gone; a lazy unmount only if something still holds it.
+    if [[ -n $TMPFS ]] && mountpoint -q -- "$TMPFS"; then
+        umount -- "$TMPFS" 2>/dev/null || umount -l -- "$TMPFS" || note "could not unmount $TMPFS"
+    fi
     if [[ -n $WORK && -d $WORK ]]; then
         if [[ ${BENCH_KEEP:-0} == 1 ]]; then
             note "kept $WORK"
@@ -402,36 +418,42 @@ sync_fs() { sync -f "$WORK" 2>/dev/null || sync; }
 
 VB_FTP=()
 VS_FTP=()
+# ftp_round_venuebox ROUND BASE TAG RESULTS: one upload into a fresh data dir under
+# BASE; the MB/s is appended to the array named RESULTS. Logs stay in $WORK (BASE may
+# be the tmpfs), named $WORK/TAG-r<round>-venuebox.*.
 ftp_round_venuebox() {
-    local r=$1
-    local d="$WORK/ftp-r$r-venuebox" ns got
+    local r=$1 base=$2 tag=$3
+    local -n results=$4
+    local d="$base/$tag-r$r-venuebox" log="$WORK/$tag-r$r-venuebox" ns got in_tree
     vb_setup "$d/data"
-    vb_start "$d/data" "$d.log" ftp
-    ns=$(lftp_mput "$VB_USER" "$VB_PASS" "$VB_FTP_PORT" / "$d.lftp.log")
+    vb_start "$d/data" "$log.log" ftp
+    ns=$(lftp_mput "$VB_USER" "$VB_PASS" "$VB_FTP_PORT" / "$log.lftp.log")
     stop_pid "$VB_PID"
     got=$(photos_in "$d/data")
     [[ $got == "$N_DISTINCT|$DISTINCT_BYTES" ]] ||
-        die "FTP round $r: venuebox stored photos|bytes = $got, expected $N_DISTINCT|$DISTINCT_BYTES"
-    local in_tree
+        die "FTP round $r ($tag): venuebox stored photos|bytes = $got, expected $N_DISTINCT|$DISTINCT_BYTES"
     in_tree=$(find "$d/data/ftp" -type f ! -name '.vbx-*' | wc -l)
-    ((in_tree == N_FILES)) || die "FTP round $r: venuebox FTP tree holds $in_tree files, expected $N_FILES"
-    VB_FTP+=("$(mbps "$TOTAL_BYTES" "$ns")")
-    note "FTP round $r venuebox: $(mbps "$TOTAL_BYTES" "$ns") MB/s ($((ns / 1000000)) ms)"
+    ((in_tree == N_FILES)) || die "FTP round $r ($tag): venuebox FTP tree holds $in_tree files, expected $N_FILES"
+    results+=("$(mbps "$TOTAL_BYTES" "$ns")")
+    note "FTP round $r ($tag) venuebox: $(mbps "$TOTAL_BYTES" "$ns") MB/s ($((ns / 1000000)) ms)"
     rm -rf -- "$d"
     sync_fs
 }
+# ftp_round_vsftpd ROUND BASE TAG RESULTS: as ftp_round_venuebox, for vsftpd.
 ftp_round_vsftpd() {
-    local r=$1
-    local d="$WORK/ftp-r$r-vsftpd" ns files bytes
-    vsftpd_start "$d" "$d.log"
-    ns=$(lftp_mput anonymous "" "$VS_PORT" /up "$d.lftp.log")
+    local r=$1 base=$2 tag=$3
+    # shellcheck disable=SC2178 # a nameref to the caller's array, as in ftp_round_venuebox
+    local -n results=$4
+    local d="$base/$tag-r$r-vsftpd" log="$WORK/$tag-r$r-vsftpd" ns files bytes
+    vsftpd_start "$d" "$log.log"
+    ns=$(lftp_mput anonymous "" "$VS_PORT" /up "$log.lftp.log")
     stop_pid "$VS_PID" group
     files=$(find "$VS_UP" -type f | wc -l)
     bytes=$(find "$VS_UP" -type f -print0 | xargs -0 cat | wc -c)
     [[ $files == "$N_FILES" && $bytes == "$TOTAL_BYTES" ]] ||
-        die "FTP round $r: vsftpd holds $files files / $bytes bytes, expected $N_FILES / $TOTAL_BYTES"
-    VS_FTP+=("$(mbps "$TOTAL_BYTES" "$ns")")
-    note "FTP round $r vsftpd: $(mbps "$TOTAL_BYTES" "$ns") MB/s ($((ns / 1000000)) ms)"
+        die "FTP round $r ($tag): vsftpd holds $files files / $bytes bytes, expected $N_FILES / $TOTAL_BYTES"
+    results+=("$(mbps "$TOTAL_BYTES" "$ns")")
+    note "FTP round $r ($tag) vsftpd: $(mbps "$TOTAL_BYTES" "$ns") MB/s ($((ns / 1000000)) ms)"
     rm -rf -- "$d"
     sync_fs
 }
@@ -459,11 +481,11 @@ LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 sync_fs
 for r in $(seq "$FTP_ROUNDS"); do
     if ((r % 2)); then
-        ftp_round_venuebox "$r"
-        ftp_round_vsftpd "$r"
+        ftp_round_venuebox "$r" "$WORK" ftp VB_FTP
+        ftp_round_vsftpd "$r" "$WORK" ftp VS_FTP
     else
-        ftp_round_vsftpd "$r"
-        ftp_round_venuebox "$r"
+        ftp_round_vsftpd "$r" "$WORK" ftp VS_FTP
+        ftp_round_venuebox "$r" "$WORK" ftp VB_FTP
     fi
     floor_round "$r"
 done
@@ -471,6 +493,37 @@ VB_FTP_BEST=$(max_of "${VB_FTP[@]}")
 VS_FTP_BEST=$(max_of "${VS_FTP[@]}")
 FLOOR_BEST=$(max_of "${FLOOR[@]}")
 FTP_RATIO=$(ratio "$VB_FTP_BEST" "$VS_FTP_BEST")
+
+# The same comparison with both servers' data on a tmpfs: fsync there returns at once,
+# so what is left is the software (protocol, copy, hashing, SQLite, the syscalls of the
+# durability steps) without the disk's latency. The corpus stays where it was (read
+# from the page cache, as above). Sized for one round of either server (the box keeps
+# one copy: its FTP tree hard-links the store) plus venuebox's free-disk reserve
+# (ingest.free_disk_reserve_bytes, 256 MiB by default), under which it refuses uploads.
+VB_TMPFS=()
+VS_TMPFS=()
+if ((FTP_TMPFS)); then
+    TMPFS="$WORK/tmpfs"
+    mkdir -p "$TMPFS"
+    tmpfs_mib=$(((2 * TOTAL_BYTES >> 20) + 512))
+    mount -t tmpfs -o "size=${tmpfs_mib}m,mode=755" tmpfs "$TMPFS" ||
+        die "mount -t tmpfs on $TMPFS failed"
+    [[ $(findmnt -n -o FSTYPE -T "$TMPFS") == tmpfs ]] || die "$TMPFS is not a tmpfs after mounting"
+    for r in $(seq "$FTP_ROUNDS"); do
+        if ((r % 2)); then
+            ftp_round_venuebox "$r" "$TMPFS" ftp-tmpfs VB_TMPFS
+            ftp_round_vsftpd "$r" "$TMPFS" ftp-tmpfs VS_TMPFS
+        else
+            ftp_round_vsftpd "$r" "$TMPFS" ftp-tmpfs VS_TMPFS
+            ftp_round_venuebox "$r" "$TMPFS" ftp-tmpfs VB_TMPFS
+        fi
+    done
+    umount -- "$TMPFS" || die "umount $TMPFS failed"
+    TMPFS=""
+    VB_TMPFS_BEST=$(max_of "${VB_TMPFS[@]}")
+    VS_TMPFS_BEST=$(max_of "${VS_TMPFS[@]}")
+    TMPFS_RATIO=$(ratio "$VB_TMPFS_BEST" "$VS_TMPFS_BEST")
+fi
 # Milliseconds per file in the best round.
 per_file_ms() { awk -v m="$1" -v b="$TOTAL_BYTES" -v n="$N_FILES" 'BEGIN { printf "%.1f", (b / 1e6 / m) * 1000 / n }'; }
 
@@ -657,7 +710,7 @@ cat <<EOF
 - date: $(date -u +%Y-%m-%dT%H:%M:%SZ)
 - machine: $(nproc) cores (nproc), $cpu, $mem RAM, Linux $(uname -r); load average at start $LOAD_START
 - versions: venuebox $("$BIN" --version | awk '{ print $2 }') (git $git_rev$git_dirty, release build), vsftpd $vs_version, lftp $lftp_version, curl $curl_version
-- temp dir: $fs filesystem (same for both servers' data); all traffic over loopback
+- temp dir: $fs filesystem (same for both servers' data)$( ((FTP_TMPFS)) && echo "; the tmpfs rows: both servers' data on a tmpfs mounted for them")$( ((FTP_TMPFS)) || echo "; no tmpfs rows (BENCH_FTP_TMPFS=0)"); all traffic over loopback
 - corpus: $N_FILES photos ($N_DISTINCT distinct), $(awk -v b="$TOTAL_BYTES" 'BEGIN { printf "%.2f MB", b / 1e6 }') from $PHOTOS_DIR; not uploaded (not photos, which the box refuses): ${SKIPPED[*]:-none}
 
 | measurement | venuebox | vsftpd (or reference) | ratio |
@@ -666,6 +719,15 @@ cat <<EOF
 | FTP rounds, in order (MB/s) | ${VB_FTP[*]} | ${VS_FTP[*]} | |
 | FTP wall time per file, best round | $(per_file_ms "$VB_FTP_BEST") ms | $(per_file_ms "$VS_FTP_BEST") ms | |
 | context: the corpus written locally, fsync per file (\`dd conv=fsync\`; no network, no directory fsync), best of $FTP_ROUNDS | | $FLOOR_BEST MB/s (local dd) | $(ratio "$VB_FTP_BEST" "$FLOOR_BEST") venuebox FTP / local dd |
+EOF
+if ((FTP_TMPFS)); then
+    cat <<EOF
+| FTP upload as above, both servers' data on a tmpfs (fsync free: the software pipeline alone): best of $FTP_ROUNDS rounds | $VB_TMPFS_BEST MB/s | $VS_TMPFS_BEST MB/s | $TMPFS_RATIO venuebox/vsftpd |
+| FTP rounds on tmpfs, in order (MB/s) | ${VB_TMPFS[*]} | ${VS_TMPFS[*]} | |
+| FTP wall time per file on tmpfs, best round | $(per_file_ms "$VB_TMPFS_BEST") ms | $(per_file_ms "$VS_TMPFS_BEST") ms | |
+EOF
+fi
+cat <<EOF
 | tus upload, $TUS_FILES files x $TUS_FILE_MIB MiB one after another, $TUS_CHUNK_MIB MiB PATCHes with \`Upload-Checksum: sha256\` ($TUS_PATCHES PATCHes): best of $TUS_ROUNDS | $TUS_BEST MB/s | | |
 | tus rounds, in order (MB/s) | ${TUS_MBPS[*]} | | |
 EOF

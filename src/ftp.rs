@@ -157,6 +157,12 @@ impl Metadata for Meta {
     }
 }
 
+/// Bytes read from an upload's data connection at a time. Each chunk written goes
+/// through one hop to tokio's blocking pool (tokio::fs); 256 KiB instead of 64 KiB
+/// cut the time spent streaming the photo corpus by about a quarter on tmpfs
+/// (benches/ingest.sh, phases timed per STOR), for 192 KiB more per upload in flight.
+const STOR_BUFFER: usize = 256 * 1024;
+
 /// Prefix of the files a STOR writes before renaming them into place; hidden from
 /// listings and never taken for photos.
 const PARTIAL_PREFIX: &str = ".vbx-";
@@ -404,7 +410,7 @@ impl StorageBackend<CameraUser> for CameraTrees {
             }
             hasher.update(chunk);
         };
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; STOR_BUFFER];
         let mut size = 0u64;
         // Resuming (REST + STOR, or APPE): start from a copy of the bytes already here.
         if start_pos > 0 {
