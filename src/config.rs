@@ -77,6 +77,9 @@ pub struct PreviewsConfig {
     /// Uploads already started and FTP (cameras cannot retry well) are never refused.
     /// 0: never.
     pub backpressure_queue: u64,
+    /// Nice value of the render threads (0–19): renders give way to ingest, so a
+    /// burst of previews never slows a camera's upload. 0: the same priority.
+    pub render_nice: i32,
 }
 
 impl Default for PreviewsConfig {
@@ -85,6 +88,7 @@ impl Default for PreviewsConfig {
             max_decodes: 0,
             max_pixels: crate::render::DEFAULT_MAX_PIXELS,
             backpressure_queue: 200,
+            render_nice: 10,
         }
     }
 }
@@ -804,6 +808,9 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.watermark.opacity) {
             bad("watermark.opacity", "must be between 0 and 1".into());
+        }
+        if !(0..=19).contains(&self.previews.render_nice) {
+            bad("previews.render_nice", "must be between 0 and 19".into());
         }
         if self.previews.max_pixels < 1_000_000 {
             bad("previews.max_pixels", "must be at least 1000000".into());

@@ -9,6 +9,7 @@
 //! shutdown token is cancelled and then closes the store.
 
 pub mod admin;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod consent;

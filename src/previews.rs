@@ -229,6 +229,8 @@ struct Inner {
     photos_dir: PathBuf,
     /// Renders in progress, by photo: waiters watch for `true`.
     inflight: Mutex<HashMap<i64, watch::Receiver<u8>>>,
+    /// Where renders run: their own threads, below ingest's priority.
+    background: crate::background::Background,
     /// The memory budget: at most `previews.max_decodes` renders at a time.
     workers: tokio::sync::Semaphore,
     /// Hot small derivatives in memory, and the bytes they take.
@@ -282,6 +284,11 @@ impl Previews {
                 dir,
                 photos_dir: data_dir.join("photos/sha256"),
                 inflight: Mutex::new(HashMap::new()),
+                background: crate::background::Background::new(
+                    decodes,
+                    config.previews.render_nice,
+                    "render",
+                ),
                 workers: tokio::sync::Semaphore::new(decodes),
                 cache: Mutex::new((
                     lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero")),
@@ -524,7 +531,7 @@ impl Previews {
         let progress = progress.clone();
         /// Route, decode/resize/encode times, when the first format was stored.
         type Outcome = (String, Duration, Duration, Duration, Instant);
-        let outcome = store::run_blocking(move || -> Result<Outcome, String> {
+        let work = move || -> Result<Outcome, String> {
             if raw {
                 return Err("raw".into());
             }
@@ -562,8 +569,11 @@ impl Previews {
             let encode = set.iter().map(|r| r.encode).sum();
             let first = first_stored.expect("a format was stored");
             Ok((route, set[0].decode, resize, encode, first))
-        })
-        .await?;
+        };
+        let outcome = match self.inner.background.run(work).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(e.to_string()),
+        };
         let done = Instant::now();
         let ms = (done - started).as_secs_f64() * 1000.0;
         let mut first_stored = None;

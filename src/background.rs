@@ -1,0 +1,105 @@
+//! Threads for work that must give way: preview renders run here, at a lower CPU
+//! priority (a higher nice value) than the ingest that hands them their photos.
+//!
+//! On a Pi's few cores a burst of renders would otherwise slow down a camera's FTP
+//! upload or a phone's tus PATCH, and a photo not yet stored can be lost while a
+//! preview can always be made later. With nice 10 the scheduler gives these threads
+//! about a tenth of a core's time while ingest wants the CPU, and all of it when
+//! ingest is idle. The priority is set once per thread, on threads of their own (not
+//! tokio's blocking pool, whose threads also run ingest's writes, and whose priority
+//! could not be raised back by an unprivileged service).
+
+use std::sync::{mpsc, Arc, Mutex};
+
+type Task = Box<dyn FnOnce() + Send + 'static>;
+
+/// A fixed set of lower-priority worker threads.
+#[derive(Clone)]
+pub struct Background {
+    tasks: mpsc::Sender<Task>,
+}
+
+/// The pool is gone (the box is shutting down) or the task panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("a background task did not finish: {0}")]
+pub struct Unfinished(&'static str);
+
+impl Background {
+    /// Starts `threads` workers named `name`, each at `nice` (0: as the rest of the box;
+    /// 1–19: lower). A priority that cannot be set is logged and the work still runs.
+    pub fn new(threads: usize, nice: i32, name: &str) -> Background {
+        let (tx, rx) = mpsc::channel::<Task>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    set_nice(nice);
+                    loop {
+                        let task = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+                            Ok(task) => task,
+                            Err(_) => return, // every sender dropped
+                        };
+                        task();
+                    }
+                })
+                .expect("spawn a background thread");
+        }
+        Background { tasks: tx }
+    }
+
+    /// Runs `f` on one of the workers and waits for its result without blocking the
+    /// async runtime.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, Unfinished>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task: Task = Box::new(move || {
+            // A panic stays in its task: the worker thread lives on.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(result.map_err(|_| Unfinished("it panicked")));
+        });
+        self.tasks
+            .send(task)
+            .map_err(|_| Unfinished("the pool has stopped"))?;
+        rx.await.map_err(|_| Unfinished("the pool has stopped"))?
+    }
+}
+
+/// Sets the calling thread's nice value (Linux: per thread).
+fn set_nice(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+        tracing::warn!(nice, error = %e, "cannot lower a background thread's priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value of the calling thread, from /proc (what the scheduler uses).
+    fn own_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // Fields after the command name (which may hold spaces): nice is field 19.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        rest.split(' ').nth(16).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn tasks_run_at_the_lower_priority_and_panics_stay_in_their_task() {
+        let pool = Background::new(2, 10, "test-bg");
+        assert_eq!(pool.run(own_nice).await.unwrap(), 10);
+        assert_eq!(own_nice(), 0, "the caller's priority is untouched");
+        assert!(pool.run(|| panic!("boom")).await.is_err());
+        // Both workers still serve.
+        let (a, b) = tokio::join!(pool.run(|| 1 + 1), pool.run(|| 2 + 2));
+        assert_eq!((a.unwrap(), b.unwrap()), (2, 4));
+    }
+}
