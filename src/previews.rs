@@ -535,7 +535,8 @@ impl Previews {
             if raw {
                 return Err("raw".into());
             }
-            let data = std::fs::read(&source).map_err(|e| format!("cannot read the photo: {e}"))?;
+            let data = crate::render::read_source(&source)
+                .map_err(|e| format!("cannot read the photo: {e}"))?;
             let mut renderer = Renderer::new(max_pixels).map_err(|e| e.to_string())?;
             let jobs: Vec<Job<'_>> = RENDERED
                 .iter()

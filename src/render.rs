@@ -128,6 +128,12 @@ pub struct JpegMeta {
 /// data. Every offset is checked against `data`; anything malformed is ignored (the
 /// main image is still there), never trusted.
 pub fn jpeg_meta(data: &[u8]) -> JpegMeta {
+    jpeg_meta_of(data, data.len())
+}
+
+/// [`jpeg_meta`] of the first bytes `data` of a file of `file_len` bytes (embedded
+/// previews may lie beyond `data`).
+fn jpeg_meta_of(data: &[u8], file_len: usize) -> JpegMeta {
     let mut meta = JpegMeta {
         orientation: 1,
         ..Default::default()
@@ -160,12 +166,12 @@ pub fn jpeg_meta(data: &[u8]) -> JpegMeta {
             read_exif(
                 &data[tiff_start..pos + 2 + len],
                 tiff_start,
-                data.len(),
+                file_len,
                 &mut meta,
             );
         } else if marker == 0xE2 && body.starts_with(b"MPF\0") {
             let tiff_start = body_start + 4;
-            meta.mpf_preview = read_mpf(&data[tiff_start..pos + 2 + len], tiff_start, data.len());
+            meta.mpf_preview = read_mpf(&data[tiff_start..pos + 2 + len], tiff_start, file_len);
         }
         pos += 2 + len;
     }
@@ -252,6 +258,114 @@ fn read_mpf(tiff: &[u8], tiff_start: usize, file_len: usize) -> Option<(usize, u
         }
     }
     None
+}
+
+/// Finds where a JPEG's main image ends (just past its EOI), a piece at a time: from
+/// a marker, through segments (skipped by their lengths) and the entropy-coded data of
+/// each scan (byte stuffing and restart markers passed over), as the bytes arrive.
+#[derive(Debug, Clone)]
+pub(crate) struct EoiScan {
+    pos: usize,
+    in_scan: bool,
+}
+
+impl EoiScan {
+    /// A scan starting at the marker at `pos` (2: just after SOI).
+    pub(crate) fn at(pos: usize) -> EoiScan {
+        EoiScan {
+            pos,
+            in_scan: false,
+        }
+    }
+
+    /// Scans `data` (the file's first bytes, growing between calls) on from where the
+    /// last call stopped. `Ok(Some(end))`: the main image ends at `end`; `Ok(None)`:
+    /// more bytes are needed; `Err(())`: not a marker where one must be (damaged).
+    pub(crate) fn advance(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
+        loop {
+            if self.in_scan {
+                let Some(at) = data
+                    .get(self.pos..)
+                    .and_then(|d| d.iter().position(|&b| b == 0xFF))
+                    .map(|i| self.pos + i)
+                else {
+                    self.pos = self.pos.max(data.len());
+                    return Ok(None);
+                };
+                let Some(&next) = data.get(at + 1) else {
+                    self.pos = at;
+                    return Ok(None);
+                };
+                match next {
+                    0x00 | 0xD0..=0xD7 => self.pos = at + 2,
+                    0xFF => self.pos = at + 1,
+                    _ => {
+                        self.pos = at;
+                        self.in_scan = false;
+                    }
+                }
+                continue;
+            }
+            let (Some(&ff), Some(&marker)) = (data.get(self.pos), data.get(self.pos + 1)) else {
+                return Ok(None);
+            };
+            if ff != 0xFF {
+                return Err(());
+            }
+            match marker {
+                0xFF => self.pos += 1, // fill byte
+                0xD9 => return Ok(Some(self.pos + 2)),
+                0x01 | 0xD0..=0xD8 => self.pos += 2, // no length
+                _ => {
+                    let Some(len) = data.get(self.pos + 2..self.pos + 4) else {
+                        return Ok(None);
+                    };
+                    let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                    self.pos += 2 + len;
+                    self.in_scan = marker == 0xDA;
+                }
+            }
+        }
+    }
+}
+
+/// Reads what rendering a stored photo needs: for a JPEG, its bytes through the main
+/// image's EOI and its MPF preview, not what is appended after them (padding, the
+/// MP4 of a "motion photo"); for other formats, the whole file.
+pub fn read_source(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    const HEAD: u64 = 256 << 10;
+    const CHUNK: u64 = 1 << 20;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len() as usize;
+    let mut buf = Vec::with_capacity(len.min(HEAD as usize));
+    (&mut file).take(HEAD).read_to_end(&mut buf)?;
+    if !buf.starts_with(&[0xFF, 0xD8, 0xFF]) || buf.len() >= len {
+        file.read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
+    let meta = jpeg_meta_of(&buf, len);
+    let mut scan = EoiScan::at(2);
+    let end = loop {
+        match scan.advance(&buf) {
+            Ok(Some(end)) => break end,
+            Ok(None) => {}
+            Err(()) => break len, // damaged: the decoder gets it all and says why
+        }
+        let before = buf.len();
+        (&mut file).take(CHUNK).read_to_end(&mut buf)?;
+        if buf.len() == before {
+            break len; // no EOI: a truncated image, all of it
+        }
+    };
+    let needed = end.max(meta.mpf_preview.map_or(0, |(_, e)| e)).min(len);
+    if needed > buf.len() {
+        (&mut file)
+            .take((needed - buf.len()) as u64)
+            .read_to_end(&mut buf)?;
+    }
+    buf.truncate(needed);
+    Ok(buf)
 }
 
 // --- Pixels. ---

@@ -344,3 +344,46 @@ fn a_staged_render_hands_over_each_format_whole_and_in_order() {
     assert_eq!(oneshot[0].bytes, staged[0].bytes);
     assert_eq!(oneshot[3].bytes, staged[3].bytes);
 }
+
+/// What the render queue reads of a stored photo: a JPEG up to its main image's EOI
+/// and its MPF preview, never what is appended after (padding, a motion photo's
+/// video); and it renders exactly as the whole file does.
+#[test]
+fn a_render_reads_the_image_not_what_is_appended_after_it() {
+    use venuebox::render::read_source;
+    let dir = tempfile::tempdir().unwrap();
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    for name in [
+        "sony-ilce6400_DSC00007.JPG",         // MPF preview, then 14 KB of zeros
+        "canon-eos-rp_MG_0631.JPG",           // MPF preview
+        "panasonic-dmc-lc70_progressive.jpg", // several scans
+        "nikon-d90_DSC_0003.JPG",
+    ] {
+        let photo = std::fs::read(testdata().join("photos").join(name)).unwrap();
+        // The photo with 5 MB appended, as a motion photo's video would be.
+        let mut padded = photo.clone();
+        padded.extend((0..5_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8));
+        let path = dir.path().join(name);
+        std::fs::write(&path, &padded).unwrap();
+        let read = read_source(&path).unwrap();
+        assert!(photo.starts_with(&read), "{name}: a prefix of the photo");
+        assert!(
+            read.len() + 20_000 >= photo.len(),
+            "{name}: all the photo's images"
+        );
+        for size in [320, 1280] {
+            let a = renderer.render(&read, size, 85).unwrap();
+            let b = renderer.render(&padded, size, 85).unwrap();
+            assert_eq!((a.route, a.bytes), (b.route, b.bytes), "{name} at {size}");
+        }
+    }
+    // Not JPEG, or a JPEG without its EOI: all of it.
+    let png = std::fs::read(testdata().join("bad/pngsuite_xcsn0g01.png")).unwrap();
+    let path = dir.path().join("x.png");
+    std::fs::write(&path, &png).unwrap();
+    assert_eq!(read_source(&path).unwrap(), png);
+    let truncated = std::fs::read(testdata().join("bad/gen_trunc_no_eoi.jpg")).unwrap();
+    let path = dir.path().join("t.jpg");
+    std::fs::write(&path, &truncated).unwrap();
+    assert_eq!(read_source(&path).unwrap(), truncated);
+}

@@ -47,45 +47,6 @@ fn segments(data: &[u8]) -> Result<(Vec<Segment>, usize), PrivacyError> {
     }
 }
 
-/// Where the main image ends (just past its EOI), scanning from its first SOS through
-/// entropy-coded data and the segments between progressive scans. `None` when the
-/// file ends first (a truncated image: everything is the main image).
-fn main_image_end(data: &[u8], sos: usize) -> Option<usize> {
-    let mut pos = sos;
-    loop {
-        // A segment (SOS, DHT, DQT, DRI, COM, APPn between scans).
-        let len = u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]) as usize;
-        let marker = data[pos + 1];
-        pos += 2 + len;
-        if marker != 0xDA {
-            // Not a scan: the next marker follows at once.
-        } else {
-            // Entropy-coded data until a marker that is not stuffing or a restart.
-            loop {
-                let at = pos + data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
-                let next = *data.get(at + 1)?;
-                match next {
-                    0x00 | 0xD0..=0xD7 => pos = at + 2,
-                    0xFF => pos = at + 1,
-                    _ => {
-                        pos = at;
-                        break;
-                    }
-                }
-            }
-        }
-        while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
-            pos += 1;
-        }
-        if data.get(pos) != Some(&0xFF) {
-            return None;
-        }
-        if data.get(pos + 1) == Some(&0xD9) {
-            return Some(pos + 2);
-        }
-    }
-}
-
 /// The TIFF bytes of the first EXIF APP1 segment.
 pub(super) fn exif_block(data: &[u8]) -> Option<&[u8]> {
     let (segs, _) = segments(data).ok()?;
@@ -136,6 +97,10 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
             edits.replace(s.start..s.end, Vec::new());
         }
     }
-    let end = main_image_end(data, sos).unwrap_or(data.len());
+    // Where the main image ends; a truncated or damaged one is kept whole.
+    let end = match crate::render::EoiScan::at(sos).advance(data) {
+        Ok(Some(end)) => end,
+        _ => data.len(),
+    };
     edits.plan(data, end, "image/jpeg", "jpg")
 }
