@@ -1131,11 +1131,15 @@ mod tests {
     #[test]
     fn every_semantic_error_is_reported_at_once() {
         let err = load_str(
-            "[http]\nlisten = \"localhost\"\n[event]\nstarts_on = \"2026-13-01\"\n[box]\nname = \"my box\"\n",
+            "[http]\nlisten = \"localhost\"\n[event]\nstarts_on = \"2026-13-01\"\n[box]\nname = \"my box\"\n[previews]\nrender_nice = 25\n",
             &[],
         )
         .unwrap_err();
         let keys = keys(err);
+        assert!(
+            keys.contains(&"previews.render_nice".to_string()),
+            "{keys:?}"
+        );
         assert!(keys.contains(&"http.listen".to_string()), "{keys:?}");
         assert!(keys.contains(&"event.starts_on".to_string()), "{keys:?}");
         assert!(keys.contains(&"box.name".to_string()), "{keys:?}");
