@@ -394,6 +394,7 @@ impl StorageBackend<CameraUser> for CameraTrees {
         self.previews.upload_started(&key);
         let instant_limit = crate::previews::INSTANT_HEAD_BYTES as usize;
         let mut instant_head: Vec<u8> = Vec::new();
+        let mut offered = false;
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -453,11 +454,20 @@ impl StorageBackend<CameraUser> for CameraTrees {
             if let Err(e) = file.write_all(&buf[..n]).await {
                 break Err(io_error(e));
             }
-            if start_pos == 0 && instant_head.len() < instant_limit {
+            if start_pos == 0 && !offered {
                 let take = (instant_limit - instant_head.len()).min(n);
                 instant_head.extend_from_slice(&buf[..take]);
-                if instant_head.len() >= 32 << 10 && self.previews.wants_instant(&key) {
-                    self.previews.offer_head(&key, instant_head.clone());
+                // Offered once: when the EXIF thumbnail has arrived whole, or at the
+                // limit (then the previews find none, or one past the limit).
+                if instant_head.len() >= instant_limit
+                    || (instant_head.len() >= 32 << 10
+                        && crate::render::jpeg_meta(&instant_head)
+                            .exif_thumbnail
+                            .is_some())
+                {
+                    offered = true;
+                    self.previews
+                        .offer_head(&key, std::mem::take(&mut instant_head));
                 }
             }
         };
@@ -486,7 +496,8 @@ impl StorageBackend<CameraUser> for CameraTrees {
             .commit(user, &target, Some((sha256, size, head)))
             .await?
         {
-            if instant_head.len() < 32 << 10 && self.previews.wants_instant(&key) {
+            // A file shorter than the limit whose thumbnail was not seen arriving.
+            if !offered && !instant_head.is_empty() {
                 self.previews.offer_head(&key, instant_head);
             }
             self.previews.upload_committed(&key, photo_id);
