@@ -30,7 +30,9 @@ declare -A tools=(
   [heif-enc]=libheif-examples # ... makes a HEIC, and heif-convert decodes it
   [heif-convert]=libheif-examples
   [cwebp]=webp                # ... makes a WebP with metadata
-  [convert]=imagemagick       # ... makes PNG and TIFF, and decodes for pixel comparison
+  [identify]=imagemagick      # ... its `convert` makes PNG and TIFF and decodes for pixel
+                              # comparison (checked by `identify`: some machines carry a
+                              # stand-in `convert` that is not ImageMagick)
 )
 missing=()
 for cmd in "${!tools[@]}"; do
