@@ -94,9 +94,16 @@ mod tests {
 
     #[tokio::test]
     async fn tasks_run_at_the_lower_priority_and_panics_stay_in_their_task() {
+        let before = own_nice();
         let pool = Background::new(2, 10, "test-bg");
-        assert_eq!(pool.run(own_nice).await.unwrap(), 10);
-        assert_eq!(own_nice(), 0, "the caller's priority is untouched");
+        let worker = pool.run(own_nice).await.unwrap();
+        // At nice 10; or, in a test run already niced further, as the run (a
+        // process that is not root cannot lower its nice value).
+        assert!(
+            worker == 10 || (before > 10 && worker == before),
+            "worker at nice {worker}, the test at {before}"
+        );
+        assert_eq!(own_nice(), before, "the caller's priority is untouched");
         assert!(pool.run(|| panic!("boom")).await.is_err());
         // Both workers still serve.
         let (a, b) = tokio::join!(pool.run(|| 1 + 1), pool.run(|| 2 + 2));
