@@ -227,7 +227,7 @@ struct Inner {
     store: Store,
     dir: PathBuf,
     photos_dir: PathBuf,
-    /// Renders in progress, by photo: waiters watch for `true`.
+    /// Renders in progress, by photo: waiters watch their stage (`STAGE_FIRST`, `STAGE_ALL`).
     inflight: Mutex<HashMap<i64, watch::Receiver<u8>>>,
     /// Where renders run: their own threads, below ingest's priority.
     background: crate::background::Background,
