@@ -583,6 +583,41 @@ fn run_tool(cmd: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// `photo.{png,tif,webp,heic}` in `dir`, made by ImageMagick, cwebp and heif-enc from
+/// a Nikon JPEG (whose maker note holds the body serial), its metadata carried along
+/// when `keep_metadata`, else stripped first.
+fn make_formats(dir: &std::path::Path, keep_metadata: bool) {
+    let at = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let camera = testdata().join("photos/nikon-d90_DSC_0003.JPG");
+    let mut args = vec![camera.to_str().unwrap().to_string()];
+    if !keep_metadata {
+        args.push("-strip".into());
+    }
+    args.extend(["-resize".into(), "480x480".into(), at("small.jpg")]);
+    run_tool(
+        "convert",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    run_tool("convert", &[&at("small.jpg"), &at("photo.png")]);
+    run_tool("convert", &[&at("small.jpg"), &at("photo.tif")]);
+    let metadata = if keep_metadata { "all" } else { "none" };
+    run_tool(
+        "cwebp",
+        &[
+            "-quiet",
+            "-metadata",
+            metadata,
+            &at("small.jpg"),
+            "-o",
+            &at("photo.webp"),
+        ],
+    );
+    run_tool(
+        "heif-enc",
+        &["-q", "60", &at("small.jpg"), "-o", &at("photo.heic")],
+    );
+}
+
 /// Every tag exiftool reads, as "Group:Name" → value.
 fn exiftool(path: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
     let out = run_tool(
@@ -634,34 +669,7 @@ async fn every_format_s_full_download_keeps_the_picture_and_loses_the_private_me
     let (_, token) = b.creator("Ana").await;
     let admin = b.admin_token().await;
     let dir = tempfile::tempdir().unwrap();
-    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let camera = testdata().join("photos/nikon-d90_DSC_0003.JPG");
-    run_tool(
-        "convert",
-        &[
-            camera.to_str().unwrap(),
-            "-resize",
-            "400x400",
-            &at("small.jpg"),
-        ],
-    );
-    run_tool("convert", &[&at("small.jpg"), &at("photo.png")]);
-    run_tool("convert", &[&at("small.jpg"), &at("photo.tif")]);
-    run_tool(
-        "cwebp",
-        &[
-            "-quiet",
-            "-metadata",
-            "all",
-            &at("small.jpg"),
-            "-o",
-            &at("photo.webp"),
-        ],
-    );
-    run_tool(
-        "heif-enc",
-        &["-q", "60", &at("small.jpg"), "-o", &at("photo.heic")],
-    );
+    make_formats(dir.path(), true);
 
     for (ext, media_type) in [
         ("png", "image/png"),
@@ -870,25 +878,9 @@ fn other_formats_render_upright_with_their_profile_and_credit() {
     use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let camera = testdata().join("photos/nikon-d90_DSC_0003.JPG");
-    run_tool(
-        "convert",
-        &[
-            camera.to_str().unwrap(),
-            "-strip",
-            "-resize",
-            "600x600",
-            &at("small.jpg"),
-        ],
-    );
+    make_formats(dir.path(), false);
     let icc = moxcms::ColorProfile::new_display_p3().encode().unwrap();
     std::fs::write(at("p3.icc"), &icc).unwrap();
-    run_tool("convert", &[&at("small.jpg"), &at("photo.png")]);
-    run_tool("convert", &[&at("small.jpg"), &at("photo.tif")]);
-    run_tool(
-        "cwebp",
-        &["-quiet", &at("small.jpg"), "-o", &at("photo.webp")],
-    );
     let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
     for ext in ["png", "webp", "tif"] {
         let path = at(&format!("photo.{ext}"));
