@@ -63,18 +63,10 @@ pub struct Credit {
     pub copyright: Option<String>,
 }
 
-/// Is this EXIF field private (location, serial, owner)?
+/// Is this EXIF field private (location, serial, owner)? The same fields
+/// [`tiff::scrub`] removes: the GPS IFD and [`tiff::PRIVATE`].
 pub fn is_private(tag: Tag) -> bool {
-    matches!(tag.context(), exif::Context::Gps)
-        || tag == Tag::GPSInfoIFDPointer
-        || tag == Tag::BodySerialNumber
-        || tag == Tag::LensSerialNumber
-        || tag == Tag::CameraOwnerName
-        || tag == Tag::MakerNote
-        // DNG's CameraSerialNumber, which some JPEG writers copy.
-        || tag == Tag(exif::Context::Tiff, 0xC62F)
-        // DNG's DNGPrivateData, a copy of the maker note.
-        || tag == Tag(exif::Context::Tiff, 0xC634)
+    matches!(tag.context(), exif::Context::Gps) || tiff::PRIVATE.contains(&tag.number())
 }
 
 /// Words that make an XMP packet private (GPS, IPTC location, serials, owners).

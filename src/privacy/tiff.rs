@@ -10,7 +10,7 @@
 use super::{blank_xmp, is_private_xmp, Edits, PrivacyError};
 
 /// Tags whose entries are removed (see the parent module for why).
-const PRIVATE: [u16; 7] = [
+pub const PRIVATE: [u16; 7] = [
     0x8825, // GPSInfo (the GPS IFD pointer; the IFD itself is zeroed)
     0x927C, // MakerNote
     0xA430, // CameraOwnerName
