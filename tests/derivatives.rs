@@ -36,6 +36,26 @@ async fn get(b: &TestBox, admin: &str, path: &str, headers: &[(&str, &str)]) -> 
     r.send().await.unwrap()
 }
 
+/// Every rendered derivative of photo `id` in each format, as (derivative, media
+/// type, bytes); each answered 200 in the media type asked for.
+async fn every_derivative(
+    b: &TestBox,
+    admin: &str,
+    id: i64,
+) -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    for derivative in ["thumb", "preview", "watermarked"] {
+        for accept in ["image/jpeg", "image/webp"] {
+            let path = format!("/photos/{id}/{derivative}");
+            let r = get(b, admin, &path, &[("Accept", accept)]).await;
+            assert_eq!(r.status(), 200, "{derivative} {accept}");
+            assert_eq!(r.headers()["content-type"], accept);
+            out.push((derivative, accept, r.bytes().await.unwrap().to_vec()));
+        }
+    }
+    out
+}
+
 fn exif_of(bytes: &[u8]) -> exif::Exif {
     exif::Reader::new()
         .read_from_container(&mut std::io::Cursor::new(bytes))
@@ -66,25 +86,14 @@ async fn derivatives_and_the_full_download_carry_no_gps_serial_or_owner() {
         assert!(before.iter().any(|t| t == tag), "{tag} not in {before:?}");
     }
     let id = upload(&b, &token, &phone).await;
-    for derivative in ["thumb", "preview", "watermarked"] {
-        for accept in ["image/jpeg", "image/webp"] {
-            let r = get(
-                &b,
-                &admin,
-                &format!("/photos/{id}/{derivative}"),
-                &[("Accept", accept)],
-            )
-            .await;
-            assert_eq!(r.headers()["content-type"], accept);
-            let bytes = r.bytes().await.unwrap();
-            // No credit to keep: no EXIF at all.
-            assert!(
-                exif::Reader::new()
-                    .read_from_container(&mut std::io::Cursor::new(&bytes))
-                    .is_err(),
-                "{derivative} {accept} has EXIF"
-            );
-        }
+    for (derivative, accept, bytes) in every_derivative(&b, &admin, id).await {
+        // No credit to keep: no EXIF at all.
+        assert!(
+            exif::Reader::new()
+                .read_from_container(&mut std::io::Cursor::new(&bytes))
+                .is_err(),
+            "{derivative} {accept} has EXIF"
+        );
     }
     let full = get(&b, &admin, &format!("/photos/{id}/full"), &[])
         .await
@@ -118,33 +127,21 @@ async fn derivatives_and_the_full_download_carry_no_gps_serial_or_owner() {
     let copyright = text(&source, Tag::Copyright).unwrap();
     let id = upload(&b, &token, &original).await;
 
-    for derivative in ["thumb", "preview", "watermarked"] {
-        for accept in ["image/jpeg", "image/webp"] {
-            let r = get(
-                &b,
-                &admin,
-                &format!("/photos/{id}/{derivative}"),
-                &[("Accept", accept)],
-            )
-            .await;
-            assert_eq!(r.status(), 200, "{derivative} {accept}");
-            assert_eq!(r.headers()["content-type"], accept);
-            let bytes = r.bytes().await.unwrap();
-            let exif = exif_of(&bytes);
-            assert_eq!(
-                exif.fields().count(),
-                3,
-                "{derivative} {accept}: only orientation, Artist, Copyright"
-            );
-            assert_eq!(private_fields(&exif), Vec::<String>::new());
-            assert_eq!(text(&exif, Tag::Artist).as_ref(), Some(&artist));
-            assert_eq!(text(&exif, Tag::Copyright).as_ref(), Some(&copyright));
-            assert_eq!(
-                exif.get_field(Tag::Orientation, In::PRIMARY)
-                    .and_then(|f| f.value.get_uint(0)),
-                Some(1)
-            );
-        }
+    for (derivative, accept, bytes) in every_derivative(&b, &admin, id).await {
+        let exif = exif_of(&bytes);
+        assert_eq!(
+            exif.fields().count(),
+            3,
+            "{derivative} {accept}: only orientation, Artist, Copyright"
+        );
+        assert_eq!(private_fields(&exif), Vec::<String>::new());
+        assert_eq!(text(&exif, Tag::Artist).as_ref(), Some(&artist));
+        assert_eq!(text(&exif, Tag::Copyright).as_ref(), Some(&copyright));
+        assert_eq!(
+            exif.get_field(Tag::Orientation, In::PRIMARY)
+                .and_then(|f| f.value.get_uint(0)),
+            Some(1)
+        );
     }
 
     // The full download: everything but the private fields.
