@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use libunftp::options::{FtpsRequired, TlsFlags};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use unftp_core::auth::{
@@ -40,7 +40,9 @@ use unftp_core::storage::{
 };
 
 use crate::creators::{self, Creator};
-use crate::ingest::{Incoming, Ingest, IngestError, Source, SNIFF_BYTES, SPACE_CHECK_BYTES};
+use crate::ingest::{
+    keep_buffer, take_buffer, Incoming, Ingest, IngestError, Source, SNIFF_BYTES, SPACE_CHECK_BYTES,
+};
 use crate::store::{Store, StoreError};
 use crate::{durable, AppState};
 use sha2::{Digest, Sha256};
@@ -262,7 +264,7 @@ impl CameraTrees {
     /// removed from the tree and refused. `hashed` carries the SHA-256, size and first
     /// bytes when the caller computed them while receiving (STOR); a rename reads the
     /// file instead.
-    async fn commit(
+    fn commit_blocking(
         &self,
         user: &CameraUser,
         path: &Path,
@@ -276,27 +278,174 @@ impl CameraTrees {
             return Ok(None);
         }
         let temp = self.ingest.temp_path();
-        tokio::fs::hard_link(path, &temp).await.map_err(io_error)?;
+        std::fs::hard_link(path, &temp).map_err(io_error)?;
         let incoming = Incoming {
             creator_id: user.creator.id,
             original_name: name,
             source: Source::Ftp,
         };
         let result = match hashed {
-            Some((sha256, size, head)) => {
-                self.ingest
-                    .receive_hashed_file(incoming, temp, sha256, size, head)
-                    .await
-            }
-            None => self.ingest.receive_file(incoming, temp).await,
+            Some((sha256, size, head)) => self
+                .ingest
+                .commit_blocking(incoming, temp, sha256, size, head),
+            None => self.ingest.receive_file_blocking(incoming, temp),
         };
         match result {
             Ok(outcome) => Ok(Some(outcome.photo().id)),
             Err(e) => {
-                let _ = tokio::fs::remove_file(path).await;
+                let _ = std::fs::remove_file(path);
                 Err(ingest_error(e))
             }
         }
+    }
+}
+
+impl CameraTrees {
+    /// STOR/APPE into `target`, on a blocking thread: the data connection is read
+    /// through `runtime`, and the file written, hashed, fsynced and committed here,
+    /// with no hop between threads per chunk (each hop to tokio's blocking pool cost
+    /// more than the write itself: benches/ingest.sh on tmpfs, 2.6 ms per photo
+    /// against vsftpd's 1.3 before).
+    fn receive<R: AsyncRead + Unpin>(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        user: &CameraUser,
+        mut input: R,
+        target: PathBuf,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        use std::io::{Read, Write};
+        let dir = target
+            .parent()
+            .ok_or(ErrorKind::FileNameNotAllowedError)?
+            .to_path_buf();
+        if !std::fs::metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
+        }
+        if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
+            runtime.block_on(drain(&mut input));
+            return Err(ingest_error(e));
+        }
+        let max = self.ingest.limits().max_file_bytes;
+        let token = crate::vault::random_token("");
+        let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
+        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
+        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
+        let key = format!("ftp-{token}");
+        self.previews.upload_started(&key);
+        let instant_limit = crate::previews::INSTANT_HEAD_BYTES as usize;
+        let mut instant_head: Vec<u8> = Vec::new();
+        let mut offered = false;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io_error)?;
+        // Hashed as the bytes are written, so the commit need not read the file again.
+        let mut hasher = Sha256::new();
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        let mut note = |chunk: &[u8]| {
+            if head.len() < SNIFF_BYTES {
+                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            hasher.update(chunk);
+        };
+        let mut buf = take_buffer(STOR_BUFFER);
+        let mut size = 0u64;
+        // Resuming (REST + STOR, or APPE): start from a copy of the bytes already here.
+        if start_pos > 0 {
+            let copied = (|| -> std::io::Result<u64> {
+                let mut existing = std::fs::File::open(&target)?;
+                let mut copied = 0u64;
+                while copied < start_pos {
+                    let want = ((start_pos - copied) as usize).min(buf.len());
+                    let n = existing.read(&mut buf[..want])?;
+                    if n == 0 {
+                        break;
+                    }
+                    note(&buf[..n]);
+                    file.write_all(&buf[..n])?;
+                    copied += n as u64;
+                }
+                Ok(copied)
+            })();
+            size = copied.unwrap_or(0);
+            if size != start_pos {
+                drop(file);
+                let _ = std::fs::remove_file(&temp);
+                return Err(ErrorKind::PermanentFileNotAvailable.into());
+            }
+        }
+        let mut since_check = 0u64;
+        let streamed: Result<(), StorageError> = loop {
+            let n = match runtime.block_on(input.read(&mut buf)) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
+            };
+            size += n as u64;
+            if size > max {
+                break Err(ingest_error(IngestError::TooLarge(max)));
+            }
+            since_check += n as u64;
+            if since_check >= SPACE_CHECK_BYTES {
+                if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
+                    break Err(ingest_error(e));
+                }
+                since_check = 0;
+            }
+            note(&buf[..n]);
+            if let Err(e) = file.write_all(&buf[..n]) {
+                break Err(io_error(e));
+            }
+            if start_pos == 0 && !offered {
+                let take = (instant_limit - instant_head.len()).min(n);
+                instant_head.extend_from_slice(&buf[..take]);
+                // Offered once: when the EXIF thumbnail has arrived whole, or at the
+                // limit (then the previews find none, or one past the limit).
+                if instant_head.len() >= instant_limit
+                    || (instant_head.len() >= 32 << 10
+                        && crate::render::jpeg_meta(&instant_head)
+                            .exif_thumbnail
+                            .is_some())
+                {
+                    offered = true;
+                    self.previews
+                        .offer_head(&key, std::mem::take(&mut instant_head));
+                }
+            }
+        };
+        keep_buffer(buf);
+        if let Err(e) = &streamed {
+            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
+            if e.kind() != ErrorKind::ConnectionClosed {
+                drop(file);
+                let _ = std::fs::remove_file(&temp);
+                runtime.block_on(drain(&mut input));
+                return streamed.map(|()| 0);
+            }
+        }
+        file.sync_all().map_err(io_error)?;
+        drop(file);
+        std::fs::rename(&temp, &target).map_err(io_error)?;
+        if streamed.is_err() {
+            // Cut off mid-way: make the partial file durable in the tree so the camera
+            // can resume it with REST after a power cut too.
+            durable::sync_dir(&dir).map_err(io_error)?;
+            return streamed.map(|()| 0);
+        }
+        // Complete: its durability comes from the commit into the store (the tree is
+        // the camera's view, and a lost tree entry only means a re-upload).
+        let sha256 = hex::encode(hasher.finalize());
+        if let Some(photo_id) = self.commit_blocking(user, &target, Some((sha256, size, head)))? {
+            // A file shorter than the limit whose thumbnail was not seen arriving.
+            if !offered && !instant_head.is_empty() {
+                self.previews.offer_head(&key, instant_head);
+            }
+            self.previews.upload_committed(&key, photo_id);
+        }
+        Ok(size - start_pos)
     }
 }
 
@@ -365,144 +514,16 @@ impl StorageBackend<CameraUser> for CameraTrees {
     >(
         &self,
         user: &CameraUser,
-        mut input: R,
+        input: R,
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
         let target = self.path(user, path.as_ref())?;
-        let dir = target
-            .parent()
-            .ok_or(ErrorKind::FileNameNotAllowedError)?
-            .to_path_buf();
-        if !tokio::fs::metadata(&dir)
+        let (trees, user) = (self.clone(), user.clone());
+        let runtime = tokio::runtime::Handle::current();
+        crate::store::run_blocking(move || trees.receive(&runtime, &user, input, target, start_pos))
             .await
-            .map(|m| m.is_dir())
-            .unwrap_or(false)
-        {
-            return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
-        }
-        if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
-            drain(&mut input).await;
-            return Err(ingest_error(e));
-        }
-        let max = self.ingest.limits().max_file_bytes;
-        let token = crate::vault::random_token("");
-        let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
-        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
-        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
-        let key = format!("ftp-{token}");
-        self.previews.upload_started(&key);
-        let instant_limit = crate::previews::INSTANT_HEAD_BYTES as usize;
-        let mut instant_head: Vec<u8> = Vec::new();
-        let mut offered = false;
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await
-            .map_err(io_error)?;
-        // Hashed as the bytes are written, so the commit need not read the file again.
-        let mut hasher = Sha256::new();
-        let mut head = Vec::with_capacity(SNIFF_BYTES);
-        let mut note = |chunk: &[u8]| {
-            if head.len() < SNIFF_BYTES {
-                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            hasher.update(chunk);
-        };
-        let mut buf = vec![0u8; STOR_BUFFER];
-        let mut size = 0u64;
-        // Resuming (REST + STOR, or APPE): start from a copy of the bytes already here.
-        if start_pos > 0 {
-            let mut existing = tokio::fs::File::open(&target).await.map_err(io_error)?;
-            while size < start_pos {
-                let want = ((start_pos - size) as usize).min(buf.len());
-                let n = existing.read(&mut buf[..want]).await.map_err(io_error)?;
-                if n == 0 {
-                    break;
-                }
-                note(&buf[..n]);
-                file.write_all(&buf[..n]).await.map_err(io_error)?;
-                size += n as u64;
-            }
-            if size != start_pos {
-                drop(file);
-                let _ = tokio::fs::remove_file(&temp).await;
-                return Err(ErrorKind::PermanentFileNotAvailable.into());
-            }
-        }
-        let mut since_check = 0u64;
-        let streamed: Result<(), StorageError> = loop {
-            let n = match input.read(&mut buf).await {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
-            };
-            size += n as u64;
-            if size > max {
-                break Err(ingest_error(IngestError::TooLarge(max)));
-            }
-            since_check += n as u64;
-            if since_check >= SPACE_CHECK_BYTES {
-                if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
-                    break Err(ingest_error(e));
-                }
-                since_check = 0;
-            }
-            note(&buf[..n]);
-            if let Err(e) = file.write_all(&buf[..n]).await {
-                break Err(io_error(e));
-            }
-            if start_pos == 0 && !offered {
-                let take = (instant_limit - instant_head.len()).min(n);
-                instant_head.extend_from_slice(&buf[..take]);
-                // Offered once: when the EXIF thumbnail has arrived whole, or at the
-                // limit (then the previews find none, or one past the limit).
-                if instant_head.len() >= instant_limit
-                    || (instant_head.len() >= 32 << 10
-                        && crate::render::jpeg_meta(&instant_head)
-                            .exif_thumbnail
-                            .is_some())
-                {
-                    offered = true;
-                    self.previews
-                        .offer_head(&key, std::mem::take(&mut instant_head));
-                }
-            }
-        };
-        if let Err(e) = &streamed {
-            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
-            if e.kind() != ErrorKind::ConnectionClosed {
-                drop(file);
-                let _ = tokio::fs::remove_file(&temp).await;
-                drain(&mut input).await;
-                return streamed.map(|()| 0);
-            }
-        }
-        file.sync_all().await.map_err(io_error)?;
-        drop(file);
-        tokio::fs::rename(&temp, &target).await.map_err(io_error)?;
-        if streamed.is_err() {
-            // Cut off mid-way: make the partial file durable in the tree so the camera
-            // can resume it with REST after a power cut too.
-            durable::sync_dir(&dir).map_err(io_error)?;
-            return streamed.map(|()| 0);
-        }
-        // Complete: its durability comes from the commit into the store (the tree is
-        // the camera's view, and a lost tree entry only means a re-upload).
-        let sha256 = hex::encode(hasher.finalize());
-        if let Some(photo_id) = self
-            .commit(user, &target, Some((sha256, size, head)))
-            .await?
-        {
-            // A file shorter than the limit whose thumbnail was not seen arriving.
-            if !offered && !instant_head.is_empty() {
-                self.previews.offer_head(&key, instant_head);
-            }
-            self.previews.upload_committed(&key, photo_id);
-        }
-        Ok(size - start_pos)
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
     }
 
     async fn del<P: AsRef<Path> + Send + fmt::Debug>(
@@ -547,7 +568,10 @@ impl StorageBackend<CameraUser> for CameraTrees {
             .map(|m| m.is_file())
             .unwrap_or(false)
         {
-            self.commit(user, &to, None).await?;
+            let (trees, user) = (self.clone(), user.clone());
+            crate::store::run_blocking(move || trees.commit_blocking(&user, &to, None))
+                .await
+                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))??;
         }
         Ok(())
     }
