@@ -80,6 +80,10 @@ pub struct PreviewsConfig {
     /// Nice value of the render threads (0–19): renders give way to ingest, so a
     /// burst of previews never slows a camera's upload. 0: the same priority.
     pub render_nice: i32,
+    /// Run the render threads under Linux's SCHED_IDLE policy: only on CPU time no
+    /// other thread wants, and an upload's thread that wakes takes the CPU from them at
+    /// once. Renders still use every idle core. false: `render_nice` alone.
+    pub render_idle: bool,
 }
 
 impl Default for PreviewsConfig {
@@ -89,6 +93,7 @@ impl Default for PreviewsConfig {
             max_pixels: crate::render::DEFAULT_MAX_PIXELS,
             backpressure_queue: 200,
             render_nice: 10,
+            render_idle: true,
         }
     }
 }

@@ -300,20 +300,29 @@ impl CameraTrees {
     }
 }
 
-impl CameraTrees {
-    /// STOR/APPE into `target`, on a blocking thread: the data connection is read
-    /// through `runtime`, and the file written, hashed, fsynced and committed here,
-    /// with no hop between threads per chunk (each hop to tokio's blocking pool cost
-    /// more than the write itself: benches/ingest.sh on tmpfs, 2.6 ms per photo
-    /// against vsftpd's 1.3 before).
-    fn receive<R: AsyncRead + Unpin>(
-        &self,
-        runtime: &tokio::runtime::Handle,
-        user: &CameraUser,
-        mut input: R,
-        target: PathBuf,
-        start_pos: u64,
-    ) -> unftp_core::storage::Result<u64> {
+/// A STOR/APPE in progress: a temporary file beside its final name in the camera's
+/// tree, hashed as it is written.
+struct Upload {
+    file: std::fs::File,
+    temp: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+    hasher: Sha256,
+    head: Vec<u8>,
+    size: u64,
+    start_pos: u64,
+    max: u64,
+    since_check: u64,
+    /// The upload's key in the previews, for its instant preview.
+    key: String,
+    instant_head: Vec<u8>,
+    offered: bool,
+}
+
+impl Upload {
+    /// Opens the temporary file for a STOR (or APPE/REST from `start_pos`) into
+    /// `target`; a resumed upload starts from a copy of the bytes already there.
+    fn open(trees: &CameraTrees, target: PathBuf, start_pos: u64) -> Result<Upload, StorageError> {
         use std::io::{Read, Write};
         let dir = target
             .parent()
@@ -322,41 +331,41 @@ impl CameraTrees {
         if !std::fs::metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
         }
-        if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
-            runtime.block_on(drain(&mut input));
-            return Err(ingest_error(e));
-        }
-        let max = self.ingest.limits().max_file_bytes;
+        trees
+            .ingest
+            .check_space(SPACE_CHECK_BYTES)
+            .map_err(ingest_error)?;
         let token = crate::vault::random_token("");
         let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
-        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
-        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
-        let key = format!("ftp-{token}");
-        self.previews.upload_started(&key);
-        let instant_limit = crate::previews::INSTANT_HEAD_BYTES as usize;
-        let mut instant_head: Vec<u8> = Vec::new();
-        let mut offered = false;
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&temp)
             .map_err(io_error)?;
-        // Hashed as the bytes are written, so the commit need not read the file again.
-        let mut hasher = Sha256::new();
-        let mut head = Vec::with_capacity(SNIFF_BYTES);
-        let mut note = |chunk: &[u8]| {
-            if head.len() < SNIFF_BYTES {
-                let take = (SNIFF_BYTES - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            hasher.update(chunk);
+        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
+        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
+        let key = format!("ftp-{token}");
+        trees.previews.upload_started(&key);
+        let mut upload = Upload {
+            file,
+            temp,
+            target,
+            dir,
+            // Hashed as the bytes are written, so the commit need not read the file again.
+            hasher: Sha256::new(),
+            head: Vec::with_capacity(SNIFF_BYTES),
+            size: 0,
+            start_pos,
+            max: trees.ingest.limits().max_file_bytes,
+            since_check: 0,
+            key,
+            instant_head: Vec::new(),
+            offered: start_pos > 0,
         };
-        let mut buf = take_buffer(STOR_BUFFER);
-        let mut size = 0u64;
-        // Resuming (REST + STOR, or APPE): start from a copy of the bytes already here.
         if start_pos > 0 {
             let copied = (|| -> std::io::Result<u64> {
-                let mut existing = std::fs::File::open(&target)?;
+                let mut existing = std::fs::File::open(&upload.target)?;
+                let mut buf = take_buffer(STOR_BUFFER);
                 let mut copied = 0u64;
                 while copied < start_pos {
                     let want = ((start_pos - copied) as usize).min(buf.len());
@@ -364,88 +373,106 @@ impl CameraTrees {
                     if n == 0 {
                         break;
                     }
-                    note(&buf[..n]);
-                    file.write_all(&buf[..n])?;
+                    upload.note(&buf[..n]);
+                    upload.file.write_all(&buf[..n])?;
                     copied += n as u64;
                 }
+                keep_buffer(buf);
                 Ok(copied)
             })();
-            size = copied.unwrap_or(0);
-            if size != start_pos {
-                drop(file);
-                let _ = std::fs::remove_file(&temp);
+            upload.size = copied.unwrap_or(0);
+            if upload.size != start_pos {
+                upload.discard();
                 return Err(ErrorKind::PermanentFileNotAvailable.into());
             }
         }
-        let mut since_check = 0u64;
-        let streamed: Result<(), StorageError> = loop {
-            let n = match runtime.block_on(input.read(&mut buf)) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
-            };
-            size += n as u64;
-            if size > max {
-                break Err(ingest_error(IngestError::TooLarge(max)));
-            }
-            since_check += n as u64;
-            if since_check >= SPACE_CHECK_BYTES {
-                if let Err(e) = self.ingest.check_space(SPACE_CHECK_BYTES) {
-                    break Err(ingest_error(e));
-                }
-                since_check = 0;
-            }
-            note(&buf[..n]);
-            if let Err(e) = file.write_all(&buf[..n]) {
-                break Err(io_error(e));
-            }
-            if start_pos == 0 && !offered {
-                let take = (instant_limit - instant_head.len()).min(n);
-                instant_head.extend_from_slice(&buf[..take]);
-                // Offered once: when the EXIF thumbnail has arrived whole, or at the
-                // limit (then the previews find none, or one past the limit).
-                if instant_head.len() >= instant_limit
-                    || (instant_head.len() >= 32 << 10
-                        && crate::render::jpeg_meta(&instant_head)
-                            .exif_thumbnail
-                            .is_some())
-                {
-                    offered = true;
-                    self.previews
-                        .offer_head(&key, std::mem::take(&mut instant_head));
-                }
-            }
-        };
-        keep_buffer(buf);
-        if let Err(e) = &streamed {
-            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
-            if e.kind() != ErrorKind::ConnectionClosed {
-                drop(file);
-                let _ = std::fs::remove_file(&temp);
-                runtime.block_on(drain(&mut input));
-                return streamed.map(|()| 0);
+        Ok(upload)
+    }
+
+    fn note(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+    }
+
+    /// Takes the next bytes from the data connection: checked against the size limit
+    /// and the free-disk reserve, hashed, written.
+    fn take(&mut self, trees: &CameraTrees, chunk: &[u8]) -> Result<(), StorageError> {
+        use std::io::Write;
+        let n = chunk.len();
+        self.size += n as u64;
+        if self.size > self.max {
+            return Err(ingest_error(IngestError::TooLarge(self.max)));
+        }
+        self.since_check += n as u64;
+        if self.since_check >= SPACE_CHECK_BYTES {
+            trees
+                .ingest
+                .check_space(SPACE_CHECK_BYTES)
+                .map_err(ingest_error)?;
+            self.since_check = 0;
+        }
+        self.note(chunk);
+        self.file.write_all(chunk).map_err(io_error)?;
+        if !self.offered {
+            let limit = crate::previews::INSTANT_HEAD_BYTES as usize;
+            let take = (limit - self.instant_head.len()).min(n);
+            self.instant_head.extend_from_slice(&chunk[..take]);
+            // Offered once: when the EXIF thumbnail has arrived whole, or at the limit
+            // (then the previews find none, or one past the limit).
+            if self.instant_head.len() >= limit
+                || (self.instant_head.len() >= 32 << 10
+                    && crate::render::jpeg_meta(&self.instant_head)
+                        .exif_thumbnail
+                        .is_some())
+            {
+                self.offered = true;
+                trees
+                    .previews
+                    .offer_head(&self.key, std::mem::take(&mut self.instant_head));
             }
         }
-        file.sync_all().map_err(io_error)?;
-        drop(file);
-        std::fs::rename(&temp, &target).map_err(io_error)?;
+        Ok(())
+    }
+
+    /// Removes the temporary file: nothing of this upload stays.
+    fn discard(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.temp);
+    }
+
+    /// Ends the upload after its stream ended with `streamed`, on a blocking thread:
+    /// complete, the file is fsynced, renamed to its name and committed as a photo;
+    /// cut off, what arrived is kept under its name for REST. Returns the bytes taken.
+    fn finish(
+        self,
+        trees: &CameraTrees,
+        user: &CameraUser,
+        streamed: Result<(), StorageError>,
+    ) -> unftp_core::storage::Result<u64> {
+        self.file.sync_all().map_err(io_error)?;
+        drop(self.file);
+        std::fs::rename(&self.temp, &self.target).map_err(io_error)?;
         if streamed.is_err() {
             // Cut off mid-way: make the partial file durable in the tree so the camera
             // can resume it with REST after a power cut too.
-            durable::sync_dir(&dir).map_err(io_error)?;
+            durable::sync_dir(&self.dir).map_err(io_error)?;
             return streamed.map(|()| 0);
         }
         // Complete: its durability comes from the commit into the store (the tree is
         // the camera's view, and a lost tree entry only means a re-upload).
-        let sha256 = hex::encode(hasher.finalize());
-        if let Some(photo_id) = self.commit_blocking(user, &target, Some((sha256, size, head)))? {
+        let sha256 = hex::encode(self.hasher.finalize());
+        let hashed = Some((sha256, self.size, self.head));
+        if let Some(photo_id) = trees.commit_blocking(user, &self.target, hashed)? {
             // A file shorter than the limit whose thumbnail was not seen arriving.
-            if !offered && !instant_head.is_empty() {
-                self.previews.offer_head(&key, instant_head);
+            if !self.offered && !self.instant_head.is_empty() {
+                trees.previews.offer_head(&self.key, self.instant_head);
             }
-            self.previews.upload_committed(&key, photo_id);
+            trees.previews.upload_committed(&self.key, photo_id);
         }
-        Ok(size - start_pos)
+        Ok(self.size - self.start_pos)
     }
 }
 
@@ -514,14 +541,46 @@ impl StorageBackend<CameraUser> for CameraTrees {
     >(
         &self,
         user: &CameraUser,
-        input: R,
+        mut input: R,
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
         let target = self.path(user, path.as_ref())?;
+        let mut upload = match Upload::open(self, target, start_pos) {
+            Ok(upload) => upload,
+            Err(e) => {
+                drain(&mut input).await;
+                return Err(e);
+            }
+        };
+        // The data connection is read on this task and each chunk written to the file
+        // in line: a write into the page cache takes microseconds, while a hop to a
+        // blocking thread per chunk (or a blocking thread woken per read) cost more
+        // than the copy itself (benches/ingest.sh on tmpfs). The fsync and the commit,
+        // which wait for the disk, run on a blocking thread.
+        let mut buf = take_buffer(STOR_BUFFER);
+        let streamed: Result<(), StorageError> = loop {
+            match input.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if let Err(e) = upload.take(self, &buf[..n]) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
+            }
+        };
+        keep_buffer(buf);
+        if let Err(e) = &streamed {
+            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
+            if e.kind() != ErrorKind::ConnectionClosed {
+                upload.discard();
+                drain(&mut input).await;
+                return streamed.map(|()| 0);
+            }
+        }
         let (trees, user) = (self.clone(), user.clone());
-        let runtime = tokio::runtime::Handle::current();
-        crate::store::run_blocking(move || trees.receive(&runtime, &user, input, target, start_pos))
+        crate::store::run_blocking(move || upload.finish(&trees, &user, streamed))
             .await
             .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
     }

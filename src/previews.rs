@@ -287,6 +287,7 @@ impl Previews {
                 background: crate::background::Background::new(
                     decodes,
                     config.previews.render_nice,
+                    config.previews.render_idle,
                     "render",
                 ),
                 workers: tokio::sync::Semaphore::new(decodes),
