@@ -12,6 +12,18 @@ use std::path::Path;
 
 /// Writes `bytes` to `path` atomically, creating it with `mode` (e.g. `0o600` for keys).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_replacing(path, bytes, mode, true)
+}
+
+/// As [`write_atomic`] for a file that can be made again (a preview): readers still see
+/// the old content or the new, but nothing is flushed, so a power cut may leave it
+/// empty or short. Its readers must check it is whole. Each flush is a journal commit
+/// that a photo's upload, whose flushes the issue requires, would queue behind.
+pub fn write_replacing_cache(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_replacing(path, bytes, mode, false)
+}
+
+fn write_replacing(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<()> {
     let dir = parent_of(path)?;
     let name = path
         .file_name()
@@ -31,9 +43,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         // `mode` is filtered by the umask at creation; set it exactly.
         file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -281,6 +281,7 @@ impl Ingest {
         for dir in [incoming.clone(), data_dir.join("photos/sha256")] {
             durable::create_dir(&dir, 0o700)?;
         }
+        make_shards(&data_dir.join("photos/sha256"))?;
         let swept = sweep_incoming(&incoming)?;
         if swept > 0 {
             tracing::info!(
@@ -640,6 +641,25 @@ pub fn keep_buffer(buf: Vec<u8>) {
     if kept.len() < SPARE_BUFFERS_KEPT {
         kept.push(buf);
     }
+}
+
+/// Creates the 256 folders photos are stored in (`sha256/<first two hex digits>/`)
+/// that are missing, and makes their entries durable: made up front, they cost no
+/// photo's commit a `mkdir` and a second directory fsync (most of the first few
+/// hundred photos of a new box would otherwise each open a folder).
+fn make_shards(root: &Path) -> std::io::Result<()> {
+    let mut made = false;
+    for shard in 0..=255u8 {
+        let dir = root.join(format!("{shard:02x}"));
+        if !dir.is_dir() {
+            durable::create_dir(&dir, 0o700)?;
+            made = true;
+        }
+    }
+    if made {
+        durable::sync_dir(root)?;
+    }
+    Ok(())
 }
 
 /// Fsyncs the file at `path`, then reads it: its SHA-256 (hex), size and first bytes.

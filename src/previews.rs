@@ -555,7 +555,11 @@ impl Previews {
                     for (rendered, target) in batch.iter().zip(&paths[stored]).rev() {
                         let dir = target.parent().expect("has a parent");
                         durable::create_dir(dir, 0o700)
-                            .and_then(|()| durable::write_atomic(target, &rendered.bytes, 0o600))
+                            // Not flushed: a preview can be made again, and its
+                            // flushes would hold up uploads' (served only if whole).
+                            .and_then(|()| {
+                                durable::write_replacing_cache(target, &rendered.bytes, 0o600)
+                            })
                             .map_err(|e| crate::render::RenderError::Encode(e.to_string()))?;
                     }
                     stored += 1;
@@ -666,7 +670,7 @@ impl Previews {
         };
         for d in [Derivative::Thumb, larger] {
             if let Ok(bytes) = std::fs::read(self.path(sha, d, format)) {
-                if bytes.len() <= CACHE_MAX_ITEM {
+                if bytes.len() <= CACHE_MAX_ITEM && is_whole(&bytes, format) {
                     self.remember((id, d, format), Arc::new(bytes));
                 }
             }
@@ -992,8 +996,9 @@ async fn serve(
         return Ok(respond(StatusCode::OK, Some(bytes)));
     }
     c.misses[index(derivative)].fetch_add(1, Ordering::Relaxed);
-    // Derivatives are written atomically: one that exists is whole, and servable
-    // while the rest of its photo's render goes on.
+    // Derivatives are written atomically: one that exists is servable while the rest
+    // of its photo's render goes on. They are not flushed (they can be made again):
+    // one a power cut left empty or short is removed and rendered again.
     let path = previews.path(&photo.sha256, derivative, format);
     let stored = tokio::fs::try_exists(&path).await.unwrap_or(false);
     if !stored && derivative != Derivative::Watermarked {
@@ -1007,12 +1012,23 @@ async fn serve(
             return Ok(image_response(instant, Format::Jpeg, "no-store"));
         }
     }
-    let render = match stored {
+    let mut render = match stored {
         true => None,
         false => Some(previews.ensure_format(&photo, format).await?),
     };
-    let bytes = match tokio::fs::read(&path).await {
-        Ok(bytes) => Arc::new(bytes),
+    let mut read = read_whole(&path, format).await;
+    if matches!(read, Ok(None)) {
+        tracing::warn!(photo = photo.id, path = %path.display(), "a stored preview was not whole (power cut?): rendering it again");
+        render = Some(previews.ensure_format(&photo, format).await?);
+        read = read_whole(&path, format).await;
+    }
+    let bytes = match read {
+        Ok(Some(bytes)) => Arc::new(bytes),
+        Ok(None) => {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "the preview rendered again is not whole"
+            )))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(AppError::Conflict(
                 render
@@ -1026,6 +1042,35 @@ async fn serve(
         previews.remember(key, bytes.clone());
     }
     Ok(respond(StatusCode::OK, Some(bytes)))
+}
+
+/// Reads a stored derivative; `None` (and the file removed) if it is not whole.
+async fn read_whole(path: &std::path::Path, format: Format) -> std::io::Result<Option<Vec<u8>>> {
+    let bytes = tokio::fs::read(path).await?;
+    if is_whole(&bytes, format) {
+        return Ok(Some(bytes));
+    }
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is `bytes` a whole encoded image, as the encoders write them: a JPEG from SOI to
+/// EOI, a WebP whose RIFF size covers the file exactly? A derivative that a power cut
+/// left empty, short or zero-filled is not.
+fn is_whole(bytes: &[u8], format: Format) -> bool {
+    match format {
+        Format::Jpeg => bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9]),
+        Format::Webp => {
+            bytes.len() >= 12
+                && bytes.starts_with(b"RIFF")
+                && &bytes[8..12] == b"WEBP"
+                && u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize + 8
+                    == bytes.len()
+        }
+    }
 }
 
 /// The full derivative: scrubbed metadata from memory, then the image data streamed

@@ -9,6 +9,26 @@ use std::time::{Duration, Instant};
 use common::{testdata, TestBox};
 use venuebox::ingest::{Incoming, Source};
 
+/// Waits until photo `id`'s render state is "done" (at most 20 s).
+async fn wait_rendered(b: &TestBox, c: &reqwest::Client, admin: &str, id: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = c
+            .get(b.url(&format!("/api/admin/photos/{id}/render")))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            let state: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(state["state"], "done", "{state}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no render after 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
     let b = TestBox::start().await;
@@ -19,22 +39,7 @@ async fn uploaded_photos_get_previews_served_to_admins_with_etags() {
     let c = reqwest::Client::new();
 
     // The queue renders it on its own: wait for the render state, not for a request.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = c
-            .get(b.url(&format!("/api/admin/photos/{id}/render")))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 200 {
-            let state: serde_json::Value = r.json().await.unwrap();
-            assert_eq!(state["state"], "done", "{state}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no render after 20 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_rendered(&b, &c, &admin, id).await;
     assert_eq!(b.state.previews.renders(), 1);
 
     let anonymous = c
@@ -265,4 +270,59 @@ async fn new_tus_uploads_are_asked_to_wait_while_previews_are_behind() {
     state.previews.ensure(&photo).await.unwrap();
     let r = app.clone().oneshot(create()).await.unwrap();
     assert_eq!(r.status(), 201);
+}
+
+/// Previews are not flushed to disk (they can be made again), so a power cut can leave
+/// one empty, short or zero-filled: such a file is never served, but rendered again.
+#[tokio::test]
+async fn a_preview_a_power_cut_left_torn_is_rendered_again_not_served() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    let source = testdata().join("photos/sony-ilce6400_DSC00007.JPG");
+    let bytes = std::fs::read(&source).unwrap();
+    let sha = common::sha256_file(&source);
+    let id = b.tus_upload(&token, &bytes).await;
+    let c = reqwest::Client::new();
+    wait_rendered(&b, &c, &admin, id).await;
+    let dir = b.data_dir().join("derivatives").join(&sha[..2]);
+    let thumb = dir.join(format!("{sha}-thumb.jpg"));
+    let preview = dir.join(format!("{sha}-preview.webp"));
+    let whole_len = std::fs::metadata(&preview).unwrap().len() as usize;
+    // What a power cut can leave: an empty file; one cut short; one of zeros.
+    for (path, torn) in [
+        (&thumb, Vec::new()),
+        (
+            &preview,
+            std::fs::read(&preview).unwrap()[..whole_len / 2].to_vec(),
+        ),
+    ] {
+        std::fs::write(path, torn).unwrap();
+    }
+    let watermarked = dir.join(format!("{sha}-watermarked.jpg"));
+    let len = std::fs::metadata(&watermarked).unwrap().len() as usize;
+    std::fs::write(&watermarked, vec![0u8; len]).unwrap();
+
+    for (path, accept, size) in [
+        ("thumb", "image/jpeg", 320),
+        ("preview", "image/webp", 1280),
+        ("watermarked", "image/jpeg", 1280),
+    ] {
+        let r = c
+            .get(b.url(&format!("/photos/{id}/{path}")))
+            .bearer_auth(&admin)
+            .header("Accept", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], accept, "{path}");
+        let img = image::load_from_memory(&r.bytes().await.unwrap())
+            .unwrap_or_else(|e| panic!("{path} served torn: {e}"));
+        assert_eq!(img.width().max(img.height()), size, "{path}");
+    }
+    // Rendered again, and whole on disk.
+    let again = std::fs::read(&thumb).unwrap();
+    assert!(again.starts_with(&[0xFF, 0xD8]) && again.ends_with(&[0xFF, 0xD9]));
+    assert!(std::fs::metadata(&preview).unwrap().len() as usize > whole_len / 2);
 }
