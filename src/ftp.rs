@@ -546,10 +546,24 @@ impl StorageBackend<CameraUser> for CameraTrees {
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
         let target = self.path(user, path.as_ref())?;
-        let mut upload = match Upload::open(self, target, start_pos) {
+        // A resumed upload starts with a copy of the bytes already stored, which can be
+        // large: made on a blocking thread. A new one only opens a file.
+        let opened = if start_pos > 0 {
+            let trees = self.clone();
+            crate::store::run_blocking(move || Upload::open(&trees, target, start_pos))
+                .await
+                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
+        } else {
+            Upload::open(self, target, 0)
+        };
+        let mut upload = match opened {
             Ok(upload) => upload,
             Err(e) => {
-                drain(&mut input).await;
+                // Out of space or over quota (552): the client reads the refusal after
+                // sending, instead of hitting a closed connection and retrying blindly.
+                if e.kind() == ErrorKind::ExceededStorageAllocationError {
+                    drain(&mut input).await;
+                }
                 return Err(e);
             }
         };
