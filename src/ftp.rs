@@ -41,11 +41,10 @@ use unftp_core::storage::{
 
 use crate::creators::{self, Creator};
 use crate::ingest::{
-    keep_buffer, take_buffer, Incoming, Ingest, IngestError, Source, SNIFF_BYTES, SPACE_CHECK_BYTES,
+    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Source, SPACE_CHECK_BYTES,
 };
 use crate::store::{Store, StoreError};
 use crate::{durable, AppState};
-use sha2::{Digest, Sha256};
 
 /// A logged-in creator, as libunftp carries them through a session.
 #[derive(Debug, Clone)]
@@ -308,9 +307,8 @@ struct Upload {
     temp: PathBuf,
     target: PathBuf,
     dir: PathBuf,
-    hasher: Sha256,
-    head: Vec<u8>,
-    size: u64,
+    /// Hash, size and first bytes of everything written, the resumed part included.
+    hashing: Hashing,
     start_pos: u64,
     max: u64,
     since_check: u64,
@@ -353,9 +351,7 @@ impl Upload {
             target,
             dir,
             // Hashed as the bytes are written, so the commit need not read the file again.
-            hasher: Sha256::new(),
-            head: Vec::with_capacity(SNIFF_BYTES),
-            size: 0,
+            hashing: Hashing::default(),
             start_pos,
             max: trees.ingest.limits().max_file_bytes,
             since_check: 0,
@@ -374,15 +370,14 @@ impl Upload {
                     if n == 0 {
                         break;
                     }
-                    upload.note(&buf[..n]);
+                    upload.hashing.update(&buf[..n]);
                     upload.file.write_all(&buf[..n])?;
                     copied += n as u64;
                 }
                 keep_buffer(buf);
                 Ok(copied)
             })();
-            upload.size = copied.unwrap_or(0);
-            if upload.size != start_pos {
+            if copied.ok() != Some(start_pos) {
                 upload.discard();
                 return Err(ErrorKind::PermanentFileNotAvailable.into());
             }
@@ -390,21 +385,12 @@ impl Upload {
         Ok(upload)
     }
 
-    fn note(&mut self, chunk: &[u8]) {
-        if self.head.len() < SNIFF_BYTES {
-            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
-            self.head.extend_from_slice(&chunk[..take]);
-        }
-        self.hasher.update(chunk);
-    }
-
     /// Takes the next bytes from the data connection: checked against the size limit
     /// and the free-disk reserve, hashed, written.
     fn take(&mut self, trees: &CameraTrees, chunk: &[u8]) -> Result<(), StorageError> {
         use std::io::Write;
         let n = chunk.len();
-        self.size += n as u64;
-        if self.size > self.max {
+        if self.hashing.size() + n as u64 > self.max {
             return Err(ingest_error(IngestError::TooLarge(self.max)));
         }
         self.since_check += n as u64;
@@ -415,7 +401,7 @@ impl Upload {
                 .map_err(ingest_error)?;
             self.since_check = 0;
         }
-        self.note(chunk);
+        self.hashing.update(chunk);
         self.file.write_all(chunk).map_err(io_error)?;
         if !self.offered {
             let limit = crate::previews::INSTANT_HEAD_BYTES as usize;
@@ -464,8 +450,8 @@ impl Upload {
         }
         // Complete: its durability comes from the commit into the store (the tree is
         // the camera's view, and a lost tree entry only means a re-upload).
-        let sha256 = hex::encode(self.hasher.finalize());
-        let hashed = Some((sha256, self.size, self.head));
+        let (size, start_pos) = (self.hashing.size(), self.start_pos);
+        let hashed = Some(self.hashing.finish());
         if let Some(photo_id) = trees.commit_blocking(user, &self.target, hashed)? {
             // A file shorter than the limit whose thumbnail was not seen arriving.
             if !self.offered && !self.instant_head.is_empty() {
@@ -473,7 +459,7 @@ impl Upload {
             }
             trees.previews.upload_committed(&self.key, photo_id);
         }
-        Ok(self.size - self.start_pos)
+        Ok(size - start_pos)
     }
 }
 

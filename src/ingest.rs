@@ -449,9 +449,7 @@ impl Ingest {
                 .create_new(true)
                 .open(&temp)
                 .await?;
-            let mut hasher = Sha256::new();
-            let mut head = Vec::with_capacity(SNIFF_BYTES);
-            let mut size = 0u64;
+            let mut hashing = Hashing::default();
             let mut since_check = SPACE_CHECK_BYTES;
             let mut buf = vec![0u8; BUFFER];
             loop {
@@ -460,8 +458,7 @@ impl Ingest {
                     break;
                 }
                 let chunk = &buf[..n];
-                size += n as u64;
-                if size > self.inner.limits.max_file_bytes {
+                if hashing.size() + n as u64 > self.inner.limits.max_file_bytes {
                     return Err(IngestError::TooLarge(self.inner.limits.max_file_bytes));
                 }
                 since_check += n as u64;
@@ -469,21 +466,17 @@ impl Ingest {
                     self.check_space(SPACE_CHECK_BYTES)?;
                     since_check = 0;
                 }
-                if head.len() < SNIFF_BYTES {
-                    let take = (SNIFF_BYTES - head.len()).min(n);
-                    head.extend_from_slice(&chunk[..take]);
-                    // Refuse early: no need to receive a whole video to say no.
-                    if head.len() == SNIFF_BYTES {
-                        sniff(&head, &incoming.original_name).map_err(IngestError::Refused)?;
-                    }
+                let sniffed = hashing.head().len() == SNIFF_BYTES;
+                hashing.update(chunk);
+                // Refuse early: no need to receive a whole video to say no.
+                if !sniffed && hashing.head().len() == SNIFF_BYTES {
+                    sniff(hashing.head(), &incoming.original_name).map_err(IngestError::Refused)?;
                 }
-                hasher.update(chunk);
                 tokio::io::AsyncWriteExt::write_all(&mut file, chunk).await?;
             }
             file.sync_all().await?;
             drop(file);
-            let sha256 = hex::encode(hasher.finalize());
-            Ok((sha256, size, head))
+            Ok(hashing.finish())
         }
         .await;
         let (sha256, size, head) = match result {
@@ -619,6 +612,43 @@ impl Ingest {
     }
 }
 
+/// What the commit needs to know of an upload's bytes, gathered as they pass: the
+/// SHA-256, the size and the first [`SNIFF_BYTES`] (for [`sniff`]).
+#[derive(Default)]
+pub struct Hashing {
+    hasher: Sha256,
+    head: Vec<u8>,
+    size: u64,
+}
+
+impl Hashing {
+    /// Takes the next bytes.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_BYTES {
+            let take = (SNIFF_BYTES - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    /// Bytes taken so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The first bytes taken, up to [`SNIFF_BYTES`].
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+
+    /// SHA-256 (lowercase hex), size and first bytes: what [`Ingest::commit_blocking`]
+    /// takes.
+    pub fn finish(self) -> (String, u64, Vec<u8>) {
+        (hex::encode(self.hasher.finalize()), self.size, self.head)
+    }
+}
+
 /// Large read buffers kept between uploads: a fresh one costs page faults and zeroing
 /// every time (measured: a quarter of the FTP data path's time on tmpfs).
 static SPARE_BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
@@ -666,23 +696,16 @@ fn make_shards(root: &Path) -> std::io::Result<()> {
 fn hash_file(path: &Path) -> std::io::Result<(String, u64, Vec<u8>)> {
     let mut file = std::fs::File::open(path)?;
     file.sync_all()?;
-    let mut hasher = Sha256::new();
-    let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let mut size = 0u64;
+    let mut hashing = Hashing::default();
     let mut buf = vec![0u8; BUFFER];
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        if head.len() < SNIFF_BYTES {
-            let take = (SNIFF_BYTES - head.len()).min(n);
-            head.extend_from_slice(&buf[..take]);
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
+        hashing.update(&buf[..n]);
     }
-    Ok((hex::encode(hasher.finalize()), size, head))
+    Ok(hashing.finish())
 }
 
 /// Bytes a creator has stored.
