@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
-use venuebox::store::{Store, StoreError, StoreOptions};
+use venuebox::db::{Store, StoreError, StoreOptions};
 
 const TASKS: usize = 32;
 const WRITES_PER_TASK: usize = 50;
@@ -32,7 +32,7 @@ async fn bench_spawn_blocking(dir: &std::path::Path) -> f64 {
             for i in 0..WRITES_PER_TASK {
                 store
                     .write(move |tx| {
-                        venuebox::store::audit(tx, "bench", "write", &format!("{t}-{i}"))?;
+                        venuebox::db::audit(tx, "bench", "write", &format!("{t}-{i}"))?;
                         Ok::<_, StoreError>(())
                     })
                     .await
@@ -72,7 +72,7 @@ async fn bench_writer_thread(dir: &std::path::Path) -> f64 {
                     let txn = conn
                         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                         .unwrap();
-                    venuebox::store::audit(&txn, "bench", "write", &format!("{t}-{i}")).unwrap();
+                    venuebox::db::audit(&txn, "bench", "write", &format!("{t}-{i}")).unwrap();
                     txn.commit().unwrap();
                     let _ = done.send(());
                 });

@@ -8,8 +8,8 @@
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::store::{self, StoreError};
-use crate::vault;
+use crate::db::{self, StoreError};
+use crate::identity;
 
 /// A creator account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,18 +67,18 @@ pub fn clean_name(name: &str) -> Result<String, CreatorError> {
 /// Adds a creator and returns their new upload token. `actor` goes to the audit log.
 pub fn add(conn: &Connection, name: &str, actor: &str) -> Result<NewCreator, CreatorError> {
     let name = clean_name(name)?;
-    let token = vault::random_token("vbu_");
-    let now = store::now();
+    let token = identity::random_token("vbu_");
+    let now = crate::clock::now();
     let inserted = conn.execute(
         "INSERT INTO creators (name, upload_token_hash, created_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (name) DO NOTHING",
-        rusqlite::params![name, vault::token_hash(&token).as_slice(), now],
+        rusqlite::params![name, identity::token_hash(&token).as_slice(), now],
     )?;
     if inserted == 0 {
         return Err(CreatorError::Exists(name));
     }
     let id = conn.last_insert_rowid();
-    store::audit(conn, actor, "creator.add", &name)?;
+    db::audit(conn, actor, "creator.add", &name)?;
     Ok(NewCreator {
         creator: Creator {
             id,
@@ -103,7 +103,7 @@ pub fn by_upload_token(conn: &Connection, token: &str) -> rusqlite::Result<Optio
     conn.query_row(
         "SELECT id, name, created_at FROM creators
          WHERE upload_token_hash = ?1 AND disabled_at IS NULL",
-        [vault::token_hash(token).as_slice()],
+        [identity::token_hash(token).as_slice()],
         row_to_creator,
     )
     .optional()
@@ -175,9 +175,9 @@ pub fn set_ftp_credentials(
     let password = random_ftp_password();
     conn.execute(
         "UPDATE creators SET ftp_user = ?2, ftp_password_hash = ?3 WHERE id = ?1",
-        rusqlite::params![id, user, vault::token_hash(&password).as_slice()],
+        rusqlite::params![id, user, identity::token_hash(&password).as_slice()],
     )?;
-    store::audit(conn, actor, "creator.ftp", &stored_name)?;
+    db::audit(conn, actor, "creator.ftp", &stored_name)?;
     Ok(FtpCredentials { user, password })
 }
 
@@ -209,7 +209,7 @@ pub fn by_ftp_login(
         use subtle::ConstantTimeEq;
         bool::from(
             hash.as_slice()
-                .ct_eq(vault::token_hash(password).as_slice()),
+                .ct_eq(identity::token_hash(password).as_slice()),
         )
         .then_some(creator)
     }))
@@ -223,10 +223,20 @@ fn row_to_creator(r: &rusqlite::Row<'_>) -> rusqlite::Result<Creator> {
     })
 }
 
+/// Turns syncing of a creator's untagged photos on or off. `Ok(false)`: no such
+/// creator.
+pub fn set_sync(conn: &Connection, id: i64, enabled: bool) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE creators SET sync_enabled = ?2 WHERE id = ?1",
+        rusqlite::params![id, enabled],
+    )?;
+    Ok(n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Store, StoreOptions};
+    use crate::db::{Store, StoreOptions};
 
     #[test]
     fn add_list_and_find_by_token() {

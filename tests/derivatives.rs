@@ -69,7 +69,7 @@ fn text(exif: &exif::Exif, tag: Tag) -> Option<String> {
 
 fn private_fields(exif: &exif::Exif) -> Vec<String> {
     exif.fields()
-        .filter(|f| venuebox::privacy::is_private(f.tag))
+        .filter(|f| venuebox::media::privacy::is_private(f.tag))
         .map(|f| f.tag.to_string())
         .collect()
 }
@@ -523,7 +523,7 @@ fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
 
 #[test]
 fn wide_gamut_sources_keep_their_profile_and_srgb_stays_untagged() {
-    use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    use venuebox::media::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
     let photo = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
     assert_eq!(icc_profile(&photo), None);
     let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
@@ -824,7 +824,7 @@ fn the_corpus_full_downloads_leave_nothing_private() {
             continue;
         }
         let original = std::fs::read(&path).unwrap();
-        let plan = venuebox::privacy::full_plan(&original, "image/jpeg")
+        let plan = venuebox::media::privacy::full_plan(&original, "image/jpeg")
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let full = plan.assemble(&original);
         let out = dir.path().join("full.jpg");
@@ -856,7 +856,7 @@ fn the_corpus_full_downloads_leave_nothing_private() {
             "image/webp",
             "image/heic",
         ] {
-            if let Ok(plan) = venuebox::privacy::full_plan(&data, media_type) {
+            if let Ok(plan) = venuebox::media::privacy::full_plan(&data, media_type) {
                 assert!(
                     plan.len() <= data.len() as u64 + 65536,
                     "{}",
@@ -872,7 +872,7 @@ fn the_corpus_full_downloads_leave_nothing_private() {
 /// credit, as JPEG sources do.
 #[test]
 fn other_formats_render_upright_with_their_profile_and_credit() {
-    use venuebox::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    use venuebox::media::render::{icc_profile, Format, Job, Renderer, DEFAULT_MAX_PIXELS};
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
     make_formats(dir.path(), false);

@@ -49,7 +49,7 @@ impl Drop for Tmpfs {
 }
 
 fn free(path: &Path) -> u64 {
-    venuebox::durable::free_bytes(path).unwrap()
+    venuebox::files::free_bytes(path).unwrap()
 }
 
 async fn tus_upload(b: &TestBox, token: &str, bytes: &[u8]) -> u16 {
@@ -181,7 +181,7 @@ async fn a_full_disk_refuses_uploads_keeps_what_is_stored_and_recovers() {
         .store
         .read(|c| {
             c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
-                .map_err(venuebox::store::StoreError::from)
+                .map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap();

@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{sha256_file, testdata, Options, TestBox};
-use venuebox::store::StoreError;
+use venuebox::db::StoreError;
 
 struct Login {
     user: String,

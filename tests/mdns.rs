@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use mdns_sd::{IfKind, Receiver, ServiceDaemon, ServiceEvent};
 use venuebox::config::Config;
-use venuebox::mdns::{Announcer, FTP_SERVICE_TYPE, HTTP_SERVICE_TYPE};
+use venuebox::net::mdns::{Announcer, FTP_SERVICE_TYPE, HTTP_SERVICE_TYPE};
 
 /// Set in the re-run copy of this test, which runs inside the namespace.
 const IN_NAMESPACE: &str = "MDNS_TEST_IN_PRIVATE_NETNS";

@@ -400,10 +400,10 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
     let pass = get_text(&phone, &b, "/portal/pass").await;
     assert!(!pass.contains("VBX1:"), "the pass is gone");
     assert_eq!(
-        venuebox::portal::door::handle_line(&b.state, &code)
+        venuebox::consent::door::handle_line(&b.state.door(), &code)
             .await
             .unwrap(),
-        venuebox::portal::door::Scan::Deleted
+        venuebox::consent::door::Scan::Deleted
     );
 }
 
@@ -598,10 +598,10 @@ async fn hostile_forms_are_refused_and_record_nothing() {
         "hello",
     ] {
         assert_eq!(
-            venuebox::portal::door::handle_line(&b.state, code)
+            venuebox::consent::door::handle_line(&b.state.door(), code)
                 .await
                 .unwrap(),
-            venuebox::portal::door::Scan::Unknown
+            venuebox::consent::door::Scan::Unknown
         );
     }
     assert_eq!(

@@ -239,7 +239,7 @@ async fn new_tus_uploads_are_asked_to_wait_while_previews_are_behind() {
             .body(axum::body::Body::empty())
             .unwrap()
     };
-    let app = venuebox::http::app(state.clone());
+    let app = venuebox::web::app(state.clone());
     for (i, name) in ["nikon-d90_DSC_0003.JPG", "canon-350d_MG_9381.JPG"]
         .iter()
         .enumerate()
@@ -263,7 +263,7 @@ async fn new_tus_uploads_are_asked_to_wait_while_previews_are_behind() {
     // Once one is rendered, uploads are welcome again.
     let photo = state
         .store
-        .read(|c| venuebox::ingest::photo_by_id(c, 1).map_err(venuebox::store::StoreError::from))
+        .read(|c| venuebox::ingest::photo_by_id(c, 1).map_err(venuebox::db::StoreError::from))
         .await
         .unwrap()
         .unwrap();

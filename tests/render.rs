@@ -7,9 +7,10 @@ mod common;
 use std::path::Path;
 
 use common::testdata;
-use venuebox::render::{jpeg_meta, RenderError, Renderer, Route, DEFAULT_MAX_PIXELS};
+use venuebox::media::jpeg::jpeg_meta;
+use venuebox::media::render::{RenderError, Renderer, Route, DEFAULT_MAX_PIXELS};
 
-fn render(path: &Path, size: u32) -> Result<venuebox::render::Rendered, RenderError> {
+fn render(path: &Path, size: u32) -> Result<venuebox::media::render::Rendered, RenderError> {
     Renderer::new(DEFAULT_MAX_PIXELS)
         .unwrap()
         .render(&std::fs::read(path).unwrap(), size, 90)
@@ -308,7 +309,7 @@ fn the_render_command_writes_one_file_per_input_and_size() {
 /// staged results match a one-shot render's.
 #[test]
 fn a_staged_render_hands_over_each_format_whole_and_in_order() {
-    use venuebox::render::{Format, Job};
+    use venuebox::media::render::{Format, Job};
     let data = std::fs::read(testdata().join("photos/nikon-d90_DSC_0003.JPG")).unwrap();
     let jobs = [Job::plain(1280), Job::plain(320)];
     let formats = [Format::Jpeg, Format::Webp];
@@ -350,7 +351,7 @@ fn a_staged_render_hands_over_each_format_whole_and_in_order() {
 /// video); and it renders exactly as the whole file does.
 #[test]
 fn a_render_reads_the_image_not_what_is_appended_after_it() {
-    use venuebox::render::read_source;
+    use venuebox::media::render::read_source;
     let dir = tempfile::tempdir().unwrap();
     let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
     for name in [

@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# What building needs (cmake, nasm), shared with the run command.
+bash image-build/build-deps.sh
+
 # Debian packages providing the tools the tests call: command -> package.
 declare -A tools=(
-  [cmake]=cmake               # builds the bundled libjpeg-turbo 3 (turbojpeg-sys)
-  [nasm]=nasm                 # ... with its SIMD code
   [curl]=curl                 # tus tests drive the server with curl
   [node]=nodejs               # tus-js-client runs under Node
   [npm]=npm

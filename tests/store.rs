@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use rusqlite::Connection;
-use venuebox::store::{Store, StoreError, StoreOptions, APPLICATION_ID, SCHEMA_VERSION};
+use venuebox::db::{Store, StoreError, StoreOptions, APPLICATION_ID, SCHEMA_VERSION};
 
 fn opts() -> StoreOptions {
     StoreOptions::default()

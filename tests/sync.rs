@@ -54,7 +54,7 @@ async fn start_box(configure: Box<dyn FnOnce(&mut Config)>) -> TestBox {
 }
 
 async fn import(b: &TestBox, creator: i64, files: &[PathBuf]) {
-    venuebox::import::import(
+    venuebox::cli::import::import(
         &b.state.ingest,
         creator,
         files,
@@ -77,7 +77,7 @@ async fn outbox(b: &TestBox) -> (i64, i64, i64) {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .map_err(venuebox::store::StoreError::from)
+            .map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap()
@@ -145,7 +145,7 @@ fn sha_of(files: &[PathBuf]) -> Vec<String> {
 }
 
 fn box_id(b: &TestBox) -> String {
-    venuebox::vault::bundle_signer(&b.data_dir())
+    venuebox::identity::bundle_signer(&b.data_dir())
         .unwrap()
         .box_id()
         .to_string()
@@ -156,7 +156,7 @@ async fn bundles_done(b: &TestBox) -> u64 {
         .store
         .read(|c| {
             c.query_row("SELECT count(*) FROM sync_bundles", [], |r| r.get(0))
-                .map_err(venuebox::store::StoreError::from)
+                .map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap()
@@ -403,7 +403,7 @@ async fn kill_9_mid_sync_resumes_without_loss_or_duplicates() {
     let mut files = photos(usize::MAX);
     files.push(big.join("huge.jpg"));
     assert_eq!(report["assets_checked"], sha_of(&files).len(), "{report:#}");
-    let box_id = venuebox::vault::bundle_signer(&data)
+    let box_id = venuebox::identity::bundle_signer(&data)
         .unwrap()
         .box_id()
         .to_string();
@@ -421,7 +421,7 @@ async fn tampering_is_caught_and_named() {
     wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
     import(&b, creator, &files[2..]).await;
     wait_synced(&b, 0, 2, Duration::from_secs(30)).await;
-    let signer = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    let signer = venuebox::identity::bundle_signer(&b.data_dir()).unwrap();
     b.stop().await;
 
     let target = garage.target("t");
@@ -578,7 +578,7 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             consent::record(tx, &yes.id, Scope::Sync, true, &notice, Channel::Portal)?;
             consent::record(tx, &no.id, Scope::Gallery, true, &notice, Channel::Portal)?;
             consent::record_attendance(tx, &yes.pseudonym, consent::Source::Portal, 0)?;
-            Ok::<_, venuebox::store::StoreError>((yes, no))
+            Ok::<_, venuebox::db::StoreError>((yes, no))
         })
         .await
         .unwrap();
@@ -594,7 +594,7 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             let v = s
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<Vec<i64>, _>>()?;
-            Ok::<_, venuebox::store::StoreError>(v)
+            Ok::<_, venuebox::db::StoreError>(v)
         })
         .await
         .unwrap();
@@ -683,7 +683,7 @@ async fn only_what_consent_allows_reaches_the_bucket() {
         .write(move |tx| {
             let notice = consent::remember_notice(tx, "1", "en", "notice")?;
             consent::record(tx, &yes.id, Scope::Sync, false, &notice, Channel::Portal)?;
-            Ok::<_, venuebox::store::StoreError>(())
+            Ok::<_, venuebox::db::StoreError>(())
         })
         .await
         .unwrap();
@@ -716,13 +716,13 @@ async fn rotation_mid_event_verifies_across_it() {
     let files = photos(4);
     import(&b, creator, &files[..2]).await;
     wait_synced(&b, 0, 1, Duration::from_secs(30)).await;
-    let before = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    let before = venuebox::identity::bundle_signer(&b.data_dir()).unwrap();
     // The CLI rotates beside the running service.
     let out = cli(&b.data_dir(), &[], &["keys", "rotate"]);
     assert!(out.contains("new key id"), "{out}");
     import(&b, creator, &files[2..]).await;
     wait_synced(&b, 0, 2, Duration::from_secs(30)).await;
-    let after = venuebox::vault::bundle_signer(&b.data_dir()).unwrap();
+    let after = venuebox::identity::bundle_signer(&b.data_dir()).unwrap();
     assert_ne!(before.key_id(), after.key_id());
     assert_eq!(before.box_id(), after.box_id());
 

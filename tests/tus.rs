@@ -81,7 +81,7 @@ async fn photo_count(b: &TestBox) -> i64 {
         .store
         .read(|c| {
             c.query_row("SELECT count(*) FROM photos", [], |r| r.get(0))
-                .map_err(venuebox::store::StoreError::from)
+                .map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap()
@@ -161,7 +161,7 @@ async fn curl_creation_with_upload_stores_the_photo_once() {
         .state
         .store
         .read(move |c| {
-            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::store::StoreError::from)
+            venuebox::ingest::photo_by_sha(c, &sha).map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap()
@@ -368,7 +368,7 @@ async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
         .state
         .store
         .read(move |c| {
-            venuebox::ingest::photos_of(c, creator).map_err(venuebox::store::StoreError::from)
+            venuebox::ingest::photos_of(c, creator).map_err(venuebox::db::StoreError::from)
         })
         .await
         .unwrap();
@@ -745,7 +745,7 @@ async fn unfinished_uploads_expire_and_their_bytes_are_removed() {
         "{}",
         head.status()
     );
-    venuebox::tus::sweep(&b.state).await.unwrap();
+    venuebox::web::tus::sweep(&b.state).await.unwrap();
     assert!(!part.exists(), "expired bytes removed");
     b.stop().await;
 }

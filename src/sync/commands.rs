@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::target::Target;
 use super::{outbox, verify, SyncHandle, Syncer};
 use crate::config::Config;
-use crate::store::StoreError;
+use crate::db::StoreError;
 
 /// `venuebox bundle ...`
 #[derive(Debug, Subcommand)]
@@ -61,11 +61,11 @@ pub fn rotate(config: &Config) -> anyhow::Result<ExitCode> {
         "{} holds no identity yet; `venuebox run` creates it on first start",
         dir.display()
     );
-    let store = crate::open_store(config)?;
+    let store = crate::app::open_store(config)?;
     let record = store.write_blocking(|tx| -> anyhow::Result<_> {
         let next = outbox::next_sequence(tx).map_err(StoreError::from)?;
-        let record = crate::vault::rotate(&dir, next)?;
-        crate::store::audit(
+        let record = crate::identity::rotate(&dir, next)?;
+        crate::db::audit(
             tx,
             "cli",
             "keys.rotate",
@@ -142,13 +142,13 @@ pub fn bundle(command: &BundleCommand) -> anyhow::Result<ExitCode> {
 
 /// `venuebox sync push|status`.
 pub fn sync(config: &Config, command: &SyncCommand) -> anyhow::Result<ExitCode> {
-    let store = crate::open_store(config)?;
+    let store = crate::app::open_store(config)?;
     match command {
         SyncCommand::Push => {
             // The vault must exist (the first `venuebox run` makes it).
-            crate::vault::Vault::open(&config.storage.data_dir, &config.device.name)?;
+            crate::identity::Vault::open(&config.storage.data_dir, &config.device.name)?;
             let event = store
-                .read_blocking(|c| crate::store::event(c).map_err(StoreError::from))?
+                .read_blocking(|c| crate::event::event(c).map_err(StoreError::from))?
                 .map(|e| e.name)
                 .unwrap_or_else(|| config.event.name.clone());
             let status = runtime()?.block_on(async {

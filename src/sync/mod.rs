@@ -24,21 +24,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Path as UrlPath, State};
-use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
 use object_store::multipart::PartId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::admin::AdminSession;
 use crate::config::SyncConfig;
-use crate::http::AppError;
-use crate::store::{self, Store, StoreError};
-use crate::AppState;
+use crate::db::{self, Store, StoreError};
 use outbox::Pending;
 use target::Target;
 
@@ -50,7 +43,7 @@ pub enum SyncError {
     Store(#[from] StoreError),
     /// The signing key.
     #[error(transparent)]
-    Vault(#[from] crate::vault::VaultError),
+    Vault(#[from] crate::identity::VaultError),
 }
 
 impl From<rusqlite::Error> for SyncError {
@@ -109,9 +102,7 @@ impl SyncHandle {
     }
 }
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use crate::clock::now;
 
 /// Where a stored photo's bytes are (the ingest layout).
 pub fn photo_path(data_dir: &Path, sha256: &str) -> PathBuf {
@@ -212,7 +203,7 @@ impl Syncer {
     pub async fn cut(&self) -> Result<outbox::Cut, SyncError> {
         let candidates = self.unpublished().await?;
         let data_dir = self.data_dir.clone();
-        let exif: HashMap<String, outbox::Exif> = store::run_blocking(move || {
+        let exif: HashMap<String, outbox::Exif> = db::run_blocking(move || {
             candidates
                 .into_iter()
                 .map(|(_, sha)| {
@@ -361,7 +352,7 @@ impl Syncer {
             message: format!("reading {}: {e}", file.display()),
             conflict: false,
         })?;
-        let bytes = store::run_blocking(move || {
+        let bytes = db::run_blocking(move || {
             let ok = hex::encode(Sha256::digest(&bytes)) == sha;
             (bytes, ok)
         })
@@ -394,7 +385,7 @@ impl Syncer {
         // The file must still be what was published before any of it is sent.
         let sha = p.sha256.clone().unwrap_or_default();
         let check = file.to_path_buf();
-        let intact = store::run_blocking(move || -> std::io::Result<bool> {
+        let intact = db::run_blocking(move || -> std::io::Result<bool> {
             let mut hasher = Sha256::new();
             std::io::copy(&mut std::fs::File::open(&check)?, &mut hasher)?;
             Ok(hex::encode(hasher.finalize()) == sha)
@@ -550,7 +541,7 @@ async fn link_local(
     sha: String,
 ) -> Result<&'static str, ObjectError> {
     let check = file.clone();
-    let result = store::run_blocking(move || -> Result<(), ObjectError> {
+    let result = db::run_blocking(move || -> Result<(), ObjectError> {
         let io = |e: std::io::Error| ObjectError {
             message: format!("{}: {e}", dest.display()),
             conflict: false,
@@ -561,16 +552,16 @@ async fn link_local(
             return Err(damaged(&check));
         }
         let dir = dest.parent().expect("object paths have a parent");
-        crate::durable::create_dir(dir, 0o755).map_err(io)?;
+        crate::files::create_dir(dir, 0o755).map_err(io)?;
         match std::fs::hard_link(&check, &dest) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(_) => {
                 let bytes = std::fs::read(&check).map_err(io)?;
-                crate::durable::write_atomic(&dest, &bytes, 0o644).map_err(io)?;
+                crate::files::write_atomic(&dest, &bytes, 0o644).map_err(io)?;
             }
         }
-        crate::durable::sync_dir(dir).map_err(io)
+        crate::files::sync_dir(dir).map_err(io)
     })
     .await;
     match result {
@@ -596,25 +587,31 @@ fn damaged(file: &Path) -> ObjectError {
 /// The sync worker: cuts bundles every `cut_every_photos` photos or `cut_every_secs`,
 /// uploads the queue, and rides out uplink drops. Returns on shutdown (an upload in
 /// flight is dropped; its object stays queued and is resumed at the next start).
-pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let config = &state.config.sync;
+pub async fn run(
+    store: Store,
+    app_config: Arc<crate::config::Config>,
+    ingest: crate::ingest::Ingest,
+    handle: SyncHandle,
+    shutdown: CancellationToken,
+) {
+    let config = &app_config.sync;
     if !config.enabled {
         return;
     }
     let syncer = match Syncer::new(
-        state.store.clone(),
-        &state.config,
-        state.config.event.name.clone(),
-        state.sync.clone(),
+        store,
+        &app_config,
+        app_config.event.name.clone(),
+        handle.clone(),
     ) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "sync target unusable; sync is off");
-            state.sync.update(|s| s.last_error = Some(format!("{e:#}")));
+            handle.update(|s| s.last_error = Some(format!("{e:#}")));
             return;
         }
     };
-    let mut photos = state.ingest.subscribe();
+    let mut photos = ingest.subscribe();
     let cut_every = Duration::from_secs(config.cut_every_secs);
     let min_backoff = Duration::from_millis(config.probe_min_backoff_ms);
     let mut backoff = min_backoff;
@@ -626,8 +623,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             .await
             .map(|v| v.len() as u64)
             .unwrap_or(0);
-        let asked = state
-            .sync
+        let asked = handle
             .cut_now
             .swap(false, std::sync::atomic::Ordering::SeqCst);
         let due = asked || last_cut.map_or(true, |t| t.elapsed() >= cut_every);
@@ -648,7 +644,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = photos.recv() => {}
-                    _ = state.sync.wake.notified() => {}
+                    _ = handle.wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 }
             }
@@ -661,28 +657,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// The admin API of sync.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/sync", get(api_status))
-        .route("/api/admin/sync/now", axum::routing::post(api_sync_now))
-        .route("/api/admin/photos/{id}/attendees", put(api_tag_photo))
-        .route("/api/admin/creators/{id}/sync", put(api_creator_sync))
-}
-
-/// The dashboard's view of sync: worker status and the outbox's state.
-#[derive(Debug, Serialize)]
-struct SyncView {
-    #[serde(flatten)]
-    status: Status,
-    enabled: bool,
-    #[serde(flatten)]
-    outbox: OutboxView,
-}
-
 /// The outbox as the dashboard shows it.
 #[derive(Debug, Serialize)]
-pub(crate) struct OutboxView {
+pub struct OutboxView {
     bundles: Counts,
     objects: Counts,
     pending_bytes: u64,
@@ -722,7 +699,9 @@ struct ObjectView {
     last_error: Option<String>,
 }
 
-pub(crate) fn outbox_view(c: &rusqlite::Connection) -> rusqlite::Result<OutboxView> {
+/// The outbox as the dashboard shows it: counts of bundles and objects by state, bytes
+/// still to upload, the 20 latest bundles and up to 50 objects still waiting.
+pub fn outbox_view(c: &rusqlite::Connection) -> rusqlite::Result<OutboxView> {
     let bundles = c.query_row(
         "SELECT count(*), count(uploaded_at) FROM sync_bundles",
         [],
@@ -801,132 +780,6 @@ pub(crate) fn outbox_view(c: &rusqlite::Connection) -> rusqlite::Result<OutboxVi
         recent_bundles: recent,
         waiting_objects: waiting,
     })
-}
-
-/// `GET /api/admin/sync`
-async fn api_status(
-    State(state): State<AppState>,
-    _: AdminSession,
-) -> Result<Json<SyncView>, AppError> {
-    let outbox = state
-        .store
-        .read(|c| outbox_view(c).map_err(StoreError::from))
-        .await?;
-    Ok(Json(SyncView {
-        status: state.sync.status(),
-        enabled: state.config.sync.enabled,
-        outbox,
-    }))
-}
-
-/// `POST /api/admin/sync/now`: cut a bundle of whatever may leave, now.
-async fn api_sync_now(State(state): State<AppState>, _: AdminSession) -> StatusCode {
-    state.sync.cut_now();
-    StatusCode::ACCEPTED
-}
-
-#[derive(Deserialize)]
-struct TagRequest {
-    /// The scanned pass codes (`VBX1:...`) of the attendees on the photo (replaces the
-    /// photo's tags).
-    passes: Vec<String>,
-}
-
-/// `PUT /api/admin/photos/{id}/attendees`: who is on a photo, by the pass codes a
-/// vendor scans. Codes are checked (keyed tag, then the attendees table) and never
-/// echoed or logged.
-async fn api_tag_photo(
-    State(state): State<AppState>,
-    _admin: AdminSession,
-    UrlPath(id): UrlPath<i64>,
-    Json(req): Json<TagRequest>,
-) -> Result<StatusCode, AppError> {
-    if req.passes.len() > 1000 {
-        return Err(AppError::BadRequest("at most 1000 passes per photo".into()));
-    }
-    let mut pseudonyms = Vec::with_capacity(req.passes.len());
-    for (i, code) in req.passes.iter().enumerate() {
-        match crate::consent::verify_pass_code(state.portal.secret(), code) {
-            Some(p) => pseudonyms.push(p),
-            None => {
-                return Err(AppError::BadRequest(format!(
-                    "passes[{i}] is not a pass of this event"
-                )))
-            }
-        }
-    }
-    let count = pseudonyms.len();
-    state
-        .store
-        .write(move |tx| -> Result<(), AppError> {
-            if crate::ingest::photo_by_id(tx, id)?.is_none() {
-                return Err(AppError::NotFound);
-            }
-            let mut attendees = Vec::with_capacity(pseudonyms.len());
-            for (i, pseudonym) in pseudonyms.iter().enumerate() {
-                match crate::consent::attendee_by_pseudonym(tx, pseudonym)? {
-                    Some(a) => attendees.push(a.id),
-                    None => {
-                        return Err(AppError::BadRequest(format!(
-                            "passes[{i}] is not a known pass"
-                        )))
-                    }
-                }
-            }
-            tx.execute("DELETE FROM photo_attendees WHERE photo_id = ?1", [id])?;
-            for attendee in &attendees {
-                tx.execute(
-                    "INSERT OR IGNORE INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![id, attendee, now()],
-                )?;
-            }
-            store::audit(
-                tx,
-                "admin",
-                "photo.tag",
-                &format!("photo {id}: {count} attendee(s)"),
-            )?;
-            Ok(())
-        })
-        .await?;
-    state.sync.wake();
-    Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Deserialize)]
-struct CreatorSyncRequest {
-    enabled: bool,
-}
-
-/// `PUT /api/admin/creators/{id}/sync`: a creator's untagged photos sync (default) or
-/// not. Turning it off after an upload tombstones what was published.
-async fn api_creator_sync(
-    State(state): State<AppState>,
-    _: AdminSession,
-    UrlPath(id): UrlPath<i64>,
-    Json(req): Json<CreatorSyncRequest>,
-) -> Result<StatusCode, AppError> {
-    state
-        .store
-        .write(move |tx| -> Result<(), AppError> {
-            let n = tx.execute(
-                "UPDATE creators SET sync_enabled = ?2 WHERE id = ?1",
-                rusqlite::params![id, req.enabled],
-            )?;
-            if n == 0 {
-                return Err(AppError::NotFound);
-            }
-            store::audit(
-                tx,
-                "admin",
-                "creator.sync",
-                &format!("creator {id}: {}", if req.enabled { "on" } else { "off" }),
-            )?;
-            Ok(())
-        })
-        .await?;
-    state.sync.wake();
-    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

@@ -11,14 +11,12 @@ use serde::Serialize;
 
 use super::manifest::{self, Entry, EventRef, Manifest, MANIFEST_FORMAT};
 use super::SyncError;
-use crate::vault;
+use crate::identity;
 
 /// Kinds of queued object, in the order they are uploaded within a bundle.
 pub const KINDS: [&str; 4] = ["key", "asset", "signature", "manifest"];
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
+use crate::clock::now;
 
 /// May this attendee's data (pass id) leave the box? Their current consent decides.
 fn attendee_may_sync(conn: &Connection, attendee: &str) -> rusqlite::Result<bool> {
@@ -339,11 +337,11 @@ pub fn cut(
         set_meta(tx, "attendance_seq", &attendance_to.to_string())?;
         return Ok(result);
     }
-    let signer = vault::bundle_signer(data_dir)?;
+    let signer = identity::bundle_signer(data_dir)?;
     let event_id = match meta(tx, "event_id")? {
         Some(id) => id,
         None => {
-            let id = format!("ev-{}", &crate::vault::random_token("")[..16]);
+            let id = format!("ev-{}", &crate::identity::random_token("")[..16]);
             set_meta(tx, "event_id", &id)?;
             id
         }
@@ -351,7 +349,7 @@ pub fn cut(
     // The event's name as the admin last set it.
     let event = EventRef {
         id: event_id,
-        name: crate::store::event(tx)?
+        name: crate::event::event(tx)?
             .map(|e| e.name)
             .unwrap_or_else(|| event_name.into()),
     };
@@ -588,7 +586,7 @@ mod tests {
 
     fn db() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&crate::store::migrations_for_tests())
+        conn.execute_batch(&crate::db::migrations_for_tests())
             .unwrap();
         conn
     }

@@ -91,7 +91,7 @@ impl Target {
 
     /// A directory (created if missing).
     pub fn local(dir: PathBuf, prefix: &str) -> anyhow::Result<Target> {
-        crate::durable::create_dir(&dir, 0o755)?;
+        crate::files::create_dir(&dir, 0o755)?;
         let fs = LocalFileSystem::new_with_prefix(&dir)?;
         Ok(Target {
             store: Arc::new(fs),

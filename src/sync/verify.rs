@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{self, keys, keys::Object, Entry};
 use super::target::Target;
-use crate::vault::{self, KeyRecord};
+use crate::identity::{self, KeyRecord};
 
 /// One problem, naming the object.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -145,14 +145,14 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 }
             }
         }
-        let chain = match vault::verify_chain(&records) {
+        let chain = match identity::verify_chain(&records) {
             Ok(chain) => chain,
             Err((i, why)) => {
                 fail(
                     &keys::key_statement(box_id, i),
                     format!("key chain broken: {why}"),
                 );
-                vault::verify_chain(&records[..i as usize]).unwrap_or_default()
+                identity::verify_chain(&records[..i as usize]).unwrap_or_default()
             }
         };
         let last = objects
@@ -226,7 +226,7 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                         // The manifest is not the one that was signed.
                         return Err((true, "altered after signing: its SHA-256 is not the one its signature covers".to_string()));
                     }
-                    let allowed = vault::key_for_bundle(&chain, n)
+                    let allowed = identity::key_for_bundle(&chain, n)
                         .ok_or_else(|| (false, "no verified key may sign this bundle".to_string()))?;
                     if sig.key_id != allowed.key_id || m.key_id != allowed.key_id {
                         return Err((false, format!(

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use venuebox::admin::SetupCode;
+use venuebox::auth::SetupCode;
 use venuebox::config::{Config, Overrides};
-use venuebox::AppState;
+use venuebox::web::AppState;
 
 /// A running box.
 pub struct TestBox {
@@ -79,7 +79,7 @@ pub fn free_port() -> u16 {
 pub async fn prepared_state() -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(dir.path().join("data"));
-    let state = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+    let state = tokio::task::spawn_blocking(move || venuebox::app::prepare(config, None))
         .await
         .unwrap()
         .expect("prepare")
@@ -144,7 +144,7 @@ impl TestBox {
         if config.ftp.implicit_listen.is_some() {
             config.ftp.implicit_listen = Some("127.0.0.1:0".into());
         }
-        let prepared = tokio::task::spawn_blocking(move || venuebox::prepare(config, None))
+        let prepared = tokio::task::spawn_blocking(move || venuebox::app::prepare(config, None))
             .await
             .unwrap()
             .expect("prepare");
@@ -154,14 +154,14 @@ impl TestBox {
             (other, known) => panic!("unexpected setup code state {other:?} (known: {known:?})"),
         };
         let state = prepared.state;
-        let sockets = venuebox::bind(&state).await.expect("bind");
+        let sockets = venuebox::app::bind(&state).await.expect("bind");
         let http = sockets.web.http.local_addr().unwrap();
         let https = sockets
             .web
             .https
             .as_ref()
             .map(|l| axum::serve::Listener::local_addr(l).unwrap());
-        let mut router = venuebox::http::app(state.clone());
+        let mut router = venuebox::web::app(state.clone());
         if let Some(extra) = extra_routes {
             router = router.merge(extra.with_state(state.clone()));
         }
@@ -171,7 +171,7 @@ impl TestBox {
             .as_ref()
             .map(|l| l.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(venuebox::serve_router(
+        let task = tokio::spawn(venuebox::app::serve_router(
             router,
             state.clone(),
             sockets,

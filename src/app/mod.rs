@@ -1,0 +1,274 @@
+//! Composition: builds everything and runs it. Start-up is split so that tests can
+//! drive the same path with their own sockets: [`prepare`] does the
+//! blocking work on the data dir, [`bind`] opens the listeners, [`run`] serves until a
+//! shutdown token is cancelled and then closes the store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{self, LoginLimiter, SetupCode};
+use crate::config::Config;
+use crate::db::{Store, StoreOptions};
+use crate::identity::{self, Vault};
+use crate::net::mdns;
+use crate::web::{self, portal, tus, AppState};
+use crate::{consent, db, derivatives, files, ftp, ingest, sync};
+
+pub mod tasks;
+
+pub use tasks::Tasks;
+
+/// The outcome of [`prepare`]: the state to serve, and what happened to the setup code.
+pub struct Prepared {
+    /// Ready to serve.
+    pub state: AppState,
+    /// A new code to show, or why there is none.
+    pub setup_code: SetupCode,
+}
+
+/// Name of the database file in the data dir.
+pub const DATABASE_FILE: &str = "venuebox.db";
+
+/// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
+/// (and migrates) the database. Shared by the service and the CLI's state-changing
+/// commands, so both work on the same data the same way.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let dir = &config.storage.data_dir;
+    files::create_dir(dir, 0o700)
+        .and_then(|()| files::check_writable(dir))
+        .with_context(|| format!("data dir {} is not writable", dir.display()))?;
+    let options = StoreOptions {
+        readers: config.storage.readers,
+        busy_timeout: Duration::from_millis(config.storage.busy_timeout_ms),
+    };
+    let store = Store::open(&dir.join(DATABASE_FILE), &options)?;
+    Ok(store)
+}
+
+/// The blocking part of start-up: data dir, database, identity, event row, admin code.
+/// `admin_token` is `VENUEBOX_ADMIN_TOKEN`, if set.
+pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prepared> {
+    let store = open_store(&config)?;
+    let vault = Vault::open(&config.storage.data_dir, &config.device.name)?;
+    let event = crate::event::Event {
+        name: config.event.name.clone(),
+        starts_on: config.event.starts_on.clone(),
+        ends_on: config.event.ends_on.clone(),
+        locale: config.event.locale.clone(),
+    };
+    let setup_code = store
+        .write_blocking(|tx| -> anyhow::Result<SetupCode> {
+            // The config file describes the event; only write it when there is none yet,
+            // so changes made in the admin API survive a restart.
+            if crate::event::event(tx)?.is_none() {
+                crate::event::set_event(tx, &event)?;
+            }
+            Ok(auth::ensure_setup_code(tx, admin_token)?)
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secret = store
+        .write_blocking(|tx| consent::ensure_secret(tx).map_err(crate::db::StoreError::from))
+        .context("preparing the portal's per-event secret")?;
+    let portal = portal::Portal::new(&config, secret);
+    store
+        .write_blocking(|tx| {
+            for (language, text, _) in portal.notices() {
+                consent::remember_notice(tx, &config.portal.notice_version, language, text)?;
+            }
+            Ok::<_, crate::db::StoreError>(())
+        })
+        .context("recording the privacy notices")?;
+    let ingest = ingest::Ingest::open(
+        store.clone(),
+        &config.storage.data_dir,
+        config.ingest.clone(),
+    )
+    .with_context(|| {
+        format!(
+            "preparing {} for uploads",
+            config.storage.data_dir.display()
+        )
+    })?;
+    let previews = derivatives::Previews::open(store.clone(), &config).with_context(|| {
+        format!(
+            "preparing {} for previews",
+            config.storage.data_dir.display()
+        )
+    })?;
+    let login_limiter = Arc::new(LoginLimiter::new(
+        config.admin.login_max_failures,
+        Duration::from_secs(config.admin.login_window_secs),
+    ));
+    Ok(Prepared {
+        state: AppState {
+            config: Arc::new(config),
+            store,
+            vault,
+            started: Instant::now(),
+            login_limiter,
+            ingest,
+            upload_locks: Arc::default(),
+            previews,
+            portal,
+            sync: sync::SyncHandle::default(),
+        },
+        setup_code,
+    })
+}
+
+/// Binds the configured listeners. Errors name the listener and the address, e.g.
+/// "cannot listen for HTTP on 0.0.0.0:80: Address already in use".
+pub async fn bind(state: &AppState) -> anyhow::Result<Sockets> {
+    let config = &state.config;
+    let addr = config.http_addr();
+    let http = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+    let https = if config.https.enabled {
+        let addr = config.https_addr();
+        let mut tls = match (&config.https.cert_file, &config.https.key_file) {
+            (Some(cert), Some(key)) => identity::tls_server_config_from_files(cert, key)?,
+            _ => state.vault.tls_server_config()?,
+        };
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for HTTPS on {addr}"))?;
+        Some(web::TlsListener::new(tcp, tls)?)
+    } else {
+        None
+    };
+    let ftp = if config.ftp.enabled {
+        let addr = config.ftp_addr();
+        Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for FTP on {addr}"))?,
+        )
+    } else {
+        None
+    };
+    let ftps_implicit = match (&config.ftp.implicit_listen, config.ftp.enabled) {
+        (Some(addr), true) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for implicit FTPS on {addr}"))?,
+        ),
+        _ => None,
+    };
+    Ok(Sockets {
+        web: web::Listeners { http, https },
+        ftp,
+        ftps_implicit,
+    })
+}
+
+/// Every socket the service listens on, bound by [`bind`].
+pub struct Sockets {
+    /// HTTP and HTTPS.
+    pub web: web::Listeners,
+    /// FTP, when enabled.
+    pub ftp: Option<tokio::net::TcpListener>,
+    /// Implicit FTPS, when enabled with `ftp.implicit_listen`.
+    pub ftps_implicit: Option<tokio::net::TcpListener>,
+}
+
+/// Serves the app until `shutdown` is cancelled, waits for in-flight requests (within
+/// the configured grace period), then flushes and closes the database.
+pub async fn run(
+    state: AppState,
+    sockets: Sockets,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_router(web::app(state.clone()), state, sockets, shutdown).await
+}
+
+/// [`run`] with a router built by the caller (tests add routes to [`web::app`]).
+/// Also serves FTP, announces the box with mDNS, and runs every worker (render queue,
+/// store watcher, upload sweeper, retention, door scanner, sync), all spawned by one
+/// [`Tasks`] and stopped by the same `shutdown`, joined within one deadline (the
+/// HTTP grace period and 2 s more, under systemd's `TimeoutStopSec=20`).
+pub async fn serve_router(
+    router: axum::Router,
+    state: AppState,
+    sockets: Sockets,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
+    let tasks = Tasks::new(shutdown.clone());
+    {
+        let state = state.clone();
+        let every = Duration::from_secs(state.config.tus.expire_after_secs.clamp(1, 60));
+        tasks.every("upload sweeper", every, move || {
+            let state = state.clone();
+            async move {
+                if let Err(e) = tus::sweep(&state).await {
+                    tracing::warn!(error = %e, "sweeping expired uploads failed");
+                }
+            }
+        });
+    }
+    {
+        let (store, days) = (state.store.clone(), state.config.portal.retention_days);
+        tasks.every("retention", Duration::from_secs(3600), move || {
+            let store = store.clone();
+            async move { consent::purge_expired(&store, days).await }
+        });
+    }
+    {
+        let (ingest, shutdown) = (state.ingest.clone(), tasks.shutdown());
+        tasks.spawn("store watcher", async move {
+            ingest.watch_store(Duration::from_secs(1), shutdown).await
+        });
+    }
+    tasks.spawn(
+        "render queue",
+        state
+            .previews
+            .clone()
+            .run(state.ingest.clone(), tasks.shutdown()),
+    );
+    tasks.spawn("door", consent::door::run(state.door(), tasks.shutdown()));
+    tasks.spawn(
+        "sync",
+        sync::run(
+            state.store.clone(),
+            state.config.clone(),
+            state.ingest.clone(),
+            state.sync.clone(),
+            tasks.shutdown(),
+        ),
+    );
+    state.portal.bound(sockets.web.http.local_addr()?);
+    let http_port = sockets.web.http.local_addr()?.port();
+    let ftp_port = match &sockets.ftp {
+        Some(l) => Some(l.local_addr()?.port()),
+        None => None,
+    };
+    if let Some(listener) = sockets.ftp {
+        let handles = ftp::Handles {
+            config: state.config.clone(),
+            store: state.store.clone(),
+            ingest: state.ingest.clone(),
+            previews: state.previews.clone(),
+            vault: state.vault.clone(),
+        };
+        let (implicit, shutdown) = (sockets.ftps_implicit, tasks.shutdown());
+        tasks.spawn("ftp", async move {
+            if let Err(e) = ftp::serve(handles, listener, implicit, shutdown).await {
+                // FTP down is serious but the portal must stay up: log it loudly.
+                tracing::error!(error = %format!("{e:#}"), "FTP server stopped");
+            }
+        });
+    }
+    let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
+    web::serve(router, sockets.web, shutdown, grace).await;
+    db::run_blocking(move || announcer.shutdown()).await?;
+    tasks.join(grace + Duration::from_secs(2)).await;
+    state.store.close().await.context("closing the database")?;
+    tracing::info!("stopped");
+    Ok(())
+}

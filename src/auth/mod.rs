@@ -1,0 +1,325 @@
+//! Admin authentication, below the web edge: the setup code (made at first start,
+//! or set by `VENUEBOX_ADMIN_TOKEN`), admin sessions (bearer tokens stored as hashes,
+//! each with its CSRF token), and the failed-login limiter shared with FTP logins.
+//! Owns the tables `admin_credential` and `admin_sessions`; nothing else writes them.
+//! Cookies, extractors and pages are the web edge's (`web::admin`).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension};
+use subtle::ConstantTimeEq;
+
+use crate::clock::now;
+use crate::{db, files, identity};
+
+/// File the setup code is left in when no one is watching the console (under systemd).
+pub const SETUP_CODE_FILE: &str = "admin-setup-code";
+
+/// What can go wrong in admin authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// `VENUEBOX_ADMIN_TOKEN` is too short to be a secret.
+    #[error("VENUEBOX_ADMIN_TOKEN must be at least 12 characters")]
+    ShortCode,
+    /// The database failed.
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Counts failed logins per client and locks a client out once it has too many.
+#[derive(Debug)]
+pub struct LoginLimiter {
+    max_failures: u32,
+    window: Duration,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl LoginLimiter {
+    /// At most `max_failures` failures per `window`; the lock-out lasts until the window
+    /// that began with the first failure ends.
+    pub fn new(max_failures: u32, window: Duration) -> Self {
+        LoginLimiter {
+            max_failures,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(wait)` if `ip` is locked out for `wait` more.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&client_key(ip)) {
+            Some((count, since)) if *count >= self.max_failures => {
+                let elapsed = since.elapsed();
+                if elapsed < self.window {
+                    Err(self.window - elapsed)
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed login from `ip`.
+    pub fn failed(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        // Forget old entries so a flood of addresses cannot grow the map without end.
+        if map.len() > 10_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        let entry = map.entry(client_key(ip)).or_insert((0, now));
+        if now.duration_since(entry.1) >= self.window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+    }
+
+    /// Clears `ip`'s failures after a successful login.
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&client_key(ip));
+    }
+}
+
+/// The key a client is counted under: its IPv4 address, or its IPv6 /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut s = v6.segments();
+                s[4..].fill(0);
+                IpAddr::V6(s.into())
+            }
+        },
+    }
+}
+
+/// What start-up did about the setup code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SetupCode {
+    /// A new code was made; show it once.
+    New(String),
+    /// `VENUEBOX_ADMIN_TOKEN` sets the code.
+    FromEnvironment,
+    /// A code was made on an earlier start.
+    Existing,
+}
+
+/// Makes sure an admin code exists: takes `from_env` if given (replacing any other),
+/// otherwise creates one on first start.
+/// Errors: [`AuthError::ShortCode`] when `from_env` has fewer than 12 characters.
+pub fn ensure_setup_code(
+    conn: &Connection,
+    from_env: Option<&str>,
+) -> Result<SetupCode, AuthError> {
+    if let Some(code) = from_env {
+        if code.trim().len() < 12 {
+            return Err(AuthError::ShortCode);
+        }
+        let hash = identity::setup_code_hash(code);
+        let changed = conn.execute(
+            "INSERT INTO admin_credential (id, code_hash, source, set_at) VALUES (1, ?1, 'environment', ?2)
+             ON CONFLICT (id) DO UPDATE SET code_hash = ?1, source = 'environment', set_at = ?2
+             WHERE code_hash IS NOT ?1",
+            rusqlite::params![hash.as_slice(), crate::clock::now()],
+        )?;
+        if changed > 0 {
+            db::audit(
+                conn,
+                "system",
+                "admin.code.set",
+                "from VENUEBOX_ADMIN_TOKEN",
+            )?;
+        }
+        return Ok(SetupCode::FromEnvironment);
+    }
+    let exists: bool = conn
+        .query_row(
+            "SELECT 1 FROM admin_credential WHERE id = 1",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if exists {
+        return Ok(SetupCode::Existing);
+    }
+    Ok(SetupCode::New(replace_setup_code(conn, "system")?))
+}
+
+/// Makes a new setup code, replacing the old one and ending every admin session.
+pub fn replace_setup_code(conn: &Connection, actor: &str) -> rusqlite::Result<String> {
+    let code = identity::random_setup_code();
+    conn.execute(
+        "INSERT INTO admin_credential (id, code_hash, source, set_at) VALUES (1, ?1, 'generated', ?2)
+         ON CONFLICT (id) DO UPDATE SET code_hash = ?1, source = 'generated', set_at = ?2",
+        rusqlite::params![identity::setup_code_hash(&code).as_slice(), crate::clock::now()],
+    )?;
+    conn.execute("DELETE FROM admin_sessions", [])?;
+    db::audit(conn, actor, "admin.code.new", "")?;
+    Ok(code)
+}
+
+/// Where the setup code is left for a box started by systemd.
+pub fn setup_code_file(data_dir: &Path) -> PathBuf {
+    data_dir.join(SETUP_CODE_FILE)
+}
+
+/// Leaves the setup code in a 0600 file in the data dir, for a box started with no one
+/// at the console. The file is removed at the first successful login.
+pub fn leave_setup_code(data_dir: &Path, code: &str) -> std::io::Result<PathBuf> {
+    let path = setup_code_file(data_dir);
+    files::write_atomic(&path, format!("{code}\n").as_bytes(), 0o600)?;
+    Ok(path)
+}
+
+/// A session opened by [`open_session`]: its bearer token (shown once), CSRF token and
+/// expiry.
+#[derive(Debug, serde::Serialize)]
+pub struct NewSession {
+    /// Bearer token; also the cookie's value.
+    pub token: String,
+    /// CSRF token for cookie-authenticated changes.
+    pub csrf_token: String,
+    /// Seconds since the epoch.
+    pub expires_at: i64,
+}
+
+/// A stored session found by its token: the token's hash (to end it), its CSRF token
+/// and when it ends (seconds since the epoch).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// SHA-256 of the bearer token, the row's key.
+    pub token_hash: [u8; 32],
+    /// The CSRF token forms and cookie-authenticated API calls must echo.
+    pub csrf_token: String,
+    /// When the session ends (seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// Checks `code` against the stored setup code (in constant time) and, when it
+/// matches, opens a session lasting `ttl_secs` for `ip`. `Ok(None)`: wrong code (the
+/// failure is audited). Expired sessions are removed on the way.
+pub fn open_session(
+    conn: &Connection,
+    code: &str,
+    ip: IpAddr,
+    ttl_secs: i64,
+) -> rusqlite::Result<Option<NewSession>> {
+    let stored: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT code_hash FROM admin_credential WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let given = identity::setup_code_hash(code);
+    let ok = stored.is_some_and(|s| bool::from(s.as_slice().ct_eq(given.as_slice())));
+    if !ok {
+        db::audit(conn, &format!("client {ip}"), "admin.login.failed", "")?;
+        return Ok(None);
+    }
+    let now = now();
+    conn.execute("DELETE FROM admin_sessions WHERE expires_at <= ?1", [now])?;
+    let token = identity::random_token("vbs_");
+    let csrf_token = identity::random_token("");
+    let expires_at = now + ttl_secs;
+    conn.execute(
+        "INSERT INTO admin_sessions (token_hash, csrf_token, client, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            identity::token_hash(&token).as_slice(),
+            csrf_token,
+            ip.to_string(),
+            now,
+            expires_at
+        ],
+    )?;
+    db::audit(conn, &format!("client {ip}"), "admin.login", "")?;
+    Ok(Some(NewSession {
+        token,
+        csrf_token,
+        expires_at,
+    }))
+}
+
+/// The unexpired session whose bearer token is `token`, if any.
+pub fn session(conn: &Connection, token: &str) -> rusqlite::Result<Option<Session>> {
+    let hash = identity::token_hash(token);
+    conn.query_row(
+        "SELECT csrf_token, expires_at FROM admin_sessions WHERE token_hash = ?1 AND expires_at > ?2",
+        rusqlite::params![hash.as_slice(), now()],
+        |r| {
+            Ok(Session {
+                token_hash: hash,
+                csrf_token: r.get(0)?,
+                expires_at: r.get(1)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Ends the session with this token hash (logout), audited.
+pub fn end_session(conn: &Connection, token_hash: &[u8; 32]) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM admin_sessions WHERE token_hash = ?1",
+        [token_hash.as_slice()],
+    )?;
+    db::audit(conn, "admin", "admin.logout", "")
+}
+
+/// Does `given` equal `expected`, compared in constant time? (CSRF tokens.)
+pub fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
+    given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_locks_out_after_max_failures_and_clears_on_success() {
+        let limiter = LoginLimiter::new(3, Duration::from_secs(60));
+        let a: IpAddr = "10.0.0.5".parse().unwrap();
+        let b: IpAddr = "10.0.0.6".parse().unwrap();
+        for _ in 0..3 {
+            assert!(limiter.check(a).is_ok());
+            limiter.failed(a);
+        }
+        let wait = limiter.check(a).unwrap_err();
+        assert!(wait > Duration::from_secs(50));
+        assert!(limiter.check(b).is_ok(), "other clients are not affected");
+        limiter.succeeded(a);
+        assert!(limiter.check(a).is_ok());
+    }
+
+    #[test]
+    fn limiter_window_expires() {
+        let limiter = LoginLimiter::new(1, Duration::from_millis(50));
+        let a: IpAddr = "10.0.0.5".parse().unwrap();
+        limiter.failed(a);
+        assert!(limiter.check(a).is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(limiter.check(a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let limiter = LoginLimiter::new(2, Duration::from_secs(60));
+        limiter.failed("2001:db8:1:2::1".parse().unwrap());
+        limiter.failed("2001:db8:1:2:ffff::9".parse().unwrap());
+        assert!(limiter.check("2001:db8:1:2::77".parse().unwrap()).is_err());
+        assert!(limiter.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,727 @@
+//! Consent and attendance: the records the portal, the door scanner and the vendors
+//! write about attendees, and the one question the rest of the box asks of them:
+//! [`may`] this happen to attendee A's data?
+//!
+//! An attendee is a random pass id (a bearer secret held in the attendee's cookie and
+//! printed in their pass QR code; it never leaves the box) and a pseudonym, a keyed
+//! hash of the pass id under a per-event secret: the only id that may appear in
+//! anything exported. Attendance rows carry only pseudonyms, never a MAC, an address
+//! or a name.
+//!
+//! Consent is append-only: every grant and every withdrawal is a new row, with the
+//! scope, the hash of the privacy notice the attendee was shown, the channel and the
+//! time. The current state of a scope is its latest row. The only deletions are the
+//! attendee's own "delete my records" (which leaves an erasure row holding the
+//! pseudonym, so a sync can tell the cloud) and the retention purge.
+
+pub mod door;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::clock::now;
+use crate::db::audit;
+
+/// What an attendee may agree to, one scope at a time. Nothing is granted by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Photos of me may be shown in the public gallery.
+    Gallery,
+    /// Send my photos to me (delivery links).
+    Receive,
+    /// My photos and records may be synced to the organiser's cloud.
+    Sync,
+    /// The organiser may contact me about future events.
+    Marketing,
+}
+
+impl Scope {
+    /// Every scope, in the order the portal shows them.
+    pub const ALL: [Scope; 4] = [
+        Scope::Gallery,
+        Scope::Receive,
+        Scope::Sync,
+        Scope::Marketing,
+    ];
+
+    /// The stable name stored in the database and used in forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Gallery => "gallery",
+            Scope::Receive => "receive",
+            Scope::Sync => "sync",
+            Scope::Marketing => "marketing",
+        }
+    }
+
+    /// The scope with this stable name.
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a consent decision was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// The attendee, on the captive portal.
+    Portal,
+    /// Staff at the door, on the attendee's word.
+    Door,
+    /// A vendor at their stand, on the attendee's word.
+    Vendor,
+}
+
+impl Channel {
+    /// The stable name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Portal => "portal",
+            Channel::Door => "door",
+            Channel::Vendor => "vendor",
+        }
+    }
+}
+
+/// Where an attendance was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The attendee's phone went through the portal.
+    Portal,
+    /// The attendee's pass was scanned at the door.
+    Door,
+}
+
+impl Source {
+    /// The stable name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Portal => "portal",
+            Source::Door => "door",
+        }
+    }
+}
+
+/// The per-event secret every keyed hash of this box uses.
+#[derive(Clone)]
+pub struct Secret([u8; 32]);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    /// A keyed hash of `value` in the given domain (so a hash made for one purpose never
+    /// matches one made for another): 128 bits in lowercase hex.
+    pub fn keyed_hash(&self, domain: &str, value: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The pseudonym of an attendee: the only id of theirs that may leave the box.
+    pub fn pseudonym(&self, attendee: &str) -> String {
+        self.keyed_hash("attendee", attendee)
+    }
+}
+
+/// Loads the per-event secret, creating it on first use. Call inside a write.
+pub fn ensure_secret(conn: &Connection) -> rusqlite::Result<Secret> {
+    if let Some(secret) = load_secret(conn)? {
+        return Ok(secret);
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    conn.execute(
+        "INSERT INTO portal_secret (id, secret) VALUES (1, ?1)",
+        params![&bytes[..]],
+    )?;
+    Ok(Secret(bytes))
+}
+
+/// The per-event secret, if one has been made.
+pub fn load_secret(conn: &Connection) -> rusqlite::Result<Option<Secret>> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row("SELECT secret FROM portal_secret WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(bytes.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok().map(Secret)))
+}
+
+/// One attendee: their pass id (secret) and pseudonym (exportable).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attendee {
+    /// The random pass id. A bearer secret: never log or export it.
+    pub id: String,
+    /// The keyed hash of the pass id.
+    pub pseudonym: String,
+}
+
+/// Makes a new attendee with a fresh random pass id.
+pub fn new_attendee(
+    conn: &Connection,
+    secret: &Secret,
+    language: &str,
+) -> rusqlite::Result<Attendee> {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let pseudonym = secret.pseudonym(&id);
+    conn.execute(
+        "INSERT INTO attendees (id, pseudonym, created_at, language) VALUES (?1, ?2, ?3, ?4)",
+        params![id, pseudonym, now(), language],
+    )?;
+    Ok(Attendee { id, pseudonym })
+}
+
+/// The attendee with this pass id, if they exist (and have not deleted their records).
+pub fn attendee(conn: &Connection, id: &str) -> rusqlite::Result<Option<Attendee>> {
+    attendee_where(
+        conn,
+        "SELECT id, pseudonym FROM attendees WHERE id = ?1",
+        id,
+    )
+}
+
+fn attendee_where(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<Option<Attendee>> {
+    conn.query_row(sql, params![key], |r| {
+        Ok(Attendee {
+            id: r.get(0)?,
+            pseudonym: r.get(1)?,
+        })
+    })
+    .optional()
+}
+
+/// Prefix of the text in a pass QR code.
+const PASS_PREFIX: &str = "VBX1";
+
+/// The text of an attendee's pass QR code: their pseudonym (not the pass id, which
+/// opens their data: the code is shown to staff and scanned by devices) and a keyed
+/// tag, so a forged or mistyped code is refused before any lookup.
+pub fn pass_code(secret: &Secret, attendee: &Attendee) -> String {
+    let tag = &secret.keyed_hash("pass", &attendee.pseudonym)[..16];
+    format!("{PASS_PREFIX}:{}:{tag}", attendee.pseudonym)
+}
+
+/// The pseudonym in a scanned pass code, if the code is well formed and its tag is ours.
+pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<String> {
+    let mut parts = code.trim().split(':');
+    let (prefix, pseudonym, tag) = (parts.next()?, parts.next()?, parts.next()?);
+    if prefix != PASS_PREFIX
+        || parts.next().is_some()
+        || pseudonym.is_empty()
+        || pseudonym.len() > 64
+    {
+        return None;
+    }
+    let expected = secret.keyed_hash("pass", pseudonym);
+    let ok: bool = subtle::ConstantTimeEq::ct_eq(&expected.as_bytes()[..16], tag.as_bytes()).into();
+    ok.then(|| pseudonym.to_string())
+}
+
+/// The attendee with this pseudonym (from a scanned pass), if they still exist.
+pub fn attendee_by_pseudonym(
+    conn: &Connection,
+    pseudonym: &str,
+) -> rusqlite::Result<Option<Attendee>> {
+    attendee_where(
+        conn,
+        "SELECT id, pseudonym FROM attendees WHERE pseudonym = ?1",
+        pseudonym,
+    )
+}
+
+/// The attendee id and language (`""` when unknown) of the attendee with this
+/// pseudonym (from a scanned pass), if they still exist.
+pub fn language_by_pseudonym(
+    conn: &Connection,
+    pseudonym: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
+    conn.query_row(
+        "SELECT id, coalesce(language, '') FROM attendees WHERE pseudonym = ?1",
+        [pseudonym],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+/// Whether a portal client (its keyed client key, never a raw MAC) is through the
+/// portal: `None` never admitted (or purged), `Some(None)` admitted with no session
+/// limit, `Some(Some(t))` admitted until `t` (seconds since the epoch).
+pub fn portal_client_expiry(
+    conn: &Connection,
+    client_key: &str,
+) -> rusqlite::Result<Option<Option<i64>>> {
+    conn.query_row(
+        "SELECT expires_at FROM portal_clients WHERE client_key = ?1",
+        [client_key],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Admits a portal client for `attendee` now, until `expires_at` (`None`: no limit),
+/// replacing any earlier admission of that client.
+pub fn admit_portal_client(
+    conn: &Connection,
+    client_key: &str,
+    attendee: &str,
+    expires_at: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO portal_clients (client_key, attendee, accepted_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (client_key) DO UPDATE SET attendee = ?2, accepted_at = ?3, expires_at = ?4",
+        params![client_key, attendee, now(), expires_at],
+    )?;
+    Ok(())
+}
+
+/// Remembers the text of a privacy notice as shown and returns its hash, which every
+/// consent row given under it carries.
+pub fn remember_notice(
+    conn: &Connection,
+    version: &str,
+    language: &str,
+    text: &str,
+) -> rusqlite::Result<String> {
+    let hash = notice_hash(version, language, text);
+    conn.execute(
+        "INSERT OR IGNORE INTO notices (hash, version, language, text, first_shown)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![hash, version, language, text, now()],
+    )?;
+    Ok(hash)
+}
+
+/// The hash identifying one version of a notice in one language.
+pub fn notice_hash(version: &str, language: &str, text: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [version, language, text] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// The current state of one scope for one attendee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScopeState {
+    /// Granted (true) or withdrawn (false).
+    pub granted: bool,
+    /// The notice the decision was taken under.
+    pub notice_hash: String,
+    /// Where.
+    pub channel: String,
+    /// When (seconds since the epoch).
+    pub at: i64,
+}
+
+/// The current consent of an attendee: the latest row of each scope they decided on.
+pub fn current(conn: &Connection, attendee: &str) -> rusqlite::Result<BTreeMap<Scope, ScopeState>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT scope, granted, notice_hash, channel, at FROM consent_events
+         WHERE attendee = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map(params![attendee], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            ScopeState {
+                granted: r.get(1)?,
+                notice_hash: r.get(2)?,
+                channel: r.get(3)?,
+                at: r.get(4)?,
+            },
+        ))
+    })?;
+    let mut state = BTreeMap::new();
+    for row in rows {
+        let (scope, s) = row?;
+        if let Some(scope) = Scope::parse(&scope) {
+            state.insert(scope, s);
+        }
+    }
+    Ok(state)
+}
+
+/// May `scope` happen to `attendee`'s data? True only when their latest decision on
+/// the scope is a grant; false if never asked, withdrawn, purged or erased.
+pub fn may(conn: &Connection, attendee: &str, scope: Scope) -> rusqlite::Result<bool> {
+    let granted: Option<bool> = conn
+        .query_row(
+            "SELECT granted FROM consent_events WHERE attendee = ?1 AND scope = ?2
+             ORDER BY seq DESC LIMIT 1",
+            params![attendee, scope.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(granted == Some(true))
+}
+
+/// Records a decision. A decision that repeats the current state under the same notice
+/// is not recorded again; returns whether a row was written.
+pub fn record(
+    conn: &Connection,
+    attendee: &str,
+    scope: Scope,
+    granted: bool,
+    notice_hash: &str,
+    channel: Channel,
+) -> rusqlite::Result<bool> {
+    let latest: Option<(bool, String)> = conn
+        .query_row(
+            "SELECT granted, notice_hash FROM consent_events WHERE attendee = ?1 AND scope = ?2
+             ORDER BY seq DESC LIMIT 1",
+            params![attendee, scope.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match latest {
+        Some((g, ref h)) if g == granted && h == notice_hash => return Ok(false),
+        // Withdrawing what was never granted records nothing either.
+        None if !granted => return Ok(false),
+        _ => {}
+    }
+    conn.execute(
+        "INSERT INTO consent_events (attendee, scope, granted, notice_hash, channel, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            attendee,
+            scope.as_str(),
+            granted,
+            notice_hash,
+            channel.as_str(),
+            now()
+        ],
+    )?;
+    Ok(true)
+}
+
+/// Counts one attendance. Repeats within `debounce_secs` of the last one from the same
+/// source (a scanner reading a code twice, a phone re-probing) are not counted again;
+/// returns whether a row was written.
+pub fn record_attendance(
+    conn: &Connection,
+    pseudonym: &str,
+    source: Source,
+    debounce_secs: i64,
+) -> rusqlite::Result<bool> {
+    let at = now();
+    let recent: Option<i64> = conn
+        .query_row(
+            "SELECT at FROM attendance WHERE pseudonym = ?1 AND source = ?2 AND at > ?3
+             ORDER BY seq DESC LIMIT 1",
+            params![pseudonym, source.as_str(), at - debounce_secs],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if recent.is_some() {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO attendance (pseudonym, source, at) VALUES (?1, ?2, ?3)",
+        params![pseudonym, source.as_str(), at],
+    )?;
+    Ok(true)
+}
+
+/// Deletes everything the box holds about an attendee ("delete my records"): their
+/// consent rows, attendance, portal clients and the attendee itself. An erasure row
+/// keeps the pseudonym (and nothing else) so a later sync can tell the cloud.
+pub fn erase(conn: &Connection, attendee: &Attendee) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM consent_events WHERE attendee = ?1",
+        params![attendee.id],
+    )?;
+    conn.execute(
+        "DELETE FROM attendance WHERE pseudonym = ?1",
+        params![attendee.pseudonym],
+    )?;
+    conn.execute(
+        "DELETE FROM portal_clients WHERE attendee = ?1",
+        params![attendee.id],
+    )?;
+    // Photos they were tagged on stay tagged, by a marker that is no pass and consents
+    // to nothing: those photos never leave the box for their sake.
+    conn.execute(
+        "UPDATE photo_attendees SET attendee = 'erased:' || ?2 WHERE attendee = ?1",
+        params![attendee.id, attendee.pseudonym],
+    )?;
+    conn.execute("DELETE FROM attendees WHERE id = ?1", params![attendee.id])?;
+    conn.execute(
+        "INSERT INTO attendee_erasures (pseudonym, at) VALUES (?1, ?2)",
+        params![attendee.pseudonym, now()],
+    )?;
+    audit(conn, "attendee", "attendee.erase", &attendee.pseudonym)
+}
+
+/// What a retention purge removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Purged {
+    /// Consent rows.
+    pub consent: usize,
+    /// Attendance rows.
+    pub attendance: usize,
+    /// Portal clients whose acceptance is that old.
+    pub clients: usize,
+}
+
+/// Removes consent and attendance rows older than `before` (seconds since the epoch)
+/// and records the purge in the audit log when anything went.
+pub fn purge_older_than(conn: &Connection, before: i64) -> rusqlite::Result<Purged> {
+    let purged = Purged {
+        consent: conn.execute("DELETE FROM consent_events WHERE at < ?1", params![before])?,
+        attendance: conn.execute("DELETE FROM attendance WHERE at < ?1", params![before])?,
+        clients: conn.execute(
+            "DELETE FROM portal_clients WHERE accepted_at < ?1",
+            params![before],
+        )?,
+    };
+    if purged != Purged::default() {
+        audit(
+            conn,
+            "system",
+            "retention.purge",
+            &format!(
+                "before {before}: {} consent, {} attendance, {} portal clients",
+                purged.consent, purged.attendance, purged.clients
+            ),
+        )?;
+    }
+    Ok(purged)
+}
+
+/// Figures for the dashboard.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Attendees with a pass.
+    pub attendees: i64,
+    /// Attendees currently granting each scope.
+    pub granted: BTreeMap<String, i64>,
+    /// Attendance rows per source.
+    pub attendance: BTreeMap<String, i64>,
+    /// Distinct pseudonyms counted at all.
+    pub unique_attendance: i64,
+}
+
+/// Counts for the dashboard: passes, current grants per scope, attendance.
+pub fn summary(conn: &Connection) -> rusqlite::Result<Summary> {
+    let mut s = Summary {
+        attendees: conn.query_row("SELECT count(*) FROM attendees", [], |r| r.get(0))?,
+        unique_attendance: conn.query_row(
+            "SELECT count(DISTINCT pseudonym) FROM attendance",
+            [],
+            |r| r.get(0),
+        )?,
+        ..Summary::default()
+    };
+    let mut stmt = conn.prepare(
+        "SELECT scope, count(*) FROM consent_events c
+         WHERE seq = (SELECT max(seq) FROM consent_events d
+                      WHERE d.attendee = c.attendee AND d.scope = c.scope)
+           AND granted = 1
+         GROUP BY scope",
+    )?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (scope, n) = row?;
+        s.granted.insert(scope, n);
+    }
+    let mut stmt = conn.prepare("SELECT source, count(*) FROM attendance GROUP BY source")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (source, n) = row?;
+        s.attendance.insert(source, n);
+    }
+    Ok(s)
+}
+
+/// Replaces who is on photo `photo_id` with `attendees` (pass ids), tagged now.
+pub fn tag_photo(conn: &Connection, photo_id: i64, attendees: &[String]) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM photo_attendees WHERE photo_id = ?1",
+        [photo_id],
+    )?;
+    for attendee in attendees {
+        conn.execute(
+            "INSERT OR IGNORE INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (?1, ?2, ?3)",
+            params![photo_id, attendee, now()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Purges consent and attendance older than `retention_days` (one run of the
+/// hourly retention task), logging what went.
+pub async fn purge_expired(store: &crate::db::Store, retention_days: u64) {
+    let before = now() - retention_days as i64 * 86_400;
+    match store.write_sql(move |c| purge_older_than(c, before)).await {
+        Ok(p) if p != Purged::default() => {
+            tracing::info!(
+                consent = p.consent,
+                attendance = p.attendance,
+                clients = p.clients,
+                "retention purge"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&crate::db::migrations_for_tests())
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn consent_is_append_only_and_latest_wins() {
+        let conn = db();
+        let secret = ensure_secret(&conn).unwrap();
+        let a = new_attendee(&conn, &secret, "en").unwrap();
+        assert!(
+            !may(&conn, &a.id, Scope::Sync).unwrap(),
+            "nothing granted by default"
+        );
+        assert!(!record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Portal).unwrap());
+        assert!(record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal).unwrap());
+        assert!(!record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal).unwrap());
+        assert!(may(&conn, &a.id, Scope::Sync).unwrap());
+        assert!(!may(&conn, &a.id, Scope::Gallery).unwrap());
+        assert!(record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Door).unwrap());
+        assert!(!may(&conn, &a.id, Scope::Sync).unwrap());
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM consent_events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2, "grant and withdrawal are both kept");
+        let state = current(&conn, &a.id).unwrap();
+        assert_eq!(state[&Scope::Sync].channel, "door");
+        assert!(!state[&Scope::Sync].granted);
+    }
+
+    #[test]
+    fn pass_codes_verify_and_forgeries_do_not() {
+        let conn = db();
+        let secret = ensure_secret(&conn).unwrap();
+        let a = new_attendee(&conn, &secret, "en").unwrap();
+        let code = pass_code(&secret, &a);
+        assert_eq!(
+            verify_pass_code(&secret, &code).as_deref(),
+            Some(a.pseudonym.as_str())
+        );
+        assert!(
+            !code.contains(&a.id),
+            "the pass id never appears in the code"
+        );
+        assert_eq!(
+            attendee_by_pseudonym(&conn, &a.pseudonym).unwrap(),
+            Some(a.clone())
+        );
+        let forged = code.replace(&a.pseudonym, "0123456789abcdef0123456789abcdef");
+        assert_eq!(verify_pass_code(&secret, &forged), None);
+        assert_eq!(verify_pass_code(&secret, "VBX1:x"), None);
+        assert_eq!(verify_pass_code(&secret, &format!("{code}:extra")), None);
+        let other = ensure_secret(&db()).unwrap();
+        assert_eq!(
+            verify_pass_code(&other, &code),
+            None,
+            "another event's secret"
+        );
+    }
+
+    #[test]
+    fn erase_leaves_only_the_pseudonym() {
+        let conn = db();
+        let secret = ensure_secret(&conn).unwrap();
+        let a = new_attendee(&conn, &secret, "en").unwrap();
+        record(&conn, &a.id, Scope::Gallery, true, "n", Channel::Portal).unwrap();
+        record_attendance(&conn, &a.pseudonym, Source::Portal, 60).unwrap();
+        // A tag on photo 7 (no such photo here: only the tag matters).
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        conn.execute(
+            "INSERT INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (7, ?1, 0)",
+            [&a.id],
+        )
+        .unwrap();
+        erase(&conn, &a).unwrap();
+        let tag: String = conn
+            .query_row(
+                "SELECT attendee FROM photo_attendees WHERE photo_id = 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            tag,
+            format!("erased:{}", a.pseudonym),
+            "the photo stays tagged, by no pass"
+        );
+        assert!(!may(&conn, &tag, Scope::Sync).unwrap());
+        assert_eq!(attendee(&conn, &a.id).unwrap(), None);
+        assert!(!may(&conn, &a.id, Scope::Gallery).unwrap());
+        let left: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM consent_events) + (SELECT count(*) FROM attendance)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+        let erased: String = conn
+            .query_row("SELECT pseudonym FROM attendee_erasures", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(erased, a.pseudonym);
+    }
+
+    #[test]
+    fn attendance_is_debounced() {
+        let conn = db();
+        assert!(record_attendance(&conn, "p", Source::Door, 30).unwrap());
+        assert!(!record_attendance(&conn, "p", Source::Door, 30).unwrap());
+        assert!(record_attendance(&conn, "p", Source::Portal, 30).unwrap());
+        assert!(record_attendance(&conn, "q", Source::Door, 30).unwrap());
+    }
+
+    #[test]
+    fn purge_removes_old_rows_and_audits() {
+        let conn = db();
+        record_attendance(&conn, "p", Source::Door, 0).unwrap();
+        conn.execute("UPDATE attendance SET at = 100", []).unwrap();
+        record_attendance(&conn, "q", Source::Door, 0).unwrap();
+        let purged = purge_older_than(&conn, 1000).unwrap();
+        assert_eq!(purged.attendance, 1);
+        let audits: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM audit_log WHERE action = 'retention.purge'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(audits, 1);
+        assert_eq!(purge_older_than(&conn, 1000).unwrap(), Purged::default());
+    }
+}

@@ -1,0 +1,950 @@
+//! Derivatives: the render queue that turns every stored photo into its thumb (320),
+//! preview (1280) and watermarked preview (1280), each as JPEG and WebP, the plan of
+//! the "full" download (the original without its private metadata, see
+//! [`crate::media::privacy`]), the in-memory cache of small derivatives and the render
+//! figures. Owns the table `renders`. The HTTP endpoints that serve them are
+//! `web::previews`.
+//!
+//! Instant previews: while an upload is still arriving, the EXIF thumbnail in its
+//! first bytes is extracted, oriented and kept in memory under the upload's key (the
+//! tus upload id); it is served at `/uploads/{key}/preview` at once, and as the
+//! photo's thumb/preview until the render is done.
+//!
+//! New photos (announced by the ingest core) are rendered before the backlog (photos
+//! stored while the service was down, found at start). Workers are bounded (one per
+//! core), each render runs on the blocking pool, and two requests for the same
+//! unrendered photo share one render. A photo that cannot be rendered is recorded as
+//! failed with its reason; the queue goes on.
+//!
+//! Small hot derivatives are kept in an in-memory LRU with a byte budget, with
+//! hit/miss counters per size that the serving edge bumps.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::OptionalExtension;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{self, Store, StoreError};
+use crate::files;
+use crate::ingest::{Ingest, Photo};
+use crate::media::privacy::FullPlan;
+use crate::media::render::{Format, Job, Renderer};
+use crate::media::watermark::Watermark;
+
+/// A derivative of a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Derivative {
+    /// Longest edge 320.
+    Thumb,
+    /// Longest edge 1280.
+    Preview,
+    /// The preview with the watermark (event, creator, "PREVIEW").
+    Watermarked,
+    /// The original bytes without private metadata.
+    Full,
+}
+
+impl Derivative {
+    /// Longest edge in pixels (0 for the full derivative: the original's).
+    pub fn size(self) -> u32 {
+        match self {
+            Derivative::Thumb => 320,
+            Derivative::Preview | Derivative::Watermarked => 1280,
+            Derivative::Full => 0,
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Derivative> {
+        match name {
+            "thumb" => Some(Derivative::Thumb),
+            "preview" => Some(Derivative::Preview),
+            "watermarked" => Some(Derivative::Watermarked),
+            "full" => Some(Derivative::Full),
+            _ => None,
+        }
+    }
+
+    /// The name in URLs and figures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Derivative::Thumb => "thumb",
+            Derivative::Preview => "preview",
+            Derivative::Watermarked => "watermarked",
+            Derivative::Full => "full",
+        }
+    }
+}
+
+/// What a render makes, in this order (one job each, every format).
+const RENDERED: [Derivative; 3] = [
+    Derivative::Preview,
+    Derivative::Watermarked,
+    Derivative::Thumb,
+];
+/// Every derivative, in the order of the counters.
+const ALL: [Derivative; 4] = [
+    Derivative::Thumb,
+    Derivative::Preview,
+    Derivative::Watermarked,
+    Derivative::Full,
+];
+/// Every rendered derivative exists in each of these.
+const FORMATS: [Format; 2] = [Format::Jpeg, Format::Webp];
+/// How far a render in flight is: its first format stored (JPEG, servable)...
+const STAGE_FIRST: u8 = 1;
+/// ... or every format (or it failed).
+const STAGE_ALL: u8 = 2;
+/// JPEG quality of derivatives (WebP gets [`crate::media::render::webp_quality`] of it).
+const QUALITY: u8 = 85;
+/// In-memory cache budget for small derivatives.
+const CACHE_BYTES: usize = 16 << 20;
+/// Derivatives larger than this are served from disk, never cached.
+pub const CACHE_MAX_ITEM: usize = 512 << 10;
+/// How far into an upload the EXIF thumbnail is looked for (EXIF is at most 64 KB,
+/// after at most a JFIF segment).
+pub const INSTANT_HEAD_BYTES: u64 = 128 << 10;
+/// Instant previews kept in memory.
+const INSTANT_KEEP: usize = 256;
+/// Time-to-first-preview samples kept for percentiles.
+const TTFP_SAMPLES: usize = 4096;
+
+/// Where a photo's render stands.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RenderState {
+    /// `done`, `failed` or `raw` (no preview for camera RAW).
+    pub state: String,
+    /// Why it failed, in words a vendor can read.
+    pub reason: Option<String>,
+    /// How it was rendered (`mpf-preview`, `scaled-decode`, ...).
+    pub route: Option<String>,
+    /// Milliseconds the render took.
+    pub render_ms: Option<f64>,
+    /// Milliseconds from the end of the upload to the first preview.
+    pub ttfp_end_ms: Option<f64>,
+    /// Milliseconds from the start of the upload to the first preview.
+    pub ttfp_start_ms: Option<f64>,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: [AtomicU64; 4],
+    misses: [AtomicU64; 4],
+    /// Requests per format (JPEG, WebP), for pre-warming.
+    formats: [AtomicU64; 2],
+    renders: AtomicU64,
+    instants: AtomicU64,
+    /// Photos announced and not rendered yet.
+    queued: AtomicU64,
+}
+
+fn index(d: Derivative) -> usize {
+    match d {
+        Derivative::Thumb => 0,
+        Derivative::Preview => 1,
+        Derivative::Watermarked => 2,
+        Derivative::Full => 3,
+    }
+}
+
+fn format_index(f: Format) -> usize {
+    match f {
+        Format::Jpeg => 0,
+        Format::Webp => 1,
+    }
+}
+
+/// Time spent per render route, for the dashboard.
+#[derive(Default, Clone, Copy)]
+struct RouteTimes {
+    renders: u64,
+    decode_ms: f64,
+    resize_ms: f64,
+    encode_ms: f64,
+}
+
+/// Figures kept in memory since the start.
+#[derive(Default)]
+struct Figures {
+    /// Per route name.
+    routes: HashMap<&'static str, RouteTimes>,
+    ttfp_end: std::collections::VecDeque<f64>,
+    ttfp_start: std::collections::VecDeque<f64>,
+}
+
+fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
+    if q.len() == TTFP_SAMPLES {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn percentiles(q: &std::collections::VecDeque<f64>) -> serde_json::Value {
+    let mut v: Vec<f64> = q.iter().copied().collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| {
+        if v.is_empty() {
+            serde_json::Value::Null
+        } else {
+            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+            serde_json::json!((v[i] * 10.0).round() / 10.0)
+        }
+    };
+    serde_json::json!({ "count": v.len(), "p50": at(0.5), "p95": at(0.95) })
+}
+
+/// Where an upload's timeline stands: for time-to-first-preview.
+#[derive(Clone, Copy, Default)]
+struct Timeline {
+    started: Option<Instant>,
+    ended: Option<Instant>,
+    instant: Option<Instant>,
+}
+
+/// Encoded derivatives by (photo, derivative, format), least recently used first out.
+type ThumbCache = lru::LruCache<(i64, Derivative, Format), Arc<Vec<u8>>>;
+
+/// Why the full derivative of a photo cannot be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum FullPlanError {
+    /// Not offered for this format, or its metadata cannot be walked safely.
+    #[error(transparent)]
+    Privacy(#[from] crate::media::privacy::PrivacyError),
+    /// The stored photo could not be read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The blocking pool failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The render queue and derivative store: a cheap, cloneable handle.
+#[derive(Clone)]
+pub struct Previews {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    dir: PathBuf,
+    photos_dir: PathBuf,
+    /// Renders in progress, by photo: waiters watch their stage (`STAGE_FIRST`, `STAGE_ALL`).
+    inflight: Mutex<HashMap<i64, watch::Receiver<u8>>>,
+    /// Where renders run: their own threads, below ingest's priority.
+    background: crate::lowprio::Background,
+    /// The memory budget: at most `previews.max_decodes` renders at a time.
+    workers: tokio::sync::Semaphore,
+    /// Hot small derivatives in memory, and the bytes they take.
+    cache: Mutex<(ThumbCache, usize)>,
+    counters: Counters,
+    /// Instant previews by upload key (tus upload id).
+    instants: Mutex<lru::LruCache<String, Arc<Vec<u8>>>>,
+    /// Uploads' timelines by upload key, and the upload key of committed photos.
+    timelines: Mutex<lru::LruCache<String, Timeline>>,
+    upload_of: Mutex<lru::LruCache<i64, String>>,
+    /// When each announced photo was committed (uploads without a key: FTP, import).
+    committed_at: Mutex<lru::LruCache<i64, Instant>>,
+    figures: Mutex<Figures>,
+    /// Full-derivative plans by photo (the scrubbed metadata, a few KB each).
+    plans: Mutex<lru::LruCache<i64, Arc<crate::media::privacy::FullPlan>>>,
+    max_pixels: u64,
+    watermark: crate::config::WatermarkConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<lru::LruCache<K, V>> {
+    Mutex::new(lru::LruCache::new(NonZeroUsize::new(n).expect("non-zero")))
+}
+
+impl std::fmt::Debug for Previews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Previews")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Previews {
+    /// Opens the derivative store in `<data>/derivatives/`.
+    pub fn open(store: Store, config: &crate::config::Config) -> std::io::Result<Previews> {
+        let data_dir = &config.storage.data_dir;
+        let dir = data_dir.join("derivatives");
+        files::create_dir(&dir, 0o700)?;
+        let decodes = match config.previews.max_decodes {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
+        Ok(Previews {
+            inner: Arc::new(Inner {
+                store,
+                dir,
+                photos_dir: data_dir.join("photos/sha256"),
+                inflight: Mutex::new(HashMap::new()),
+                background: crate::lowprio::Background::new(
+                    decodes,
+                    config.previews.render_nice,
+                    config.previews.render_idle,
+                    "render",
+                ),
+                workers: tokio::sync::Semaphore::new(decodes),
+                cache: Mutex::new((
+                    lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero")),
+                    0,
+                )),
+                counters: Counters::default(),
+                instants: lru(INSTANT_KEEP),
+                timelines: lru(1024),
+                upload_of: lru(1024),
+                committed_at: lru(4096),
+                figures: Mutex::default(),
+                plans: lru(256),
+                max_pixels: config.previews.max_pixels,
+                watermark: config.watermark.clone(),
+            }),
+        })
+    }
+
+    pub fn path(&self, sha: &str, d: Derivative, format: Format) -> PathBuf {
+        self.inner
+            .dir
+            .join(&sha[..2])
+            .join(format!("{sha}-{}.{}", d.name(), format.ext()))
+    }
+
+    fn all_exist(&self, sha: &str) -> bool {
+        RENDERED
+            .iter()
+            .all(|d| FORMATS.iter().all(|f| self.path(sha, *d, *f).exists()))
+    }
+
+    /// An upload began (tus creation): its time-to-first-preview starts now.
+    pub fn upload_started(&self, key: &str) {
+        lock(&self.inner.timelines).put(
+            key.to_string(),
+            Timeline {
+                started: Some(Instant::now()),
+                ..Timeline::default()
+            },
+        );
+    }
+
+    /// An upload became a stored photo.
+    pub fn upload_committed(&self, key: &str, photo_id: i64) {
+        if let Some(t) = lock(&self.inner.timelines).get_mut(key) {
+            t.ended = Some(Instant::now());
+        }
+        lock(&self.inner.upload_of).put(photo_id, key.to_string());
+    }
+
+    /// Does the upload still lack an instant preview?
+    pub fn wants_instant(&self, key: &str) -> bool {
+        !lock(&self.inner.instants).contains(key)
+    }
+
+    /// Looks for the EXIF thumbnail in `head` (the first bytes of upload `key`), off
+    /// the async runtime, and keeps it as the upload's instant preview. Never fails:
+    /// an upload without a usable thumbnail simply has none.
+    pub fn offer_head(&self, key: &str, head: Vec<u8>) {
+        let (previews, key) = (self.clone(), key.to_string());
+        tokio::spawn(async move {
+            let found =
+                tokio::task::spawn_blocking(move || crate::media::render::instant_preview(&head))
+                    .await
+                    .ok()
+                    .flatten();
+            if let Some(jpeg) = found {
+                previews
+                    .inner
+                    .counters
+                    .instants
+                    .fetch_add(1, Ordering::Relaxed);
+                if let Some(t) = lock(&previews.inner.timelines).get_mut(&key) {
+                    t.instant.get_or_insert(Instant::now());
+                }
+                tracing::debug!(upload = %key, bytes = jpeg.len(), "instant preview");
+                lock(&previews.inner.instants).put(key, Arc::new(jpeg));
+            }
+        });
+    }
+
+    /// The instant preview of upload `key`.
+    pub fn instant(&self, key: &str) -> Option<Arc<Vec<u8>>> {
+        lock(&self.inner.instants).get(key).cloned()
+    }
+
+    pub fn instant_of_photo(&self, photo_id: i64) -> Option<Arc<Vec<u8>>> {
+        let key = lock(&self.inner.upload_of).peek(&photo_id).cloned()?;
+        self.instant(&key)
+    }
+
+    /// Photos stored without a render yet: the queue's real depth (announced,
+    /// waiting for a decode slot, or left for the backlog).
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        self.inner
+            .store
+            .read(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM photos p
+                     WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.photo_id = p.id)",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map(|n| n as u64)
+                .map_err(StoreError::from)
+            })
+            .await
+    }
+
+    /// How many renders ran (for tests and figures).
+    pub fn renders(&self) -> u64 {
+        self.inner.counters.renders.load(Ordering::Relaxed)
+    }
+
+    /// Renders `photo` unless its derivatives exist; concurrent calls for one photo
+    /// share one render. Returns the photo's render state once every derivative is
+    /// stored (or the render failed).
+    pub async fn ensure(&self, photo: &Photo) -> Result<RenderState, StoreError> {
+        self.ensure_until(photo, STAGE_ALL).await
+    }
+
+    /// As [`Previews::ensure`], but returns as soon as the derivatives in `format`
+    /// are stored: JPEG is encoded first, so a JPEG request need not wait for WebP.
+    /// The state is "rendering" if the render is still going on.
+    pub async fn ensure_format(
+        &self,
+        photo: &Photo,
+        format: Format,
+    ) -> Result<RenderState, StoreError> {
+        let stage = if format == FORMATS[0] {
+            STAGE_FIRST
+        } else {
+            STAGE_ALL
+        };
+        self.ensure_until(photo, stage).await
+    }
+
+    async fn ensure_until(&self, photo: &Photo, stage: u8) -> Result<RenderState, StoreError> {
+        if let Some(state) = self.state(photo.id).await? {
+            if state.state != "done" || self.all_exist(&photo.sha256) {
+                return Ok(state);
+            }
+        }
+        let mut progress = {
+            let mut inflight = lock(&self.inner.inflight);
+            // A render whose task died (a panic) has dropped its sender: start anew.
+            match inflight
+                .get(&photo.id)
+                .filter(|rx| rx.has_changed().is_ok())
+            {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(0u8);
+                    inflight.insert(photo.id, rx.clone());
+                    // Its own task: a client that goes away does not stop the render.
+                    let (me, photo) = (self.clone(), photo.clone());
+                    tokio::spawn(async move {
+                        let tx = Arc::new(tx);
+                        let result = me.render(&photo, &tx).await;
+                        lock(&me.inner.inflight).remove(&photo.id);
+                        let _ = tx.send(STAGE_ALL);
+                        if let Err(e) = result {
+                            tracing::warn!(photo = photo.id, error = %e, "render not recorded");
+                        }
+                    });
+                    rx
+                }
+            }
+        };
+        let _ = progress.wait_for(|s| *s >= stage).await;
+        Ok(self.state(photo.id).await?.unwrap_or(RenderState {
+            state: "rendering".into(),
+            reason: None,
+            route: None,
+            render_ms: None,
+            ttfp_end_ms: None,
+            ttfp_start_ms: None,
+        }))
+    }
+
+    /// The watermark for `photo`: the configured mark, the event's and the creator's
+    /// names.
+    async fn watermark_for(&self, photo: &Photo) -> Result<Watermark, StoreError> {
+        let cfg = self.inner.watermark.clone();
+        let creator_id = photo.creator_id;
+        let (event, creator) = self
+            .inner
+            .store
+            .read(move |c| {
+                let event = crate::event::event(c)?.map(|e| e.name);
+                let creator: Option<String> = c
+                    .query_row(
+                        "SELECT name FROM creators WHERE id = ?1",
+                        [creator_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok::<_, StoreError>((event, creator))
+            })
+            .await?;
+        let line: Vec<String> = [
+            event.filter(|_| cfg.show_event),
+            creator.filter(|_| cfg.show_creator),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+        Ok(Watermark {
+            mark: cfg.text,
+            lines: if line.is_empty() {
+                vec![]
+            } else {
+                vec![line.join(" · ")]
+            },
+            opacity: cfg.opacity,
+        })
+    }
+
+    async fn render(
+        &self,
+        photo: &Photo,
+        progress: &Arc<watch::Sender<u8>>,
+    ) -> Result<(), StoreError> {
+        let _permit = self
+            .inner
+            .workers
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        self.inner.counters.renders.fetch_add(1, Ordering::Relaxed);
+        let watermark = self.watermark_for(photo).await?;
+        let (id, sha, raw) = (photo.id, photo.sha256.clone(), photo.raw);
+        let source = self.inner.photos_dir.join(&sha[..2]).join(&sha);
+        let paths: Vec<Vec<PathBuf>> = FORMATS
+            .iter()
+            .map(|f| RENDERED.iter().map(|d| self.path(&sha, *d, *f)).collect())
+            .collect();
+        let max_pixels = self.inner.max_pixels;
+        let started = Instant::now();
+        let progress = progress.clone();
+        /// Route, decode/resize/encode times, when the first format was stored.
+        type Outcome = (String, Duration, Duration, Duration, Instant);
+        let work = move || -> Result<Outcome, String> {
+            if raw {
+                return Err("raw".into());
+            }
+            let data = crate::media::render::read_source(&source)
+                .map_err(|e| format!("cannot read the photo: {e}"))?;
+            let mut renderer = Renderer::new(max_pixels).map_err(|e| e.to_string())?;
+            let jobs: Vec<Job<'_>> = RENDERED
+                .iter()
+                .map(|d| Job {
+                    size: d.size(),
+                    watermark: (*d == Derivative::Watermarked).then_some(&watermark),
+                })
+                .collect();
+            let mut stored = 0;
+            let mut first_stored = None;
+            let set = renderer
+                .render_staged(&data, &jobs, &FORMATS, QUALITY, |batch| {
+                    // The thumbs were made last; written first, so that a reader
+                    // finding every file finds them whole (each write is atomic).
+                    for (rendered, target) in batch.iter().zip(&paths[stored]).rev() {
+                        let dir = target.parent().expect("has a parent");
+                        files::create_dir(dir, 0o700)
+                            // Not flushed: a preview can be made again, and its
+                            // flushes would hold up uploads' (served only if whole).
+                            .and_then(|()| {
+                                files::write_replacing_cache(target, &rendered.bytes, 0o600)
+                            })
+                            .map_err(|e| {
+                                crate::media::render::RenderError::Encode(e.to_string())
+                            })?;
+                    }
+                    stored += 1;
+                    if first_stored.is_none() {
+                        first_stored = Some(Instant::now());
+                        let _ = progress.send(STAGE_FIRST);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| e.to_string())?;
+            let route = set[0].route.as_str().to_string();
+            let resize = set[..jobs.len()].iter().map(|r| r.resize).sum();
+            let encode = set.iter().map(|r| r.encode).sum();
+            let first = first_stored.expect("a format was stored");
+            Ok((route, set[0].decode, resize, encode, first))
+        };
+        let outcome = match self.inner.background.run(work).await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(e.to_string()),
+        };
+        let done = Instant::now();
+        let ms = (done - started).as_secs_f64() * 1000.0;
+        let mut first_stored = None;
+        let (state, reason, route) = match outcome {
+            Ok((route, decode, resize, encode, first)) => {
+                first_stored = Some(first);
+                let mut figures = lock(&self.inner.figures);
+                let name = crate::media::render::ROUTES
+                    .iter()
+                    .find(|r| r.as_str() == route)
+                    .map_or("other", |r| r.as_str());
+                let t = figures.routes.entry(name).or_default();
+                t.renders += 1;
+                t.decode_ms += decode.as_secs_f64() * 1000.0;
+                t.resize_ms += resize.as_secs_f64() * 1000.0;
+                t.encode_ms += encode.as_secs_f64() * 1000.0;
+                ("done", None, Some(route))
+            }
+            Err(raw) if raw == "raw" => (
+                "raw",
+                Some("camera RAW: stored, no preview".to_string()),
+                None,
+            ),
+            Err(reason) => {
+                tracing::warn!(photo = id, %reason, "render failed");
+                ("failed", Some(reason), None)
+            }
+        };
+        // Time to first preview: the instant preview if there was one, else this render.
+        let key = lock(&self.inner.upload_of).peek(&id).cloned();
+        let timeline = key
+            .and_then(|k| lock(&self.inner.timelines).peek(&k).copied())
+            .unwrap_or_default();
+        let ended = timeline
+            .ended
+            .or_else(|| lock(&self.inner.committed_at).peek(&id).copied());
+        let (mut ttfp_end, mut ttfp_start) = (None, None);
+        if state == "done" {
+            // The first servable preview: the instant one, or the first format stored.
+            let rendered = first_stored.unwrap_or(done);
+            let first = timeline.instant.map_or(rendered, |i| i.min(rendered));
+            let since = |t: Instant| first.saturating_duration_since(t).as_secs_f64() * 1000.0;
+            ttfp_end = ended.map(since);
+            ttfp_start = timeline.started.map(since);
+            let mut figures = lock(&self.inner.figures);
+            if let Some(v) = ttfp_end {
+                push_sample(&mut figures.ttfp_end, v);
+            }
+            if let Some(v) = ttfp_start {
+                push_sample(&mut figures.ttfp_start, v);
+            }
+        }
+        if state == "done" {
+            self.prewarm(id, &sha);
+        }
+        self.inner
+            .store
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO renders (photo_id, state, reason, route, render_ms, rendered_at, ttfp_end_ms, ttfp_start_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (photo_id) DO UPDATE SET state = ?2, reason = ?3, route = ?4, render_ms = ?5, rendered_at = ?6,
+                       ttfp_end_ms = COALESCE(ttfp_end_ms, ?7), ttfp_start_ms = COALESCE(ttfp_start_ms, ?8)",
+                    rusqlite::params![id, state, reason, route, ms, crate::clock::now(), ttfp_end, ttfp_start],
+                )
+                .map_err(StoreError::from)
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Loads the just-rendered thumb into memory, in the format asked for most, and
+    /// whichever larger derivative is asked for most: the next request is a hit.
+    fn prewarm(&self, id: i64, sha: &str) {
+        let c = &self.inner.counters;
+        let format = if c.formats[1].load(Ordering::Relaxed) > c.formats[0].load(Ordering::Relaxed)
+        {
+            Format::Webp
+        } else {
+            Format::Jpeg
+        };
+        let larger = if c.hits[2].load(Ordering::Relaxed) + c.misses[2].load(Ordering::Relaxed)
+            > c.hits[1].load(Ordering::Relaxed) + c.misses[1].load(Ordering::Relaxed)
+        {
+            Derivative::Watermarked
+        } else {
+            Derivative::Preview
+        };
+        for d in [Derivative::Thumb, larger] {
+            if let Ok(bytes) = std::fs::read(self.path(sha, d, format)) {
+                if bytes.len() <= CACHE_MAX_ITEM && is_whole(&bytes, format) {
+                    self.remember((id, d, format), Arc::new(bytes));
+                }
+            }
+        }
+    }
+
+    /// The photo's render state, if it was rendered (or tried).
+    pub async fn state(&self, photo_id: i64) -> Result<Option<RenderState>, StoreError> {
+        self.inner
+            .store
+            .read(move |c| {
+                c.query_row(
+                    "SELECT state, reason, route, render_ms, ttfp_end_ms, ttfp_start_ms FROM renders WHERE photo_id = ?1",
+                    [photo_id],
+                    |r| {
+                        Ok(RenderState {
+                            state: r.get(0)?,
+                            reason: r.get(1)?,
+                            route: r.get(2)?,
+                            render_ms: r.get(3)?,
+                            ttfp_end_ms: r.get(4)?,
+                            ttfp_start_ms: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(StoreError::from)
+            })
+            .await
+    }
+
+    /// Renders new photos as they are announced, and the backlog (photos without a
+    /// render) after them, until `shutdown`.
+    pub async fn run(self, ingest: Ingest, shutdown: CancellationToken) {
+        let mut announced = ingest.subscribe();
+        let (backlog_tx, mut backlog) = mpsc::channel::<Photo>(64);
+        let mut filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            // New photos first: an attendee is waiting for those.
+            let photo = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                event = announced.recv() => match event {
+                    Ok(event) => {
+                        lock(&self.inner.committed_at).put(event.photo.id, Instant::now());
+                        event.photo
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        // Announcements were lost in a burst: the photos are in the
+                        // store, so look for unrendered ones again.
+                        tracing::warn!(missed = n, "render queue fell behind; rescanning the store");
+                        if filler.is_finished() {
+                            filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
+                        }
+                        continue;
+                    }
+                    Err(_) => break,
+                },
+                Some(photo) = backlog.recv() => photo,
+            };
+            self.inner.counters.queued.fetch_add(1, Ordering::Relaxed);
+            // Backpressure: wait for a free decode slot before taking more work, so
+            // the queue holds photos in the store, not in memory.
+            let Ok(permit) = self.inner.workers.acquire().await else {
+                break;
+            };
+            drop(permit);
+            while tasks.try_join_next().is_some() {}
+            let previews = self.clone();
+            tasks.spawn(async move {
+                if let Err(e) = previews.ensure(&photo).await {
+                    tracing::warn!(photo = photo.id, error = %e, "render bookkeeping failed");
+                }
+                previews
+                    .inner
+                    .counters
+                    .queued
+                    .fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        filler.abort();
+        tasks.shutdown().await;
+    }
+
+    pub fn cached(&self, key: (i64, Derivative, Format)) -> Option<Arc<Vec<u8>>> {
+        lock(&self.inner.cache).0.get(&key).cloned()
+    }
+
+    pub fn remember(&self, key: (i64, Derivative, Format), bytes: Arc<Vec<u8>>) {
+        let mut guard = lock(&self.inner.cache);
+        let (cache, used) = &mut *guard;
+        *used += bytes.len();
+        if let Some(old) = cache.put(key, bytes) {
+            *used -= old.len();
+        }
+        while *used > CACHE_BYTES {
+            match cache.pop_lru() {
+                Some((_, old)) => *used -= old.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// The plan of `photo`'s full derivative (made once, kept in memory).
+    /// Errors: [`FullPlanError::Privacy`] when the format is not offered or its
+    /// metadata cannot be walked (answered 409 at the edge); I/O and store failures.
+    pub async fn full_plan(&self, photo: &Photo) -> Result<Arc<FullPlan>, FullPlanError> {
+        if let Some(plan) = lock(&self.inner.plans).get(&photo.id).cloned() {
+            return Ok(plan);
+        }
+        crate::media::privacy::offered(&photo.media_type)?;
+        let source = self.source(&photo.sha256);
+        let media_type = photo.media_type.clone();
+        let plan = db::run_blocking(move || {
+            let data = std::fs::read(&source)?;
+            Ok::<_, std::io::Error>(crate::media::privacy::full_plan(&data, &media_type))
+        })
+        .await???;
+        let plan = Arc::new(plan);
+        lock(&self.inner.plans).put(photo.id, plan.clone());
+        Ok(plan)
+    }
+
+    /// Counts a request for a derivative in `format` (the format mix of the stats).
+    pub fn count_format(&self, format: Format) {
+        self.inner.counters.formats[format_index(format)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a cache hit (`true`) or miss of `d` (the hit ratio of the stats).
+    pub fn count_lookup(&self, d: Derivative, hit: bool) {
+        let c = &self.inner.counters;
+        let counter = if hit { &c.hits } else { &c.misses };
+        counter[index(d)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The render figures as JSON for the admin API (`GET /api/admin/previews/stats`):
+    /// uploads in progress, renders, `queue_depth` (= `pending`, from [`Self::pending`]),
+    /// in-flight renders, TTFP p50/p95 in ms from upload end and start, per-route mean
+    /// decode/resize/encode ms, and cache hits/misses/hit ratio per derivative.
+    pub fn stats(&self, pending: u64) -> serde_json::Value {
+        let c = &self.inner.counters;
+        let mut sizes = serde_json::Map::new();
+        for d in ALL {
+            let (hits, misses) = (
+                c.hits[index(d)].load(Ordering::Relaxed),
+                c.misses[index(d)].load(Ordering::Relaxed),
+            );
+            sizes.insert(
+                d.name().into(),
+                serde_json::json!({
+                    "hits": hits,
+                    "misses": misses,
+                    "hit_ratio": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+                }),
+            );
+        }
+        let figures = lock(&self.inner.figures);
+        let mut routes = serde_json::Map::new();
+        for (name, t) in &figures.routes {
+            let mean = |v: f64| (v / t.renders.max(1) as f64 * 100.0).round() / 100.0;
+            routes.insert(
+                name.to_string(),
+                serde_json::json!({
+                    "renders": t.renders,
+                    "decode_ms_mean": mean(t.decode_ms),
+                    "resize_ms_mean": mean(t.resize_ms),
+                    "encode_ms_mean": mean(t.encode_ms),
+                }),
+            );
+        }
+        // Uploads still arriving (started in the last hour), for the dashboard to show
+        // their instant previews at /uploads/{key}/preview.
+        let in_progress: Vec<serde_json::Value> = lock(&self.inner.timelines)
+            .iter()
+            .filter_map(|(key, t)| {
+                let age = t.started?.elapsed();
+                (t.ended.is_none() && age < Duration::from_secs(3600)).then(|| {
+                    serde_json::json!({
+                        "key": key,
+                        "since_ms": age.as_millis() as u64,
+                        "instant_preview": t.instant.is_some(),
+                    })
+                })
+            })
+            .take(100)
+            .collect();
+        let mut body = serde_json::json!({
+            "uploads_in_progress": in_progress,
+            "renders": c.renders.load(Ordering::Relaxed),
+            "queue_depth": pending,
+            "in_queue": c.queued.load(Ordering::Relaxed),
+            "in_flight": lock(&self.inner.inflight).len(),
+            "instant_previews": c.instants.load(Ordering::Relaxed),
+            "ttfp_ms": {
+                "from_upload_end": percentiles(&figures.ttfp_end),
+                "from_upload_start": percentiles(&figures.ttfp_start),
+            },
+            "routes": routes,
+            "cache": sizes,
+        });
+        // Kept at the top level too, as before.
+        for d in [Derivative::Thumb, Derivative::Preview] {
+            body[d.name()] = body["cache"][d.name()].clone();
+        }
+        body
+    }
+
+    pub fn source(&self, sha: &str) -> PathBuf {
+        self.inner.photos_dir.join(&sha[..2]).join(sha)
+    }
+}
+
+/// Sends every photo without a render to the queue, newest first.
+async fn fill_backlog(store: Store, backlog: mpsc::Sender<Photo>) {
+    let pending = store
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM renders) ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        })
+        .await
+        .unwrap_or_default();
+    for sha in pending {
+        let photo = store
+            .read(move |c| crate::ingest::photo_by_sha(c, &sha).map_err(StoreError::from))
+            .await;
+        if let Ok(Some(photo)) = photo {
+            if backlog.send(photo).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a stored derivative; `None` (and the file removed) if it is not whole.
+pub async fn read_whole(
+    path: &std::path::Path,
+    format: Format,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let bytes = tokio::fs::read(path).await?;
+    if is_whole(&bytes, format) {
+        return Ok(Some(bytes));
+    }
+    match tokio::fs::remove_file(path).await {
+        Ok(()) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Is `bytes` a whole encoded image, as the encoders write them: a JPEG from SOI to
+/// EOI, a WebP whose RIFF size covers the file exactly? A derivative that a power cut
+/// left empty, short or zero-filled is not.
+pub fn is_whole(bytes: &[u8], format: Format) -> bool {
+    match format {
+        Format::Jpeg => bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9]),
+        Format::Webp => {
+            bytes.len() >= 12
+                && bytes.starts_with(b"RIFF")
+                && &bytes[8..12] == b"WEBP"
+                && u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize + 8
+                    == bytes.len()
+        }
+    }
+}

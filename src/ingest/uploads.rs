@@ -1,0 +1,134 @@
+//! The `uploads` table (owned by ingest): resumable uploads in progress, one row per
+//! tus upload with its creator, declared length, durable offset, metadata and expiry,
+//! and the photo it became once committed. Plain functions on a connection so the tus
+//! edge composes them in its own transactions; the protocol itself is `web::tus`.
+
+use std::collections::HashSet;
+
+use rusqlite::{Connection, OptionalExtension};
+
+/// An upload as stored.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The creator who made it (only they may touch it).
+    pub creator_id: i64,
+    /// Declared length in bytes; `None` while deferred (tus creation-defer-length).
+    pub length: Option<u64>,
+    /// Bytes received and fsynced.
+    pub offset: u64,
+    /// The `Upload-Metadata` header as received.
+    pub metadata: String,
+    /// When an unfinished upload expires (seconds since the epoch).
+    pub expires_at: i64,
+    /// The photo it became, once committed.
+    pub photo_id: Option<i64>,
+}
+
+/// The upload `id`, if it exists.
+pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Upload>> {
+    conn.query_row(
+        "SELECT creator_id, length, offset, metadata, expires_at, photo_id FROM uploads WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(Upload {
+                creator_id: r.get(0)?,
+                length: r.get::<_, Option<i64>>(1)?.map(|n| n as u64),
+                offset: r.get::<_, i64>(2)? as u64,
+                metadata: r.get(3)?,
+                expires_at: r.get(4)?,
+                photo_id: r.get(5)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Records a new upload at offset 0, created now.
+pub fn create(
+    conn: &Connection,
+    id: &str,
+    creator_id: i64,
+    length: Option<u64>,
+    metadata: &str,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO uploads (id, creator_id, length, offset, metadata, created_at, expires_at)
+         VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+        rusqlite::params![
+            id,
+            creator_id,
+            length.map(|l| l as i64),
+            metadata,
+            crate::clock::now(),
+            expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records bytes received (after they were fsynced): the new offset, the length (a
+/// deferred length may have been declared) and the pushed-back expiry.
+pub fn set_progress(
+    conn: &Connection,
+    id: &str,
+    offset: u64,
+    length: Option<u64>,
+    expires_at: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE uploads SET offset = ?2, length = ?3, expires_at = ?4 WHERE id = ?1",
+        rusqlite::params![id, offset as i64, length.map(|l| l as i64), expires_at],
+    )?;
+    Ok(())
+}
+
+/// Records the photo a finished upload became.
+pub fn set_photo(conn: &Connection, id: &str, photo_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE uploads SET photo_id = ?2 WHERE id = ?1",
+        rusqlite::params![id, photo_id],
+    )?;
+    Ok(())
+}
+
+/// Forgets an upload's row (its bytes are the caller's to remove).
+pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM uploads WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Removes the rows of uploads expired at `now` (unfinished ones, and committed ones
+/// whose row is no longer needed), keeping any whose last byte arrived but whose
+/// commit a crash interrupted. Returns the removed ids and every id still known.
+pub fn remove_expired(
+    conn: &Connection,
+    now: i64,
+) -> rusqlite::Result<(Vec<String>, HashSet<String>)> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)",
+    )?;
+    let expired: Vec<String> = stmt
+        .query_map([now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    conn.execute(
+        "DELETE FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)",
+        [now],
+    )?;
+    let mut stmt = conn.prepare("SELECT id FROM uploads")?;
+    let known = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok((expired, known))
+}
+
+/// Uploads whose last byte arrived but that never became a photo (a crash between
+/// the last PATCH and the commit): `(id, creator_id, metadata)`.
+pub fn interrupted(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, creator_id, metadata FROM uploads
+         WHERE photo_id IS NULL AND length IS NOT NULL AND offset = length",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}

@@ -1,0 +1,262 @@
+//! JPEG segments, read and written without decoding: orientation and the embedded
+//! previews (EXIF thumbnail, MPF large preview) of [`jpeg_meta`], where the main image
+//! ends ([`EoiScan`]), and inserting EXIF or other segments after SOI. Shared by
+//! rendering ([`super::render`]) and metadata scrubbing ([`super::privacy`]), so
+//! neither imports the other for it. Pure functions on bytes; nothing here panics on
+//! bad input.
+
+/// What the JPEG's metadata segments say.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JpegMeta {
+    /// EXIF orientation 1–8 (1 if absent or invalid).
+    pub orientation: u8,
+    /// Byte range of the EXIF thumbnail (a JPEG) in the file.
+    pub exif_thumbnail: Option<(usize, usize)>,
+    /// Byte range of the MPF large preview (a JPEG) in the file.
+    pub mpf_preview: Option<(usize, usize)>,
+}
+
+/// Reads orientation and embedded previews from a JPEG's segments before the image
+/// data. Every offset is checked against `data`; anything malformed is ignored (the
+/// main image is still there), never trusted.
+pub fn jpeg_meta(data: &[u8]) -> JpegMeta {
+    jpeg_meta_of(data, data.len())
+}
+
+/// [`jpeg_meta`] of the first bytes `data` of a file of `file_len` bytes (embedded
+/// previews may lie beyond `data`).
+pub(crate) fn jpeg_meta_of(data: &[u8], file_len: usize) -> JpegMeta {
+    let mut meta = JpegMeta {
+        orientation: 1,
+        ..Default::default()
+    };
+    if data.len() < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+        return meta;
+    }
+    let mut pos = 2;
+    while pos + 4 <= data.len() {
+        if data[pos] != 0xFF {
+            break;
+        }
+        let marker = data[pos + 1];
+        if marker == 0xFF {
+            pos += 1;
+            continue;
+        }
+        // Start of scan or end of image: no more metadata segments.
+        if marker == 0xDA || marker == 0xD9 {
+            break;
+        }
+        let len = u16::from_be_bytes([data[pos + 2], data[pos + 3]]) as usize;
+        if len < 2 || pos + 2 + len > data.len() {
+            break;
+        }
+        let body_start = pos + 4;
+        let body = &data[body_start..pos + 2 + len];
+        if marker == 0xE1 && body.starts_with(b"Exif\0\0") {
+            let tiff_start = body_start + 6;
+            read_exif(
+                &data[tiff_start..pos + 2 + len],
+                tiff_start,
+                file_len,
+                &mut meta,
+            );
+        } else if marker == 0xE2 && body.starts_with(b"MPF\0") {
+            let tiff_start = body_start + 4;
+            meta.mpf_preview = read_mpf(&data[tiff_start..pos + 2 + len], tiff_start, file_len);
+        }
+        pos += 2 + len;
+    }
+    meta
+}
+
+fn read_exif(tiff: &[u8], tiff_start: usize, file_len: usize, meta: &mut JpegMeta) {
+    let Ok(exif) = exif::Reader::new().read_raw(tiff.to_vec()) else {
+        return;
+    };
+    if let Some(field) = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY) {
+        if let Some(v @ 1..=8) = field.value.get_uint(0) {
+            meta.orientation = v as u8;
+        }
+    }
+    let offset = exif
+        .get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL)
+        .and_then(|f| f.value.get_uint(0));
+    let length = exif
+        .get_field(exif::Tag::JPEGInterchangeFormatLength, exif::In::THUMBNAIL)
+        .and_then(|f| f.value.get_uint(0));
+    if let (Some(offset), Some(length)) = (offset, length) {
+        let start = tiff_start.saturating_add(offset as usize);
+        let end = start.saturating_add(length as usize);
+        if length >= 4 && end <= file_len && (offset as usize) + (length as usize) <= tiff.len() {
+            meta.exif_thumbnail = Some((start, end));
+        }
+    }
+}
+
+/// Finds the MPF "large thumbnail" (class 1 or 2) entry. MP Entry offsets are relative
+/// to the MPF TIFF header; only the preview classes are taken (not gain maps or
+/// stereo frames, which share the format).
+fn read_mpf(tiff: &[u8], tiff_start: usize, file_len: usize) -> Option<(usize, usize)> {
+    if tiff.len() < 8 {
+        return None;
+    }
+    let le = match &tiff[..4] {
+        b"II*\0" => true,
+        b"MM\0*" => false,
+        _ => return None,
+    };
+    let u16_at = |p: usize| -> Option<u16> {
+        let b = tiff.get(p..p + 2)?;
+        Some(if le {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
+    };
+    let u32_at = |p: usize| -> Option<u32> {
+        let b = tiff.get(p..p + 4)?;
+        let a = [b[0], b[1], b[2], b[3]];
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let count = u16_at(ifd)? as usize;
+    let mut entries = None;
+    for i in 0..count.min(64) {
+        let e = ifd + 2 + i * 12;
+        if u16_at(e)? == 0xB002 {
+            let n = u32_at(e + 4)? as usize;
+            let at = u32_at(e + 8)? as usize;
+            entries = Some((at, n / 16));
+        }
+    }
+    let (at, n) = entries?;
+    for i in 0..n.min(16) {
+        let e = at + i * 16;
+        let attribute = u32_at(e)?;
+        let size = u32_at(e + 4)? as usize;
+        let offset = u32_at(e + 8)? as usize;
+        let kind = attribute & 0x00FF_FFFF;
+        if (kind == 0x01_0001 || kind == 0x01_0002) && offset > 0 {
+            let start = tiff_start.checked_add(offset)?;
+            let end = start.checked_add(size)?;
+            if end <= file_len && size >= 4 {
+                return Some((start, end));
+            }
+        }
+    }
+    None
+}
+
+/// Finds where a JPEG's main image ends (just past its EOI), a piece at a time: from
+/// a marker, through segments (skipped by their lengths) and the entropy-coded data of
+/// each scan (byte stuffing and restart markers passed over), as the bytes arrive.
+#[derive(Debug, Clone)]
+pub(crate) struct EoiScan {
+    pos: usize,
+    in_scan: bool,
+}
+
+impl EoiScan {
+    /// A scan starting at the marker at `pos` (2: just after SOI).
+    pub(crate) fn at(pos: usize) -> EoiScan {
+        EoiScan {
+            pos,
+            in_scan: false,
+        }
+    }
+
+    /// Scans `data` (the file's first bytes, growing between calls) on from where the
+    /// last call stopped. `Ok(Some(end))`: the main image ends at `end`; `Ok(None)`:
+    /// more bytes are needed; `Err(())`: not a marker where one must be (damaged).
+    pub(crate) fn advance(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
+        loop {
+            if self.in_scan {
+                let Some(at) = data
+                    .get(self.pos..)
+                    .and_then(|d| d.iter().position(|&b| b == 0xFF))
+                    .map(|i| self.pos + i)
+                else {
+                    self.pos = self.pos.max(data.len());
+                    return Ok(None);
+                };
+                let Some(&next) = data.get(at + 1) else {
+                    self.pos = at;
+                    return Ok(None);
+                };
+                match next {
+                    0x00 | 0xD0..=0xD7 => self.pos = at + 2,
+                    0xFF => self.pos = at + 1,
+                    _ => {
+                        self.pos = at;
+                        self.in_scan = false;
+                    }
+                }
+                continue;
+            }
+            let (Some(&ff), Some(&marker)) = (data.get(self.pos), data.get(self.pos + 1)) else {
+                return Ok(None);
+            };
+            if ff != 0xFF {
+                return Err(());
+            }
+            match marker {
+                0xFF => self.pos += 1, // fill byte
+                0xD9 => return Ok(Some(self.pos + 2)),
+                0x01 | 0xD0..=0xD8 => self.pos += 2, // no length
+                _ => {
+                    let Some(len) = data.get(self.pos + 2..self.pos + 4) else {
+                        return Ok(None);
+                    };
+                    let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                    self.pos += 2 + len;
+                    self.in_scan = marker == 0xDA;
+                }
+            }
+        }
+    }
+}
+
+/// An EXIF APP1 segment holding `tiff`; `None` when it does not fit in one.
+pub(crate) fn app1_exif(tiff: &[u8]) -> Option<Vec<u8>> {
+    let len = tiff.len() + 8;
+    if len > 0xFFFF {
+        return None;
+    }
+    let mut seg = vec![0xFF, 0xE1];
+    seg.extend_from_slice(&(len as u16).to_be_bytes());
+    seg.extend_from_slice(b"Exif\0\0");
+    seg.extend_from_slice(tiff);
+    Some(seg)
+}
+
+/// Inserts an EXIF APP1 (from TIFF bytes) into a JPEG just after SOI and JFIF APP0.
+pub fn insert_exif(jpeg: Vec<u8>, tiff: &[u8]) -> Vec<u8> {
+    match app1_exif(tiff) {
+        Some(seg) => insert_segments(jpeg, &seg),
+        None => jpeg,
+    }
+}
+
+/// Inserts ready-made segments after SOI and a JFIF APP0 if there is one.
+pub fn insert_segments(jpeg: Vec<u8>, segs: &[u8]) -> Vec<u8> {
+    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+        return jpeg;
+    }
+    let mut at = 2;
+    if jpeg.get(2..4) == Some(&[0xFF, 0xE0]) && jpeg.len() > 6 {
+        at = 4 + u16::from_be_bytes([jpeg[4], jpeg[5]]) as usize;
+    }
+    if at > jpeg.len() {
+        return jpeg;
+    }
+    let mut out = Vec::with_capacity(jpeg.len() + segs.len());
+    out.extend_from_slice(&jpeg[..at]);
+    out.extend_from_slice(segs);
+    out.extend_from_slice(&jpeg[at..]);
+    out
+}

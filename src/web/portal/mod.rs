@@ -1,0 +1,969 @@
+//! The captive portal attendees' phones land on: captive-probe answers, the RFC 8908
+//! Captive Portal API, and the server-rendered pages where an attendee consents (or
+//! declines), gets a pass with a QR code, sees and withdraws their consent, and deletes
+//! their records. Consent and attendance themselves live in [`crate::consent`].
+//!
+//! Every request passes through [`gate`] first: a request for a host that is not the
+//! box is a captive probe (answered by what its OS expects, depending on whether this
+//! client is through the portal) or is redirected to the portal; a request from the
+//! attendee network for a vendor or admin path is refused as if the path did not exist.
+//!
+//! The pages have no scripts and no external assets; forms carry a CSRF token bound to
+//! a random cookie (double submit, keyed with the per-event secret) and accept no field
+//! they do not expect, so a form cannot name another attendee.
+
+pub mod captive;
+pub mod text;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::clock::now;
+use crate::consent::{self, Attendee, Channel, Scope, Secret, Source};
+use crate::web::admin::AdminSession;
+use crate::web::AppState;
+use crate::web::{AppError, AppJson, ClientAddr};
+use captive::Online;
+use text::Texts;
+
+/// Cookie holding the attendee's pass id.
+const PASS_COOKIE: &str = "vb_pass";
+/// Cookie the portal forms' CSRF token is bound to.
+const CSRF_COOKIE: &str = "vb_csrf";
+/// Largest portal form body: a handful of short fields.
+const FORM_LIMIT: usize = 4096;
+/// Path of the RFC 8908 API when no `portal.api_url` names another.
+pub const API_PATH: &str = "/captive-portal/api";
+/// Media type of the RFC 8908 API.
+pub const CAPTIVE_JSON: &str = "application/captive+json";
+
+/// The portal's share of the app state.
+#[derive(Clone)]
+pub struct Portal {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    secret: Secret,
+    /// The privacy notice in each language: (language, text, hash). Fixed by the
+    /// config, so made once; [`crate::app::prepare`] keeps each text in the database.
+    notices: Vec<(&'static str, String, String)>,
+    /// The portal's base URL: configured, or learnt from the bound HTTP address.
+    url: std::sync::OnceLock<String>,
+    /// Hosts that are the box itself (lowercase, no port).
+    own_hosts: Vec<String>,
+    /// The path `portal.api_url` names, if any.
+    api_path: Option<String>,
+    /// Attendee networks: admin and vendor paths are refused to clients in them.
+    attendee_networks: Vec<ipnet::IpNet>,
+}
+
+impl Portal {
+    /// Builds the portal from the config and the per-event secret.
+    pub fn new(config: &crate::config::Config, secret: Secret) -> Portal {
+        let mut own_hosts = vec![
+            "localhost".to_string(),
+            format!("{}.local", config.device.name.to_ascii_lowercase()),
+        ];
+        for url in [Some(config.portal_url()), config.portal.api_url.clone()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(host) = url_host(&url) {
+                own_hosts.push(captive::host_only(host));
+            }
+        }
+        let api_path = config
+            .portal
+            .api_url
+            .as_deref()
+            .and_then(url_path)
+            .filter(|p| *p != "/")
+            .map(str::to_string);
+        Portal {
+            inner: Arc::new(Inner {
+                secret,
+                notices: text::ALL
+                    .iter()
+                    .map(|t| {
+                        let p = &config.portal;
+                        let body = t.notice(&p.organiser, &p.contact, p.retention_days);
+                        let hash = consent::notice_hash(&p.notice_version, t.lang, &body);
+                        (t.lang, body, hash)
+                    })
+                    .collect(),
+                url: match &config.portal.url {
+                    Some(_) => std::sync::OnceLock::from(config.portal_url()),
+                    None => std::sync::OnceLock::new(),
+                },
+                own_hosts,
+                api_path,
+                attendee_networks: config.portal.attendee_networks.clone(),
+            }),
+        }
+    }
+
+    /// Learns the portal's URL from the bound HTTP address when `portal.url` is not
+    /// configured (a development box, or tests on port 0).
+    pub fn bound(&self, http: std::net::SocketAddr) {
+        let _ = self.inner.url.set(crate::config::http_url(http));
+    }
+
+    /// The portal's base URL, without a trailing slash.
+    pub fn url(&self) -> &str {
+        self.inner
+            .url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
+    }
+
+    /// Every language's notice: (language, text, hash).
+    pub fn notices(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.inner
+            .notices
+            .iter()
+            .map(|(l, text, hash)| (*l, text.as_str(), hash.as_str()))
+    }
+
+    /// The notice in `t`'s language and its hash.
+    fn notice(&self, t: &Texts) -> (&str, &str) {
+        self.notices()
+            .find(|(l, _, _)| *l == t.lang)
+            .map(|(_, text, hash)| (text, hash))
+            .expect("a notice for every language")
+    }
+
+    /// The per-event secret.
+    pub fn secret(&self) -> &Secret {
+        &self.inner.secret
+    }
+
+    /// The keyed hash telling this client apart: of its MAC where the kernel knows it,
+    /// else of its address.
+    fn client_key(&self, ip: IpAddr) -> String {
+        match captive::mac_of(ip) {
+            Some(mac) => self
+                .inner
+                .secret
+                .keyed_hash("client", &format!("mac:{mac}")),
+            None => self.inner.secret.keyed_hash("client", &format!("ip:{ip}")),
+        }
+    }
+
+    /// Whether a request's host is the box: one of its names, or the address the
+    /// connection arrived on. A literal address of anywhere else (a phone probing
+    /// 203.0.113.7, sent here by the firewall) is not.
+    fn is_own_host(&self, host: &str, local: Option<IpAddr>) -> bool {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => {
+                ip.is_loopback()
+                    || local.is_none()
+                    || Some(ip.to_canonical()) == local.map(|l| l.to_canonical())
+            }
+            Err(_) => self.inner.own_hosts.iter().any(|h| h == host),
+        }
+    }
+
+    fn is_attendee(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            ip => ip,
+        };
+        self.inner.attendee_networks.iter().any(|n| n.contains(&ip))
+    }
+
+    fn csrf_for(&self, cookie: &str) -> String {
+        self.inner.secret.keyed_hash("csrf", cookie)
+    }
+}
+
+/// The scheme and host of a URL (`http://10.42.0.1:8080/x` → `10.42.0.1:8080`).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    rest.split(['/', '?', '#']).next().filter(|h| !h.is_empty())
+}
+
+/// The path of a URL (`https://a/b?c` → `/b`).
+fn url_path(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    Some(path.split(['?', '#']).next().unwrap_or("/")).map(|p| if p.is_empty() { "/" } else { p })
+}
+
+/// Whether this client is through the portal, and for how long still.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Not yet (or the session ended).
+    Captive,
+    /// Through; `Some(s)` seconds remain when sessions are limited.
+    Open(Option<i64>),
+}
+
+async fn access(state: &AppState, client_key: String) -> Result<Access, AppError> {
+    let row: Option<Option<i64>> = state
+        .store
+        .read_sql(move |c| consent::portal_client_expiry(c, &client_key))
+        .await?;
+    let now = now();
+    Ok(match row {
+        None => Access::Captive,
+        Some(None) => Access::Open(None),
+        Some(Some(expires)) if expires > now => Access::Open(Some(expires - now)),
+        Some(Some(_)) => Access::Captive,
+    })
+}
+
+/// The gate every request passes first (see the module docs).
+pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Requests handed to the app in-process (no socket) have no client to judge.
+    let Some(&ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() else {
+        return next.run(request).await;
+    };
+    let portal = &state.portal;
+    let path = request.uri().path();
+    if portal.is_attendee(client.ip()) && is_vendor_path(path) {
+        return AppError::NotFound.into_response();
+    }
+    if !state.config.portal.enabled {
+        return next.run(request).await;
+    }
+    if path == API_PATH || portal.inner.api_path.as_deref() == Some(path) {
+        return captive_api(&state, client).await;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(captive::host_only)
+        .or_else(|| request.uri().host().map(captive::host_only));
+    let local = client.local.map(|a| a.ip());
+    let Some(host) = host.filter(|h| !portal.is_own_host(h, local)) else {
+        return next.run(request).await;
+    };
+    let portal_page = format!("{}/portal", portal.url());
+    let Some(online) = captive::probe(&host, path) else {
+        return redirect_found(&portal_page);
+    };
+    match access(&state, portal.client_key(client.ip())).await {
+        Ok(Access::Open(_)) => match online {
+            Online::Body(body, content_type) => (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+                .into_response(),
+            Online::NoContent => (
+                StatusCode::NO_CONTENT,
+                [(header::CACHE_CONTROL, "no-store")],
+            )
+                .into_response(),
+            Online::Portal => redirect_found(&format!("{portal_page}/pass")),
+        },
+        Ok(Access::Captive) => redirect_found(&portal_page),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Paths only vendors and admins use: never served to the attendee network.
+fn is_vendor_path(path: &str) -> bool {
+    ["/admin", "/api/admin", "/files", "/photos", "/uploads"]
+        .iter()
+        .any(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
+/// A 302 that no cache keeps (phones must re-probe, not remember the redirect).
+fn redirect_found(location: &str) -> Response {
+    let mut r = (
+        StatusCode::FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        Body::empty(),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// The RFC 8908 Captive Portal API: the state of this client.
+async fn captive_api(state: &AppState, client: ClientAddr) -> Response {
+    let access = match access(state, state.portal.client_key(client.ip())).await {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    let config = &state.config.portal;
+    // The user portal is served from the API's (TLS) origin when there is one.
+    let base = config
+        .api_url
+        .as_deref()
+        .and_then(|u| u.split_once("://"))
+        .and_then(|(scheme, rest)| {
+            rest.split('/')
+                .next()
+                .map(|host| format!("{scheme}://{host}"))
+        })
+        .unwrap_or_else(|| state.portal.url().to_string());
+    let mut body = json!({
+        "captive": access == Access::Captive,
+        "user-portal-url": format!("{base}/portal"),
+    });
+    if let Some(venue) = &config.venue_info_url {
+        body["venue-info-url"] = json!(venue);
+    }
+    if config.session_secs > 0 {
+        body["can-extend-session"] = json!(true);
+        if let Access::Open(Some(left)) = access {
+            body["seconds-remaining"] = json!(left);
+        }
+    } else {
+        body["can-extend-session"] = json!(false);
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, CAPTIVE_JSON),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The portal's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/portal") }))
+        .route("/portal", get(page_welcome))
+        .route("/portal/privacy", get(page_privacy))
+        .route("/portal/consent", post(submit_consent))
+        .route("/portal/pass", get(page_pass))
+        .route("/portal/me", get(page_me))
+        .route("/portal/me/scope", post(submit_scope))
+        .route("/portal/me/delete", post(submit_delete))
+        .route("/api/admin/attendance", get(api_attendance))
+        .route("/api/admin/consent", post(api_record_consent))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+}
+
+// --- Request context: language, pass, CSRF. ---
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn texts(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> &'static Texts {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    text::choose(lang, accept, &state.config.event.locale)
+}
+
+/// The attendee whose pass cookie this is, if it is a live pass.
+async fn current_attendee(state: &AppState, jar: &CookieJar) -> Result<Option<Attendee>, AppError> {
+    let Some(id) = jar.get(PASS_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .read_sql(move |c| consent::attendee(c, &id))
+        .await?)
+}
+
+/// The CSRF cookie, made if missing, and the token forms must carry.
+fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
+    if let Some(c) = jar.get(CSRF_COOKIE) {
+        let token = state.portal.csrf_for(c.value());
+        return (jar, token);
+    }
+    let value = crate::identity::random_token("");
+    let token = state.portal.csrf_for(&value);
+    let cookie = Cookie::build((CSRF_COOKIE, value))
+        .path("/portal")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(tls)
+        .build();
+    (jar.add(cookie), token)
+}
+
+fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
+    let Some(c) = jar.get(CSRF_COOKIE) else {
+        return false;
+    };
+    let expected = state.portal.csrf_for(c.value());
+    subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into()
+}
+
+fn pass_cookie(id: String, tls: bool) -> Cookie<'static> {
+    Cookie::build((PASS_COOKIE, id))
+        .path("/portal")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(tls)
+        .max_age(time::Duration::days(30))
+        .build()
+}
+
+// --- Pages. ---
+
+const STYLE: &str = "body{font:17px/1.5 system-ui,-apple-system,sans-serif;margin:0;background:#fff;color:#111}\
+main{max-width:34rem;margin:0 auto;padding:1rem}h1{font-size:1.5rem;line-height:1.2}\
+a{color:#0b4f9c}fieldset{border:1px solid #767676;border-radius:.4rem;padding:.5rem .8rem;margin:1rem 0}\
+legend{font-weight:700;padding:0 .3rem}.scope{display:flex;gap:.6rem;align-items:flex-start;padding:.5rem 0;border-bottom:1px solid #ddd}\
+.scope:last-child{border:0}.scope input{width:1.4rem;height:1.4rem;margin:.2rem 0 0;flex:none}\
+.scope label{font-weight:700}.scope p{margin:.1rem 0 0;font-weight:400}\
+button{font:inherit;font-weight:700;width:100%;padding:.8rem;margin:.4rem 0;border-radius:.4rem;border:2px solid #0b4f9c;cursor:pointer}\
+.primary{background:#0b4f9c;color:#fff}.secondary{background:#fff;color:#0b4f9c}.danger{background:#8a1111;border-color:#8a1111;color:#fff}\
+:focus-visible{outline:3px solid #e07b00;outline-offset:2px}.hint{color:#444;font-size:.95rem}\
+.qr{max-width:18rem;margin:1rem auto;background:#fff;padding:.5rem}.qr svg{width:100%;height:auto;display:block}\
+code{font-size:1.05rem;word-break:break-all}nav{display:flex;gap:1rem;flex-wrap:wrap;font-size:.95rem;margin:.5rem 0 1rem}\
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem .2rem;border-bottom:1px solid #ddd;vertical-align:top}\
+td form button{width:auto;padding:.3rem .8rem;margin:0}.error{color:#8a1111;font-weight:700}";
+
+fn page(t: &Texts, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(t.lang) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main {
+                    nav aria-label="Language" {
+                        @for other in text::ALL.iter() {
+                            @if other.lang == t.lang {
+                                span aria-current="true" { (other.name) }
+                            } @else {
+                                a href={ "?lang=" (other.lang) } lang=(other.lang) hreflang=(other.lang) { (other.name) }
+                            }
+                        }
+                    }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn html_page(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+            ),
+            (header::VARY, "Accept-Language, Cookie"),
+        ],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
+    html_page(
+        status,
+        page(
+            t,
+            t.error_title,
+            html! {
+                h1 { (t.error_title) }
+                p.error role="alert" { (message) }
+                p { a href="/portal" { (t.start) } }
+            },
+        ),
+    )
+}
+
+async fn page_welcome(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let t = texts(&state, &headers, q.lang.as_deref());
+    let event = state
+        .store
+        .read_sql(crate::event::event)
+        .await?
+        .map(|e| e.name)
+        .unwrap_or_else(|| state.config.event.name.clone());
+    let attendee = current_attendee(&state, &jar).await?;
+    let (jar, token) = csrf(&state, jar, client.tls);
+    let body = html! {
+        h1 { (t.welcome_title) }
+        p { (t.welcome_lead) " " strong { (event) } "." }
+        p { (t.what_box_does) }
+        @if attendee.is_some() {
+            p { a href="/portal/pass" { (t.pass_title) } " · " a href="/portal/me" { (t.my_data) } }
+        }
+        form method="post" action="/portal/consent" {
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="lang" value=(t.lang);
+            fieldset {
+                legend { (t.choose) }
+                p.hint { (t.nothing_ticked) " " a href={ "/portal/privacy?lang=" (t.lang) } { (t.read_notice) } }
+                @for scope in Scope::ALL {
+                    @let (label, explain) = t.scope(scope);
+                    div.scope {
+                        input type="checkbox" id=(scope.as_str()) name=(scope.as_str()) value="yes"
+                            aria-describedby={ (scope.as_str()) "-hint" };
+                        div {
+                            label for=(scope.as_str()) { (label) }
+                            p.hint id={ (scope.as_str()) "-hint" } { (explain) }
+                        }
+                    }
+                }
+            }
+            button.primary type="submit" name="action" value="accept" { (t.continue_with_choices) }
+            button.secondary type="submit" name="action" value="decline" { (t.decline) }
+            p.hint { (t.decline_hint) }
+        }
+    };
+    Ok((
+        jar,
+        html_page(StatusCode::OK, page(t, t.welcome_title, body)),
+    )
+        .into_response())
+}
+
+async fn page_privacy(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let t = texts(&state, &headers, q.lang.as_deref());
+    let (notice, hash) = state.portal.notice(t);
+    let body = html! {
+        h1 { (t.privacy_title) }
+        p { (notice) }
+        ul {
+            @for scope in Scope::ALL {
+                @let (label, explain) = t.scope(scope);
+                li { strong { (label) } ": " (explain) }
+            }
+        }
+        p.hint { (t.notice_version) " " (state.config.portal.notice_version) " · " code { (&hash[..16]) } }
+        p { a href={ "/portal?lang=" (t.lang) } { (t.back) } }
+    };
+    Ok(html_page(StatusCode::OK, page(t, t.privacy_title, body)))
+}
+
+/// The consent form: a checkbox per scope, the action, the CSRF token, the language.
+/// Nothing else is accepted: a field naming an attendee or a client is refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentForm {
+    #[serde(default)]
+    csrf: String,
+    action: String,
+    lang: Option<String>,
+    gallery: Option<String>,
+    receive: Option<String>,
+    sync: Option<String>,
+    marketing: Option<String>,
+}
+
+impl ConsentForm {
+    fn ticked(&self, scope: Scope) -> bool {
+        let v = match scope {
+            Scope::Gallery => &self.gallery,
+            Scope::Receive => &self.receive,
+            Scope::Sync => &self.sync,
+            Scope::Marketing => &self.marketing,
+        };
+        v.as_deref() == Some("yes")
+    }
+}
+
+/// The fields every portal form carries.
+trait PortalForm: serde::de::DeserializeOwned {
+    fn csrf(&self) -> &str;
+    fn lang(&self) -> Option<&str>;
+}
+
+macro_rules! portal_form {
+    ($($form:ty),*) => {$(
+        impl PortalForm for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+            fn lang(&self) -> Option<&str> {
+                self.lang.as_deref()
+            }
+        }
+    )*};
+}
+portal_form!(ConsentForm, ScopeForm, DeleteForm);
+
+/// Parses a posted portal form and checks its CSRF token, returning it with the texts
+/// of its language; otherwise the error page to answer: 400 when the body is not one
+/// of our forms (unknown fields, wrong encoding), 403 when the token is missing or
+/// wrong.
+fn checked_form<T: PortalForm>(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    body: &[u8],
+) -> Result<(T, &'static Texts), Box<Response>> {
+    let t = texts(state, headers, None);
+    let form: T = serde_urlencoded::from_bytes(body)
+        .map_err(|_| Box::new(error_page(t, StatusCode::BAD_REQUEST, t.error_form)))?;
+    let t = texts(state, headers, form.lang());
+    if !csrf_ok(state, jar, form.csrf()) {
+        return Err(Box::new(error_page(t, StatusCode::FORBIDDEN, t.error_form)));
+    }
+    Ok((form, t))
+}
+
+async fn submit_consent(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let (form, t) = match checked_form::<ConsentForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
+    };
+    let accept = match form.action.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form)),
+    };
+    let notice_hash = state.portal.notice(t).1.to_string();
+    let existing = current_attendee(&state, &jar).await?;
+    let grants: Vec<Scope> = Scope::ALL
+        .into_iter()
+        .filter(|s| accept && form.ticked(*s))
+        .collect();
+    let client_key = state.portal.client_key(client.ip());
+    let secret = state.portal.secret().clone();
+    let session = state.config.portal.session_secs as i64;
+    let debounce = state.config.portal.attendance_debounce_secs as i64;
+    let lang = t.lang;
+    let attendee = state
+        .store
+        .write_sql(move |c| -> rusqlite::Result<Attendee> {
+            let attendee = match existing {
+                Some(a) => a,
+                None => consent::new_attendee(c, &secret, lang)?,
+            };
+            for scope in grants {
+                consent::record(c, &attendee.id, scope, true, &notice_hash, Channel::Portal)?;
+            }
+            let expires = (session > 0).then(|| now() + session);
+            consent::admit_portal_client(c, &client_key, &attendee.id, expires)?;
+            consent::record_attendance(c, &attendee.pseudonym, Source::Portal, debounce)?;
+            Ok(attendee)
+        })
+        .await?;
+    let jar = jar.add(pass_cookie(attendee.id, client.tls));
+    Ok((jar, Redirect::to(&format!("/portal/pass?lang={lang}"))).into_response())
+}
+
+async fn page_pass(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let t = texts(&state, &headers, q.lang.as_deref());
+    let Some(attendee) = current_attendee(&state, &jar).await? else {
+        return Ok(no_pass(t));
+    };
+    let code = consent::pass_code(state.portal.secret(), &attendee);
+    let svg = qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("pass QR code: {e}")))?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build();
+    // The SVG's XML declaration is not allowed inline in HTML.
+    let svg = svg
+        .split_once("?>")
+        .map(|(_, rest)| rest.to_string())
+        .unwrap_or(svg);
+    let portal = state.portal.url();
+    let body = html! {
+        h1 { (t.pass_title) }
+        p { (t.pass_lead) }
+        div.qr role="img" aria-label=(t.pass_title) { (PreEscaped(svg)) }
+        p { (t.pass_code_label) ": " code { (code) } }
+        p.hint { (t.online_note) " " code { (portal) "/portal/pass" } }
+        p { a href={ "/portal/me?lang=" (t.lang) } { (t.my_data) } }
+    };
+    Ok(html_page(StatusCode::OK, page(t, t.pass_title, body)))
+}
+
+fn no_pass(t: &Texts) -> Response {
+    html_page(
+        StatusCode::OK,
+        page(
+            t,
+            t.pass_title,
+            html! {
+                h1 { (t.pass_title) }
+                p { (t.no_pass) }
+                p { a href={ "/portal?lang=" (t.lang) } { (t.start) } }
+            },
+        ),
+    )
+}
+
+async fn page_me(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let t = texts(&state, &headers, q.lang.as_deref());
+    let Some(attendee) = current_attendee(&state, &jar).await? else {
+        return Ok(no_pass(t));
+    };
+    let id = attendee.id.clone();
+    let current = state
+        .store
+        .read_sql(move |c| consent::current(c, &id))
+        .await?;
+    let (jar, token) = csrf(&state, jar, client.tls);
+    let body = html! {
+        h1 { (t.my_data_title) }
+        table {
+            @for scope in Scope::ALL {
+                @let (label, _) = t.scope(scope);
+                @let granted = current.get(&scope).is_some_and(|s| s.granted);
+                tr {
+                    th scope="row" { (label) }
+                    td { @if granted { (t.scope_on) } @else { (t.scope_off) } }
+                    td {
+                        form method="post" action="/portal/me/scope" {
+                            input type="hidden" name="csrf" value=(token);
+                            input type="hidden" name="lang" value=(t.lang);
+                            input type="hidden" name="scope" value=(scope.as_str());
+                            @if granted {
+                                button.secondary type="submit" name="granted" value="no"
+                                    aria-label={ (t.withdraw) ": " (label) } { (t.withdraw) }
+                            } @else {
+                                button.secondary type="submit" name="granted" value="yes"
+                                    aria-label={ (t.grant) ": " (label) } { (t.grant) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.delete_title) }
+        p { (t.delete_lead) }
+        form method="post" action="/portal/me/delete" {
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="lang" value=(t.lang);
+            div.scope {
+                input type="checkbox" id="confirm" name="confirm" value="yes" required;
+                label for="confirm" { (t.delete_confirm) }
+            }
+            button.danger type="submit" { (t.delete_button) }
+        }
+        p { a href={ "/portal/pass?lang=" (t.lang) } { (t.pass_title) } " · " a href={ "/portal/privacy?lang=" (t.lang) } { (t.privacy_title) } }
+    };
+    Ok((
+        jar,
+        html_page(StatusCode::OK, page(t, t.my_data_title, body)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeForm {
+    #[serde(default)]
+    csrf: String,
+    lang: Option<String>,
+    scope: String,
+    granted: String,
+}
+
+async fn submit_scope(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let (form, t) = match checked_form::<ScopeForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
+    };
+    let (Some(scope), Some(granted)) = (
+        Scope::parse(&form.scope),
+        match form.granted.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
+    ) else {
+        return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form));
+    };
+    let Some(attendee) = current_attendee(&state, &jar).await? else {
+        return Ok(no_pass(t));
+    };
+    let notice_hash = state.portal.notice(t).1.to_string();
+    state
+        .store
+        .write_sql(move |c| {
+            consent::record(
+                c,
+                &attendee.id,
+                scope,
+                granted,
+                &notice_hash,
+                Channel::Portal,
+            )
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/portal/me?lang={}", t.lang)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    lang: Option<String>,
+    confirm: Option<String>,
+}
+
+async fn submit_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let (form, t) = match checked_form::<DeleteForm>(&state, &headers, &jar, &body) {
+        Ok(v) => v,
+        Err(page) => return Ok(*page),
+    };
+    if form.confirm.as_deref() != Some("yes") {
+        return Ok(error_page(t, StatusCode::BAD_REQUEST, t.error_form));
+    }
+    let Some(attendee) = current_attendee(&state, &jar).await? else {
+        return Ok(no_pass(t));
+    };
+    state
+        .store
+        .write_sql(move |c| consent::erase(c, &attendee))
+        .await?;
+    let jar = jar.remove(Cookie::build(PASS_COOKIE).path("/portal"));
+    let body = html! {
+        h1 { (t.deleted_title) }
+        p { (t.deleted_lead) }
+        p { a href={ "/portal?lang=" (t.lang) } { (t.start) } }
+    };
+    Ok((
+        jar,
+        html_page(StatusCode::OK, page(t, t.deleted_title, body)),
+    )
+        .into_response())
+}
+
+/// `GET /api/admin/attendance`: consent and attendance counts for the dashboard.
+async fn api_attendance(
+    State(state): State<AppState>,
+    _admin: AdminSession,
+) -> Result<Json<consent::Summary>, AppError> {
+    Ok(Json(state.store.read_sql(consent::summary).await?))
+}
+
+/// A consent decision an attendee tells a vendor or the door staff, who scan their pass.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StaffConsent {
+    /// The scanned pass code.
+    pass: String,
+    scope: String,
+    granted: bool,
+    /// `vendor` or `door`.
+    channel: String,
+}
+
+/// `POST /api/admin/consent`: records a decision given in person (channel `vendor` or
+/// `door`), under the notice in the attendee's language. Answers the scope's state.
+async fn api_record_consent(
+    State(state): State<AppState>,
+    _admin: AdminSession,
+    AppJson(body): AppJson<StaffConsent>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let scope = Scope::parse(&body.scope)
+        .ok_or_else(|| AppError::BadRequest(format!("unknown scope {:?}", body.scope)))?;
+    let channel = match body.channel.as_str() {
+        "vendor" => Channel::Vendor,
+        "door" => Channel::Door,
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "channel must be vendor or door, not {other:?}"
+            )))
+        }
+    };
+    let pseudonym = consent::verify_pass_code(state.portal.secret(), &body.pass)
+        .ok_or_else(|| AppError::BadRequest("not a pass of this event".into()))?;
+    let found: Option<(String, String)> = state
+        .store
+        .read_sql(move |c| consent::language_by_pseudonym(c, &pseudonym))
+        .await?;
+    let (id, language) = found.ok_or(AppError::NotFound)?;
+    let t = text::for_tag(&language).unwrap_or(&text::EN);
+    let notice_hash = state.portal.notice(t).1.to_string();
+    let granted = body.granted;
+    let recorded = state
+        .store
+        .write_sql(move |c| {
+            let recorded = consent::record(c, &id, scope, granted, &notice_hash, channel)?;
+            if recorded {
+                crate::db::audit(
+                    c,
+                    "admin",
+                    "consent.record",
+                    &format!(
+                        "{} {} via {}",
+                        scope,
+                        if granted { "granted" } else { "withdrawn" },
+                        channel.as_str()
+                    ),
+                )?;
+            }
+            Ok(recorded)
+        })
+        .await?;
+    Ok(Json(
+        json!({ "scope": scope, "granted": granted, "recorded": recorded }),
+    ))
+}

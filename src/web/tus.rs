@@ -1,0 +1,916 @@
+//! Resumable uploads: tus 1.0.0 at `/files/`, the protocol tus-js-client and Uppy speak.
+//!
+//! Core protocol plus the creation, creation-with-upload, creation-defer-length,
+//! expiration, checksum (sha1, sha256) and termination extensions. Only paired devices
+//! upload: every request but OPTIONS needs a creator's upload token
+//! (`Authorization: Bearer vbu_...`), and a creator sees only their own uploads.
+//!
+//! State lives in SQLite (`uploads`: length, offset, metadata, expiry) and the bytes in
+//! `<data>/uploads/<id>`, so offsets survive a restart. A PATCH streams its body to the
+//! file as it arrives (never buffered whole), fsyncs, and only then records the new
+//! offset; a power cut mid-PATCH leaves the old offset, and the next PATCH truncates
+//! the file back to it. PATCHes to one upload cannot interleave: a second one while
+//! the first runs is answered 423 (tus-js-client retries). A chunk whose checksum
+//! does not match is answered 460 and its bytes are discarded. When the last byte
+//! arrives the file is handed to the ingest core, which makes it a photo.
+//!
+//! Why not an existing crate: fileloft (fileloft-core/-axum 0.3, the most complete
+//! tus crate found) implements the core protocol and extensions including checksums,
+//! with pluggable stores and locks. It was not adopted because (1) its upload state
+//! lives in its own store's files, while ours must sit in the same SQLite database as
+//! the photo rows, so one power-cut-safe source of truth holds offsets and photos;
+//! (2) the final PATCH here is answered only after the ingest core has committed the
+//! photo (the "acknowledged means durable" rule), which needs our commit inside the
+//! request, not after it through its hook events; (3) creator ownership of uploads and
+//! the later instant preview need the bytes and rows in our own layout. The protocol
+//! itself is small: its header parsing is kept pure and unit-tested below.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path as UrlPath, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{options, post};
+use axum::Router;
+use base64::Engine;
+use futures_util::StreamExt;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::creators::{self, Creator};
+use crate::db::StoreError;
+use crate::ingest::uploads::{self, Upload};
+use crate::ingest::{Incoming, IngestError, Source, SPACE_CHECK_BYTES};
+use crate::{files, web::AppState};
+
+/// The protocol version served.
+pub const TUS_VERSION: &str = "1.0.0";
+/// Extensions served.
+pub const TUS_EXTENSIONS: &str =
+    "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination";
+/// A PATCH that receives no byte for this long is treated as interrupted.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The status tus defines for a checksum mismatch.
+const CHECKSUM_MISMATCH: u16 = 460;
+
+/// Everything that can go wrong with a tus request, each with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum TusError {
+    /// 412: a Tus-Resumable other than 1.0.0, or none.
+    #[error("Tus-Resumable: 1.0.0 is required")]
+    Version,
+    /// 400: a malformed or missing header.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid upload token.
+    #[error("an upload token is required (Authorization: Bearer vbu_...)")]
+    Unauthorized,
+    /// 404: no such upload (or another creator's).
+    #[error("no such upload")]
+    NotFound,
+    /// 409: Upload-Offset does not match the stored offset.
+    #[error("Upload-Offset {given} does not match the upload's offset {expected}")]
+    OffsetMismatch {
+        /// What the client sent.
+        given: u64,
+        /// What is stored.
+        expected: u64,
+    },
+    /// 410: the upload expired.
+    #[error("the upload expired")]
+    Gone,
+    /// 413: larger than allowed, or more bytes than Upload-Length.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: PATCH without `application/offset+octet-stream`, or not a photo.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// 423: another PATCH to this upload is running.
+    #[error("another request is writing this upload; retry")]
+    Locked,
+    /// 460: the chunk's checksum does not match.
+    #[error("checksum mismatch; the chunk was discarded")]
+    ChecksumMismatch,
+    /// 507: disk reserve or quota.
+    #[error("{0}")]
+    Storage(String),
+    /// 503: the box is behind on previews; retry after the given seconds.
+    #[error("{0}")]
+    Busy(String),
+    /// 500.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for TusError {
+    fn from(e: StoreError) -> Self {
+        TusError::Internal(e.into())
+    }
+}
+impl From<rusqlite::Error> for TusError {
+    fn from(e: rusqlite::Error) -> Self {
+        TusError::Internal(e.into())
+    }
+}
+impl From<std::io::Error> for TusError {
+    fn from(e: std::io::Error) -> Self {
+        TusError::Internal(e.into())
+    }
+}
+impl From<IngestError> for TusError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Refused(_) => TusError::UnsupportedMedia(e.to_string()),
+            IngestError::DiskFull | IngestError::Quota { .. } => TusError::Storage(e.to_string()),
+            IngestError::TooLarge(_) => TusError::TooLarge(e.to_string()),
+            IngestError::Io(e) => TusError::Internal(e.into()),
+            IngestError::Store(e) => TusError::Internal(e.into()),
+        }
+    }
+}
+
+impl IntoResponse for TusError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            TusError::Version => StatusCode::PRECONDITION_FAILED,
+            TusError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            TusError::Unauthorized => StatusCode::UNAUTHORIZED,
+            TusError::NotFound => StatusCode::NOT_FOUND,
+            TusError::OffsetMismatch { .. } => StatusCode::CONFLICT,
+            TusError::Gone => StatusCode::GONE,
+            TusError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            TusError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TusError::Locked => StatusCode::LOCKED,
+            TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
+            TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TusError::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "tus request failed");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut response = (status, format!("{self}\n")).into_response();
+        if matches!(self, TusError::Busy(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
+        if matches!(self, TusError::Version) {
+            response
+                .headers_mut()
+                .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+        }
+        response
+    }
+}
+
+// --- Pure header parsing. ---
+
+/// Parses `Upload-Metadata`: comma-separated `key base64value` pairs (value optional).
+/// Keys must be non-empty ASCII without spaces or commas, and unique.
+pub fn parse_metadata(header: &str) -> Result<HashMap<String, Vec<u8>>, String> {
+    let mut pairs = HashMap::new();
+    if header.trim().is_empty() {
+        return Ok(pairs);
+    }
+    for item in header.split(',') {
+        let item = item.trim();
+        let mut parts = item.split(' ');
+        let key = parts.next().unwrap_or_default();
+        let value = parts.next();
+        if parts.next().is_some() {
+            return Err(format!(
+                "Upload-Metadata item {item:?} has more than a key and a value"
+            ));
+        }
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+            return Err(format!("Upload-Metadata key {key:?} is not valid"));
+        }
+        let value = match value {
+            Some(v) => base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .map_err(|_| format!("Upload-Metadata value of {key:?} is not base64"))?,
+            None => Vec::new(),
+        };
+        if pairs.insert(key.to_string(), value).is_some() {
+            return Err(format!("Upload-Metadata key {key:?} appears twice"));
+        }
+    }
+    Ok(pairs)
+}
+
+/// A checksum the client sent for a chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checksum {
+    /// SHA-1 digest.
+    Sha1(Vec<u8>),
+    /// SHA-256 digest.
+    Sha256(Vec<u8>),
+}
+
+/// Parses `Upload-Checksum: <algorithm> <base64 digest>`.
+pub fn parse_checksum(header: &str) -> Result<Checksum, String> {
+    let (algorithm, digest) = header
+        .trim()
+        .split_once(' ')
+        .ok_or("Upload-Checksum must be '<algorithm> <base64 digest>'")?;
+    let digest = base64::engine::general_purpose::STANDARD
+        .decode(digest.trim())
+        .map_err(|_| "Upload-Checksum digest is not base64".to_string())?;
+    match algorithm {
+        "sha1" if digest.len() == 20 => Ok(Checksum::Sha1(digest)),
+        "sha256" if digest.len() == 32 => Ok(Checksum::Sha256(digest)),
+        "sha1" | "sha256" => Err(format!(
+            "Upload-Checksum {algorithm} digest has the wrong length"
+        )),
+        other => Err(format!(
+            "Upload-Checksum algorithm {other:?} is not supported (sha1, sha256)"
+        )),
+    }
+}
+
+/// Parses a non-negative integer header (Upload-Length, Upload-Offset).
+pub fn parse_u64(name: &str, value: Option<&str>) -> Result<Option<u64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) if !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} is out of range")),
+        Some(v) => Err(format!("{name} {v:?} is not a non-negative integer")),
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, TusError> {
+    headers
+        .get(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| TusError::BadRequest(format!("{name} is not text")))
+        })
+        .transpose()
+}
+
+fn http_date(unix: i64) -> String {
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64))
+}
+
+// --- State. ---
+
+/// Per-upload locks, so PATCHes to one upload never interleave.
+#[derive(Default)]
+pub struct UploadLocks {
+    held: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Holds an upload's lock until dropped.
+struct UploadGuard<'a> {
+    locks: &'a UploadLocks,
+    id: String,
+}
+
+impl UploadLocks {
+    fn try_lock(&self, id: &str) -> Option<UploadGuard<'_>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.insert(id.to_string()).then(|| UploadGuard {
+            locks: self,
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for UploadGuard<'_> {
+    fn drop(&mut self) {
+        self.locks
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+    }
+}
+
+fn uploads_dir(state: &AppState) -> PathBuf {
+    state.config.storage.data_dir.join("uploads")
+}
+
+fn part_path(state: &AppState, id: &str) -> PathBuf {
+    uploads_dir(state).join(id)
+}
+
+/// Upload ids are 32 lowercase hex digits; anything else is not an upload of ours
+/// (and can never name a file outside `uploads/`).
+fn valid_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+async fn load(state: &AppState, id: &str, creator: &Creator) -> Result<Upload, TusError> {
+    if !valid_id(id) {
+        return Err(TusError::NotFound);
+    }
+    let id = id.to_string();
+    let upload = state
+        .store
+        .read(move |c| uploads::get(c, &id).map_err(StoreError::from))
+        .await?;
+    match upload {
+        Some(u) if u.creator_id == creator.id => {
+            if u.expires_at <= crate::clock::now() && u.photo_id.is_none() {
+                Err(TusError::Gone)
+            } else {
+                Ok(u)
+            }
+        }
+        // Another creator's upload is indistinguishable from none.
+        _ => Err(TusError::NotFound),
+    }
+}
+
+/// The creator an upload request authenticates as.
+pub struct Uploader(pub Creator);
+
+impl FromRequestParts<AppState> for Uploader {
+    type Rejection = TusError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.get("tus-resumable").map(|v| v.as_bytes()) != Some(TUS_VERSION.as_bytes())
+        {
+            return Err(TusError::Version);
+        }
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string())
+            .ok_or(TusError::Unauthorized)?;
+        let creator = state
+            .store
+            .read(move |c| creators::by_upload_token(c, &token).map_err(StoreError::from))
+            .await?
+            .ok_or(TusError::Unauthorized)?;
+        Ok(Uploader(creator))
+    }
+}
+
+/// The tus routes. Uploads are exempt from the app's body limit and request timeout:
+/// they are streamed, bounded by `ingest.max_file_bytes`, and cut off when idle.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/files", post(create).options(describe))
+        .route("/files/", post(create).options(describe))
+        .route(
+            "/files/{id}",
+            options(describe).head(head).patch(patch).delete(terminate),
+        )
+        .layer(DefaultBodyLimit::disable())
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("tus-resumable"),
+            HeaderValue::from_static(TUS_VERSION),
+        ))
+}
+
+async fn describe(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            ("tus-version", TUS_VERSION.to_string()),
+            ("tus-extension", TUS_EXTENSIONS.to_string()),
+            (
+                "tus-max-size",
+                state.config.ingest.max_file_bytes.to_string(),
+            ),
+            ("tus-checksum-algorithm", "sha1,sha256".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+fn expires_header(expires_at: i64) -> (&'static str, String) {
+    ("upload-expires", http_date(expires_at))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Uploader(creator): Uploader,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, TusError> {
+    let length = parse_u64("Upload-Length", header(&headers, "upload-length")?)
+        .map_err(TusError::BadRequest)?;
+    let defer = header(&headers, "upload-defer-length")?;
+    match (length, defer) {
+        (Some(_), Some(_)) => {
+            return Err(TusError::BadRequest(
+                "send Upload-Length or Upload-Defer-Length, not both".into(),
+            ))
+        }
+        (None, None) => {
+            return Err(TusError::BadRequest(
+                "Upload-Length or Upload-Defer-Length: 1 is required".into(),
+            ))
+        }
+        (None, Some(d)) if d != "1" => {
+            return Err(TusError::BadRequest("Upload-Defer-Length must be 1".into()))
+        }
+        _ => {}
+    }
+    let max = state.config.ingest.max_file_bytes;
+    if length == Some(0) {
+        return Err(TusError::UnsupportedMedia(
+            "an empty file is not a photo".into(),
+        ));
+    }
+    if let Some(length) = length {
+        if length > max {
+            return Err(TusError::TooLarge(format!(
+                "Upload-Length exceeds the limit of {max} bytes"
+            )));
+        }
+        state.ingest.check_space(length)?;
+        state.ingest.check_quota(creator.id, length).await?;
+    }
+    let limit = state.config.previews.backpressure_queue;
+    if limit > 0 {
+        let pending = state.previews.pending().await?;
+        if pending >= limit {
+            return Err(TusError::Busy(format!(
+                "{pending} photos are waiting for previews; retry in a few seconds"
+            )));
+        }
+    }
+    let metadata = header(&headers, "upload-metadata")?
+        .unwrap_or_default()
+        .to_string();
+    parse_metadata(&metadata).map_err(TusError::BadRequest)?;
+    if metadata.len() > 4096 {
+        return Err(TusError::BadRequest(
+            "Upload-Metadata is longer than 4096 bytes".into(),
+        ));
+    }
+    let id = hex::encode(rand::random::<[u8; 16]>());
+    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    {
+        let (id, metadata, creator_id) = (id.clone(), metadata.clone(), creator.id);
+        state
+            .store
+            .write(move |tx| {
+                uploads::create(tx, &id, creator_id, length, &metadata, expires_at)
+                    .map_err(StoreError::from)
+            })
+            .await?;
+    }
+    // The row first, then the file: a crash in between leaves a row whose file the
+    // first PATCH creates, never a file no row knows.
+    let dir = uploads_dir(&state);
+    files::create_dir(&dir, 0o700)?;
+    tokio::fs::File::create(part_path(&state, &id))
+        .await?
+        .sync_all()
+        .await?;
+    state.previews.upload_started(&id);
+    tracing::info!(upload = %id, creator = creator.id, length, "tus upload created");
+    let location = format!("/files/{id}");
+    let mut response_headers = vec![("location", location), expires_header(expires_at)];
+    // creation-with-upload: the POST may carry the first chunk.
+    let has_body = headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes())
+        == Some(b"application/offset+octet-stream");
+    if has_body {
+        let offset = write_chunk(&state, &id, &creator, 0, &headers, body).await?;
+        response_headers.push(("upload-offset", offset.to_string()));
+    }
+    let mut response = StatusCode::CREATED.into_response();
+    for (name, value) in response_headers {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_str(&value).expect("ascii"));
+    }
+    Ok(response)
+}
+
+async fn head(
+    State(state): State<AppState>,
+    Uploader(creator): Uploader,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, TusError> {
+    let upload = load(&state, &id, &creator).await?;
+    let mut h = vec![
+        ("upload-offset", upload.offset.to_string()),
+        ("cache-control", "no-store".to_string()),
+        expires_header(upload.expires_at),
+    ];
+    match upload.length {
+        Some(length) => h.push(("upload-length", length.to_string())),
+        None => h.push(("upload-defer-length", "1".to_string())),
+    }
+    if !upload.metadata.is_empty() {
+        h.push(("upload-metadata", upload.metadata.clone()));
+    }
+    let mut response = StatusCode::OK.into_response();
+    for (name, value) in h {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    Ok(response)
+}
+
+async fn patch(
+    State(state): State<AppState>,
+    Uploader(creator): Uploader,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, TusError> {
+    if headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes())
+        != Some(b"application/offset+octet-stream")
+    {
+        return Err(TusError::UnsupportedMedia(
+            "PATCH needs Content-Type: application/offset+octet-stream".into(),
+        ));
+    }
+    let given = parse_u64("Upload-Offset", header(&headers, "upload-offset")?)
+        .map_err(TusError::BadRequest)?
+        .ok_or_else(|| TusError::BadRequest("Upload-Offset is required".into()))?;
+    let offset = write_chunk(&state, &id, &creator, given, &headers, body).await?;
+    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    Ok((
+        StatusCode::NO_CONTENT,
+        [
+            ("upload-offset", offset.to_string()),
+            expires_header(expires_at),
+        ],
+    )
+        .into_response())
+}
+
+/// Writes one chunk at `given` and returns the new offset. Finishes the upload (hands
+/// it to ingest) when the last byte has arrived.
+async fn write_chunk(
+    state: &AppState,
+    id: &str,
+    creator: &Creator,
+    given: u64,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<u64, TusError> {
+    let _guard = state.upload_locks.try_lock(id).ok_or(TusError::Locked)?;
+    // Read under the lock: a PATCH that just finished may have moved it.
+    let mut upload = load(state, id, creator).await?;
+    if given != upload.offset {
+        return Err(TusError::OffsetMismatch {
+            given,
+            expected: upload.offset,
+        });
+    }
+    let max = state.config.ingest.max_file_bytes;
+    if let Some(declared) = parse_u64("Upload-Length", header(headers, "upload-length")?)
+        .map_err(TusError::BadRequest)?
+    {
+        match upload.length {
+            Some(length) if length != declared => {
+                return Err(TusError::BadRequest("Upload-Length cannot change".into()))
+            }
+            None if declared < upload.offset => {
+                return Err(TusError::BadRequest(
+                    "Upload-Length is below the bytes already received".into(),
+                ))
+            }
+            None if declared > max => {
+                return Err(TusError::TooLarge(format!(
+                    "Upload-Length exceeds the limit of {max} bytes"
+                )))
+            }
+            _ => upload.length = Some(declared),
+        }
+    }
+    let checksum = header(headers, "upload-checksum")?
+        .map(parse_checksum)
+        .transpose()
+        .map_err(TusError::BadRequest)?;
+    if upload.photo_id.is_some() {
+        // Already complete: nothing more may be written.
+        return Err(TusError::TooLarge("the upload is already complete".into()));
+    }
+    let limit = upload.length.unwrap_or(max);
+
+    let path = part_path(state, id);
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .await?;
+    // Bytes past the recorded offset are from a PATCH a crash interrupted: drop them.
+    file.set_len(upload.offset).await?;
+    file.seek(SeekFrom::Start(upload.offset)).await?;
+
+    enum Hasher {
+        Sha1(Sha1),
+        Sha256(Sha256),
+    }
+    let mut hasher = checksum.as_ref().map(|c| match c {
+        Checksum::Sha1(_) => Hasher::Sha1(Sha1::new()),
+        Checksum::Sha256(_) => Hasher::Sha256(Sha256::new()),
+    });
+    let mut written = 0u64;
+    let mut since_space_check = u64::MAX / 2;
+    let mut stream = body.into_data_stream();
+    let outcome: Result<bool, TusError> = loop {
+        let next = match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+            Ok(next) => next,
+            Err(_) => break Ok(false),
+        };
+        let chunk = match next {
+            None => break Ok(true),
+            Some(Ok(chunk)) => chunk,
+            // The client went away mid-chunk.
+            Some(Err(_)) => break Ok(false),
+        };
+        if upload.offset + written + chunk.len() as u64 > limit {
+            break Err(TusError::TooLarge(format!(
+                "more bytes than {} allows",
+                if upload.length.is_some() {
+                    "Upload-Length"
+                } else {
+                    "ingest.max_file_bytes"
+                }
+            )));
+        }
+        since_space_check += chunk.len() as u64;
+        if since_space_check >= SPACE_CHECK_BYTES {
+            if let Err(e) = state.ingest.check_space(SPACE_CHECK_BYTES) {
+                break Err(e.into());
+            }
+            since_space_check = 0;
+        }
+        match &mut hasher {
+            Some(Hasher::Sha1(h)) => h.update(&chunk),
+            Some(Hasher::Sha256(h)) => h.update(&chunk),
+            None => {}
+        }
+        if let Err(e) = file.write_all(&chunk).await {
+            break Err(e.into());
+        }
+        written += chunk.len() as u64;
+    };
+    let complete_body = match outcome {
+        Ok(complete) => complete,
+        Err(e) => {
+            file.set_len(upload.offset).await?;
+            return Err(e);
+        }
+    };
+    if let Some(expected) = &checksum {
+        let matches = match (hasher, expected) {
+            (Some(Hasher::Sha1(h)), Checksum::Sha1(d)) => h.finalize().as_slice() == d.as_slice(),
+            (Some(Hasher::Sha256(h)), Checksum::Sha256(d)) => {
+                h.finalize().as_slice() == d.as_slice()
+            }
+            _ => false,
+        };
+        // An interrupted chunk cannot be verified: discard it like a mismatch.
+        if !complete_body || !matches {
+            file.set_len(upload.offset).await?;
+            file.sync_all().await?;
+            return Err(if complete_body {
+                TusError::ChecksumMismatch
+            } else {
+                TusError::BadRequest("chunk interrupted".into())
+            });
+        }
+    }
+    // Durable before recorded: fsync the bytes, then store the offset.
+    file.sync_all().await?;
+    drop(file);
+    let new_offset = upload.offset + written;
+    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    {
+        let (id, length) = (id.to_string(), upload.length);
+        state
+            .store
+            .write(move |tx| {
+                uploads::set_progress(tx, &id, new_offset, length, expires_at)
+                    .map_err(StoreError::from)
+            })
+            .await?;
+    }
+    if upload.offset < crate::derivatives::INSTANT_HEAD_BYTES
+        && written > 0
+        && state.previews.wants_instant(id)
+    {
+        offer_head(state, id, new_offset).await;
+    }
+    if upload.length == Some(new_offset) {
+        finish(state, id, creator, &upload.metadata).await?;
+    }
+    Ok(new_offset)
+}
+
+/// Hands the first bytes of an upload to the previews for an instant preview (the
+/// EXIF thumbnail). Best effort: a read error only means no instant preview, and the
+/// decode runs off this request.
+async fn offer_head(state: &AppState, id: &str, received: u64) {
+    use tokio::io::AsyncReadExt;
+    let want = received.min(crate::derivatives::INSTANT_HEAD_BYTES) as usize;
+    let mut head = vec![0u8; want];
+    let read = async {
+        let mut file = tokio::fs::File::open(part_path(state, id)).await?;
+        file.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(())
+    };
+    match read.await {
+        Ok(()) => state.previews.offer_head(id, head),
+        Err(e) => tracing::debug!(upload = %id, error = %e, "no head for an instant preview"),
+    }
+}
+
+/// Hands a complete upload to the ingest core and links the photo to the upload.
+async fn finish(
+    state: &AppState,
+    id: &str,
+    creator: &Creator,
+    metadata: &str,
+) -> Result<(), TusError> {
+    let meta = parse_metadata(metadata).unwrap_or_default();
+    let name = meta
+        .get("filename")
+        .or_else(|| meta.get("name"))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_else(|| format!("{id}.upload"));
+    // Link, not move: until the photo is committed the bytes stay in uploads/, so a
+    // crash here leaves an upload that the next sweep (or a retried PATCH) finishes.
+    let temp = state.ingest.temp_path();
+    tokio::fs::hard_link(part_path(state, id), &temp).await?;
+    let incoming = Incoming {
+        creator_id: creator.id,
+        original_name: name,
+        source: Source::Tus,
+    };
+    let result = state.ingest.receive_file(incoming, temp).await;
+    let id = id.to_string();
+    match result {
+        Ok(outcome) => {
+            let photo_id = outcome.photo().id;
+            let row = id.clone();
+            state
+                .store
+                .write(move |tx| uploads::set_photo(tx, &row, photo_id).map_err(StoreError::from))
+                .await?;
+            state.previews.upload_committed(&id, photo_id);
+            remove_part(state, &id).await?;
+            Ok(())
+        }
+        Err(e) => {
+            // Refused (not a photo) or failed: the upload and its bytes go.
+            delete_upload(state, &id).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Forgets an upload: its row, then its bytes.
+async fn delete_upload(state: &AppState, id: &str) -> Result<(), TusError> {
+    let row = id.to_string();
+    state
+        .store
+        .write(move |tx| uploads::delete(tx, &row).map_err(StoreError::from))
+        .await?;
+    remove_part(state, id).await
+}
+
+async fn remove_part(state: &AppState, id: &str) -> Result<(), TusError> {
+    match tokio::fs::remove_file(part_path(state, id)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn terminate(
+    State(state): State<AppState>,
+    Uploader(creator): Uploader,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, TusError> {
+    load(&state, &id, &creator).await?;
+    let _guard = state.upload_locks.try_lock(&id).ok_or(TusError::Locked)?;
+    delete_upload(&state, &id).await?;
+    tracing::info!(upload = %id, "tus upload terminated");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Removes expired unfinished uploads (rows and bytes), and files no row knows (left
+/// by a crash). Returns how many uploads were removed.
+pub async fn sweep(state: &AppState) -> Result<usize, TusError> {
+    let dir = uploads_dir(state);
+    files::create_dir(&dir, 0o700)?;
+    let now = crate::clock::now();
+    let (expired, known): (Vec<String>, std::collections::HashSet<String>) = state
+        .store
+        .write(move |tx| uploads::remove_expired(tx, now).map_err(StoreError::from))
+        .await?;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !known.contains(&name) && state.upload_locks.try_lock(&name).is_some() {
+            std::fs::remove_file(entry.path())?;
+            if expired.contains(&name) {
+                removed += 1;
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!(uploads = removed, "expired unfinished uploads removed");
+    }
+    // Uploads whose last byte arrived but whose commit a crash interrupted: finish
+    // them now (the client may never come back: it was told nothing, or it saw the
+    // full offset and thinks it is done).
+    let pending: Vec<(String, i64, String)> = state
+        .store
+        .read(|c| uploads::interrupted(c).map_err(StoreError::from))
+        .await?;
+    for (id, creator_id, metadata) in pending {
+        let Some(_guard) = state.upload_locks.try_lock(&id) else {
+            continue;
+        };
+        let creator = Creator {
+            id: creator_id,
+            name: String::new(),
+            created_at: 0,
+        };
+        match finish(state, &id, &creator, &metadata).await {
+            Ok(()) => tracing::info!(upload = %id, "finished an upload a crash interrupted"),
+            Err(e) => {
+                tracing::warn!(upload = %id, error = %e, "could not finish an interrupted upload")
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_parses_and_rejects_bad_items() {
+        let m = parse_metadata("filename d29ybGQuanBn,is_confidential, filetype aW1hZ2UvanBlZw==")
+            .unwrap();
+        assert_eq!(m["filename"], b"world.jpg");
+        assert_eq!(m["is_confidential"], b"");
+        assert_eq!(m["filetype"], b"image/jpeg");
+        assert!(parse_metadata("").unwrap().is_empty());
+        assert!(parse_metadata("filename !!!").is_err());
+        assert!(parse_metadata("a YQ==,a YQ==").is_err());
+        assert!(parse_metadata(" ,x").is_err());
+        assert!(parse_metadata("a YQ== extra").is_err());
+    }
+
+    #[test]
+    fn checksums_parse() {
+        let sha1 = base64::engine::general_purpose::STANDARD.encode([0u8; 20]);
+        assert_eq!(
+            parse_checksum(&format!("sha1 {sha1}")).unwrap(),
+            Checksum::Sha1(vec![0; 20])
+        );
+        assert!(
+            parse_checksum(&format!("sha256 {sha1}")).is_err(),
+            "wrong length"
+        );
+        assert!(parse_checksum(&format!("md5 {sha1}"))
+            .unwrap_err()
+            .contains("not supported"));
+        assert!(parse_checksum("sha1").is_err());
+    }
+
+    #[test]
+    fn integers_are_strict() {
+        assert_eq!(parse_u64("L", Some("0")).unwrap(), Some(0));
+        assert_eq!(parse_u64("L", None).unwrap(), None);
+        for bad in ["-1", "", "1e3", " 5", "99999999999999999999", "+3"] {
+            assert!(parse_u64("L", Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ids_cannot_name_other_files() {
+        assert!(valid_id("0123456789abcdef0123456789abcdef"));
+        assert!(!valid_id("../../venuebox.db"));
+        assert!(!valid_id("0123456789ABCDEF0123456789ABCDEF"));
+        assert!(!valid_id(""));
+    }
+}
