@@ -223,6 +223,24 @@ fn row_to_creator(r: &rusqlite::Row<'_>) -> rusqlite::Result<Creator> {
     })
 }
 
+/// The id of the enabled creator named exactly `name`, if there is one.
+pub fn id_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM creators WHERE name = ?1 AND disabled_at IS NULL",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+}
+
+/// The name of creator `id`, if they exist.
+pub fn name_of(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT name FROM creators WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
 /// Turns syncing of a creator's untagged photos on or off. `Ok(false)`: no such
 /// creator.
 pub fn set_sync(conn: &Connection, id: i64, enabled: bool) -> rusqlite::Result<bool> {

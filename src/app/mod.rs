@@ -11,11 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{self, LoginLimiter, SetupCode};
 use crate::config::Config;
-use crate::db::{Store, StoreOptions};
 use crate::identity::{self, Vault};
 use crate::net::mdns;
 use crate::web::{self, portal, tus, AppState};
-use crate::{consent, db, derivatives, files, ftp, ingest, sync};
+use crate::{consent, db, derivatives, ftp, ingest, sync};
 
 pub mod tasks;
 
@@ -29,29 +28,10 @@ pub struct Prepared {
     pub setup_code: SetupCode,
 }
 
-/// Name of the database file in the data dir.
-pub const DATABASE_FILE: &str = "venuebox.db";
-
-/// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
-/// (and migrates) the database. Shared by the service and the CLI's state-changing
-/// commands, so both work on the same data the same way.
-pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let dir = &config.storage.data_dir;
-    files::create_dir(dir, 0o700)
-        .and_then(|()| files::check_writable(dir))
-        .with_context(|| format!("data dir {} is not writable", dir.display()))?;
-    let options = StoreOptions {
-        readers: config.storage.readers,
-        busy_timeout: Duration::from_millis(config.storage.busy_timeout_ms),
-    };
-    let store = Store::open(&dir.join(DATABASE_FILE), &options)?;
-    Ok(store)
-}
-
 /// The blocking part of start-up: data dir, database, identity, event row, admin code.
 /// `admin_token` is `VENUEBOX_ADMIN_TOKEN`, if set.
 pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prepared> {
-    let store = open_store(&config)?;
+    let store = db::open_store(&config)?;
     let vault = Vault::open(&config.storage.data_dir, &config.device.name)?;
     let event = crate::event::Event {
         name: config.event.name.clone(),

@@ -93,18 +93,13 @@ pub async fn import(
 
 /// The `import` command.
 pub fn run(config: &Config, dir: &Path, creator: &str) -> anyhow::Result<ExitCode> {
-    let store = crate::app::open_store(config)?;
+    let store = crate::db::open_store(config)?;
     let name = creator.to_string();
     let creator_id = store
-        .read_blocking(move |c| {
-            c.query_row(
-                "SELECT id FROM creators WHERE name = ?1 AND disabled_at IS NULL",
-                [&name],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(StoreError::from)
-        })
-        .map_err(|_| {
+        .read_blocking(move |c| crate::creators::id_by_name(c, &name).map_err(StoreError::from))
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
             anyhow::anyhow!("no creator named {creator:?} (see `venuebox creator list`)")
         })?;
     if !dir.is_dir() {

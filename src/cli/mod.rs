@@ -322,7 +322,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Creator { command } => {
             init_quiet_logging();
             let config = load_config(&cli, None, None)?;
-            let store = crate::app::open_store(&config)?;
+            let store = crate::db::open_store(&config)?;
             match command {
                 CreatorCommand::Add { name } => {
                     let name = name.clone();
@@ -410,7 +410,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             init_quiet_logging();
             let config = load_config(&cli, None, None)?;
-            let store = crate::app::open_store(&config)?;
+            let store = crate::db::open_store(&config)?;
             let code = store.write_blocking(|tx| {
                 admin::replace_setup_code(tx, "cli").map_err(crate::db::StoreError::from)
             })?;
@@ -436,7 +436,7 @@ fn run(config: Config) -> anyhow::Result<ExitCode> {
         let sockets = crate::app::bind(&state).await?;
         let http = sockets.web.http.local_addr()?;
         let https = match &sockets.web.https {
-            Some(l) => Some(axum::serve::Listener::local_addr(l)?),
+            Some(l) => Some(l.local_addr()?),
             None => None,
         };
         // Handlers first: a SIGTERM right after the banner must stop the box cleanly.

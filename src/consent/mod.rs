@@ -714,13 +714,11 @@ mod tests {
         record_attendance(&conn, "q", Source::Door, 0).unwrap();
         let purged = purge_older_than(&conn, 1000).unwrap();
         assert_eq!(purged.attendance, 1);
-        let audits: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM audit_log WHERE action = 'retention.purge'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let audits = crate::db::recent_audit(&conn, 100)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == "retention.purge")
+            .count();
         assert_eq!(audits, 1);
         assert_eq!(purge_older_than(&conn, 1000).unwrap(), Purged::default());
     }

@@ -214,6 +214,26 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Every migration in one batch, for unit tests on an in-memory database.
+/// Name of the database file in the data dir.
+pub const DATABASE_FILE: &str = "venuebox.db";
+
+/// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
+/// (and migrates) the database. Shared by the service and the CLI's state-changing
+/// commands, so both work on the same data the same way.
+pub fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
+    use anyhow::Context as _;
+    let dir = &config.storage.data_dir;
+    crate::files::create_dir(dir, 0o700)
+        .and_then(|()| crate::files::check_writable(dir))
+        .with_context(|| format!("data dir {} is not writable", dir.display()))?;
+    let options = StoreOptions {
+        readers: config.storage.readers,
+        busy_timeout: Duration::from_millis(config.storage.busy_timeout_ms),
+    };
+    let store = Store::open(&dir.join(DATABASE_FILE), &options)?;
+    Ok(store)
+}
+
 #[cfg(test)]
 pub(crate) fn migrations_for_tests() -> String {
     MIGRATIONS.join(";\n")

@@ -19,6 +19,8 @@
 //! Small hot derivatives are kept in an in-memory LRU with a byte budget, with
 //! hit/miss counters per size that the serving edge bumps.
 
+mod reads;
+
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -392,16 +394,7 @@ impl Previews {
     pub async fn pending(&self) -> Result<u64, StoreError> {
         self.inner
             .store
-            .read(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM photos p
-                     WHERE NOT EXISTS (SELECT 1 FROM renders r WHERE r.photo_id = p.id)",
-                    [],
-                    |r| r.get::<_, i64>(0),
-                )
-                .map(|n| n as u64)
-                .map_err(StoreError::from)
-            })
+            .read(|c| reads::unrendered_count(c).map_err(StoreError::from))
             .await
     }
 
@@ -486,13 +479,7 @@ impl Previews {
             .store
             .read(move |c| {
                 let event = crate::event::event(c)?.map(|e| e.name);
-                let creator: Option<String> = c
-                    .query_row(
-                        "SELECT name FROM creators WHERE id = ?1",
-                        [creator_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let creator = crate::creators::name_of(c, creator_id)?;
                 Ok::<_, StoreError>((event, creator))
             })
             .await?;
@@ -896,13 +883,7 @@ impl Previews {
 /// Sends every photo without a render to the queue, newest first.
 async fn fill_backlog(store: Store, backlog: mpsc::Sender<Photo>) {
     let pending = store
-        .read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT sha256 FROM photos WHERE id NOT IN (SELECT photo_id FROM renders) ORDER BY id DESC",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
-        })
+        .read(|c| reads::unrendered(c).map_err(StoreError::from))
         .await
         .unwrap_or_default();
     for sha in pending {

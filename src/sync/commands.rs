@@ -61,7 +61,7 @@ pub fn rotate(config: &Config) -> anyhow::Result<ExitCode> {
         "{} holds no identity yet; `venuebox run` creates it on first start",
         dir.display()
     );
-    let store = crate::app::open_store(config)?;
+    let store = crate::db::open_store(config)?;
     let record = store.write_blocking(|tx| -> anyhow::Result<_> {
         let next = outbox::next_sequence(tx).map_err(StoreError::from)?;
         let record = crate::identity::rotate(&dir, next)?;
@@ -142,7 +142,7 @@ pub fn bundle(command: &BundleCommand) -> anyhow::Result<ExitCode> {
 
 /// `venuebox sync push|status`.
 pub fn sync(config: &Config, command: &SyncCommand) -> anyhow::Result<ExitCode> {
-    let store = crate::app::open_store(config)?;
+    let store = crate::db::open_store(config)?;
     match command {
         SyncCommand::Push => {
             // The vault must exist (the first `venuebox run` makes it).

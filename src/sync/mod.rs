@@ -16,6 +16,7 @@
 pub mod commands;
 pub mod manifest;
 pub mod outbox;
+pub mod reads;
 pub mod target;
 pub mod verify;
 
@@ -194,7 +195,7 @@ impl Syncer {
     /// Photos waiting to be considered for a bundle.
     async fn unpublished(&self) -> Result<Vec<(i64, String)>, SyncError> {
         self.store
-            .read(|c| outbox::unpublished(c).map_err(SyncError::from))
+            .read(|c| reads::unpublished(c).map_err(SyncError::from))
             .await
     }
 

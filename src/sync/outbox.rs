@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::manifest::{self, Entry, EventRef, Manifest, MANIFEST_FORMAT};
-use super::SyncError;
+use super::{reads, SyncError};
 use crate::identity;
 
 /// Kinds of queued object, in the order they are uploaded within a bundle.
@@ -32,19 +32,9 @@ fn photo_blocked(
     if !creator_sync {
         return Ok(Some("creator_opted_out"));
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT attendee FROM photo_attendees WHERE photo_id = ?1")?;
-    let tagged: Vec<String> = stmt
-        .query_map([photo_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    for attendee in tagged {
+    for attendee in reads::tagged_attendees(conn, photo_id)? {
         if !attendee_may_sync(conn, &attendee)? {
-            let known: bool = conn
-                .query_row("SELECT 1 FROM attendees WHERE id = ?1", [&attendee], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some();
+            let known = crate::consent::attendee(conn, &attendee)?.is_some();
             return Ok(Some(if known {
                 "consent_withdrawn"
             } else {
@@ -53,15 +43,6 @@ fn photo_blocked(
         }
     }
     Ok(None)
-}
-
-fn pseudonyms_of(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.pseudonym FROM photo_attendees t JOIN attendees a ON a.id = t.attendee
-         WHERE t.photo_id = ?1 ORDER BY a.pseudonym",
-    )?;
-    let rows = stmt.query_map([photo_id], |r| r.get(0))?;
-    rows.collect()
 }
 
 /// Capture time and camera from a photo's EXIF, when it has any.
@@ -100,16 +81,6 @@ pub fn read_exif(path: &Path) -> Exif {
         make: text(exif::Tag::Make),
         model: text(exif::Tag::Model),
     }
-}
-
-/// Photos not yet published, as (id, sha256): what the next cut would consider.
-pub fn unpublished(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
-    let mut stmt = conn.prepare(
-        "SELECT p.id, p.sha256 FROM photos p LEFT JOIN sync_photos s ON s.photo_id = p.id
-         WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
 }
 
 fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
@@ -167,15 +138,7 @@ pub fn cut(
 
     // Published photos that may no longer leave: tombstones.
     {
-        let mut stmt = tx.prepare(
-            "SELECT s.photo_id, p.sha256, c.sync_enabled FROM sync_photos s
-             JOIN photos p ON p.id = s.photo_id JOIN creators c ON c.id = p.creator_id
-             WHERE s.tombstoned_in IS NULL ORDER BY s.photo_id",
-        )?;
-        let rows: Vec<(i64, String, bool)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        for (id, sha256, creator_sync) in rows {
+        for (id, sha256, creator_sync) in reads::published_photos(tx)? {
             if let Some(reason) = photo_blocked(tx, id, creator_sync)? {
                 records.push(Entry::Tombstone {
                     target: "asset".into(),
@@ -189,15 +152,7 @@ pub fn cut(
     }
     // Attendees whose records were published and who withdrew or were erased.
     {
-        let mut stmt = tx.prepare(
-            "SELECT s.pseudonym, a.id, EXISTS (SELECT 1 FROM attendee_erasures e WHERE e.pseudonym = s.pseudonym)
-             FROM sync_attendees s LEFT JOIN attendees a ON a.pseudonym = s.pseudonym
-             WHERE s.tombstoned_in IS NULL ORDER BY s.pseudonym",
-        )?;
-        let rows: Vec<(String, Option<String>, bool)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        for (pseudonym, id, erased) in rows {
+        for (pseudonym, id, erased) in reads::published_attendees(tx)? {
             let may = match &id {
                 Some(id) => attendee_may_sync(tx, id)?,
                 None => false,
@@ -225,25 +180,9 @@ pub fn cut(
         .unwrap_or(0);
     let mut consent_to = consent_from;
     {
-        let mut stmt = tx.prepare(
-            "SELECT e.seq, e.attendee, a.pseudonym, e.scope, e.granted, e.notice_hash, e.channel, e.at
-             FROM consent_events e LEFT JOIN attendees a ON a.id = e.attendee
-             WHERE e.seq > ?1 ORDER BY e.seq",
-        )?;
-        type Row = (
-            i64,
-            String,
-            Option<String>,
-            String,
-            bool,
-            String,
-            String,
-            i64,
-        );
-        let rows: Vec<Row> = stmt
-            .query_map([consent_from], |r| Row::try_from(r))?
-            .collect::<Result<_, _>>()?;
-        for (seq, attendee, pseudonym, scope, granted, notice_hash, channel, at) in rows {
+        for (seq, attendee, pseudonym, scope, granted, notice_hash, channel, at) in
+            reads::consent_since(tx, consent_from)?
+        {
             consent_to = seq;
             let Some(pseudonym) = pseudonym else { continue };
             if attendee_may_sync(tx, &attendee)? {
@@ -264,15 +203,7 @@ pub fn cut(
         .unwrap_or(0);
     let mut attendance_to = attendance_from;
     {
-        let mut stmt = tx.prepare(
-            "SELECT t.seq, t.pseudonym, a.id, t.source, t.at FROM attendance t
-             LEFT JOIN attendees a ON a.pseudonym = t.pseudonym
-             WHERE t.seq > ?1 ORDER BY t.seq",
-        )?;
-        let rows: Vec<(i64, String, Option<String>, String, i64)> = stmt
-            .query_map([attendance_from], |r| <_>::try_from(r))?
-            .collect::<Result<_, _>>()?;
-        for (seq, pseudonym, id, source, at) in rows {
+        for (seq, pseudonym, id, source, at) in reads::attendance_since(tx, attendance_from)? {
             attendance_to = seq;
             let Some(id) = id else { continue };
             if attendee_may_sync(tx, &id)? {
@@ -290,17 +221,9 @@ pub fn cut(
     let mut asset_ids = Vec::new();
     let mut asset_bytes = 0u64;
     {
-        let mut stmt = tx.prepare(
-            "SELECT p.id, p.sha256, p.size, p.media_type, c.name, p.source, p.received_at, c.sync_enabled
-             FROM photos p JOIN creators c ON c.id = p.creator_id
-             LEFT JOIN sync_photos s ON s.photo_id = p.id
-             WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
-        )?;
-        type Row = (i64, String, u64, String, String, String, i64, bool);
-        let rows: Vec<Row> = stmt
-            .query_map([], |r| Row::try_from(r))?
-            .collect::<Result<_, _>>()?;
-        for (id, sha256, size, media_type, creator, source, received_at, creator_sync) in rows {
+        for (id, sha256, size, media_type, creator, source, received_at, creator_sync) in
+            reads::photos_to_publish(tx)?
+        {
             if photo_blocked(tx, id, creator_sync)?.is_some() {
                 continue;
             }
@@ -308,7 +231,7 @@ pub fn cut(
                 .get(&sha256)
                 .cloned()
                 .unwrap_or_else(|| read_exif(&photo_path(&sha256)));
-            let attendees = pseudonyms_of(tx, id)?;
+            let attendees = reads::pseudonyms_of(tx, id)?;
             published_attendees.extend(attendees.iter().cloned());
             asset_bytes += size;
             assets.push(Entry::Asset {

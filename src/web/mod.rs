@@ -243,6 +243,11 @@ impl TlsListener {
         let ready = crate::net::tls::accept_loop(tcp, config, "HTTPS");
         Ok(TlsListener { local, ready })
     }
+
+    /// The address it listens on (its port when bound to port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
 }
 
 impl axum::serve::Listener for TlsListener {

@@ -1,0 +1,114 @@
+//! The reads of sync that join across owners, to decide what a cut publishes. Every
+//! query here only reads; the tables it reads: `photos` (ingest), `creators`,
+//! `photo_attendees`, `attendees`, `attendee_erasures`, `consent_events`, `attendance`
+//! (consent), and sync's own `sync_photos`, `sync_attendees`.
+
+use rusqlite::Connection;
+
+/// The pass ids of the attendees tagged on photo `photo_id`.
+pub fn tagged_attendees(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT attendee FROM photo_attendees WHERE photo_id = ?1")?;
+    let rows = stmt.query_map([photo_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The pseudonyms of the attendees tagged on photo `photo_id`, sorted.
+pub fn pseudonyms_of(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.pseudonym FROM photo_attendees t JOIN attendees a ON a.id = t.attendee
+         WHERE t.photo_id = ?1 ORDER BY a.pseudonym",
+    )?;
+    let rows = stmt.query_map([photo_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Photos not yet published, as (id, sha256): what the next cut would consider.
+pub fn unpublished(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.sha256 FROM photos p LEFT JOIN sync_photos s ON s.photo_id = p.id
+         WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Published photos not tombstoned: `(photo id, sha256, its creator's sync switch)`.
+pub fn published_photos(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, bool)>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.photo_id, p.sha256, c.sync_enabled FROM sync_photos s
+         JOIN photos p ON p.id = s.photo_id JOIN creators c ON c.id = p.creator_id
+         WHERE s.tombstoned_in IS NULL ORDER BY s.photo_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// Attendees whose records were published and not tombstoned: `(pseudonym, pass id
+/// if they still exist, whether they were erased)`.
+pub fn published_attendees(
+    conn: &Connection,
+) -> rusqlite::Result<Vec<(String, Option<String>, bool)>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.pseudonym, a.id, EXISTS (SELECT 1 FROM attendee_erasures e WHERE e.pseudonym = s.pseudonym)
+         FROM sync_attendees s LEFT JOIN attendees a ON a.pseudonym = s.pseudonym
+         WHERE s.tombstoned_in IS NULL ORDER BY s.pseudonym",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// A consent event: `(seq, pass id, pseudonym if the attendee still exists, scope,
+/// granted, notice hash, channel, at)`.
+pub type ConsentRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    bool,
+    String,
+    String,
+    i64,
+);
+
+/// Consent events after sequence number `from`, in order.
+pub fn consent_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<ConsentRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.seq, e.attendee, a.pseudonym, e.scope, e.granted, e.notice_hash, e.channel, e.at
+         FROM consent_events e LEFT JOIN attendees a ON a.id = e.attendee
+         WHERE e.seq > ?1 ORDER BY e.seq",
+    )?;
+    let rows = stmt.query_map([from], |r| ConsentRow::try_from(r))?;
+    rows.collect()
+}
+
+/// Attendance after sequence number `from`, in order: `(seq, pseudonym, pass id if
+/// the attendee still exists, source, at)`.
+pub fn attendance_since(
+    conn: &Connection,
+    from: i64,
+) -> rusqlite::Result<Vec<(i64, String, Option<String>, String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT t.seq, t.pseudonym, a.id, t.source, t.at FROM attendance t
+         LEFT JOIN attendees a ON a.pseudonym = t.pseudonym
+         WHERE t.seq > ?1 ORDER BY t.seq",
+    )?;
+    let rows = stmt.query_map([from], |r| <_>::try_from(r))?;
+    rows.collect()
+}
+
+/// A photo a cut may publish: `(id, sha256, size, media type, creator name, source,
+/// received at, its creator's sync switch)`.
+pub type PhotoRow = (i64, String, u64, String, String, String, i64, bool);
+
+/// Photos never published, or tombstoned and so publishable again, oldest first.
+pub fn photos_to_publish(conn: &Connection) -> rusqlite::Result<Vec<PhotoRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.sha256, p.size, p.media_type, c.name, p.source, p.received_at, c.sync_enabled
+         FROM photos p JOIN creators c ON c.id = p.creator_id
+         LEFT JOIN sync_photos s ON s.photo_id = p.id
+         WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
+    )?;
+    let rows = stmt.query_map([], |r| PhotoRow::try_from(r))?;
+    rows.collect()
+}
