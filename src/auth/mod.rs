@@ -17,7 +17,7 @@ use crate::clock::now;
 use crate::{db, files, identity};
 
 /// File the setup code is left in when no one is watching the console (under systemd).
-pub const SETUP_CODE_FILE: &str = "admin-setup-code";
+pub const SETUP_CODE_FILE: &str = crate::files::layout::SETUP_CODE;
 
 /// What can go wrong in admin authentication.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +172,7 @@ pub fn replace_setup_code(conn: &Connection, actor: &str) -> rusqlite::Result<St
 
 /// Where the setup code is left for a box started by systemd.
 pub fn setup_code_file(data_dir: &Path) -> PathBuf {
-    data_dir.join(SETUP_CODE_FILE)
+    crate::files::layout::setup_code(data_dir)
 }
 
 /// Leaves the setup code in a 0600 file in the data dir, for a box started with no one

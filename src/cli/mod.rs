@@ -285,7 +285,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             init_quiet_logging();
             let config = load_config(&cli, None, None)?;
             let dir = &config.storage.data_dir;
-            if !dir.join("keys").join("signing.key").is_file() {
+            if !crate::files::layout::keys(dir)
+                .join("signing.key")
+                .is_file()
+            {
                 anyhow::bail!(
                     "{} holds no identity yet; `venuebox run` creates it on first start",
                     dir.display()

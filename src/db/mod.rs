@@ -214,8 +214,6 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Every migration in one batch, for unit tests on an in-memory database.
-/// Name of the database file in the data dir.
-pub const DATABASE_FILE: &str = "venuebox.db";
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
 /// (and migrates) the database. Shared by the service and the CLI's state-changing
@@ -230,7 +228,7 @@ pub fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
         readers: config.storage.readers,
         busy_timeout: Duration::from_millis(config.storage.busy_timeout_ms),
     };
-    let store = Store::open(&dir.join(DATABASE_FILE), &options)?;
+    let store = Store::open(&crate::files::layout::database(dir), &options)?;
     Ok(store)
 }
 

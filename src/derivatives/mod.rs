@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{self, Store, StoreError};
-use crate::files;
+use crate::files::{self, layout};
 use crate::ingest::{Ingest, Photo};
 use crate::media::privacy::FullPlan;
 use crate::media::render::{Format, Job, Renderer};
@@ -233,8 +233,7 @@ pub struct Previews {
 
 struct Inner {
     store: Store,
-    dir: PathBuf,
-    photos_dir: PathBuf,
+    data_dir: PathBuf,
     /// Renders in progress, by photo: waiters watch their stage (`STAGE_FIRST`, `STAGE_ALL`).
     inflight: Mutex<HashMap<i64, watch::Receiver<u8>>>,
     /// Where renders run: their own threads, below ingest's priority.
@@ -269,7 +268,7 @@ fn lru<K: std::hash::Hash + Eq, V>(n: usize) -> Mutex<lru::LruCache<K, V>> {
 impl std::fmt::Debug for Previews {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Previews")
-            .field("dir", &self.inner.dir)
+            .field("data_dir", &self.inner.data_dir)
             .finish_non_exhaustive()
     }
 }
@@ -278,8 +277,7 @@ impl Previews {
     /// Opens the derivative store in `<data>/derivatives/`.
     pub fn open(store: Store, config: &crate::config::Config) -> std::io::Result<Previews> {
         let data_dir = &config.storage.data_dir;
-        let dir = data_dir.join("derivatives");
-        files::create_dir(&dir, 0o700)?;
+        files::create_dir(&layout::derivatives(data_dir), 0o700)?;
         let decodes = match config.previews.max_decodes {
             0 => std::thread::available_parallelism()
                 .map(|n| n.get())
@@ -289,8 +287,7 @@ impl Previews {
         Ok(Previews {
             inner: Arc::new(Inner {
                 store,
-                dir,
-                photos_dir: data_dir.join("photos/sha256"),
+                data_dir: data_dir.clone(),
                 inflight: Mutex::new(HashMap::new()),
                 background: crate::lowprio::Background::new(
                     decodes,
@@ -317,10 +314,7 @@ impl Previews {
     }
 
     pub fn path(&self, sha: &str, d: Derivative, format: Format) -> PathBuf {
-        self.inner
-            .dir
-            .join(&sha[..2])
-            .join(format!("{sha}-{}.{}", d.name(), format.ext()))
+        layout::derivative(&self.inner.data_dir, sha, d.name(), format.ext())
     }
 
     fn all_exist(&self, sha: &str) -> bool {
@@ -346,6 +340,17 @@ impl Previews {
             t.ended = Some(Instant::now());
         }
         lock(&self.inner.upload_of).put(photo_id, key.to_string());
+    }
+
+    /// The one rule of the instant-preview feed (tus and FTP alike): the first bytes
+    /// of an upload are offered once the EXIF thumbnail in them has arrived whole (and
+    /// at least 32 KiB are in, so a tiny first chunk is not decoded in vain), or once
+    /// [`INSTANT_HEAD_BYTES`] have arrived (then the thumbnail is missing, or lies
+    /// beyond them). An upload that ends earlier is offered at its end.
+    pub fn head_ready(head: &[u8]) -> bool {
+        head.len() as u64 >= INSTANT_HEAD_BYTES
+            || (head.len() >= 32 << 10
+                && crate::media::jpeg::jpeg_meta(head).exif_thumbnail.is_some())
     }
 
     /// Does the upload still lack an instant preview?
@@ -516,7 +521,7 @@ impl Previews {
         self.inner.counters.renders.fetch_add(1, Ordering::Relaxed);
         let watermark = self.watermark_for(photo).await?;
         let (id, sha, raw) = (photo.id, photo.sha256.clone(), photo.raw);
-        let source = self.inner.photos_dir.join(&sha[..2]).join(&sha);
+        let source = layout::photo(&self.inner.data_dir, &sha);
         let paths: Vec<Vec<PathBuf>> = FORMATS
             .iter()
             .map(|f| RENDERED.iter().map(|d| self.path(&sha, *d, *f)).collect())
@@ -876,7 +881,7 @@ impl Previews {
     }
 
     pub fn source(&self, sha: &str) -> PathBuf {
-        self.inner.photos_dir.join(&sha[..2]).join(sha)
+        layout::photo(&self.inner.data_dir, sha)
     }
 }
 

@@ -5,6 +5,8 @@
 //! itself is on disk. A reader therefore sees either the old content or the new, never
 //! a torn mix. Everything that writes a file the box must keep goes through here.
 
+pub mod layout;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};

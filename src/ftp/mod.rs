@@ -407,14 +407,8 @@ impl Upload {
             let limit = crate::derivatives::INSTANT_HEAD_BYTES as usize;
             let take = (limit - self.instant_head.len()).min(n);
             self.instant_head.extend_from_slice(&chunk[..take]);
-            // Offered once: when the EXIF thumbnail has arrived whole, or at the limit
-            // (then the previews find none, or one past the limit).
-            if self.instant_head.len() >= limit
-                || (self.instant_head.len() >= 32 << 10
-                    && crate::media::jpeg::jpeg_meta(&self.instant_head)
-                        .exif_thumbnail
-                        .is_some())
-            {
+            // Offered once, by the feed's one rule.
+            if crate::derivatives::Previews::head_ready(&self.instant_head) {
                 self.offered = true;
                 trees
                     .previews
@@ -723,7 +717,7 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = state.config.clone();
-    let root = config.storage.data_dir.join("ftp");
+    let root = crate::files::layout::ftp(&config.storage.data_dir);
     files::create_dir(&root, 0o700)?;
     let swept = sweep_partials(&root)?;
     if swept > 0 {
@@ -741,7 +735,7 @@ pub async fn serve(
             Duration::from_secs(config.admin.login_window_secs),
         ),
     });
-    let keys = config.storage.data_dir.join("keys");
+    let keys = crate::files::layout::keys(&config.storage.data_dir);
     let (first, last) = config.ftp.passive_ports;
     // `implicit`: the real client and the box's address it reached, for a session
     // whose control connection comes through the implicit-FTPS relay.

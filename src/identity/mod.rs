@@ -92,7 +92,7 @@ impl Vault {
     /// Loads the identity from `<data_dir>/keys`, creating what is missing. `box_name`
     /// and the host's names and addresses go into a new certificate.
     pub fn open(data_dir: &Path, box_name: &str) -> Result<Vault, VaultError> {
-        let dir = data_dir.join("keys");
+        let dir = crate::files::layout::keys(data_dir);
         files::create_dir(&dir, 0o700).map_err(|source| VaultError::Io {
             path: dir.clone(),
             source,
@@ -590,7 +590,7 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, VaultError> {
 /// The box id: the key id of the first key in the chain (the current key's id while
 /// the box has never rotated). Reads only; never starts a chain.
 pub fn box_id(data_dir: &Path) -> Result<String, VaultError> {
-    let dir = data_dir.join("keys");
+    let dir = crate::files::layout::keys(data_dir);
     if let Some(first) = read_chain(&dir)?.and_then(|c| c.into_iter().next()) {
         return Ok(first.statement.box_id);
     }
@@ -601,7 +601,7 @@ pub fn box_id(data_dir: &Path) -> Result<String, VaultError> {
 /// Loads the bundle signer from `<data_dir>/keys` (the vault must have been opened
 /// once, so the key exists), starting the chain if this is the first bundle.
 pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {
-    let dir = data_dir.join("keys");
+    let dir = crate::files::layout::keys(data_dir);
     finish_rotation(&dir)?;
     let key = read_signing_key(&dir.join("signing.key"))?;
     let chain = load_or_start_chain(&dir, &key)?;
@@ -628,7 +628,7 @@ pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {
 /// program can do.) Returns the new statement.
 pub fn rotate(data_dir: &Path, from_bundle: u64) -> Result<KeyRecord, VaultError> {
     use base64::Engine;
-    let dir = data_dir.join("keys");
+    let dir = crate::files::layout::keys(data_dir);
     finish_rotation(&dir)?;
     let signer = bundle_signer(data_dir)?;
     let old = signer.key;

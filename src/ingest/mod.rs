@@ -29,7 +29,7 @@ use tokio::sync::broadcast;
 
 use crate::config::IngestConfig;
 use crate::db::{self, Store, StoreError};
-use crate::files;
+use crate::files::{self, layout};
 
 /// Where a photo came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -279,11 +279,11 @@ impl Ingest {
     /// (power cut, crash, kill -9) and are removed here: their uploads were never
     /// acknowledged.
     pub fn open(store: Store, data_dir: &Path, limits: IngestConfig) -> std::io::Result<Ingest> {
-        let incoming = data_dir.join("incoming");
-        for dir in [incoming.clone(), data_dir.join("photos/sha256")] {
+        let incoming = layout::incoming(data_dir);
+        for dir in [incoming.clone(), layout::photos(data_dir)] {
             files::create_dir(&dir, 0o700)?;
         }
-        make_shards(&data_dir.join("photos/sha256"))?;
+        make_shards(&layout::photos(data_dir))?;
         let swept = sweep_incoming(&incoming)?;
         if swept > 0 {
             tracing::info!(
@@ -388,11 +388,7 @@ impl Ingest {
 
     /// Where the photo with this hash is stored.
     pub fn photo_path(&self, sha256_hex: &str) -> PathBuf {
-        self.inner
-            .data_dir
-            .join("photos/sha256")
-            .join(&sha256_hex[..2])
-            .join(sha256_hex)
+        layout::photo(&self.inner.data_dir, sha256_hex)
     }
 
     /// A new temporary file path in `incoming/` (same filesystem as the store).

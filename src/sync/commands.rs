@@ -57,7 +57,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn rotate(config: &Config) -> anyhow::Result<ExitCode> {
     let dir = config.storage.data_dir.clone();
     anyhow::ensure!(
-        dir.join("keys/signing.key").is_file(),
+        crate::files::layout::keys(&dir)
+            .join("signing.key")
+            .is_file(),
         "{} holds no identity yet; `venuebox run` creates it on first start",
         dir.display()
     );

@@ -105,14 +105,6 @@ impl SyncHandle {
 
 use crate::clock::now;
 
-/// Where a stored photo's bytes are (the ingest layout).
-pub fn photo_path(data_dir: &Path, sha256: &str) -> PathBuf {
-    data_dir
-        .join("photos/sha256")
-        .join(&sha256[..2.min(sha256.len())])
-        .join(sha256)
-}
-
 /// Limits the average upload rate (granularity: one object or part).
 struct Pacer {
     bytes_per_sec: u64,
@@ -208,7 +200,7 @@ impl Syncer {
             candidates
                 .into_iter()
                 .map(|(_, sha)| {
-                    let exif = outbox::read_exif(&photo_path(&data_dir, &sha));
+                    let exif = outbox::read_exif(&crate::files::layout::photo(&data_dir, &sha));
                     (sha, exif)
                 })
                 .collect()
@@ -219,7 +211,7 @@ impl Syncer {
             .store
             .write(move |tx| {
                 outbox::cut(tx, &data_dir, &event, &exif, &|sha| {
-                    photo_path(&data_dir, sha)
+                    crate::files::layout::photo(&data_dir, sha)
                 })
             })
             .await?;
@@ -339,7 +331,7 @@ impl Syncer {
             return Ok("uploaded");
         }
         let sha = p.sha256.clone().unwrap_or_default();
-        let file = photo_path(&self.data_dir, &sha);
+        let file = crate::files::layout::photo(&self.data_dir, &sha);
         if let Some(dest) = self.target.local_file(&p.key) {
             return link_local(file, dest, sha).await;
         }

@@ -73,7 +73,7 @@ impl Target {
                 let dir = config
                     .local_dir
                     .clone()
-                    .unwrap_or_else(|| data_dir.join("sync-target"));
+                    .unwrap_or_else(|| crate::files::layout::sync_target(data_dir));
                 Target::local(dir, &config.prefix)
             }
             SyncTargetKind::S3 => Target::s3(

@@ -15,24 +15,29 @@
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use maud::{html, Markup, DOCTYPE};
+use maud::{html, Markup};
 use serde::{de::DeserializeOwned, Deserialize};
 
 use crate::auth::{self, csrf_matches, NewSession};
 use crate::creators::{self};
 use crate::db::{self, StoreError};
 use crate::event::Event;
-use crate::web::AppState;
+use crate::web::csrf::DoubleSubmit;
+use crate::web::{shell, AppState};
 use crate::web::{AppError, AppJson, ClientAddr};
 
 /// Name of the admin session cookie.
 pub const SESSION_COOKIE: &str = "vb_admin";
 /// Name of the cookie that carries the login form's CSRF token.
-const LOGIN_CSRF_COOKIE: &str = "vb_login_csrf";
+const LOGIN_CSRF: DoubleSubmit = DoubleSubmit {
+    cookie: "vb_login_csrf",
+    path: "/admin/login",
+    same_site: SameSite::Strict,
+};
 /// Header carrying the CSRF token on cookie-authenticated API calls.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -352,18 +357,7 @@ async fn api_audit(
 // --- Pages. Server-rendered, no scripts, no external assets. ---
 
 fn page(title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · venuebox" }
-                style { (maud::PreEscaped(STYLE)) }
-            }
-            body { main { (body) } }
-        }
-    }
+    shell::document("en", &format!("{title} · venuebox"), STYLE, body)
 }
 
 const STYLE: &str =
@@ -376,18 +370,7 @@ code{background:#e8e8e4;padding:.1rem .3rem;word-break:break-all}table{border-co
 td,th{padding:.25rem .5rem;text-align:left;border-bottom:1px solid #ddd}";
 
 fn html_response(status: StatusCode, markup: Markup) -> Response {
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-            ),
-        ],
-        Html(markup.into_string()),
-    )
-        .into_response()
+    shell::respond(status, markup, false, None)
 }
 
 fn login_page(csrf: &str, error: Option<&str>) -> Markup {
@@ -413,18 +396,9 @@ async fn page_login(
     jar: CookieJar,
     ConnectInfo(client): ConnectInfo<ClientAddr>,
 ) -> (CookieJar, Response) {
-    // Login CSRF: a double-submit token in a Strict cookie and the form.
-    let csrf = crate::identity::random_token("");
-    let cookie = Cookie::build((LOGIN_CSRF_COOKIE, csrf.clone()))
-        .path("/admin/login")
-        .http_only(true)
-        .same_site(SameSite::Strict)
-        .secure(client.tls)
-        .build();
-    (
-        jar.add(cookie),
-        html_response(StatusCode::OK, login_page(&csrf, None)),
-    )
+    // Login CSRF: a double-submit token in a Strict cookie and the form, new per page.
+    let (jar, csrf) = LOGIN_CSRF.issue(jar, client.tls, true, str::to_string);
+    (jar, html_response(StatusCode::OK, login_page(&csrf, None)))
 }
 
 #[derive(Deserialize)]
@@ -439,16 +413,13 @@ async fn page_login_submit(
     jar: CookieJar,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string());
-    if !expected.is_some_and(|e| csrf_matches(&e, Some(&form.csrf))) {
+    if !LOGIN_CSRF.check(&jar, &form.csrf, str::to_string) {
         return AppError::Csrf.into_response();
     }
     match login(&state, client, form.code).await {
         Ok(session) => {
             let ttl = state.config.admin.session_ttl_secs as i64;
-            let jar = jar
-                .add(session_cookie(session.token, ttl, client.tls))
-                .remove(Cookie::build(LOGIN_CSRF_COOKIE).path("/admin/login"));
+            let jar = LOGIN_CSRF.remove(jar.add(session_cookie(session.token, ttl, client.tls)));
             (jar, Redirect::to("/admin")).into_response()
         }
         Err(e) => {

@@ -8,9 +8,11 @@
 //! nowhere else. This module owns no business rules.
 
 pub mod admin;
+pub mod csrf;
 mod error;
 pub mod portal;
 pub mod previews;
+pub mod shell;
 pub mod sync;
 pub mod tus;
 
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::connect_info::Connected;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -149,20 +151,32 @@ impl MakeRequestId for RequestIds {
 pub fn app(state: AppState) -> Router {
     let config = &state.config.http;
     let timeout = Duration::from_secs(config.request_timeout_secs);
+    // Audience is decided by where a router is merged, each with its guard: the
+    // public routes (health) and the attendee routes (the portal) are open to
+    // everyone; the admin and vendor routes answer 404 to the attendee network, as if
+    // they did not exist, whatever the path (authentication still applies after).
+    let staff_only = || axum::middleware::from_fn_with_state(state.clone(), staff_network_only);
+    let public = Router::new().route("/healthz", get(healthz));
+    let attendee = portal::router();
+    let admin = admin::router()
+        .merge(sync::router())
+        .merge(portal::staff_router())
+        .route_layer(staff_only());
+    let vendor = previews::router().route_layer(staff_only());
+    let uploads = tus::router().route_layer(staff_only());
     // Ordinary routes get a body limit and a total timeout; uploads stream for as
     // long as bytes keep coming (the tus module bounds them itself).
     let routes = Router::new()
-        .route("/healthz", get(healthz))
-        .merge(admin::router())
-        .merge(previews::router())
-        .merge(sync::router())
-        .merge(portal::router())
+        .merge(public)
+        .merge(attendee)
+        .merge(admin)
+        .merge(vendor)
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .merge(tus::router())
+        .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             portal::gate,
@@ -207,6 +221,22 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ));
     routes.layer(middleware)
+}
+
+/// Guard of the admin and vendor routers: a request that arrived from the attendee
+/// network (`portal.attendee_networks`) gets 404, as for a path that does not exist.
+/// Requests handed to the app in-process (no socket) have no client to judge.
+async fn staff_network_only(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() {
+        if state.portal.is_attendee(client.ip()) {
+            return AppError::NotFound.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise; always with version,

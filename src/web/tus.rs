@@ -298,11 +298,11 @@ impl Drop for UploadGuard<'_> {
 }
 
 fn uploads_dir(state: &AppState) -> PathBuf {
-    state.config.storage.data_dir.join("uploads")
+    crate::files::layout::uploads(&state.config.storage.data_dir)
 }
 
 fn part_path(state: &AppState, id: &str) -> PathBuf {
-    uploads_dir(state).join(id)
+    crate::files::layout::upload_part(&state.config.storage.data_dir, id)
 }
 
 /// Upload ids are 32 lowercase hex digits; anything else is not an upload of ours
@@ -712,7 +712,8 @@ async fn write_chunk(
         && written > 0
         && state.previews.wants_instant(id)
     {
-        offer_head(state, id, new_offset).await;
+        let complete = upload.length == Some(new_offset);
+        offer_head(state, id, new_offset, complete).await;
     }
     if upload.length == Some(new_offset) {
         finish(state, id, creator, &upload.metadata).await?;
@@ -721,9 +722,11 @@ async fn write_chunk(
 }
 
 /// Hands the first bytes of an upload to the previews for an instant preview (the
-/// EXIF thumbnail). Best effort: a read error only means no instant preview, and the
-/// decode runs off this request.
-async fn offer_head(state: &AppState, id: &str, received: u64) {
+/// EXIF thumbnail) when the feed's rule says they are ready
+/// ([`crate::derivatives::Previews::head_ready`]) or the upload is `complete`. Best
+/// effort: a read error only means no instant preview, and the decode runs off this
+/// request.
+async fn offer_head(state: &AppState, id: &str, received: u64, complete: bool) {
     use tokio::io::AsyncReadExt;
     let want = received.min(crate::derivatives::INSTANT_HEAD_BYTES) as usize;
     let mut head = vec![0u8; want];
@@ -733,7 +736,10 @@ async fn offer_head(state: &AppState, id: &str, received: u64) {
         Ok::<_, std::io::Error>(())
     };
     match read.await {
-        Ok(()) => state.previews.offer_head(id, head),
+        Ok(()) if complete || crate::derivatives::Previews::head_ready(&head) => {
+            state.previews.offer_head(id, head)
+        }
+        Ok(()) => {}
         Err(e) => tracing::debug!(upload = %id, error = %e, "no head for an instant preview"),
     }
 }

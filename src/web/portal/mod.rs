@@ -13,35 +13,40 @@
 //! they do not expect, so a form cannot name another attendee.
 
 pub mod captive;
+mod gate;
+mod staff;
 pub mod text;
+
+pub use gate::gate;
+pub use staff::router as staff_router;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, PreEscaped};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::clock::now;
 use crate::consent::{self, Attendee, Channel, Scope, Secret, Source};
-use crate::web::admin::AdminSession;
-use crate::web::AppState;
-use crate::web::{AppError, AppJson, ClientAddr};
-use captive::Online;
+use crate::web::csrf::DoubleSubmit;
+use crate::web::{shell, AppState};
+use crate::web::{AppError, ClientAddr};
 use text::Texts;
 
 /// Cookie holding the attendee's pass id.
 const PASS_COOKIE: &str = "vb_pass";
-/// Cookie the portal forms' CSRF token is bound to.
-const CSRF_COOKIE: &str = "vb_csrf";
+/// The portal forms' CSRF cookie; the token is its keyed hash under the event secret.
+const PORTAL_CSRF: DoubleSubmit = DoubleSubmit {
+    cookie: "vb_csrf",
+    path: "/portal",
+    same_site: SameSite::Lax,
+};
 /// Largest portal form body: a handful of short fields.
 const FORM_LIMIT: usize = 4096;
 /// Path of the RFC 8908 API when no `portal.api_url` names another.
@@ -177,7 +182,9 @@ impl Portal {
         }
     }
 
-    fn is_attendee(&self, ip: IpAddr) -> bool {
+    /// Is `ip` in one of `portal.attendee_networks`? (An IPv4-mapped IPv6 address counts
+    /// as its IPv4 address.)
+    pub fn is_attendee(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             ip => ip,
@@ -203,151 +210,6 @@ fn url_path(url: &str) -> Option<&str> {
     Some(path.split(['?', '#']).next().unwrap_or("/")).map(|p| if p.is_empty() { "/" } else { p })
 }
 
-/// Whether this client is through the portal, and for how long still.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// Not yet (or the session ended).
-    Captive,
-    /// Through; `Some(s)` seconds remain when sessions are limited.
-    Open(Option<i64>),
-}
-
-async fn access(state: &AppState, client_key: String) -> Result<Access, AppError> {
-    let row: Option<Option<i64>> = state
-        .store
-        .read_sql(move |c| consent::portal_client_expiry(c, &client_key))
-        .await?;
-    let now = now();
-    Ok(match row {
-        None => Access::Captive,
-        Some(None) => Access::Open(None),
-        Some(Some(expires)) if expires > now => Access::Open(Some(expires - now)),
-        Some(Some(_)) => Access::Captive,
-    })
-}
-
-/// The gate every request passes first (see the module docs).
-pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // Requests handed to the app in-process (no socket) have no client to judge.
-    let Some(&ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() else {
-        return next.run(request).await;
-    };
-    let portal = &state.portal;
-    let path = request.uri().path();
-    if portal.is_attendee(client.ip()) && is_vendor_path(path) {
-        return AppError::NotFound.into_response();
-    }
-    if !state.config.portal.enabled {
-        return next.run(request).await;
-    }
-    if path == API_PATH || portal.inner.api_path.as_deref() == Some(path) {
-        return captive_api(&state, client).await;
-    }
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(captive::host_only)
-        .or_else(|| request.uri().host().map(captive::host_only));
-    let local = client.local.map(|a| a.ip());
-    let Some(host) = host.filter(|h| !portal.is_own_host(h, local)) else {
-        return next.run(request).await;
-    };
-    let portal_page = format!("{}/portal", portal.url());
-    let Some(online) = captive::probe(&host, path) else {
-        return redirect_found(&portal_page);
-    };
-    match access(&state, portal.client_key(client.ip())).await {
-        Ok(Access::Open(_)) => match online {
-            Online::Body(body, content_type) => (
-                StatusCode::OK,
-                [
-                    (header::CONTENT_TYPE, content_type),
-                    (header::CACHE_CONTROL, "no-store"),
-                ],
-                body,
-            )
-                .into_response(),
-            Online::NoContent => (
-                StatusCode::NO_CONTENT,
-                [(header::CACHE_CONTROL, "no-store")],
-            )
-                .into_response(),
-            Online::Portal => redirect_found(&format!("{portal_page}/pass")),
-        },
-        Ok(Access::Captive) => redirect_found(&portal_page),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Paths only vendors and admins use: never served to the attendee network.
-fn is_vendor_path(path: &str) -> bool {
-    ["/admin", "/api/admin", "/files", "/photos", "/uploads"]
-        .iter()
-        .any(|p| {
-            path.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        })
-}
-
-/// A 302 that no cache keeps (phones must re-probe, not remember the redirect).
-fn redirect_found(location: &str) -> Response {
-    let mut r = (
-        StatusCode::FOUND,
-        [(header::CACHE_CONTROL, "no-store")],
-        Body::empty(),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r
-}
-
-/// The RFC 8908 Captive Portal API: the state of this client.
-async fn captive_api(state: &AppState, client: ClientAddr) -> Response {
-    let access = match access(state, state.portal.client_key(client.ip())).await {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    let config = &state.config.portal;
-    // The user portal is served from the API's (TLS) origin when there is one.
-    let base = config
-        .api_url
-        .as_deref()
-        .and_then(|u| u.split_once("://"))
-        .and_then(|(scheme, rest)| {
-            rest.split('/')
-                .next()
-                .map(|host| format!("{scheme}://{host}"))
-        })
-        .unwrap_or_else(|| state.portal.url().to_string());
-    let mut body = json!({
-        "captive": access == Access::Captive,
-        "user-portal-url": format!("{base}/portal"),
-    });
-    if let Some(venue) = &config.venue_info_url {
-        body["venue-info-url"] = json!(venue);
-    }
-    if config.session_secs > 0 {
-        body["can-extend-session"] = json!(true);
-        if let Access::Open(Some(left)) = access {
-            body["seconds-remaining"] = json!(left);
-        }
-    } else {
-        body["can-extend-session"] = json!(false);
-    }
-    (
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, CAPTIVE_JSON),
-            (header::CACHE_CONTROL, "private, no-store"),
-        ],
-        body.to_string(),
-    )
-        .into_response()
-}
-
 /// The portal's routes.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -359,8 +221,6 @@ pub fn router() -> Router<AppState> {
         .route("/portal/me", get(page_me))
         .route("/portal/me/scope", post(submit_scope))
         .route("/portal/me/delete", post(submit_delete))
-        .route("/api/admin/attendance", get(api_attendance))
-        .route("/api/admin/consent", post(api_record_consent))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
@@ -394,27 +254,11 @@ async fn current_attendee(state: &AppState, jar: &CookieJar) -> Result<Option<At
 
 /// The CSRF cookie, made if missing, and the token forms must carry.
 fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
-    if let Some(c) = jar.get(CSRF_COOKIE) {
-        let token = state.portal.csrf_for(c.value());
-        return (jar, token);
-    }
-    let value = crate::identity::random_token("");
-    let token = state.portal.csrf_for(&value);
-    let cookie = Cookie::build((CSRF_COOKIE, value))
-        .path("/portal")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(tls)
-        .build();
-    (jar.add(cookie), token)
+    PORTAL_CSRF.issue(jar, tls, false, |v| state.portal.csrf_for(v))
 }
 
 fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
-    let Some(c) = jar.get(CSRF_COOKIE) else {
-        return false;
-    };
-    let expected = state.portal.csrf_for(c.value());
-    subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into()
+    PORTAL_CSRF.check(jar, given, |v| state.portal.csrf_for(v))
 }
 
 fn pass_cookie(id: String, tls: bool) -> Cookie<'static> {
@@ -444,47 +288,23 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem .2
 td form button{width:auto;padding:.3rem .8rem;margin:0}.error{color:#8a1111;font-weight:700}";
 
 fn page(t: &Texts, title: &str, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang=(t.lang) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
-                main {
-                    nav aria-label="Language" {
-                        @for other in text::ALL.iter() {
-                            @if other.lang == t.lang {
-                                span aria-current="true" { (other.name) }
-                            } @else {
-                                a href={ "?lang=" (other.lang) } lang=(other.lang) hreflang=(other.lang) { (other.name) }
-                            }
-                        }
-                    }
-                    (body)
+    let main = html! {
+        nav aria-label="Language" {
+            @for other in text::ALL.iter() {
+                @if other.lang == t.lang {
+                    span aria-current="true" { (other.name) }
+                } @else {
+                    a href={ "?lang=" (other.lang) } lang=(other.lang) hreflang=(other.lang) { (other.name) }
                 }
             }
         }
-    }
+        (body)
+    };
+    shell::document(t.lang, title, STYLE, main)
 }
 
 fn html_page(status: StatusCode, markup: Markup) -> Response {
-    (
-        status,
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
-            ),
-            (header::VARY, "Accept-Language, Cookie"),
-        ],
-        Html(markup.into_string()),
-    )
-        .into_response()
+    shell::respond(status, markup, true, Some("Accept-Language, Cookie"))
 }
 
 fn error_page(t: &Texts, status: StatusCode, message: &str) -> Response {
@@ -893,77 +713,4 @@ async fn submit_delete(
         html_page(StatusCode::OK, page(t, t.deleted_title, body)),
     )
         .into_response())
-}
-
-/// `GET /api/admin/attendance`: consent and attendance counts for the dashboard.
-async fn api_attendance(
-    State(state): State<AppState>,
-    _admin: AdminSession,
-) -> Result<Json<consent::Summary>, AppError> {
-    Ok(Json(state.store.read_sql(consent::summary).await?))
-}
-
-/// A consent decision an attendee tells a vendor or the door staff, who scan their pass.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StaffConsent {
-    /// The scanned pass code.
-    pass: String,
-    scope: String,
-    granted: bool,
-    /// `vendor` or `door`.
-    channel: String,
-}
-
-/// `POST /api/admin/consent`: records a decision given in person (channel `vendor` or
-/// `door`), under the notice in the attendee's language. Answers the scope's state.
-async fn api_record_consent(
-    State(state): State<AppState>,
-    _admin: AdminSession,
-    AppJson(body): AppJson<StaffConsent>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let scope = Scope::parse(&body.scope)
-        .ok_or_else(|| AppError::BadRequest(format!("unknown scope {:?}", body.scope)))?;
-    let channel = match body.channel.as_str() {
-        "vendor" => Channel::Vendor,
-        "door" => Channel::Door,
-        other => {
-            return Err(AppError::BadRequest(format!(
-                "channel must be vendor or door, not {other:?}"
-            )))
-        }
-    };
-    let pseudonym = consent::verify_pass_code(state.portal.secret(), &body.pass)
-        .ok_or_else(|| AppError::BadRequest("not a pass of this event".into()))?;
-    let found: Option<(String, String)> = state
-        .store
-        .read_sql(move |c| consent::language_by_pseudonym(c, &pseudonym))
-        .await?;
-    let (id, language) = found.ok_or(AppError::NotFound)?;
-    let t = text::for_tag(&language).unwrap_or(&text::EN);
-    let notice_hash = state.portal.notice(t).1.to_string();
-    let granted = body.granted;
-    let recorded = state
-        .store
-        .write_sql(move |c| {
-            let recorded = consent::record(c, &id, scope, granted, &notice_hash, channel)?;
-            if recorded {
-                crate::db::audit(
-                    c,
-                    "admin",
-                    "consent.record",
-                    &format!(
-                        "{} {} via {}",
-                        scope,
-                        if granted { "granted" } else { "withdrawn" },
-                        channel.as_str()
-                    ),
-                )?;
-            }
-            Ok(recorded)
-        })
-        .await?;
-    Ok(Json(
-        json!({ "scope": scope, "granted": granted, "recorded": recorded }),
-    ))
 }
