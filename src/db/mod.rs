@@ -213,8 +213,6 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
 ];
 
-/// Every migration in one batch, for unit tests on an in-memory database.
-
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
 /// (and migrates) the database. Shared by the service and the CLI's state-changing
 /// commands, so both work on the same data the same way.
@@ -232,6 +230,7 @@ pub fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Every migration in one batch, for unit tests on an in-memory database.
 #[cfg(test)]
 pub(crate) fn migrations_for_tests() -> String {
     MIGRATIONS.join(";\n")

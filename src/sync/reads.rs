@@ -82,12 +82,12 @@ pub fn consent_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<Conse
     rows.collect()
 }
 
-/// Attendance after sequence number `from`, in order: `(seq, pseudonym, pass id if
-/// the attendee still exists, source, at)`.
-pub fn attendance_since(
-    conn: &Connection,
-    from: i64,
-) -> rusqlite::Result<Vec<(i64, String, Option<String>, String, i64)>> {
+/// An attendance record: `(seq, pseudonym, pass id if the attendee still exists,
+/// source, at)`.
+pub type AttendanceRow = (i64, String, Option<String>, String, i64);
+
+/// Attendance after sequence number `from`, in order.
+pub fn attendance_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<AttendanceRow>> {
     let mut stmt = conn.prepare(
         "SELECT t.seq, t.pseudonym, a.id, t.source, t.at FROM attendance t
          LEFT JOIN attendees a ON a.pseudonym = t.pseudonym
