@@ -23,9 +23,16 @@
 //! photo (the "acknowledged means durable" rule), which needs our commit inside the
 //! request, not after it through its hook events; (3) creator ownership of uploads and
 //! the later instant preview need the bytes and rows in our own layout. The protocol
-//! itself is small: its header parsing is kept pure and unit-tested below.
+//! itself is small: its header parsing is kept pure and unit-tested in [`headers`],
+//! its errors and their statuses are in [`error`] (as the tus server rustus splits
+//! `protocol/`), and its SQL is `ingest::uploads`.
 
-use std::collections::HashMap;
+mod error;
+pub mod headers;
+
+pub use error::TusError;
+pub use headers::{parse_checksum, parse_metadata, parse_u64, Checksum};
+
 use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -38,7 +45,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{options, post};
 use axum::Router;
-use base64::Engine;
+
 use futures_util::StreamExt;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -48,7 +55,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::creators::{self, Creator};
 use crate::db::StoreError;
 use crate::ingest::uploads::{self, Upload};
-use crate::ingest::{Incoming, IngestError, Source, SPACE_CHECK_BYTES};
+use crate::ingest::{Incoming, Source, SPACE_CHECK_BYTES};
 use crate::{files, web::AppState};
 
 /// The protocol version served.
@@ -58,196 +65,6 @@ pub const TUS_EXTENSIONS: &str =
     "creation,creation-with-upload,creation-defer-length,expiration,checksum,termination";
 /// A PATCH that receives no byte for this long is treated as interrupted.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// The status tus defines for a checksum mismatch.
-const CHECKSUM_MISMATCH: u16 = 460;
-
-/// Everything that can go wrong with a tus request, each with its status.
-#[derive(Debug, thiserror::Error)]
-pub enum TusError {
-    /// 412: a Tus-Resumable other than 1.0.0, or none.
-    #[error("Tus-Resumable: 1.0.0 is required")]
-    Version,
-    /// 400: a malformed or missing header.
-    #[error("{0}")]
-    BadRequest(String),
-    /// 401: no valid upload token.
-    #[error("an upload token is required (Authorization: Bearer vbu_...)")]
-    Unauthorized,
-    /// 404: no such upload (or another creator's).
-    #[error("no such upload")]
-    NotFound,
-    /// 409: Upload-Offset does not match the stored offset.
-    #[error("Upload-Offset {given} does not match the upload's offset {expected}")]
-    OffsetMismatch {
-        /// What the client sent.
-        given: u64,
-        /// What is stored.
-        expected: u64,
-    },
-    /// 410: the upload expired.
-    #[error("the upload expired")]
-    Gone,
-    /// 413: larger than allowed, or more bytes than Upload-Length.
-    #[error("{0}")]
-    TooLarge(String),
-    /// 415: PATCH without `application/offset+octet-stream`, or not a photo.
-    #[error("{0}")]
-    UnsupportedMedia(String),
-    /// 423: another PATCH to this upload is running.
-    #[error("another request is writing this upload; retry")]
-    Locked,
-    /// 460: the chunk's checksum does not match.
-    #[error("checksum mismatch; the chunk was discarded")]
-    ChecksumMismatch,
-    /// 507: disk reserve or quota.
-    #[error("{0}")]
-    Storage(String),
-    /// 503: the box is behind on previews; retry after the given seconds.
-    #[error("{0}")]
-    Busy(String),
-    /// 500.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl From<StoreError> for TusError {
-    fn from(e: StoreError) -> Self {
-        TusError::Internal(e.into())
-    }
-}
-impl From<rusqlite::Error> for TusError {
-    fn from(e: rusqlite::Error) -> Self {
-        TusError::Internal(e.into())
-    }
-}
-impl From<std::io::Error> for TusError {
-    fn from(e: std::io::Error) -> Self {
-        TusError::Internal(e.into())
-    }
-}
-impl From<IngestError> for TusError {
-    fn from(e: IngestError) -> Self {
-        match e {
-            IngestError::Refused(_) => TusError::UnsupportedMedia(e.to_string()),
-            IngestError::DiskFull | IngestError::Quota { .. } => TusError::Storage(e.to_string()),
-            IngestError::TooLarge(_) => TusError::TooLarge(e.to_string()),
-            IngestError::Io(e) => TusError::Internal(e.into()),
-            IngestError::Store(e) => TusError::Internal(e.into()),
-        }
-    }
-}
-
-impl IntoResponse for TusError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            TusError::Version => StatusCode::PRECONDITION_FAILED,
-            TusError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            TusError::Unauthorized => StatusCode::UNAUTHORIZED,
-            TusError::NotFound => StatusCode::NOT_FOUND,
-            TusError::OffsetMismatch { .. } => StatusCode::CONFLICT,
-            TusError::Gone => StatusCode::GONE,
-            TusError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            TusError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            TusError::Locked => StatusCode::LOCKED,
-            TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
-            TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
-            TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            TusError::Internal(cause) => {
-                tracing::error!(error = %format!("{cause:#}"), "tus request failed");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        let mut response = (status, format!("{self}\n")).into_response();
-        if matches!(self, TusError::Busy(_)) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
-        }
-        if matches!(self, TusError::Version) {
-            response
-                .headers_mut()
-                .insert("tus-version", HeaderValue::from_static(TUS_VERSION));
-        }
-        response
-    }
-}
-
-// --- Pure header parsing. ---
-
-/// Parses `Upload-Metadata`: comma-separated `key base64value` pairs (value optional).
-/// Keys must be non-empty ASCII without spaces or commas, and unique.
-pub fn parse_metadata(header: &str) -> Result<HashMap<String, Vec<u8>>, String> {
-    let mut pairs = HashMap::new();
-    if header.trim().is_empty() {
-        return Ok(pairs);
-    }
-    for item in header.split(',') {
-        let item = item.trim();
-        let mut parts = item.split(' ');
-        let key = parts.next().unwrap_or_default();
-        let value = parts.next();
-        if parts.next().is_some() {
-            return Err(format!(
-                "Upload-Metadata item {item:?} has more than a key and a value"
-            ));
-        }
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
-            return Err(format!("Upload-Metadata key {key:?} is not valid"));
-        }
-        let value = match value {
-            Some(v) => base64::engine::general_purpose::STANDARD
-                .decode(v)
-                .map_err(|_| format!("Upload-Metadata value of {key:?} is not base64"))?,
-            None => Vec::new(),
-        };
-        if pairs.insert(key.to_string(), value).is_some() {
-            return Err(format!("Upload-Metadata key {key:?} appears twice"));
-        }
-    }
-    Ok(pairs)
-}
-
-/// A checksum the client sent for a chunk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Checksum {
-    /// SHA-1 digest.
-    Sha1(Vec<u8>),
-    /// SHA-256 digest.
-    Sha256(Vec<u8>),
-}
-
-/// Parses `Upload-Checksum: <algorithm> <base64 digest>`.
-pub fn parse_checksum(header: &str) -> Result<Checksum, String> {
-    let (algorithm, digest) = header
-        .trim()
-        .split_once(' ')
-        .ok_or("Upload-Checksum must be '<algorithm> <base64 digest>'")?;
-    let digest = base64::engine::general_purpose::STANDARD
-        .decode(digest.trim())
-        .map_err(|_| "Upload-Checksum digest is not base64".to_string())?;
-    match algorithm {
-        "sha1" if digest.len() == 20 => Ok(Checksum::Sha1(digest)),
-        "sha256" if digest.len() == 32 => Ok(Checksum::Sha256(digest)),
-        "sha1" | "sha256" => Err(format!(
-            "Upload-Checksum {algorithm} digest has the wrong length"
-        )),
-        other => Err(format!(
-            "Upload-Checksum algorithm {other:?} is not supported (sha1, sha256)"
-        )),
-    }
-}
-
-/// Parses a non-negative integer header (Upload-Length, Upload-Offset).
-pub fn parse_u64(name: &str, value: Option<&str>) -> Result<Option<u64>, String> {
-    match value {
-        None => Ok(None),
-        Some(v) if !v.is_empty() && v.len() <= 19 && v.bytes().all(|b| b.is_ascii_digit()) => v
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("{name} is out of range")),
-        Some(v) => Err(format!("{name} {v:?} is not a non-negative integer")),
-    }
-}
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, TusError> {
     headers
@@ -871,46 +688,6 @@ pub async fn sweep(state: &AppState) -> Result<usize, TusError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_parses_and_rejects_bad_items() {
-        let m = parse_metadata("filename d29ybGQuanBn,is_confidential, filetype aW1hZ2UvanBlZw==")
-            .unwrap();
-        assert_eq!(m["filename"], b"world.jpg");
-        assert_eq!(m["is_confidential"], b"");
-        assert_eq!(m["filetype"], b"image/jpeg");
-        assert!(parse_metadata("").unwrap().is_empty());
-        assert!(parse_metadata("filename !!!").is_err());
-        assert!(parse_metadata("a YQ==,a YQ==").is_err());
-        assert!(parse_metadata(" ,x").is_err());
-        assert!(parse_metadata("a YQ== extra").is_err());
-    }
-
-    #[test]
-    fn checksums_parse() {
-        let sha1 = base64::engine::general_purpose::STANDARD.encode([0u8; 20]);
-        assert_eq!(
-            parse_checksum(&format!("sha1 {sha1}")).unwrap(),
-            Checksum::Sha1(vec![0; 20])
-        );
-        assert!(
-            parse_checksum(&format!("sha256 {sha1}")).is_err(),
-            "wrong length"
-        );
-        assert!(parse_checksum(&format!("md5 {sha1}"))
-            .unwrap_err()
-            .contains("not supported"));
-        assert!(parse_checksum("sha1").is_err());
-    }
-
-    #[test]
-    fn integers_are_strict() {
-        assert_eq!(parse_u64("L", Some("0")).unwrap(), Some(0));
-        assert_eq!(parse_u64("L", None).unwrap(), None);
-        for bad in ["-1", "", "1e3", " 5", "99999999999999999999", "+3"] {
-            assert!(parse_u64("L", Some(bad)).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn ids_cannot_name_other_files() {

@@ -1,0 +1,619 @@
+//! The storage back end libunftp serves: each creator's own tree under `ftp/<id>/`,
+//! paths kept inside it, temporary names recognised, and every completed upload
+//! committed through the ingest core (hashed as it streams, fsynced, hard-linked into
+//! the store) with its instant preview fed on the way.
+
+use std::fmt;
+use std::io::SeekFrom;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt};
+use unftp_core::storage::{
+    Error as StorageError, ErrorKind, Fileinfo, Metadata, StorageBackend, FEATURE_RESTART,
+};
+
+use super::logins::CameraUser;
+use crate::files;
+use crate::ingest::{
+    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Source, SPACE_CHECK_BYTES,
+};
+
+/// Metadata of a file or folder in a camera's tree.
+#[derive(Debug)]
+pub struct Meta(std::fs::Metadata);
+
+impl Metadata for Meta {
+    fn len(&self) -> u64 {
+        self.0.len()
+    }
+    fn is_dir(&self) -> bool {
+        self.0.is_dir()
+    }
+    fn is_file(&self) -> bool {
+        self.0.is_file()
+    }
+    fn is_symlink(&self) -> bool {
+        self.0.file_type().is_symlink()
+    }
+    fn modified(&self) -> unftp_core::storage::Result<SystemTime> {
+        self.0
+            .modified()
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
+    }
+    fn gid(&self) -> u32 {
+        0
+    }
+    fn uid(&self) -> u32 {
+        0
+    }
+}
+
+/// Bytes read from an upload's data connection at a time, into a buffer kept between
+/// uploads (`ingest::take_buffer`). 256 KiB instead of 64 KiB cut the time spent
+/// streaming the photo corpus by about a quarter on tmpfs when each chunk still went
+/// to tokio's blocking pool (benches/ingest.sh, phases timed per STOR); read and
+/// written in line now, it still means fewer reads and writes per photo.
+const STOR_BUFFER: usize = 256 * 1024;
+
+/// Prefix of the files a STOR writes before renaming them into place; hidden from
+/// listings and never taken for photos.
+const PARTIAL_PREFIX: &str = ".vbx-";
+
+/// The storage back end: each creator's tree under `<data>/ftp/<id>/`.
+#[derive(Debug, Clone)]
+pub struct CameraTrees {
+    /// `ftp/`: one folder per creator id below it.
+    pub(super) root: PathBuf,
+    /// Where completed uploads are committed.
+    pub(super) ingest: Ingest,
+    /// For instant previews of files still arriving.
+    pub(super) previews: crate::derivatives::Previews,
+}
+
+/// True for names cameras and clients use while a file is still being written
+/// (`IMG_0001.JPG.tmp`, `.part`, `~`, hidden files): such a file is not a photo yet.
+pub fn is_temporary_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with('.')
+        || lower.ends_with('~')
+        || [
+            ".tmp",
+            ".temp",
+            ".part",
+            ".partial",
+            ".crdownload",
+            ".filepart",
+        ]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
+
+/// Resolves a client's path inside `home`. Relative and absolute paths are both taken
+/// from the tree's root; `..`, NUL, control characters and over-long names are
+/// refused, so nothing outside the tree can be named.
+pub fn resolve(home: &Path, path: &Path) -> Result<PathBuf, ErrorKind> {
+    let text = path.to_str().ok_or(ErrorKind::FileNameNotAllowedError)?;
+    if text.len() > 1024 || text.chars().any(char::is_control) {
+        return Err(ErrorKind::FileNameNotAllowedError);
+    }
+    let mut resolved = home.to_path_buf();
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(name) => {
+                let name = name.to_str().ok_or(ErrorKind::FileNameNotAllowedError)?;
+                if name.len() > 255 || name.starts_with(PARTIAL_PREFIX) {
+                    return Err(ErrorKind::FileNameNotAllowedError);
+                }
+                resolved.push(name);
+            }
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(ErrorKind::FileNameNotAllowedError)
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+fn io_error(e: std::io::Error) -> StorageError {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => ErrorKind::PermanentFileNotAvailable,
+        std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        std::io::ErrorKind::DirectoryNotEmpty => ErrorKind::PermanentDirectoryNotEmpty,
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            ErrorKind::ExceededStorageAllocationError
+        }
+        _ => ErrorKind::LocalError,
+    };
+    StorageError::new(kind, e)
+}
+
+fn ingest_error(e: IngestError) -> StorageError {
+    let kind = match &e {
+        // 552: out of space (the reserve) or over quota, as cameras expect.
+        IngestError::DiskFull | IngestError::Quota { .. } | IngestError::TooLarge(_) => {
+            ErrorKind::ExceededStorageAllocationError
+        }
+        IngestError::Refused(_) => ErrorKind::FileNameNotAllowedError,
+        IngestError::Io(_) | IngestError::Store(_) => ErrorKind::LocalError,
+    };
+    tracing::info!(error = %e, "FTP upload not stored");
+    StorageError::new(kind, e)
+}
+
+impl CameraTrees {
+    fn home(&self, user: &CameraUser) -> PathBuf {
+        self.root.join(user.creator.id.to_string())
+    }
+
+    fn path(&self, user: &CameraUser, path: &Path) -> Result<PathBuf, StorageError> {
+        let home = self.home(user);
+        std::fs::create_dir_all(&home).map_err(io_error)?;
+        resolve(&home, path).map_err(StorageError::from)
+    }
+
+    /// Makes a completed file with a final name a photo; a file that is not a photo is
+    /// removed from the tree and refused. `hashed` carries the SHA-256, size and first
+    /// bytes when the caller computed them while receiving (STOR); a rename reads the
+    /// file instead.
+    fn commit_blocking(
+        &self,
+        user: &CameraUser,
+        path: &Path,
+        hashed: Option<(String, u64, Vec<u8>)>,
+    ) -> Result<Option<i64>, StorageError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if is_temporary_name(&name) {
+            return Ok(None);
+        }
+        let temp = self.ingest.temp_path();
+        std::fs::hard_link(path, &temp).map_err(io_error)?;
+        let incoming = Incoming {
+            creator_id: user.creator.id,
+            original_name: name,
+            source: Source::Ftp,
+        };
+        let result = match hashed {
+            Some((sha256, size, head)) => self
+                .ingest
+                .commit_blocking(incoming, temp, sha256, size, head),
+            None => self.ingest.receive_file_blocking(incoming, temp),
+        };
+        match result {
+            Ok(outcome) => Ok(Some(outcome.photo().id)),
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                Err(ingest_error(e))
+            }
+        }
+    }
+}
+
+/// A STOR/APPE in progress: a temporary file beside its final name in the camera's
+/// tree, hashed as it is written.
+struct Upload {
+    file: std::fs::File,
+    temp: PathBuf,
+    target: PathBuf,
+    dir: PathBuf,
+    /// Hash, size and first bytes of everything written, the resumed part included.
+    hashing: Hashing,
+    start_pos: u64,
+    max: u64,
+    since_check: u64,
+    /// The upload's key in the previews, for its instant preview.
+    key: String,
+    instant_head: Vec<u8>,
+    offered: bool,
+}
+
+impl Upload {
+    /// Opens the temporary file for a STOR (or APPE/REST from `start_pos`) into
+    /// `target`; a resumed upload starts from a copy of the bytes already there.
+    fn open(trees: &CameraTrees, target: PathBuf, start_pos: u64) -> Result<Upload, StorageError> {
+        use std::io::{Read, Write};
+        let dir = target
+            .parent()
+            .ok_or(ErrorKind::FileNameNotAllowedError)?
+            .to_path_buf();
+        if !std::fs::metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
+            return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
+        }
+        trees
+            .ingest
+            .check_space(SPACE_CHECK_BYTES)
+            .map_err(ingest_error)?;
+        let token = crate::identity::random_token("");
+        let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .map_err(io_error)?;
+        // Instant preview: the EXIF thumbnail is in the first bytes; they are offered
+        // to the previews as they arrive (a copy of at most 128 KiB, decoded elsewhere).
+        let key = format!("ftp-{token}");
+        trees.previews.upload_started(&key);
+        let mut upload = Upload {
+            file,
+            temp,
+            target,
+            dir,
+            // Hashed as the bytes are written, so the commit need not read the file again.
+            hashing: Hashing::default(),
+            start_pos,
+            max: trees.ingest.limits().max_file_bytes,
+            since_check: 0,
+            key,
+            instant_head: Vec::new(),
+            offered: start_pos > 0,
+        };
+        if start_pos > 0 {
+            let copied = (|| -> std::io::Result<u64> {
+                let mut existing = std::fs::File::open(&upload.target)?;
+                let mut buf = take_buffer(STOR_BUFFER);
+                let mut copied = 0u64;
+                while copied < start_pos {
+                    let want = ((start_pos - copied) as usize).min(buf.len());
+                    let n = existing.read(&mut buf[..want])?;
+                    if n == 0 {
+                        break;
+                    }
+                    upload.hashing.update(&buf[..n]);
+                    upload.file.write_all(&buf[..n])?;
+                    copied += n as u64;
+                }
+                keep_buffer(buf);
+                Ok(copied)
+            })();
+            if copied.ok() != Some(start_pos) {
+                upload.discard();
+                return Err(ErrorKind::PermanentFileNotAvailable.into());
+            }
+        }
+        Ok(upload)
+    }
+
+    /// Takes the next bytes from the data connection: checked against the size limit
+    /// and the free-disk reserve, hashed, written.
+    fn take(&mut self, trees: &CameraTrees, chunk: &[u8]) -> Result<(), StorageError> {
+        use std::io::Write;
+        let n = chunk.len();
+        if self.hashing.size() + n as u64 > self.max {
+            return Err(ingest_error(IngestError::TooLarge(self.max)));
+        }
+        self.since_check += n as u64;
+        if self.since_check >= SPACE_CHECK_BYTES {
+            trees
+                .ingest
+                .check_space(SPACE_CHECK_BYTES)
+                .map_err(ingest_error)?;
+            self.since_check = 0;
+        }
+        self.hashing.update(chunk);
+        self.file.write_all(chunk).map_err(io_error)?;
+        if !self.offered {
+            let limit = crate::derivatives::INSTANT_HEAD_BYTES as usize;
+            let take = (limit - self.instant_head.len()).min(n);
+            self.instant_head.extend_from_slice(&chunk[..take]);
+            // Offered once, by the feed's one rule.
+            if crate::derivatives::Previews::head_ready(&self.instant_head) {
+                self.offered = true;
+                trees
+                    .previews
+                    .offer_head(&self.key, std::mem::take(&mut self.instant_head));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the temporary file: nothing of this upload stays.
+    fn discard(self) {
+        drop(self.file);
+        let _ = std::fs::remove_file(&self.temp);
+    }
+
+    /// Ends the upload after its stream ended with `streamed`, on a blocking thread:
+    /// complete, the file is fsynced, renamed to its name and committed as a photo;
+    /// cut off, what arrived is kept under its name for REST. Returns the bytes taken.
+    fn finish(
+        self,
+        trees: &CameraTrees,
+        user: &CameraUser,
+        streamed: Result<(), StorageError>,
+    ) -> unftp_core::storage::Result<u64> {
+        self.file.sync_all().map_err(io_error)?;
+        drop(self.file);
+        std::fs::rename(&self.temp, &self.target).map_err(io_error)?;
+        if streamed.is_err() {
+            // Cut off mid-way: make the partial file durable in the tree so the camera
+            // can resume it with REST after a power cut too.
+            files::sync_dir(&self.dir).map_err(io_error)?;
+            return streamed.map(|()| 0);
+        }
+        // Complete: its durability comes from the commit into the store (the tree is
+        // the camera's view, and a lost tree entry only means a re-upload).
+        let (size, start_pos) = (self.hashing.size(), self.start_pos);
+        let hashed = Some(self.hashing.finish());
+        if let Some(photo_id) = trees.commit_blocking(user, &self.target, hashed)? {
+            // A file shorter than the limit whose thumbnail was not seen arriving.
+            if !self.offered && !self.instant_head.is_empty() {
+                trees.previews.offer_head(&self.key, self.instant_head);
+            }
+            trees.previews.upload_committed(&self.key, photo_id);
+        }
+        Ok(size - start_pos)
+    }
+}
+
+#[async_trait]
+impl StorageBackend<CameraUser> for CameraTrees {
+    type Metadata = Meta;
+
+    fn supported_features(&self) -> u32 {
+        FEATURE_RESTART
+    }
+
+    async fn metadata<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Meta> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::symlink_metadata(path)
+            .await
+            .map(Meta)
+            .map_err(io_error)
+    }
+
+    async fn list<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<Vec<Fileinfo<PathBuf, Meta>>> {
+        let dir = self.path(user, path.as_ref())?;
+        let mut entries = tokio::fs::read_dir(&dir).await.map_err(io_error)?;
+        let mut list = Vec::new();
+        while let Some(entry) = entries.next_entry().await.map_err(io_error)? {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with(PARTIAL_PREFIX) {
+                continue;
+            }
+            let metadata = entry.metadata().await.map_err(io_error)?;
+            list.push(Fileinfo {
+                path: PathBuf::from(name),
+                metadata: Meta(metadata),
+            });
+        }
+        list.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(list)
+    }
+
+    async fn get<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<Box<dyn AsyncRead + Send + Sync + Unpin>> {
+        let path = self.path(user, path.as_ref())?;
+        let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        if start_pos > 0 {
+            file.seek(SeekFrom::Start(start_pos))
+                .await
+                .map_err(io_error)?;
+        }
+        Ok(Box::new(file))
+    }
+
+    async fn put<
+        P: AsRef<Path> + Send + fmt::Debug,
+        R: AsyncRead + Send + Sync + Unpin + 'static,
+    >(
+        &self,
+        user: &CameraUser,
+        mut input: R,
+        path: P,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        let target = self.path(user, path.as_ref())?;
+        // A resumed upload starts with a copy of the bytes already stored, which can be
+        // large: made on a blocking thread. A new one only opens a file.
+        let opened = if start_pos > 0 {
+            let trees = self.clone();
+            crate::db::run_blocking(move || Upload::open(&trees, target, start_pos))
+                .await
+                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
+        } else {
+            Upload::open(self, target, 0)
+        };
+        let mut upload = match opened {
+            Ok(upload) => upload,
+            Err(e) => {
+                // Out of space or over quota (552): the client reads the refusal after
+                // sending, instead of hitting a closed connection and retrying blindly.
+                if e.kind() == ErrorKind::ExceededStorageAllocationError {
+                    drain(&mut input).await;
+                }
+                return Err(e);
+            }
+        };
+        // The data connection is read on this task and each chunk written to the file
+        // in line: a write into the page cache takes microseconds, while a hop to a
+        // blocking thread per chunk (or a blocking thread woken per read) cost more
+        // than the copy itself (benches/ingest.sh on tmpfs). The fsync and the commit,
+        // which wait for the disk, run on a blocking thread.
+        let mut buf = take_buffer(STOR_BUFFER);
+        let streamed: Result<(), StorageError> = loop {
+            match input.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if let Err(e) = upload.take(self, &buf[..n]) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
+            }
+        };
+        keep_buffer(buf);
+        if let Err(e) = &streamed {
+            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
+            if e.kind() != ErrorKind::ConnectionClosed {
+                upload.discard();
+                drain(&mut input).await;
+                return streamed.map(|()| 0);
+            }
+        }
+        let (trees, user) = (self.clone(), user.clone());
+        crate::db::run_blocking(move || upload.finish(&trees, &user, streamed))
+            .await
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
+    }
+
+    async fn del<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::remove_file(path).await.map_err(io_error)
+    }
+
+    async fn mkd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        tokio::fs::create_dir(&path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    StorageError::new(ErrorKind::PermanentDirectoryNotAvailable, e)
+                }
+                _ => io_error(e),
+            })
+    }
+
+    async fn rename<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        from: P,
+        to: P,
+    ) -> unftp_core::storage::Result<()> {
+        let from = self.path(user, from.as_ref())?;
+        let to = self.path(user, to.as_ref())?;
+        tokio::fs::rename(&from, &to).await.map_err(io_error)?;
+        if let Some(dir) = to.parent() {
+            files::sync_dir(dir).map_err(io_error)?;
+        }
+        if tokio::fs::metadata(&to)
+            .await
+            .map(|m| m.is_file())
+            .unwrap_or(false)
+        {
+            let (trees, user) = (self.clone(), user.clone());
+            crate::db::run_blocking(move || trees.commit_blocking(&user, &to, None))
+                .await
+                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))??;
+        }
+        Ok(())
+    }
+
+    async fn rmd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        if path == self.home(user) {
+            return Err(ErrorKind::PermissionDenied.into());
+        }
+        tokio::fs::remove_dir(path).await.map_err(io_error)
+    }
+
+    async fn cwd<P: AsRef<Path> + Send + fmt::Debug>(
+        &self,
+        user: &CameraUser,
+        path: P,
+    ) -> unftp_core::storage::Result<()> {
+        let path = self.path(user, path.as_ref())?;
+        match tokio::fs::metadata(path).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            _ => Err(ErrorKind::PermanentDirectoryNotAvailable.into()),
+        }
+    }
+}
+
+/// Reads and discards the rest of a refused upload (at most 256 MiB, for at most 30 s)
+/// so the client finishes sending and reads the refusal (552) instead of hitting a
+/// closed connection and retrying blindly.
+async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
+    let mut limited = input.take(256 << 20);
+    let mut sink = tokio::io::sink();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::copy(&mut limited, &mut sink),
+    )
+    .await;
+}
+
+/// Removes the temporary files STOR writes before renaming into place (`.vbx-*`):
+/// only a crash leaves them, and only the running service writes FTP trees.
+pub(super) fn sweep_partials(root: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_file()
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(PARTIAL_PREFIX)
+        {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_inside_the_tree() {
+        let home = Path::new("/data/ftp/7");
+        assert_eq!(
+            resolve(home, Path::new("/DCIM/100CANON/IMG_1.JPG")).unwrap(),
+            home.join("DCIM/100CANON/IMG_1.JPG")
+        );
+        assert_eq!(resolve(home, Path::new("a/./b")).unwrap(), home.join("a/b"));
+        assert_eq!(resolve(home, Path::new("/")).unwrap(), home);
+        for bad in ["../6/x", "/a/../../x", "a\0b", "a\nb", ".vbx-abc"] {
+            assert!(resolve(home, Path::new(bad)).is_err(), "{bad:?}");
+        }
+        assert!(resolve(home, Path::new(&"x".repeat(300))).is_err());
+        assert!(resolve(home, Path::new(&"d/".repeat(600))).is_err());
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        for name in [
+            "IMG_0001.JPG.tmp",
+            ".IMG_0001.JPG",
+            "a.part",
+            "DSC~",
+            "x.FILEPART",
+        ] {
+            assert!(is_temporary_name(name), "{name}");
+        }
+        for name in ["IMG_0001.JPG", "DSC_0001.NEF", "temp.jpg"] {
+            assert!(!is_temporary_name(name), "{name}");
+        }
+    }
+}
