@@ -567,3 +567,126 @@ async fn shutdown_cuts_off_requests_that_outlive_the_grace_period() {
         "shutting_down"
     );
 }
+
+/// Every JSON body a handler cannot read answers the documented `{"error","message"}`
+/// body with the extractor's status (400 malformed, 415 not JSON, 422 wrong shape),
+/// never axum's plain-text rejection (`web::AppJson`).
+#[tokio::test]
+async fn malformed_json_bodies_get_the_json_error_body() {
+    let b = TestBox::start().await;
+    let c = client();
+    let token = b.admin_token().await;
+    let cases: &[(&str, &str, Option<&str>, &str, u16, &str)] = &[
+        (
+            "POST",
+            "/api/admin/login",
+            Some("application/json"),
+            "{\"code\":",
+            400,
+            "bad_request",
+        ),
+        (
+            "POST",
+            "/api/admin/login",
+            None,
+            "{\"code\":\"x\"}",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "POST",
+            "/api/admin/login",
+            Some("application/json"),
+            "{\"nope\":1}",
+            422,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/api/admin/creators",
+            Some("application/json"),
+            "{\"name\": \"a",
+            400,
+            "bad_request",
+        ),
+        (
+            "PUT",
+            "/api/admin/event",
+            Some("application/json"),
+            "{\"name\":5}",
+            422,
+            "invalid_body",
+        ),
+        (
+            "PUT",
+            "/api/admin/photos/1/attendees",
+            Some("application/json"),
+            "{}",
+            422,
+            "invalid_body",
+        ),
+        (
+            "PUT",
+            "/api/admin/creators/1/sync",
+            Some("application/json"),
+            "{\"enabled\":\"yes\"}",
+            422,
+            "invalid_body",
+        ),
+        (
+            "POST",
+            "/api/admin/consent",
+            Some("application/json"),
+            "not json",
+            400,
+            "bad_request",
+        ),
+    ];
+    for (method, path, content_type, body, status, code) in cases {
+        let mut request = c
+            .request(method.parse().unwrap(), b.url(path))
+            .bearer_auth(&token)
+            .body(body.to_string());
+        if let Some(t) = content_type {
+            request = request.header("content-type", *t);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{method} {path} {body}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{method} {path}"
+        );
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], *code, "{method} {path} {v}");
+        assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    b.stop().await;
+}
+
+/// A route that serves admins and anonymous clients alike (a photo's derivatives)
+/// answers a broken session with 401, before any lookup, instead of treating it as
+/// anonymous: the same answer for a photo that exists and one that does not.
+#[tokio::test]
+async fn a_broken_session_is_refused_not_taken_for_anonymous() {
+    let b = TestBox::start().await;
+    let c = client();
+    for path in [
+        "/photos/1/thumb",
+        "/photos/999999/thumb",
+        "/uploads/00/preview",
+    ] {
+        let r = c
+            .get(b.url(path))
+            .bearer_auth("vbs_expired_or_forged")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "unauthorized", "{path}");
+    }
+    b.stop().await;
+}

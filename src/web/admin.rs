@@ -12,7 +12,9 @@
 //! Attendees share the network with the admin, so failed logins are limited per
 //! client address (per /64 for IPv6, where one client holds many addresses).
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -92,8 +94,13 @@ fn session_cookie(value: String, max_age_secs: i64, tls: bool) -> Cookie<'static
         .build()
 }
 
-/// Finds the session a request carries (bearer token first, then the cookie).
-async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<AdminSession, AppError> {
+/// Finds the session a request carries (bearer token first, then the cookie):
+/// `Ok(None)` when it carries no credentials at all, 401 when it carries credentials
+/// that are not a live session (never silently anonymous).
+async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Option<AdminSession>, AppError> {
     let bearer = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -107,19 +114,32 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<AdminSessio
             .map(|c| (c.value().to_string(), true)),
     };
     let Some((token, by_cookie)) = found else {
-        return Err(AppError::Unauthorized);
+        return Ok(None);
     };
     let found = state
         .store
         .read(move |conn| auth::session(conn, &token).map_err(StoreError::from))
         .await?;
     let session = found.ok_or(AppError::Unauthorized)?;
-    Ok(AdminSession {
+    Ok(Some(AdminSession {
         token_hash: session.token_hash,
         csrf_token: session.csrf_token,
         expires_at: session.expires_at,
         by_cookie,
-    })
+    }))
+}
+
+/// Extractor for routes that serve admins and others alike (`Option<AdminSession>`):
+/// `None` without credentials; 401 for credentials that are not a live session.
+impl OptionalFromRequestParts<AppState> for AdminSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        authenticate(parts, state).await
+    }
 }
 
 /// Extractor for admin API handlers: 401 without a valid session; 403 when a
@@ -131,7 +151,9 @@ impl FromRequestParts<AppState> for AdminSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let session = authenticate(parts, state).await?;
+        let session = authenticate(parts, state)
+            .await?
+            .ok_or(AppError::Unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if session.by_cookie && !safe {
             let given = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
@@ -167,6 +189,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AdminForm<T> {
         let (mut parts, body) = req.into_parts();
         let session = authenticate(&mut parts, state)
             .await
+            .and_then(|s| s.ok_or(AppError::Unauthorized))
             .map_err(IntoResponse::into_response)?;
         let req = Request::from_parts(parts, body);
         let Form(WithCsrf { csrf, form }) = Form::<WithCsrf<T>>::from_request(req, state)
@@ -498,7 +521,10 @@ async fn render_home(
 
 async fn page_home(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    match authenticate(&mut parts, &state).await {
+    match authenticate(&mut parts, &state)
+        .await
+        .and_then(|s| s.ok_or(AppError::Unauthorized))
+    {
         Ok(session) => render_home(&state, &session, None).await.into_response(),
         Err(AppError::Unauthorized) => html_response(
             StatusCode::UNAUTHORIZED,

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -117,13 +117,6 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-async fn admin_of(state: &AppState, request: axum::extract::Request) -> Option<AdminSession> {
-    let (mut parts, _) = request.into_parts();
-    AdminSession::from_request_parts(&mut parts, state)
-        .await
-        .ok()
-}
-
 fn image_response(bytes: Arc<Vec<u8>>, format: Format, cache: &'static str) -> Response {
     let mut response = (StatusCode::OK, bytes.as_ref().clone()).into_response();
     let h = response.headers_mut();
@@ -143,10 +136,9 @@ async fn serve(
     State(state): State<AppState>,
     UrlPath((id, derivative)): UrlPath<(i64, String)>,
     headers: HeaderMap,
-    request: axum::extract::Request,
+    admin: Option<AdminSession>,
 ) -> Result<Response, AppError> {
     let derivative = Derivative::parse(&derivative).ok_or(AppError::NotFound)?;
-    let admin = admin_of(&state, request).await;
     let photo = photo_by_id(&state, id).await?;
     if !may_view(admin.as_ref(), &photo, derivative) {
         return Err(if admin.is_none() {
@@ -355,9 +347,8 @@ async fn serve_full(
 async fn serve_upload(
     State(state): State<AppState>,
     UrlPath(key): UrlPath<String>,
-    request: axum::extract::Request,
+    admin: Option<AdminSession>,
 ) -> Result<Response, AppError> {
-    let admin = admin_of(&state, request).await;
     if !may_view_upload(admin.as_ref(), &key) {
         return Err(AppError::Unauthorized);
     }
