@@ -576,7 +576,9 @@ async fn malformed_json_bodies_get_the_json_error_body() {
     let b = TestBox::start().await;
     let c = client();
     let token = b.admin_token().await;
-    let cases: &[(&str, &str, Option<&str>, &str, u16, &str)] = &[
+    // (method, path, content type, body, status, error code)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, u16, &'a str);
+    let cases: &[Case] = &[
         (
             "POST",
             "/api/admin/login",

@@ -20,11 +20,14 @@
 //! hit/miss counters per size that the serving edge bumps.
 
 mod reads;
+mod stats;
+
+use stats::{push_sample, Counters, Figures, Timeline};
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,8 +116,6 @@ pub const CACHE_MAX_ITEM: usize = 512 << 10;
 pub const INSTANT_HEAD_BYTES: u64 = 128 << 10;
 /// Instant previews kept in memory.
 const INSTANT_KEEP: usize = 256;
-/// Time-to-first-preview samples kept for percentiles.
-const TTFP_SAMPLES: usize = 4096;
 
 /// Where a photo's render stands.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -131,81 +132,6 @@ pub struct RenderState {
     pub ttfp_end_ms: Option<f64>,
     /// Milliseconds from the start of the upload to the first preview.
     pub ttfp_start_ms: Option<f64>,
-}
-
-#[derive(Default)]
-struct Counters {
-    hits: [AtomicU64; 4],
-    misses: [AtomicU64; 4],
-    /// Requests per format (JPEG, WebP), for pre-warming.
-    formats: [AtomicU64; 2],
-    renders: AtomicU64,
-    instants: AtomicU64,
-    /// Photos announced and not rendered yet.
-    queued: AtomicU64,
-}
-
-fn index(d: Derivative) -> usize {
-    match d {
-        Derivative::Thumb => 0,
-        Derivative::Preview => 1,
-        Derivative::Watermarked => 2,
-        Derivative::Full => 3,
-    }
-}
-
-fn format_index(f: Format) -> usize {
-    match f {
-        Format::Jpeg => 0,
-        Format::Webp => 1,
-    }
-}
-
-/// Time spent per render route, for the dashboard.
-#[derive(Default, Clone, Copy)]
-struct RouteTimes {
-    renders: u64,
-    decode_ms: f64,
-    resize_ms: f64,
-    encode_ms: f64,
-}
-
-/// Figures kept in memory since the start.
-#[derive(Default)]
-struct Figures {
-    /// Per route name.
-    routes: HashMap<&'static str, RouteTimes>,
-    ttfp_end: std::collections::VecDeque<f64>,
-    ttfp_start: std::collections::VecDeque<f64>,
-}
-
-fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
-    if q.len() == TTFP_SAMPLES {
-        q.pop_front();
-    }
-    q.push_back(v);
-}
-
-fn percentiles(q: &std::collections::VecDeque<f64>) -> serde_json::Value {
-    let mut v: Vec<f64> = q.iter().copied().collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let at = |p: f64| {
-        if v.is_empty() {
-            serde_json::Value::Null
-        } else {
-            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
-            serde_json::json!((v[i] * 10.0).round() / 10.0)
-        }
-    };
-    serde_json::json!({ "count": v.len(), "p50": at(0.5), "p95": at(0.95) })
-}
-
-/// Where an upload's timeline stands: for time-to-first-preview.
-#[derive(Clone, Copy, Default)]
-struct Timeline {
-    started: Option<Instant>,
-    ended: Option<Instant>,
-    instant: Option<Instant>,
 }
 
 /// Encoded derivatives by (photo, derivative, format), least recently used first out.
@@ -794,90 +720,6 @@ impl Previews {
         let plan = Arc::new(plan);
         lock(&self.inner.plans).put(photo.id, plan.clone());
         Ok(plan)
-    }
-
-    /// Counts a request for a derivative in `format` (the format mix of the stats).
-    pub fn count_format(&self, format: Format) {
-        self.inner.counters.formats[format_index(format)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts a cache hit (`true`) or miss of `d` (the hit ratio of the stats).
-    pub fn count_lookup(&self, d: Derivative, hit: bool) {
-        let c = &self.inner.counters;
-        let counter = if hit { &c.hits } else { &c.misses };
-        counter[index(d)].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The render figures as JSON for the admin API (`GET /api/admin/previews/stats`):
-    /// uploads in progress, renders, `queue_depth` (= `pending`, from [`Self::pending`]),
-    /// in-flight renders, TTFP p50/p95 in ms from upload end and start, per-route mean
-    /// decode/resize/encode ms, and cache hits/misses/hit ratio per derivative.
-    pub fn stats(&self, pending: u64) -> serde_json::Value {
-        let c = &self.inner.counters;
-        let mut sizes = serde_json::Map::new();
-        for d in ALL {
-            let (hits, misses) = (
-                c.hits[index(d)].load(Ordering::Relaxed),
-                c.misses[index(d)].load(Ordering::Relaxed),
-            );
-            sizes.insert(
-                d.name().into(),
-                serde_json::json!({
-                    "hits": hits,
-                    "misses": misses,
-                    "hit_ratio": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
-                }),
-            );
-        }
-        let figures = lock(&self.inner.figures);
-        let mut routes = serde_json::Map::new();
-        for (name, t) in &figures.routes {
-            let mean = |v: f64| (v / t.renders.max(1) as f64 * 100.0).round() / 100.0;
-            routes.insert(
-                name.to_string(),
-                serde_json::json!({
-                    "renders": t.renders,
-                    "decode_ms_mean": mean(t.decode_ms),
-                    "resize_ms_mean": mean(t.resize_ms),
-                    "encode_ms_mean": mean(t.encode_ms),
-                }),
-            );
-        }
-        // Uploads still arriving (started in the last hour), for the dashboard to show
-        // their instant previews at /uploads/{key}/preview.
-        let in_progress: Vec<serde_json::Value> = lock(&self.inner.timelines)
-            .iter()
-            .filter_map(|(key, t)| {
-                let age = t.started?.elapsed();
-                (t.ended.is_none() && age < Duration::from_secs(3600)).then(|| {
-                    serde_json::json!({
-                        "key": key,
-                        "since_ms": age.as_millis() as u64,
-                        "instant_preview": t.instant.is_some(),
-                    })
-                })
-            })
-            .take(100)
-            .collect();
-        let mut body = serde_json::json!({
-            "uploads_in_progress": in_progress,
-            "renders": c.renders.load(Ordering::Relaxed),
-            "queue_depth": pending,
-            "in_queue": c.queued.load(Ordering::Relaxed),
-            "in_flight": lock(&self.inner.inflight).len(),
-            "instant_previews": c.instants.load(Ordering::Relaxed),
-            "ttfp_ms": {
-                "from_upload_end": percentiles(&figures.ttfp_end),
-                "from_upload_start": percentiles(&figures.ttfp_start),
-            },
-            "routes": routes,
-            "cache": sizes,
-        });
-        // Kept at the top level too, as before.
-        for d in [Derivative::Thumb, Derivative::Preview] {
-            body[d.name()] = body["cache"][d.name()].clone();
-        }
-        body
     }
 
     pub fn source(&self, sha: &str) -> PathBuf {

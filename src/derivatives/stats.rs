@@ -1,0 +1,175 @@
+//! The render figures kept in memory since the start: cache hits and misses per
+//! derivative, requests per format, renders and instant previews, time spent per
+//! render route, and time-to-first-preview samples (from upload end and start) with
+//! their p50/p95, as the admin API shows them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{lock, Derivative, Previews, ALL};
+use crate::media::render::Format;
+
+/// Time-to-first-preview samples kept for percentiles.
+const TTFP_SAMPLES: usize = 4096;
+
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) hits: [AtomicU64; 4],
+    pub(super) misses: [AtomicU64; 4],
+    /// Requests per format (JPEG, WebP), for pre-warming.
+    pub(super) formats: [AtomicU64; 2],
+    pub(super) renders: AtomicU64,
+    pub(super) instants: AtomicU64,
+    /// Photos announced and not rendered yet.
+    pub(super) queued: AtomicU64,
+}
+
+pub(super) fn index(d: Derivative) -> usize {
+    match d {
+        Derivative::Thumb => 0,
+        Derivative::Preview => 1,
+        Derivative::Watermarked => 2,
+        Derivative::Full => 3,
+    }
+}
+
+pub(super) fn format_index(f: Format) -> usize {
+    match f {
+        Format::Jpeg => 0,
+        Format::Webp => 1,
+    }
+}
+
+/// Time spent per render route, for the dashboard.
+#[derive(Default, Clone, Copy)]
+pub(super) struct RouteTimes {
+    pub(super) renders: u64,
+    pub(super) decode_ms: f64,
+    pub(super) resize_ms: f64,
+    pub(super) encode_ms: f64,
+}
+
+/// Figures kept in memory since the start.
+#[derive(Default)]
+pub(super) struct Figures {
+    /// Per route name.
+    pub(super) routes: HashMap<&'static str, RouteTimes>,
+    pub(super) ttfp_end: std::collections::VecDeque<f64>,
+    pub(super) ttfp_start: std::collections::VecDeque<f64>,
+}
+
+pub(super) fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
+    if q.len() == TTFP_SAMPLES {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+fn percentiles(q: &std::collections::VecDeque<f64>) -> serde_json::Value {
+    let mut v: Vec<f64> = q.iter().copied().collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| {
+        if v.is_empty() {
+            serde_json::Value::Null
+        } else {
+            let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
+            serde_json::json!((v[i] * 10.0).round() / 10.0)
+        }
+    };
+    serde_json::json!({ "count": v.len(), "p50": at(0.5), "p95": at(0.95) })
+}
+
+/// Where an upload's timeline stands: for time-to-first-preview.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Timeline {
+    pub(super) started: Option<Instant>,
+    pub(super) ended: Option<Instant>,
+    pub(super) instant: Option<Instant>,
+}
+
+impl Previews {
+    /// Counts a request for a derivative in `format` (the format mix of the stats).
+    pub fn count_format(&self, format: Format) {
+        self.inner.counters.formats[format_index(format)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a cache hit (`true`) or miss of `d` (the hit ratio of the stats).
+    pub fn count_lookup(&self, d: Derivative, hit: bool) {
+        let c = &self.inner.counters;
+        let counter = if hit { &c.hits } else { &c.misses };
+        counter[index(d)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The render figures as JSON for the admin API (`GET /api/admin/previews/stats`):
+    /// uploads in progress, renders, `queue_depth` (= `pending`, from [`Self::pending`]),
+    /// in-flight renders, TTFP p50/p95 in ms from upload end and start, per-route mean
+    /// decode/resize/encode ms, and cache hits/misses/hit ratio per derivative.
+    pub fn stats(&self, pending: u64) -> serde_json::Value {
+        let c = &self.inner.counters;
+        let mut sizes = serde_json::Map::new();
+        for d in ALL {
+            let (hits, misses) = (
+                c.hits[index(d)].load(Ordering::Relaxed),
+                c.misses[index(d)].load(Ordering::Relaxed),
+            );
+            sizes.insert(
+                d.name().into(),
+                serde_json::json!({
+                    "hits": hits,
+                    "misses": misses,
+                    "hit_ratio": if hits + misses == 0 { 0.0 } else { hits as f64 / (hits + misses) as f64 },
+                }),
+            );
+        }
+        let figures = lock(&self.inner.figures);
+        let mut routes = serde_json::Map::new();
+        for (name, t) in &figures.routes {
+            let mean = |v: f64| (v / t.renders.max(1) as f64 * 100.0).round() / 100.0;
+            routes.insert(
+                name.to_string(),
+                serde_json::json!({
+                    "renders": t.renders,
+                    "decode_ms_mean": mean(t.decode_ms),
+                    "resize_ms_mean": mean(t.resize_ms),
+                    "encode_ms_mean": mean(t.encode_ms),
+                }),
+            );
+        }
+        // Uploads still arriving (started in the last hour), for the dashboard to show
+        // their instant previews at /uploads/{key}/preview.
+        let in_progress: Vec<serde_json::Value> = lock(&self.inner.timelines)
+            .iter()
+            .filter_map(|(key, t)| {
+                let age = t.started?.elapsed();
+                (t.ended.is_none() && age < Duration::from_secs(3600)).then(|| {
+                    serde_json::json!({
+                        "key": key,
+                        "since_ms": age.as_millis() as u64,
+                        "instant_preview": t.instant.is_some(),
+                    })
+                })
+            })
+            .take(100)
+            .collect();
+        let mut body = serde_json::json!({
+            "uploads_in_progress": in_progress,
+            "renders": c.renders.load(Ordering::Relaxed),
+            "queue_depth": pending,
+            "in_queue": c.queued.load(Ordering::Relaxed),
+            "in_flight": lock(&self.inner.inflight).len(),
+            "instant_previews": c.instants.load(Ordering::Relaxed),
+            "ttfp_ms": {
+                "from_upload_end": percentiles(&figures.ttfp_end),
+                "from_upload_start": percentiles(&figures.ttfp_start),
+            },
+            "routes": routes,
+            "cache": sizes,
+        });
+        // Kept at the top level too, as before.
+        for d in [Derivative::Thumb, Derivative::Preview] {
+            body[d.name()] = body["cache"][d.name()].clone();
+        }
+        body
+    }
+}
