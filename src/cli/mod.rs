@@ -8,6 +8,7 @@
 //! other failure.
 
 pub mod import;
+pub mod render;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -373,7 +374,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map(|n| n.get())
                 .unwrap_or(1);
             let stdout = std::sync::Mutex::new(std::io::stdout());
-            let failures = crate::media::render::render_files(
+            let failures = render::render_files(
                 files,
                 sizes,
                 match format {

@@ -1,0 +1,591 @@
+//! Loading a [`Config`]: the layers (built-in defaults, the TOML file,
+//! `VENUEBOX_SECTION__KEY` environment overrides, the command line), unknown keys
+//! reported by path, and whole-config validation that collects every problem.
+
+use super::*;
+
+/// One problem found in the configuration, named by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key path, e.g. `http.listen`, or the environment variable's name.
+    pub key: String,
+    /// What is wrong, in words a vendor can act on.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    /// Where the configuration came from (a file path, or "defaults").
+    pub source_name: String,
+    /// The problems, in the order found.
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} has {} error(s)", self.source_name, self.issues.len())?;
+        for issue in &self.issues {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Command-line values that win over the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--http`
+    pub http_listen: Option<String>,
+    /// `--ftp`
+    pub ftp_listen: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from an optional TOML file, the given environment
+    /// variables (usually `std::env::vars()`) and command-line overrides, and validates
+    /// it. Every problem found is returned at once.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let source_name = file
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "configuration".into());
+        let fail = |issues| ConfigError {
+            source_name: source_name.clone(),
+            issues,
+        };
+        let mut tree = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    fail(vec![ConfigIssue {
+                        key: "(file)".into(),
+                        reason: format!("cannot read {}: {e}", path.display()),
+                    }])
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    fail(vec![ConfigIssue {
+                        key: "(syntax)".into(),
+                        reason: e.to_string().trim().replace('\n', " "),
+                    }])
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut issues = apply_env(&mut tree, env);
+        apply_overrides(&mut tree, overrides);
+        let config = match from_tree(tree) {
+            Ok((config, unknown)) => {
+                issues.extend(unknown);
+                Some(config)
+            }
+            Err(issue) => {
+                issues.push(issue);
+                None
+            }
+        };
+        if let Some(config) = &config {
+            issues.extend(config.validate());
+        }
+        match config {
+            Some(config) if issues.is_empty() => Ok(config),
+            _ => Err(fail(issues)),
+        }
+    }
+
+    /// Semantic checks that serde cannot make: addresses parse, numbers are in range,
+    /// names are valid. Returns every problem found.
+    pub fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut bad = |key: &str, reason: String| {
+            issues.push(ConfigIssue {
+                key: key.into(),
+                reason,
+            })
+        };
+        let name = &self.device.name;
+        if name.is_empty()
+            || name.len() > 63
+            || name.starts_with('-')
+            || name.ends_with('-')
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bad(
+                "box.name",
+                format!("{name:?} is not a valid DNS label (letters, digits, inner hyphens; at most 63)"),
+            );
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            bad("storage.data_dir", "must not be empty".into());
+        }
+        if !(1..=64).contains(&self.storage.readers) {
+            bad(
+                "storage.readers",
+                format!("{} is not between 1 and 64", self.storage.readers),
+            );
+        }
+        for (key, addr) in [
+            ("http.listen", &self.http.listen),
+            ("https.listen", &self.https.listen),
+            ("ftp.listen", &self.ftp.listen),
+        ] {
+            if let Err(e) = addr.parse::<SocketAddr>() {
+                bad(
+                    key,
+                    format!("{addr:?} is not an address like 0.0.0.0:80 ({e})"),
+                );
+            }
+        }
+        if self.http.request_timeout_secs == 0 {
+            bad("http.request_timeout_secs", "must be at least 1".into());
+        }
+        if self.http.body_limit_bytes < 1024 {
+            bad("http.body_limit_bytes", "must be at least 1024".into());
+        }
+        if self.http.max_in_flight == 0 {
+            bad("http.max_in_flight", "must be at least 1".into());
+        }
+        if self.http.shutdown_grace_secs > 60 {
+            bad(
+                "http.shutdown_grace_secs",
+                "must be at most 60 (systemd stops the service soon after)".into(),
+            );
+        }
+        match (&self.https.cert_file, &self.https.key_file) {
+            (Some(_), None) => bad(
+                "https.key_file",
+                "is required when https.cert_file is set".into(),
+            ),
+            (None, Some(_)) => bad(
+                "https.cert_file",
+                "is required when https.key_file is set".into(),
+            ),
+            _ => {}
+        }
+        for (key, path) in [
+            ("https.cert_file", &self.https.cert_file),
+            ("https.key_file", &self.https.key_file),
+        ] {
+            if let Some(path) = path {
+                if !path.is_file() {
+                    bad(key, format!("{} is not a readable file", path.display()));
+                }
+            }
+        }
+        if let Some(addr) = &self.ftp.implicit_listen {
+            if let Err(e) = addr.parse::<SocketAddr>() {
+                bad(
+                    "ftp.implicit_listen",
+                    format!("{addr:?} is not an address like 0.0.0.0:990 ({e})"),
+                );
+            }
+        }
+        let (first, last) = self.ftp.passive_ports;
+        if first < 1024 || last < first {
+            bad(
+                "ftp.passive_ports",
+                format!("[{first}, {last}] is not a range of unprivileged ports (first <= last, from 1024)"),
+            );
+        }
+        if self.ingest.max_file_bytes < 1024 {
+            bad("ingest.max_file_bytes", "must be at least 1024".into());
+        }
+        if !(0.0..=1.0).contains(&self.watermark.opacity) {
+            bad("watermark.opacity", "must be between 0 and 1".into());
+        }
+        if !(0..=19).contains(&self.previews.render_nice) {
+            bad("previews.render_nice", "must be between 0 and 19".into());
+        }
+        if self.previews.max_pixels < 1_000_000 {
+            bad("previews.max_pixels", "must be at least 1000000".into());
+        }
+        if self.tus.expire_after_secs == 0 {
+            bad("tus.expire_after_secs", "must be at least 1".into());
+        }
+        if let Some(instance) = &self.mdns.instance {
+            if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)
+            {
+                bad(
+                    "mdns.instance",
+                    "must be 1 to 63 bytes without control characters".into(),
+                );
+            }
+        }
+        if self.event.name.trim().is_empty() {
+            bad("event.name", "must not be empty".into());
+        }
+        let date = time::macros::format_description!("[year]-[month]-[day]");
+        let mut dates = [None, None];
+        for (i, (key, value)) in [
+            ("event.starts_on", &self.event.starts_on),
+            ("event.ends_on", &self.event.ends_on),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if let Some(value) = value {
+                match time::Date::parse(value, date) {
+                    Ok(d) => dates[i] = Some(d),
+                    Err(_) => bad(key, format!("{value:?} is not a date like 2026-07-14")),
+                }
+            }
+        }
+        if let [Some(start), Some(end)] = dates {
+            if end < start {
+                bad("event.ends_on", "is before event.starts_on".into());
+            }
+        }
+        let locale = &self.event.locale;
+        if locale.is_empty()
+            || locale.len() > 35
+            || !locale
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            bad(
+                "event.locale",
+                format!("{locale:?} is not a language tag like en or pt-BR"),
+            );
+        }
+        if self.admin.session_ttl_secs < 60 {
+            bad("admin.session_ttl_secs", "must be at least 60".into());
+        }
+        if self.admin.login_max_failures == 0 {
+            bad("admin.login_max_failures", "must be at least 1".into());
+        }
+        if self.admin.login_window_secs == 0 {
+            bad("admin.login_window_secs", "must be at least 1".into());
+        }
+        self.sync.validate(&mut bad);
+        for (key, url, https_only) in [
+            ("portal.url", &self.portal.url, false),
+            ("portal.api_url", &self.portal.api_url, true),
+            ("portal.venue_info_url", &self.portal.venue_info_url, false),
+        ] {
+            if let Some(url) = url {
+                if let Err(reason) = check_url(url, https_only) {
+                    bad(key, reason);
+                }
+            }
+        }
+        if self.portal.notice_version.trim().is_empty() {
+            bad("portal.notice_version", "must not be empty".into());
+        }
+        if self.portal.organiser.trim().is_empty() {
+            bad("portal.organiser", "must not be empty".into());
+        }
+        if self.portal.retention_days == 0 {
+            bad("portal.retention_days", "must be at least 1".into());
+        }
+        if self.door.scanner != ScannerKind::Off && self.door.device.as_os_str().is_empty() {
+            bad("door.device", "must be set when door.scanner is on".into());
+        }
+        if !(300..=4_000_000).contains(&self.door.baud) {
+            bad(
+                "door.baud",
+                format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
+            );
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            bad(
+                "log.level",
+                format!("{:?} is not a log filter ({e})", self.log.level),
+            );
+        }
+        issues
+    }
+
+    /// The portal's base URL, without a trailing slash: `portal.url`, or one derived
+    /// from `http.listen` (an unspecified address becomes loopback).
+    pub fn portal_url(&self) -> String {
+        if let Some(url) = &self.portal.url {
+            return url.trim_end_matches('/').to_string();
+        }
+        let addr: SocketAddr = self
+            .http
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 80)));
+        http_url(addr)
+    }
+
+    /// The mDNS instance name: `mdns.instance`, or `box.name`.
+    pub fn mdns_instance(&self) -> &str {
+        self.mdns.instance.as_deref().unwrap_or(&self.device.name)
+    }
+
+    /// The FTP address, parsed (valid after [`Config::load`]).
+    pub fn ftp_addr(&self) -> SocketAddr {
+        self.ftp.listen.parse().expect("validated at load")
+    }
+
+    /// The HTTP address, parsed (valid after [`Config::load`]).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http.listen.parse().expect("validated at load")
+    }
+
+    /// The HTTPS address, parsed (valid after [`Config::load`]).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.listen.parse().expect("validated at load")
+    }
+}
+
+/// Turns the TOML tree into a [`Config`], reporting unknown keys by path. A type error
+/// (a string where a number belongs) stops deserialisation, so it is reported alone
+/// with the unknown keys found before it.
+/// The http URL of a listener, without a trailing slash: an unspecified address
+/// becomes loopback, port 80 is left out.
+pub fn http_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_string(),
+        ip if ip.is_unspecified() => "[::1]".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    match addr.port() {
+        80 => format!("http://{ip}"),
+        port => format!("http://{ip}:{port}"),
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host and no spaces.
+fn check_url(url: &str, https_only: bool) -> Result<(), String> {
+    let rest = match url.split_once("://") {
+        Some(("https", rest)) => rest,
+        Some(("http", rest)) if !https_only => rest,
+        _ if https_only => return Err(format!("{url:?} must start with https:// (RFC 8908)")),
+        _ => return Err(format!("{url:?} must start with http:// or https://")),
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} is not a URL like http://10.42.0.1"));
+    }
+    Ok(())
+}
+
+fn from_tree(tree: toml::Table) -> Result<(Config, Vec<ConfigIssue>), ConfigIssue> {
+    let mut unknown = BTreeSet::new();
+    let value = toml::Value::Table(tree);
+    let config: Config = serde_ignored::deserialize(value, |path| {
+        unknown.insert(path.to_string());
+    })
+    .map_err(|e: toml::de::Error| ConfigIssue {
+        key: "(value)".into(),
+        reason: e.to_string().trim().replace('\n', " "),
+    })?;
+    let issues = unknown
+        .into_iter()
+        .map(|key| ConfigIssue {
+            key,
+            reason: "unknown key".into(),
+        })
+        .collect();
+    Ok((config, issues))
+}
+
+/// Applies `VENUEBOX_SECTION__KEY=value` overrides to the tree. The value is read as a
+/// TOML value when it parses as one (`8080`, `true`) and as a string otherwise.
+fn apply_env(
+    tree: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ENV_NOT_CONFIG.contains(&name.as_str()) {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if path.len() != 2 || path.iter().any(String::is_empty) {
+            issues.push(ConfigIssue {
+                key: name.clone(),
+                reason: "environment overrides are named VENUEBOX_SECTION__KEY, e.g. VENUEBOX_HTTP__LISTEN".into(),
+            });
+            continue;
+        }
+        let value = format!("v = {raw}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or(toml::Value::String(raw));
+        let section = tree
+            .entry(path[0].clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match section {
+            toml::Value::Table(t) => {
+                t.insert(path[1].clone(), value);
+            }
+            _ => issues.push(ConfigIssue {
+                key: name.clone(),
+                reason: format!("{} is not a section", path[0]),
+            }),
+        }
+    }
+    issues
+}
+
+fn apply_overrides(tree: &mut toml::Table, overrides: &Overrides) {
+    let mut set = |section: &str, key: &str, value: toml::Value| {
+        let entry = tree
+            .entry(section.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = entry {
+            t.insert(key.into(), value);
+        }
+    };
+    if let Some(dir) = &overrides.data_dir {
+        set(
+            "storage",
+            "data_dir",
+            toml::Value::String(dir.display().to_string()),
+        );
+    }
+    if let Some(addr) = &overrides.http_listen {
+        set("http", "listen", toml::Value::String(addr.clone()));
+    }
+    if let Some(addr) = &overrides.ftp_listen {
+        set("ftp", "listen", toml::Value::String(addr.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("venuebox.toml");
+        std::fs::write(&path, text).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        Config::load(Some(&path), env, &Overrides::default())
+    }
+
+    fn keys(err: ConfigError) -> Vec<String> {
+        err.issues.into_iter().map(|i| i.key).collect()
+    }
+
+    #[test]
+    fn defaults_are_a_valid_development_box() {
+        let config = Config::load(None, [], &Overrides::default()).unwrap();
+        assert_eq!(config.http_addr().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.storage.data_dir, PathBuf::from("venuebox-data"));
+    }
+
+    #[test]
+    fn shipped_production_config_is_valid_and_complete() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/venuebox.toml");
+        let config = Config::load(Some(&path), [], &Overrides::default()).unwrap();
+        assert_eq!(config.http.listen, "[::]:80");
+        assert_eq!(config.storage.data_dir, PathBuf::from("/var/lib/venuebox"));
+        // Every key of the typed config appears in the shipped file, so it documents all.
+        let shipped: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let full = toml::Table::try_from(Config::default()).unwrap();
+        for (section, table) in full {
+            let toml::Value::Table(table) = table else {
+                continue;
+            };
+            for key in table.keys() {
+                let present = shipped
+                    .get(&section)
+                    .and_then(|s| s.as_table())
+                    .map(|s| s.contains_key(key))
+                    .unwrap_or(false);
+                let text = std::fs::read_to_string(&path).unwrap();
+                let commented = text.contains(&format!("# {key} ="));
+                assert!(
+                    present || commented,
+                    "{section}.{key} is missing from config/venuebox.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_named_by_path() {
+        let err = load_str(
+            "[http]\nlisten = \"0.0.0.0:80\"\nlisten_port = 80\n[cloud]\nx = 1\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(keys(err), vec!["cloud", "http.listen_port"]);
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_at_once() {
+        let err = load_str(
+            "[http]\nlisten = \"localhost\"\n[event]\nstarts_on = \"2026-13-01\"\n[box]\nname = \"my box\"\n[previews]\nrender_nice = 25\n",
+            &[],
+        )
+        .unwrap_err();
+        let keys = keys(err);
+        assert!(
+            keys.contains(&"previews.render_nice".to_string()),
+            "{keys:?}"
+        );
+        assert!(keys.contains(&"http.listen".to_string()), "{keys:?}");
+        assert!(keys.contains(&"event.starts_on".to_string()), "{keys:?}");
+        assert!(keys.contains(&"box.name".to_string()), "{keys:?}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let err = load_str("[http]\nbody_limit_bytes = \"big\"\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("body_limit_bytes"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let err = load_str("[http\n", &[]).unwrap_err();
+        assert_eq!(keys(err), vec!["(syntax)"]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_cli_overrides_both() {
+        let config = load_str(
+            "[http]\nlisten = \"0.0.0.0:80\"\n",
+            &[
+                ("VENUEBOX_HTTP__LISTEN", "127.0.0.1:9000"),
+                ("VENUEBOX_ADMIN__LOGIN_MAX_FAILURES", "3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9000");
+        assert_eq!(config.admin.login_max_failures, 3);
+
+        let overrides = Overrides {
+            http_listen: Some("127.0.0.1:9001".into()),
+            ..Default::default()
+        };
+        let env = [(
+            "VENUEBOX_HTTP__LISTEN".to_string(),
+            "127.0.0.1:9000".to_string(),
+        )];
+        let config = Config::load(None, env, &overrides).unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9001");
+    }
+
+    #[test]
+    fn unknown_environment_overrides_are_errors() {
+        let err = load_str(
+            "",
+            &[("VENUEBOX_HTTP_LISTEN", "x"), ("VENUEBOX_HTTP__PORT", "80")],
+        )
+        .unwrap_err();
+        assert_eq!(keys(err), vec!["VENUEBOX_HTTP_LISTEN", "http.port"]);
+        // Variables that are not overrides are left alone.
+        load_str("", &[("VENUEBOX_ADMIN_TOKEN", "secret")]).unwrap();
+    }
+}
