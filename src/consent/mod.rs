@@ -13,6 +13,9 @@
 //! time. The current state of a scope is its latest row. The only deletions are the
 //! attendee's own "delete my records" (which leaves an erasure row holding the
 //! pseudonym, so a sync can tell the cloud) and the retention purge.
+//!
+//! Size: about 590 lines of code and 135 of tests: every consent and attendance rule
+//! (the one `may` question, erasure, retention) stays beside the tables it writes.
 
 pub mod door;
 

@@ -16,6 +16,9 @@
 //!   writers batch into transactions.
 //!
 //! This module may not know about HTTP, and decides nothing about what a row means.
+//!
+//! Size: about 750 lines, a third of them the migrations (one ordered list, each step
+//! naming its owner) and a third unit tests.
 
 use std::fs::File;
 use std::io::Read;

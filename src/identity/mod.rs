@@ -16,6 +16,9 @@
 //! Both are created on first start and never leave the box: no function here returns
 //! private key bytes to a caller outside this module except to build the TLS acceptor,
 //! and nothing here logs them. `Debug` on [`Vault`] prints only public parts.
+//!
+//! Size: about 700 lines of code and 125 of tests: the signing key, its rotation and
+//! the key chain are one crash-safe state machine on the same files, kept in one place.
 
 use std::fmt;
 use std::net::IpAddr;
