@@ -199,9 +199,10 @@ pub async fn serve_router(
         });
     }
     {
-        let (ingest, shutdown) = (state.ingest.clone(), tasks.shutdown());
-        tasks.spawn("store watcher", async move {
-            ingest.watch_store(Duration::from_secs(1), shutdown).await
+        let watch = Arc::new(tokio::sync::Mutex::new(state.ingest.store_watch()));
+        tasks.every("store watcher", Duration::from_secs(1), move || {
+            let watch = watch.clone();
+            async move { watch.lock().await.poll().await }
         });
     }
     tasks.spawn(

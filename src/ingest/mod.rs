@@ -317,66 +317,12 @@ impl Ingest {
         let _ = self.inner.committed.send(PhotoCommitted { photo });
     }
 
-    /// Announces photos that other processes (a CLI import beside the service)
-    /// committed to the store, polling it every `every` until `shutdown`. Photos stored
-    /// before this starts are not announced: consumers backfill from the store.
-    pub async fn watch_store(
-        &self,
-        every: std::time::Duration,
-        shutdown: tokio_util::sync::CancellationToken,
-    ) {
-        let mut watermark: i64 = match self
-            .inner
-            .store
-            .read(|c| {
-                c.query_row("SELECT coalesce(max(id), 0) FROM photos", [], |r| r.get(0))
-                    .map_err(StoreError::from)
-            })
-            .await
-        {
-            Ok(id) => id,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch the store for imported photos");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-            }
-            let since = watermark;
-            let found = self
-                .inner
-                .store
-                .read(move |c| {
-                    let mut stmt = c.prepare(&format!(
-                        "SELECT {PHOTO_COLUMNS} FROM photos WHERE id > ?1 ORDER BY id"
-                    ))?;
-                    let rows = stmt.query_map([since], row_to_photo)?;
-                    rows.collect::<Result<Vec<_>, _>>()
-                        .map_err(StoreError::from)
-                })
-                .await;
-            let Ok(found) = found else { continue };
-            for photo in found {
-                watermark = watermark.max(photo.id);
-                let ours = {
-                    let mut announced = self
-                        .inner
-                        .announced
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    let ours = announced.remove(&photo.id);
-                    // Forget ids below the watermark: they can never come back.
-                    announced.retain(|id| *id > watermark);
-                    ours
-                };
-                if !ours {
-                    tracing::info!(photo = photo.id, source = %photo.source, "photo stored by another process");
-                    let _ = self.inner.committed.send(PhotoCommitted { photo });
-                }
-            }
+    /// A watch on the store for photos that other processes (a CLI import beside the
+    /// service) commit: [`StoreWatch::poll`] announces them; run it periodically.
+    pub fn store_watch(&self) -> StoreWatch {
+        StoreWatch {
+            ingest: self.clone(),
+            watermark: None,
         }
     }
 
@@ -763,6 +709,66 @@ pub fn photos_of(conn: &rusqlite::Connection, creator_id: i64) -> rusqlite::Resu
     ))?;
     let rows = stmt.query_map([creator_id], row_to_photo)?;
     rows.collect()
+}
+
+/// Announces photos that other processes committed to the store (see
+/// [`Ingest::store_watch`]). Photos stored before its first poll are not announced:
+/// consumers backfill from the store.
+pub struct StoreWatch {
+    ingest: Ingest,
+    /// The highest photo id seen; `None` until the first poll has read it.
+    watermark: Option<i64>,
+}
+
+impl StoreWatch {
+    /// One poll: the first reads where the store stands; each later one announces
+    /// the photos committed since by anyone but this process. A failed read is
+    /// logged and retried at the next poll.
+    pub async fn poll(&mut self) {
+        let inner = &self.ingest.inner;
+        let Some(mut watermark) = self.watermark else {
+            match inner
+                .store
+                .read(|c| {
+                    c.query_row("SELECT coalesce(max(id), 0) FROM photos", [], |r| r.get(0))
+                        .map_err(StoreError::from)
+                })
+                .await
+            {
+                Ok(id) => self.watermark = Some(id),
+                Err(e) => tracing::warn!(error = %e, "cannot watch the store for imported photos"),
+            }
+            return;
+        };
+        let since = watermark;
+        let found = inner
+            .store
+            .read(move |c| {
+                let mut stmt = c.prepare(&format!(
+                    "SELECT {PHOTO_COLUMNS} FROM photos WHERE id > ?1 ORDER BY id"
+                ))?;
+                let rows = stmt.query_map([since], row_to_photo)?;
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)
+            })
+            .await;
+        let Ok(found) = found else { return };
+        for photo in found {
+            watermark = watermark.max(photo.id);
+            let ours = {
+                let mut announced = inner.announced.lock().unwrap_or_else(|e| e.into_inner());
+                let ours = announced.remove(&photo.id);
+                // Forget ids below the watermark: they can never come back.
+                announced.retain(|id| *id > watermark);
+                ours
+            };
+            if !ours {
+                tracing::info!(photo = photo.id, source = %photo.source, "photo stored by another process");
+                let _ = inner.committed.send(PhotoCommitted { photo });
+            }
+        }
+        self.watermark = Some(watermark);
+    }
 }
 
 #[cfg(test)]
