@@ -34,9 +34,11 @@ pub const APPLICATION_ID: i32 = 0x5642_4f58;
 
 /// The schema, one migration per version. Version N is reached by applying the first N
 /// entries in order; `PRAGMA user_version` records the version a file is at. Never edit
-/// a released entry: add a new one.
+/// a released entry: add a new one. Each step names the module that owns (alone
+/// writes) the tables it makes, as docs/architecture.md ("Table owners") lists them.
 const MIGRATIONS: &[&str] = &[
-    // 1: the event, the creators selling at it, and the audit log.
+    // 1 (owners: event, creators, db): the event, the creators selling at it, and
+    // the audit log.
     "CREATE TABLE event (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         name TEXT NOT NULL,
@@ -59,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
         action TEXT NOT NULL,
         detail TEXT NOT NULL DEFAULT ''
     );",
-    // 2: admin access: the setup code (hash only) and sessions (token hashes only).
+    // 2 (owner: auth): admin access: the setup code (hash only) and sessions (token hashes only).
     "CREATE TABLE admin_credential (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         code_hash BLOB NOT NULL,
@@ -75,7 +77,7 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX admin_sessions_expiry ON admin_sessions (expires_at);
     CREATE INDEX audit_log_at ON audit_log (at);",
-    // 3: photos (content-addressed, one row per distinct content) and resumable
+    // 3 (owner: ingest): photos (content-addressed, one row per distinct content) and resumable
     // uploads in progress (tus).
     "CREATE TABLE photos (
         id INTEGER PRIMARY KEY,
@@ -100,11 +102,11 @@ const MIGRATIONS: &[&str] = &[
         photo_id INTEGER REFERENCES photos (id)
     ) WITHOUT ROWID;
     CREATE INDEX uploads_expiry ON uploads (expires_at);",
-    // 4: FTP credentials for creators' cameras (password as a hash only).
+    // 4 (owner: creators): FTP credentials for creators' cameras (password as a hash only).
     "ALTER TABLE creators ADD COLUMN ftp_user TEXT;
     ALTER TABLE creators ADD COLUMN ftp_password_hash BLOB;
     CREATE UNIQUE INDEX creators_ftp_user ON creators (ftp_user);",
-    // 5: the render state of each photo's previews (files live in derivatives/).
+    // 5 (owner: derivatives): the render state of each photo's previews (files live in derivatives/).
     "CREATE TABLE renders (
         photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
         state TEXT NOT NULL,
@@ -113,7 +115,7 @@ const MIGRATIONS: &[&str] = &[
         render_ms REAL,
         rendered_at INTEGER NOT NULL
     );",
-    // 6: the portal: attendees (a random pass id, a bearer secret, and its keyed-hash
+    // 6 (owner: consent): the portal: attendees (a random pass id, a bearer secret, and its keyed-hash
     // pseudonym, the only id that leaves the box), append-only consent, attendance,
     // erasures, the privacy notices shown, the clients through the portal, and the
     // per-event secret the keyed hashes use.
@@ -163,11 +165,12 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         secret BLOB NOT NULL
     );",
-    // 7: time to first preview of each photo, from the end and the
+    // 7 (owner: derivatives): time to first preview of each photo, from the end and the
     // start of its upload, in milliseconds (NULL when not known, e.g. imported).
     "ALTER TABLE renders ADD COLUMN ttfp_end_ms REAL;
      ALTER TABLE renders ADD COLUMN ttfp_start_ms REAL;",
-    // 8: attendees tagged on photos (pass ids, never exported), each creator's
+    // 8 (owners: consent for photo_attendees, creators for sync_enabled, sync for
+    // sync_*): attendees tagged on photos (pass ids, never exported), each creator's
     // sync switch, and the outbox: bundles, the objects to upload, and what has been
     // published (so a later withdrawal becomes a tombstone).
     "CREATE TABLE photo_attendees (
