@@ -326,3 +326,32 @@ async fn a_preview_a_power_cut_left_torn_is_rendered_again_not_served() {
     assert!(again.starts_with(&[0xFF, 0xD8]) && again.ends_with(&[0xFF, 0xD9]));
     assert!(std::fs::metadata(&preview).unwrap().len() as usize > whole_len / 2);
 }
+
+/// Permission is decided before the photo is looked up: an anonymous client gets the
+/// same answer (status and body) for a photo that exists and one that does not, for
+/// every derivative, so sequential ids cannot be counted (issue 13, item 4).
+#[tokio::test]
+async fn anonymous_clients_cannot_tell_which_photo_ids_exist() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let bytes = std::fs::read(testdata().join("photos/sony-ilce6400_DSC00007.JPG")).unwrap();
+    let id = b.tus_upload(&token, &bytes).await;
+    let c = reqwest::Client::new();
+    for derivative in ["thumb", "preview", "watermarked", "full"] {
+        let mut answers = Vec::new();
+        for photo in [id, id + 1, 999_999] {
+            let r = c
+                .get(b.url(&format!("/photos/{photo}/{derivative}")))
+                .send()
+                .await
+                .unwrap();
+            answers.push((r.status().as_u16(), r.text().await.unwrap()));
+        }
+        assert_eq!(answers[0].0, 401, "{derivative}: {answers:?}");
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{derivative}: an existing and a missing photo answer alike: {answers:?}"
+        );
+    }
+    b.stop().await;
+}

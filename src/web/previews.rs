@@ -21,8 +21,17 @@ use crate::media::render::Format;
 use crate::web::admin::AdminSession;
 use crate::web::{AppError, AppState};
 
-/// May this request see this derivative of this photo? The one place that decides;
-/// until the portal and delivery decide what attendees see, only an admin may.
+/// May this request see this derivative of any photo at all? Asked before the photo
+/// is looked up, so that a refusal reads the same for an id that exists and one that
+/// does not: ids are sequential, and a difference would let anyone count the photos
+/// (issue 13, "existence oracle"). Until the delivery work decides what attendees see,
+/// only an admin may.
+pub fn may_ask(admin: Option<&AdminSession>, _derivative: Derivative) -> bool {
+    admin.is_some()
+}
+
+/// May this request see this derivative of this photo? The one place that decides,
+/// after [`may_ask`]; a refusal here answers 404, as for a photo that does not exist.
 pub fn may_view(admin: Option<&AdminSession>, _photo: &Photo, _derivative: Derivative) -> bool {
     admin.is_some()
 }
@@ -139,13 +148,13 @@ async fn serve(
     admin: Option<AdminSession>,
 ) -> Result<Response, AppError> {
     let derivative = Derivative::parse(&derivative).ok_or(AppError::NotFound)?;
+    // Permission before lookup: the same answer whether the id exists or not.
+    if !may_ask(admin.as_ref(), derivative) {
+        return Err(AppError::Unauthorized);
+    }
     let photo = photo_by_id(&state, id).await?;
     if !may_view(admin.as_ref(), &photo, derivative) {
-        return Err(if admin.is_none() {
-            AppError::Unauthorized
-        } else {
-            AppError::NotFound
-        });
+        return Err(AppError::NotFound);
     }
     if derivative == Derivative::Full {
         return serve_full(&state, &photo, &headers).await;
