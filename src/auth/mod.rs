@@ -115,8 +115,9 @@ pub enum SetupCode {
     Existing,
 }
 
-/// Makes sure an admin code exists: takes `from_env` if given (replacing any other),
-/// otherwise creates one on first start.
+/// Makes sure an admin code exists: takes `from_env` if given (replacing any other,
+/// and then ending every admin session when the code changed), otherwise creates one
+/// on first start.
 /// Errors: [`AuthError::ShortCode`] when `from_env` has fewer than 12 characters.
 pub fn ensure_setup_code(
     conn: &Connection,
@@ -134,6 +135,9 @@ pub fn ensure_setup_code(
             rusqlite::params![hash.as_slice(), crate::clock::now()],
         )?;
         if changed > 0 {
+            // A new code ends every session, whichever way it was set (as
+            // `admin reset-code` does): whoever held the old code is out.
+            conn.execute("DELETE FROM admin_sessions", [])?;
             db::audit(
                 conn,
                 "system",
@@ -287,6 +291,41 @@ pub fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn db() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&crate::db::migrations_for_tests())
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_new_code_from_the_environment_ends_every_session() {
+        let conn = db();
+        let ip: IpAddr = "10.0.0.5".parse().unwrap();
+        ensure_setup_code(&conn, Some("first-code-1234")).unwrap();
+        let old = open_session(&conn, "first-code-1234", ip, 3600)
+            .unwrap()
+            .unwrap();
+        // The same code again (a restart): sessions stay.
+        ensure_setup_code(&conn, Some("first-code-1234")).unwrap();
+        assert!(session(&conn, &old.token).unwrap().is_some());
+        // A rotated code: the old session is over, the old code refused.
+        ensure_setup_code(&conn, Some("second-code-5678")).unwrap();
+        assert!(session(&conn, &old.token).unwrap().is_none());
+        assert!(open_session(&conn, "first-code-1234", ip, 3600)
+            .unwrap()
+            .is_none());
+        assert!(open_session(&conn, "second-code-5678", ip, 3600)
+            .unwrap()
+            .is_some());
+        // And `admin reset-code` (a generated code) does the same.
+        let new = open_session(&conn, "second-code-5678", ip, 3600)
+            .unwrap()
+            .unwrap();
+        replace_setup_code(&conn, "cli").unwrap();
+        assert!(session(&conn, &new.token).unwrap().is_none());
+    }
 
     #[test]
     fn limiter_locks_out_after_max_failures_and_clears_on_success() {
