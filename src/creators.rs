@@ -159,18 +159,24 @@ pub fn set_ftp_credentials(
         )
         .optional()?
         .ok_or_else(|| CreatorError::NotFound(name.to_string()))?;
-    let mut user = ftp_user_name(&stored_name, id);
-    // Another creator's slug may collide ("Ana L." and "ana-l"): add the id.
-    let taken: bool = conn
-        .query_row(
-            "SELECT 1 FROM creators WHERE ftp_user = ?1 AND id != ?2",
-            rusqlite::params![user, id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if taken {
-        user = format!("{user}{id}");
+    // Another creator's slug may collide ("Cam", "cam6", "Cam!" with id 6): take the
+    // first free of slug, slug + id, slug-id. The last is always free: slugs have no
+    // '-', and the id is this creator's own.
+    let base = ftp_user_name(&stored_name, id);
+    let mut user = format!("{base}-{id}");
+    for candidate in [base.clone(), format!("{base}{id}")] {
+        let taken: bool = conn
+            .query_row(
+                "SELECT 1 FROM creators WHERE ftp_user = ?1 AND id != ?2",
+                rusqlite::params![candidate, id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !taken {
+            user = candidate;
+            break;
+        }
     }
     let password = random_ftp_password();
     conn.execute(
@@ -255,6 +261,41 @@ pub fn set_sync(conn: &Connection, id: i64, enabled: bool) -> rusqlite::Result<b
 mod tests {
     use super::*;
     use crate::db::{Store, StoreOptions};
+
+    #[test]
+    fn ftp_user_names_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db"), &StoreOptions::default()).unwrap();
+        // Ids 1..: "Cam" takes "cam", "cam6" takes "cam6", and "Cam!" (id 6) finds
+        // both "cam" and "cam6" taken; "!!!" (id 7, no letters) takes "creator7",
+        // which "Creator7" then finds taken.
+        let names = ["Cam", "cam6", "a", "b", "c", "Cam!", "!!!", "Creator7"];
+        let mut users = std::collections::HashSet::new();
+        for name in names {
+            store.write_blocking(|tx| add(tx, name, "test")).unwrap();
+        }
+        for name in names {
+            let made = store
+                .write_blocking(|tx| set_ftp_credentials(tx, name, "test"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                users.insert(made.user.clone()),
+                "{name}: {} twice",
+                made.user
+            );
+            let found = store
+                .read_blocking(|c| {
+                    by_ftp_login(c, &made.user, &made.password).map_err(StoreError::from)
+                })
+                .unwrap();
+            assert_eq!(found.map(|c| c.name), Some(name.to_string()), "{name}");
+        }
+        // Asking again keeps every login working and distinct.
+        let again = store
+            .write_blocking(|tx| set_ftp_credentials(tx, "Cam!", "test"))
+            .unwrap();
+        assert!(users.contains(&again.user), "{}", again.user);
+    }
 
     #[test]
     fn add_list_and_find_by_token() {
