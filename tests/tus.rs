@@ -330,8 +330,9 @@ async fn curl_termination_removes_the_upload_and_its_bytes() {
     b.stop().await;
 }
 
-#[tokio::test]
-async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
+/// tus-js-client (tests/tus-client/resume.mjs) uploads a corpus photo, aborts a third
+/// of the way, resumes from the stored URL; the photo is stored once, whole.
+async fn tus_js_client_resumes(mode: Option<&str>) {
     let photo = testdata().join("photos/canon-5dmk3_K6A7942.JPG");
     let b = TestBox::start().await;
     let (creator, token) = b.creator("Phone").await;
@@ -345,6 +346,7 @@ async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
         .arg(b.url("/files/"))
         .arg(&token)
         .arg(&photo)
+        .args(mode)
         .output()
         .await
         .expect("node must be installed");
@@ -375,6 +377,85 @@ async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
     assert_eq!(photos.len(), 1);
     assert_eq!(photos[0].original_name, "canon-5dmk3_K6A7942.JPG");
     assert_eq!(photos[0].size, size);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn tus_js_client_aborts_and_resumes_from_the_stored_url() {
+    tus_js_client_resumes(None).await;
+}
+
+/// The same through `X-HTTP-Method-Override: PATCH` on POSTs (tus-js-client's
+/// `overridePatchMethod`), which the tus core protocol says a server MUST honour.
+#[tokio::test]
+async fn tus_js_client_uploads_with_method_override() {
+    tus_js_client_resumes(Some("override")).await;
+}
+
+/// POST with `X-HTTP-Method-Override` is handled as the method it names (HEAD,
+/// DELETE), and a value that is not a tus method is refused with 400.
+#[tokio::test]
+async fn method_override_names_the_method_curl() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let auth = format!("Authorization: Bearer {token}");
+    let tus = "Tus-Resumable: 1.0.0";
+    let create = curl(&[
+        "-X",
+        "POST",
+        &b.url("/files/"),
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "Upload-Length: 100",
+    ])
+    .await;
+    assert_eq!(create.status, 201);
+    let url = b.url(&create.headers["location"]);
+    let head = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "X-HTTP-Method-Override: HEAD",
+    ])
+    .await;
+    assert_eq!(head.status, 200, "{}", head.body);
+    assert_eq!(head.headers["upload-offset"], "0");
+    let bad = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "X-HTTP-Method-Override: TRACE",
+    ])
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let delete = curl(&[
+        "-X",
+        "POST",
+        &url,
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "X-HTTP-Method-Override: delete",
+    ])
+    .await;
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    let gone = curl(&["-I", &url, "-H", &auth, "-H", tus]).await;
+    assert_eq!(gone.status, 404);
     b.stop().await;
 }
 

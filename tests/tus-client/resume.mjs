@@ -1,15 +1,17 @@
 // Uploads a file to venuebox with the official tus-js-client, aborts part-way,
 // then resumes from the stored upload URL, as a phone that lost Wi-Fi would.
 //
-//   node resume.mjs <endpoint> <upload token> <file>
+//   node resume.mjs <endpoint> <upload token> <file> [override]
 //
+// With "override", every PATCH is sent as POST with X-HTTP-Method-Override: PATCH
+// (tus-js-client's overridePatchMethod, for networks whose proxies block PATCH).
 // Prints one JSON line: {"url": ..., "abortedAt": bytes, "resumedFrom": bytes}.
 // Exits non-zero on any failure.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { Upload } from "tus-js-client";
 
-const [endpoint, token, file] = process.argv.slice(2);
+const [endpoint, token, file, mode] = process.argv.slice(2);
 if (!endpoint || !token || !file) {
   console.error("usage: node resume.mjs <endpoint> <token> <file>");
   process.exit(2);
@@ -21,6 +23,7 @@ const common = {
   metadata: { filename: basename(file), filetype: "image/jpeg" },
   chunkSize: 64 * 1024,
   retryDelays: [100, 300, 1000],
+  overridePatchMethod: mode === "override",
 };
 
 function fail(message) {

@@ -1,7 +1,8 @@
 //! Resumable uploads: tus 1.0.0 at `/files/`, the protocol tus-js-client and Uppy speak.
 //!
-//! Core protocol plus the creation, creation-with-upload, creation-defer-length,
-//! expiration, checksum (sha1, sha256) and termination extensions. Only paired devices
+//! Core protocol (with `X-HTTP-Method-Override`) plus the creation,
+//! creation-with-upload, creation-defer-length, expiration, checksum (sha1, sha256) and
+//! termination extensions. Only paired devices
 //! upload: every request but OPTIONS needs a creator's upload token
 //! (`Authorization: Bearer vbu_...`), and a creator sees only their own uploads.
 //!
@@ -41,15 +42,16 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path as UrlPath, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{options, post};
+use axum::routing::{options, post, MethodRouter};
 use axum::Router;
 
 use futures_util::StreamExt;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::creators::{self, Creator};
@@ -189,15 +191,52 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/files", post(create).options(describe))
         .route("/files/", post(create).options(describe))
-        .route(
-            "/files/{id}",
-            options(describe).head(head).patch(patch).delete(terminate),
-        )
+        .route("/files/{id}", upload_methods().post(method_override))
         .layer(DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("tus-resumable"),
             HeaderValue::from_static(TUS_VERSION),
         ))
+}
+
+/// The methods a tus request may name in `X-HTTP-Method-Override`.
+const OVERRIDABLE: [Method; 4] = [Method::PATCH, Method::DELETE, Method::HEAD, Method::OPTIONS];
+
+/// What an upload's URL answers, by method.
+fn upload_methods() -> MethodRouter<AppState> {
+    options(describe).head(head).patch(patch).delete(terminate)
+}
+
+/// tus 1.0.0 core protocol, "X-HTTP-Method-Override": the header "MUST be interpreted
+/// as the request's method by the Server, if the header is presented". Clients behind
+/// proxies that block PATCH or DELETE send POST with it (tus-js-client's
+/// `overridePatchMethod`): such a POST to an upload's URL is handed to the handler of
+/// the method it names. A value that is not a tus method is a 400; a POST without it
+/// is a 405, as before.
+async fn method_override(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+) -> Response {
+    let Some(value) = request.headers().get("x-http-method-override") else {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    };
+    let method = value
+        .to_str()
+        .ok()
+        .and_then(|v| Method::from_bytes(v.trim().to_ascii_uppercase().as_bytes()).ok())
+        .filter(|m| OVERRIDABLE.contains(m));
+    let Some(method) = method else {
+        return TusError::BadRequest(
+            "X-HTTP-Method-Override must be PATCH, DELETE, HEAD or OPTIONS".into(),
+        )
+        .into_response();
+    };
+    *request.method_mut() = method;
+    // The route's path parameters travel in the request's extensions.
+    match upload_methods().with_state(state).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 async fn describe(State(state): State<AppState>) -> Response {
