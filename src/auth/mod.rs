@@ -237,7 +237,7 @@ pub fn open_session(
     conn.execute("DELETE FROM admin_sessions WHERE expires_at <= ?1", [now])?;
     let token = identity::random_token("vbs_");
     let csrf_token = identity::random_token("");
-    let expires_at = now + ttl_secs;
+    let expires_at = now.saturating_add(ttl_secs);
     conn.execute(
         "INSERT INTO admin_sessions (token_hash, csrf_token, client, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",

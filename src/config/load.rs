@@ -296,6 +296,16 @@ impl Config {
                 format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
             );
         }
+        // Every number has an upper bound, so none can wrap in time or size arithmetic
+        // (a retention of 10^15 days once purged everything at start).
+        for (key, value, max) in self.upper_bounds() {
+            if value > max {
+                bad(
+                    key,
+                    format!("{value} is more than the largest allowed, {max}"),
+                );
+            }
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             bad(
                 "log.level",
@@ -303,6 +313,105 @@ impl Config {
             );
         }
         issues
+    }
+
+    /// The upper bound of every numeric key that has none of its own in
+    /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
+    /// above any real use and far below where seconds, bytes or counts overflow.
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 24] {
+        const DAY: u64 = 86_400;
+        const GIB: u64 = 1 << 30;
+        [
+            ("previews.max_decodes", self.previews.max_decodes as u64, 64),
+            (
+                "previews.max_pixels",
+                self.previews.max_pixels,
+                1_000_000_000,
+            ),
+            (
+                "previews.backpressure_queue",
+                self.previews.backpressure_queue,
+                1_000_000,
+            ),
+            (
+                "storage.busy_timeout_ms",
+                self.storage.busy_timeout_ms,
+                600_000,
+            ),
+            (
+                "http.request_timeout_secs",
+                self.http.request_timeout_secs,
+                3_600,
+            ),
+            (
+                "http.body_limit_bytes",
+                self.http.body_limit_bytes as u64,
+                64 << 20,
+            ),
+            ("http.max_in_flight", self.http.max_in_flight as u64, 65_536),
+            (
+                "ingest.free_disk_reserve_bytes",
+                self.ingest.free_disk_reserve_bytes,
+                1 << 44,
+            ),
+            (
+                "ingest.creator_quota_bytes",
+                self.ingest.creator_quota_bytes,
+                1 << 44,
+            ),
+            ("ingest.max_file_bytes", self.ingest.max_file_bytes, 1 << 40),
+            (
+                "tus.expire_after_secs",
+                self.tus.expire_after_secs,
+                30 * DAY,
+            ),
+            (
+                "admin.session_ttl_secs",
+                self.admin.session_ttl_secs,
+                30 * DAY,
+            ),
+            (
+                "admin.login_max_failures",
+                self.admin.login_max_failures as u64,
+                1_000,
+            ),
+            ("admin.login_window_secs", self.admin.login_window_secs, DAY),
+            ("portal.session_secs", self.portal.session_secs, 30 * DAY),
+            ("portal.retention_days", self.portal.retention_days, 3_650),
+            (
+                "portal.attendance_debounce_secs",
+                self.portal.attendance_debounce_secs,
+                DAY,
+            ),
+            (
+                "sync.cut_every_photos",
+                self.sync.cut_every_photos,
+                1_000_000,
+            ),
+            ("sync.cut_every_secs", self.sync.cut_every_secs, 7 * DAY),
+            (
+                "sync.bandwidth_limit_bytes_per_sec",
+                self.sync.bandwidth_limit_bytes_per_sec,
+                10 * GIB,
+            ),
+            // S3 limits a single PUT and a multipart part to 5 GiB.
+            (
+                "sync.multipart_threshold_bytes",
+                self.sync.multipart_threshold_bytes,
+                5 * GIB,
+            ),
+            ("sync.part_size_bytes", self.sync.part_size_bytes, 5 * GIB),
+            (
+                "sync.probe_min_backoff_ms",
+                self.sync.probe_min_backoff_ms,
+                3_600_000,
+            ),
+            (
+                "sync.probe_max_backoff_ms",
+                self.sync.probe_max_backoff_ms,
+                3_600_000,
+            ),
+        ]
     }
 
     /// The portal's base URL, without a trailing slash: `portal.url`, or one derived
@@ -379,9 +488,17 @@ fn from_tree(tree: toml::Table) -> Result<(Config, Vec<ConfigIssue>), ConfigIssu
     let config: Config = serde_ignored::deserialize(value, |path| {
         unknown.insert(path.to_string());
     })
-    .map_err(|e: toml::de::Error| ConfigIssue {
-        key: "(value)".into(),
-        reason: e.to_string().trim().replace('\n', " "),
+    .map_err(|e: toml::de::Error| {
+        let reason = e.to_string().trim().replace('\n', " ");
+        // toml names the key at the end ("... expected u32 in `admin.login_max_failures`"):
+        // report it by that path, like every other issue.
+        let key = reason
+            .rsplit_once(" in `")
+            .and_then(|(_, rest)| rest.strip_suffix('`'))
+            .filter(|k| !k.is_empty() && !k.contains(' '))
+            .unwrap_or("(value)")
+            .to_string();
+        ConfigIssue { key, reason }
     })?;
     let issues = unknown
         .into_iter()
@@ -508,6 +625,54 @@ mod tests {
                     present || commented,
                     "{section}.{key} is missing from config/venuebox.toml"
                 );
+            }
+        }
+    }
+
+    /// Every numeric key of the typed config, set to a huge value, is refused with
+    /// its key path (issue 13, item 10: `retention_days = 10^15` once passed and
+    /// purged every record at start). Keys are found from the config itself, so a new
+    /// numeric key without a bound fails this test.
+    #[test]
+    fn every_numeric_key_has_an_upper_bound() {
+        let full = toml::Table::try_from(Config::default()).unwrap();
+        let mut numeric = Vec::new();
+        for (section, table) in &full {
+            let Some(table) = table.as_table() else {
+                continue;
+            };
+            for (key, value) in table {
+                match value {
+                    toml::Value::Integer(_) | toml::Value::Float(_) => {
+                        numeric.push((section.clone(), key.clone(), value.clone()))
+                    }
+                    toml::Value::Array(a) if a.iter().all(|v| v.is_integer()) && !a.is_empty() => {
+                        numeric.push((section.clone(), key.clone(), value.clone()))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(numeric.len() >= 25, "{numeric:?}");
+        for (section, key, value) in numeric {
+            let huge = match value {
+                toml::Value::Float(_) => "1e30".to_string(),
+                toml::Value::Array(a) => {
+                    format!("[{}]", vec!["1000000000000000"; a.len()].join(", "))
+                }
+                _ => "1000000000000000".to_string(),
+            };
+            let text = format!("[{section}]\n{key} = {huge}\n");
+            let path = format!("{section}.{key}");
+            match load_str(&text, &[]) {
+                Ok(_) => panic!("{path} = {huge} was accepted"),
+                Err(e) => {
+                    let shown = e.to_string();
+                    assert!(
+                        keys(e).contains(&path),
+                        "{path} = {huge}: not reported by its path: {shown}"
+                    )
+                }
             }
         }
     }

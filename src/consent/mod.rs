@@ -575,7 +575,7 @@ pub fn tag_photo(conn: &Connection, photo_id: i64, attendees: &[String]) -> rusq
 /// Purges consent and attendance older than `retention_days` (one run of the
 /// hourly retention task), logging what went.
 pub async fn purge_expired(store: &crate::db::Store, retention_days: u64) {
-    let before = now() - retention_days as i64 * 86_400;
+    let before = now().saturating_sub((retention_days as i64).saturating_mul(86_400));
     match store.write_sql(move |c| purge_older_than(c, before)).await {
         Ok(p) if p != Purged::default() => {
             tracing::info!(

@@ -505,7 +505,7 @@ async fn submit_consent(
             for scope in grants {
                 consent::record(c, &attendee.id, scope, true, &notice_hash, Channel::Portal)?;
             }
-            let expires = (session > 0).then(|| now() + session);
+            let expires = (session > 0).then(|| now().saturating_add(session));
             consent::admit_portal_client(c, &client_key, &attendee.id, expires)?;
             consent::record_attendance(c, &attendee.pseudonym, Source::Portal, debounce)?;
             Ok(attendee)

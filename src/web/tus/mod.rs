@@ -318,7 +318,7 @@ async fn create(
         ));
     }
     let id = hex::encode(rand::random::<[u8; 16]>());
-    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    let expires_at = crate::clock::now().saturating_add(state.config.tus.expire_after_secs as i64);
     {
         let (id, metadata, creator_id) = (id.clone(), metadata.clone(), creator.id);
         state
@@ -402,7 +402,7 @@ async fn patch(
         .map_err(TusError::BadRequest)?
         .ok_or_else(|| TusError::BadRequest("Upload-Offset is required".into()))?;
     let offset = write_chunk(&state, &id, &creator, given, &headers, body).await?;
-    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    let expires_at = crate::clock::now().saturating_add(state.config.tus.expire_after_secs as i64);
     Ok((
         StatusCode::NO_CONTENT,
         [
@@ -553,7 +553,7 @@ async fn write_chunk(
     file.sync_all().await?;
     drop(file);
     let new_offset = upload.offset + written;
-    let expires_at = crate::clock::now() + state.config.tus.expire_after_secs as i64;
+    let expires_at = crate::clock::now().saturating_add(state.config.tus.expire_after_secs as i64);
     {
         let (id, length) = (id.to_string(), upload.length);
         state
