@@ -296,6 +296,21 @@ impl Config {
                 format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
             );
         }
+        // Every string has a length bound and no control characters: they end up in
+        // every portal page, watermark band and manifest.
+        for (key, value, max) in self.string_bounds() {
+            if value.chars().count() > max {
+                bad(
+                    key,
+                    format!(
+                        "is {} characters long; at most {max}",
+                        value.chars().count()
+                    ),
+                );
+            } else if value.chars().any(char::is_control) {
+                bad(key, "must not contain control characters".into());
+            }
+        }
         // Every number has an upper bound, so none can wrap in time or size arithmetic
         // (a retention of 10^15 days once purged everything at start).
         for (key, value, max) in self.upper_bounds() {
@@ -313,6 +328,62 @@ impl Config {
             );
         }
         issues
+    }
+
+    /// The length bound (in characters) of every string key, set or unset, the
+    /// paths included: `(key path, value, longest allowed)`.
+    fn string_bounds(&self) -> Vec<(&'static str, &str, usize)> {
+        const URL: usize = 2048;
+        const PATH: usize = 4096;
+        let mut bounds: Vec<(&'static str, &str, usize)> = vec![
+            ("box.name", &self.device.name, 63),
+            ("http.listen", &self.http.listen, 64),
+            ("https.listen", &self.https.listen, 64),
+            ("ftp.listen", &self.ftp.listen, 64),
+            ("event.name", &self.event.name, 120),
+            ("event.locale", &self.event.locale, 35),
+            ("watermark.text", &self.watermark.text, 40),
+            ("portal.organiser", &self.portal.organiser, 200),
+            ("portal.contact", &self.portal.contact, 200),
+            ("portal.notice_version", &self.portal.notice_version, 32),
+            ("log.level", &self.log.level, 512),
+            ("sync.region", &self.sync.region, 64),
+            ("sync.bucket", &self.sync.bucket, 63),
+            ("sync.prefix", &self.sync.prefix, 512),
+        ];
+        for (key, value, max) in [
+            ("ftp.implicit_listen", &self.ftp.implicit_listen, 64),
+            ("mdns.instance", &self.mdns.instance, 63),
+            ("event.starts_on", &self.event.starts_on, 10),
+            ("event.ends_on", &self.event.ends_on, 10),
+            ("portal.url", &self.portal.url, URL),
+            ("portal.api_url", &self.portal.api_url, URL),
+            ("portal.venue_info_url", &self.portal.venue_info_url, URL),
+            ("sync.endpoint", &self.sync.endpoint, URL),
+            ("sync.access_key_id", &self.sync.access_key_id, 256),
+            ("sync.secret_access_key", &self.sync.secret_access_key, 256),
+        ] {
+            if let Some(value) = value {
+                bounds.push((key, value, max));
+            }
+        }
+        for (key, value) in [
+            ("storage.data_dir", &self.storage.data_dir),
+            ("door.device", &self.door.device),
+        ] {
+            if let Some(value) = value.to_str() {
+                bounds.push((key, value, PATH));
+            }
+        }
+        for (key, value) in [
+            ("https.cert_file", &self.https.cert_file),
+            ("https.key_file", &self.https.key_file),
+        ] {
+            if let Some(value) = value.as_deref().and_then(|p| p.to_str()) {
+                bounds.push((key, value, PATH));
+            }
+        }
+        bounds
     }
 
     /// The upper bound of every numeric key that has none of its own in
@@ -675,6 +746,64 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every string key, set to 100 000 characters, is refused by its key path for
+    /// its length (issue 13, item 11: a 900 KB event name went into every page,
+    /// watermark and manifest). String keys are found from the config itself, plus
+    /// the optional ones, unset by default.
+    #[test]
+    fn every_string_key_has_a_length_bound() {
+        let full = toml::Table::try_from(Config::default()).unwrap();
+        let mut keys_found: Vec<String> = Vec::new();
+        for (section, table) in &full {
+            let Some(table) = table.as_table() else {
+                continue;
+            };
+            for (key, value) in table {
+                if value.is_str() && !matches!(key.as_str(), "scanner" | "format" | "target") {
+                    keys_found.push(format!("{section}.{key}"));
+                }
+            }
+        }
+        keys_found.extend(
+            [
+                "ftp.implicit_listen",
+                "mdns.instance",
+                "event.starts_on",
+                "event.ends_on",
+                "portal.url",
+                "portal.api_url",
+                "portal.venue_info_url",
+                "sync.endpoint",
+                "sync.access_key_id",
+                "sync.secret_access_key",
+                "https.cert_file",
+                "https.key_file",
+            ]
+            .map(String::from),
+        );
+        assert!(keys_found.len() >= 20, "{keys_found:?}");
+        let long = "x".repeat(100_000);
+        for path in keys_found {
+            let (section, key) = path.split_once('.').unwrap();
+            let text = format!("[{section}]\n{key} = \"{long}\"\n");
+            let Err(e) = load_str(&text, &[]) else {
+                panic!("{path} of 100000 characters was accepted");
+            };
+            assert!(
+                e.issues
+                    .iter()
+                    .any(|i| i.key == path && i.reason.contains("characters long")),
+                "{path}: no length issue: {:?}",
+                e.issues
+            );
+        }
+        // Control characters are refused too.
+        let Err(e) = load_str("[event]\nname = \"Night\\u0007market\"\n", &[]) else {
+            panic!("a control character in event.name was accepted");
+        };
+        assert!(keys(e).contains(&"event.name".to_string()));
     }
 
     #[test]
