@@ -46,6 +46,30 @@ const PROBES: &[Probe] = &[
     Probe { host: "www.msftncsi.com", path: "/ncsi.txt", agent: "Microsoft NCSI", status: 200, body: "Microsoft NCSI" },
     Probe { host: "detectportal.firefox.com", path: "/canonical.html", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", status: 200, body: FIREFOX },
     Probe { host: "detectportal.firefox.com", path: "/success.txt", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", status: 200, body: "success\n" },
+    // Newer and other clients (issue 13, item 18).
+    Probe { host: "firefox-portal-detection.com", path: "/generate_204", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:155.0) Gecko/20100101 Firefox/155.0", status: 204, body: "" },
+    Probe { host: "firefox-portal-detection.com", path: "/success.txt?ipv4", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:155.0) Gecko/20100101 Firefox/155.0", status: 200, body: "success\n" },
+    Probe { host: "firefox-portal-detection.com", path: "/canonical.html", agent: "Mozilla/5.0 (X11; Linux x86_64; rv:155.0) Gecko/20100101 Firefox/155.0", status: 200, body: FIREFOX },
+    Probe { host: "nmcheck.gnome.org", path: "/check_network_status.txt", agent: "NetworkManager/1.42.4", status: 200, body: "NetworkManager is online\n" },
+    Probe { host: "ping.archlinux.org", path: "/nm-check.txt", agent: "NetworkManager/1.48.0", status: 200, body: "NetworkManager is online\n" },
+    Probe { host: "fedoraproject.org", path: "/static/hotspot.txt", agent: "NetworkManager/1.46.0", status: 200, body: "OK" },
+    Probe { host: "connectivity-check.ubuntu.com", path: "/", agent: "NetworkManager/1.46.0", status: 204, body: "" },
+    Probe { host: "connect.rom.miui.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14; 23049PCD8G Build/UKQ1.230804.001)", status: 204, body: "" },
+    Probe { host: "connectivitycheck.platform.hicloud.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 12; NOH-NX9 Build/HUAWEINOH-N29)", status: 204, body: "" },
+    Probe { host: "wifi.vivo.com.cn", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14; V2309A)", status: 204, body: "" },
+    Probe { host: "grapheneos.online", path: "/generate_204", agent: "GrapheneOS", status: 204, body: "" },
+    Probe { host: "connectivitycheck.android.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14)", status: 204, body: "" },
+    Probe { host: "ipv6.msftconnecttest.com", path: "/connecttest.txt", agent: "Microsoft NCSI", status: 200, body: "Microsoft Connect Test" },
+    Probe { host: "ipv6.msftncsi.com", path: "/ncsi.txt", agent: "Microsoft NCSI", status: 200, body: "Microsoft NCSI" },
+    Probe { host: "www.appleiphonecell.com", path: "/a8b3c1d2.html", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "www.ibook.info", path: "/", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "www.itools.info", path: "/x.html", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "www.airport.us", path: "/y.html", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "www.thinkdifferent.us", path: "/z.html", agent: "CaptiveNetworkSupport-355.200.27 wispr", status: 200, body: APPLE },
+    Probe { host: "clients1.google.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14)", status: 204, body: "" },
+    Probe { host: "play.googleapis.com", path: "/generate_204", agent: "Dalvik/2.1.0 (Linux; U; Android 14)", status: 204, body: "" },
+    Probe { host: "www.gstatic.com", path: "/generate_204", agent: "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) Chrome/126.0.0.0", status: 204, body: "" },
+    Probe { host: "connectivitycheck.grapheneos.network", path: "/generate_204", agent: "GrapheneOS", status: 204, body: "" },
 ];
 
 async fn probe(client: &reqwest::Client, b: &TestBox, p: &Probe) -> reqwest::Response {
@@ -113,6 +137,22 @@ async fn count(b: &TestBox, sql: &'static str) -> i64 {
         .read_sql(move |c| c.query_row(sql, [], |r| r.get(0)))
         .await
         .unwrap()
+}
+
+/// Every host of the box's probe table (`web::portal::captive::PROBES`) is tried
+/// over HTTP by this file's own table, with the answer written out independently: a
+/// row added to the box without a test here fails.
+#[test]
+fn every_probe_host_of_the_box_is_tried_here() {
+    for rule in venuebox::web::portal::captive::PROBES {
+        for host in rule.hosts {
+            assert!(
+                PROBES.iter().any(|p| p.host == *host),
+                "{host} ({}) has no probe in tests/portal.rs",
+                rule.family
+            );
+        }
+    }
 }
 
 #[tokio::test]

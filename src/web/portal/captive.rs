@@ -22,6 +22,11 @@ pub const WINDOWS_CONNECT_TEST: &str = "Microsoft Connect Test";
 /// Windows' `ncsi.txt` (older Windows).
 pub const WINDOWS_NCSI: &str = "Microsoft NCSI";
 
+/// GNOME NetworkManager's and Arch's `check_network_status.txt` / `nm-check.txt`.
+pub const NETWORKMANAGER_ONLINE: &str = "NetworkManager is online\n";
+/// Fedora's `hotspot.txt`.
+pub const FEDORA_OK: &str = "OK";
+
 /// What an OS expects from one of its probes once the network is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Online {
@@ -33,45 +38,170 @@ pub enum Online {
     Portal,
 }
 
-/// The probe this request is, if it is one: by host and path.
+/// Which paths of a probe host are probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paths {
+    /// Every path (older Apple systems probe random paths on their hosts).
+    Any,
+    /// Only these.
+    Exact(&'static [&'static str]),
+}
+
+/// One kind of probe: the hosts and paths an OS family fetches, the answer it counts
+/// as online, and where that is documented or seen.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeRule {
+    /// Who sends it.
+    pub family: &'static str,
+    /// The hosts probed (lowercase).
+    pub hosts: &'static [&'static str],
+    /// Which of their paths are probes.
+    pub paths: Paths,
+    /// The answer that means "online".
+    pub online: Online,
+    /// The source of the rule (code, documentation or capture).
+    pub source: &'static str,
+}
+
+const HTML: &str = "text/html";
+const TEXT: &str = "text/plain";
+const GENERATE_204: Paths = Paths::Exact(&["/generate_204", "/gen_204"]);
+
+/// Every captive-portal probe the box knows: one table, each row tested one by one
+/// (unit test below and tests/portal.rs before and after consent). A probe host's
+/// other paths are ordinary foreign requests (redirected to the portal).
+pub const PROBES: &[ProbeRule] = &[
+    ProbeRule {
+        family: "Apple iOS, iPadOS, macOS (CaptiveNetworkSupport)",
+        hosts: &[
+            "captive.apple.com",
+            "www.appleiphonecell.com",
+            "www.ibook.info",
+            "www.itools.info",
+            "www.airport.us",
+            "www.thinkdifferent.us",
+        ],
+        paths: Paths::Any,
+        online: Online::Body(APPLE_SUCCESS, HTML),
+        source: "captures of iOS 7-18 and macOS: /hotspot-detect.html and random paths",
+    },
+    ProbeRule {
+        family: "Apple, older systems",
+        hosts: &["www.apple.com"],
+        paths: Paths::Exact(&["/library/test/success.html"]),
+        online: Online::Body(APPLE_SUCCESS, HTML),
+        source: "iOS 6 and earlier, macOS before 10.9",
+    },
+    ProbeRule {
+        family: "Android (AOSP NetworkMonitor), ChromeOS, Chrome",
+        hosts: &[
+            "connectivitycheck.gstatic.com",
+            "connectivitycheck.android.com",
+            "clients1.google.com",
+            "clients3.google.com",
+            "www.google.com",
+            "play.googleapis.com",
+            "www.gstatic.com",
+        ],
+        paths: GENERATE_204,
+        online: Online::NoContent,
+        source: "AOSP packages/modules/NetworkStack config_captive_portal_http_url and fallbacks",
+    },
+    ProbeRule {
+        family: "Android forks: Xiaomi MIUI/HyperOS, Huawei EMUI/HarmonyOS, vivo, GrapheneOS",
+        hosts: &[
+            "connect.rom.miui.com",
+            "connectivitycheck.platform.hicloud.com",
+            "wifi.vivo.com.cn",
+            "grapheneos.online",
+            "connectivitycheck.grapheneos.network",
+        ],
+        paths: GENERATE_204,
+        online: Online::NoContent,
+        source: "the forks' overlays of config_captive_portal_http_url (same protocol as AOSP)",
+    },
+    ProbeRule {
+        family: "Windows 10 and later (NCSI)",
+        hosts: &["www.msftconnecttest.com", "ipv6.msftconnecttest.com"],
+        paths: Paths::Exact(&["/connecttest.txt"]),
+        online: Online::Body(WINDOWS_CONNECT_TEST, TEXT),
+        source: "Microsoft Learn, Network Connectivity Status Indicator",
+    },
+    ProbeRule {
+        family: "Windows, opening the captive page",
+        hosts: &["www.msftconnecttest.com", "ipv6.msftconnecttest.com"],
+        paths: Paths::Exact(&["/redirect"]),
+        online: Online::Portal,
+        source: "Microsoft Learn, Network Connectivity Status Indicator",
+    },
+    ProbeRule {
+        family: "Windows before 10 (NCSI)",
+        hosts: &["www.msftncsi.com", "ipv6.msftncsi.com"],
+        paths: Paths::Exact(&["/ncsi.txt"]),
+        online: Online::Body(WINDOWS_NCSI, TEXT),
+        source: "Microsoft Learn, Network Connectivity Status Indicator",
+    },
+    ProbeRule {
+        family: "Firefox (all versions)",
+        hosts: &["detectportal.firefox.com", "firefox-portal-detection.com"],
+        paths: Paths::Exact(&["/canonical.html"]),
+        online: Online::Body(FIREFOX_CANONICAL, HTML),
+        source:
+            "Firefox network.captive-portal-service.* prefs; firefox-portal-detection.com from 155",
+    },
+    ProbeRule {
+        family: "Firefox (all versions)",
+        hosts: &["detectportal.firefox.com", "firefox-portal-detection.com"],
+        paths: Paths::Exact(&["/success.txt"]),
+        online: Online::Body(FIREFOX_SUCCESS, TEXT),
+        source: "Firefox network.connectivity-service.* prefs (?ipv4 / ?ipv6 queries)",
+    },
+    ProbeRule {
+        family: "Firefox 155 and later",
+        hosts: &["firefox-portal-detection.com"],
+        paths: Paths::Exact(&["/generate_204"]),
+        online: Online::NoContent,
+        source: "Firefox 155 captive-portal detection (issue 13, item 18)",
+    },
+    ProbeRule {
+        family: "GNOME NetworkManager (Debian, Ubuntu desktops with GNOME, many distributions)",
+        hosts: &["nmcheck.gnome.org"],
+        paths: Paths::Exact(&["/check_network_status.txt"]),
+        online: Online::Body(NETWORKMANAGER_ONLINE, TEXT),
+        source: "NetworkManager-config-connectivity-gnome (connectivity uri)",
+    },
+    ProbeRule {
+        family: "Arch Linux NetworkManager",
+        hosts: &["ping.archlinux.org"],
+        paths: Paths::Exact(&["/nm-check.txt"]),
+        online: Online::Body(NETWORKMANAGER_ONLINE, TEXT),
+        source: "Arch networkmanager package, /usr/lib/NetworkManager/conf.d/20-connectivity.conf",
+    },
+    ProbeRule {
+        family: "Fedora NetworkManager",
+        hosts: &["fedoraproject.org"],
+        paths: Paths::Exact(&["/static/hotspot.txt"]),
+        online: Online::Body(FEDORA_OK, TEXT),
+        source: "Fedora NetworkManager-config-connectivity-fedora",
+    },
+    ProbeRule {
+        family: "Ubuntu NetworkManager",
+        hosts: &["connectivity-check.ubuntu.com"],
+        paths: Paths::Any,
+        online: Online::NoContent,
+        source: "Ubuntu network-manager-config-connectivity-ubuntu (answers 204)",
+    },
+];
+
+/// The probe this request is, if it is one: by host and path, from [`PROBES`].
 pub fn probe(host: &str, path: &str) -> Option<Online> {
-    let html = "text/html";
-    let text = "text/plain";
-    match host {
-        // Apple probes these paths, and older versions random paths on these hosts.
-        "captive.apple.com"
-        | "www.apple.com"
-        | "www.appleiphonecell.com"
-        | "www.ibook.info"
-        | "www.itools.info"
-        | "www.airport.us"
-        | "www.thinkdifferent.us" => (host != "www.apple.com"
-            || path == "/library/test/success.html")
-            .then_some(Online::Body(APPLE_SUCCESS, html)),
-        "connectivitycheck.gstatic.com"
-        | "connectivitycheck.android.com"
-        | "clients1.google.com"
-        | "clients3.google.com"
-        | "www.google.com"
-        | "play.googleapis.com"
-        | "www.gstatic.com" => {
-            matches!(path, "/generate_204" | "/gen_204").then_some(Online::NoContent)
-        }
-        "www.msftconnecttest.com" | "ipv6.msftconnecttest.com" => match path {
-            "/connecttest.txt" => Some(Online::Body(WINDOWS_CONNECT_TEST, text)),
-            "/redirect" => Some(Online::Portal),
-            _ => None,
-        },
-        "www.msftncsi.com" | "ipv6.msftncsi.com" => {
-            (path == "/ncsi.txt").then_some(Online::Body(WINDOWS_NCSI, text))
-        }
-        "detectportal.firefox.com" => match path {
-            "/canonical.html" => Some(Online::Body(FIREFOX_CANONICAL, html)),
-            "/success.txt" => Some(Online::Body(FIREFOX_SUCCESS, text)),
-            _ => None,
-        },
-        _ => None,
-    }
+    PROBES.iter().find_map(|rule| {
+        let path_ok = match rule.paths {
+            Paths::Any => true,
+            Paths::Exact(paths) => paths.contains(&path),
+        };
+        (path_ok && rule.hosts.contains(&host)).then_some(rule.online)
+    })
 }
 
 /// The MAC address the kernel's neighbour table has for an IPv4 client, lowercase.
@@ -134,6 +264,38 @@ mod tests {
             Some(Online::Portal)
         );
         assert_eq!(probe("example.org", "/generate_204"), None);
+    }
+
+    /// Every row of the table, host by host and path by path, answers its own online
+    /// answer, and the same host with another path is not a probe (unless any path is).
+    #[test]
+    fn every_probe_in_the_table_is_recognised_one_by_one() {
+        for rule in PROBES {
+            for host in rule.hosts {
+                let paths: &[&str] = match rule.paths {
+                    Paths::Any => &["/", "/hotspot-detect.html", "/x7f3a.html"],
+                    Paths::Exact(paths) => paths,
+                };
+                for path in paths {
+                    assert_eq!(
+                        probe(host, path),
+                        Some(rule.online),
+                        "{} {host}{path}",
+                        rule.family
+                    );
+                }
+                if let Paths::Exact(_) = rule.paths {
+                    assert!(
+                        PROBES
+                            .iter()
+                            .any(|r| r.hosts.contains(host) && r.paths == Paths::Any)
+                            || probe(host, "/not-a-probe").is_none(),
+                        "{host}"
+                    );
+                }
+            }
+            assert!(!rule.source.is_empty() && !rule.family.is_empty());
+        }
     }
 
     #[test]
