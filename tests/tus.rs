@@ -782,6 +782,63 @@ async fn concurrent_patches_to_one_upload_cannot_interleave() {
     b.stop().await;
 }
 
+/// A PATCH still streaming when its upload's expiry passes keeps the upload: the
+/// sweeper skips an upload whose lock is held, so the 204 it gets is true (its bytes
+/// are there, at the offset it was told). Before, the sweeper removed the row
+/// mid-stream and the PATCH still answered 204, then the upload was 404 (issue 13,
+/// item 7).
+#[tokio::test]
+async fn a_patch_streaming_past_the_expiry_is_not_swept_from_under_it() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.tus.expire_after_secs = 1),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    let create = c
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "1000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 201);
+    let url = b.url(create.headers()["location"].to_str().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let slow = tokio::spawn(
+        c.patch(&url)
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Upload-Offset", "0")
+            .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+            .send(),
+    );
+    // Trickle for 3.5 s: the upload's 1 s expiry passes and the sweeper (every 1 s)
+    // runs several times while the PATCH holds the upload.
+    tx.send(Ok(vec![0xFF, 0xD8, 0xFF, 0xE0])).await.unwrap();
+    for _ in 0..7 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        tx.send(Ok(vec![0u8; 1000])).await.unwrap();
+    }
+    drop(tx);
+    let patched = slow.await.unwrap().unwrap();
+    assert_eq!(patched.status(), 204, "{:?}", patched.text().await);
+    assert_eq!(patched.headers()["upload-offset"], "7004");
+    let head = c
+        .head(&url)
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200, "the acknowledged upload is still there");
+    assert_eq!(head.headers()["upload-offset"], "7004");
+    b.stop().await;
+}
+
 fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {

@@ -68,19 +68,20 @@ pub fn create(
 }
 
 /// Records bytes received (after they were fsynced): the new offset, the length (a
-/// deferred length may have been declared) and the pushed-back expiry.
+/// deferred length may have been declared) and the pushed-back expiry. `Ok(false)`:
+/// the upload's row is gone (it expired or was terminated), so nothing was recorded.
 pub fn set_progress(
     conn: &Connection,
     id: &str,
     offset: u64,
     length: Option<u64>,
     expires_at: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
         "UPDATE uploads SET offset = ?2, length = ?3, expires_at = ?4 WHERE id = ?1",
         rusqlite::params![id, offset as i64, length.map(|l| l as i64), expires_at],
     )?;
-    Ok(())
+    Ok(n > 0)
 }
 
 /// Records the photo a finished upload became.
@@ -98,28 +99,32 @@ pub fn delete(conn: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Removes the rows of uploads expired at `now` (unfinished ones, and committed ones
-/// whose row is no longer needed), keeping any whose last byte arrived but whose
-/// commit a crash interrupted. Returns the removed ids and every id still known.
-pub fn remove_expired(
-    conn: &Connection,
-    now: i64,
-) -> rusqlite::Result<(Vec<String>, HashSet<String>)> {
-    let mut stmt = conn.prepare(
-        "SELECT id FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)",
+/// The condition of an upload that may be removed at `:now`: expired, and not one
+/// whose last byte arrived but whose commit a crash interrupted (finished instead).
+const EXPIRED: &str = "expires_at <= :now AND NOT (photo_id IS NULL AND offset IS length)";
+
+/// The ids of uploads expired at `now` (see [`delete_expired`]).
+pub fn expired(conn: &Connection, now: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("SELECT id FROM uploads WHERE {EXPIRED}"))?;
+    let rows = stmt.query_map(rusqlite::named_params! { ":now": now }, |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Removes upload `id`'s row if it is still expired at `now` (a PATCH that ended
+/// meanwhile pushed its expiry on). Returns whether it was removed.
+pub fn delete_expired(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        &format!("DELETE FROM uploads WHERE id = :id AND {EXPIRED}"),
+        rusqlite::named_params! { ":id": id, ":now": now },
     )?;
-    let expired: Vec<String> = stmt
-        .query_map([now], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    conn.execute(
-        "DELETE FROM uploads WHERE expires_at <= ?1 AND NOT (photo_id IS NULL AND offset IS length)",
-        [now],
-    )?;
+    Ok(n > 0)
+}
+
+/// Every upload id with a row.
+pub fn ids(conn: &Connection) -> rusqlite::Result<HashSet<String>> {
     let mut stmt = conn.prepare("SELECT id FROM uploads")?;
-    let known = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok((expired, known))
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
 }
 
 /// Uploads whose last byte arrived but that never became a photo (a crash between

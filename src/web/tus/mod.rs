@@ -556,13 +556,18 @@ async fn write_chunk(
     let expires_at = crate::clock::now().saturating_add(state.config.tus.expire_after_secs as i64);
     {
         let (id, length) = (id.to_string(), upload.length);
-        state
+        let recorded = state
             .store
             .write(move |tx| {
                 uploads::set_progress(tx, &id, new_offset, length, expires_at)
                     .map_err(StoreError::from)
             })
             .await?;
+        // The row went while the bytes streamed (terminated, or expired by a sweep that
+        // ran before this PATCH took the lock): never acknowledge bytes nothing holds.
+        if !recorded {
+            return Err(TusError::Gone);
+        }
     }
     if upload.offset < crate::derivatives::INSTANT_HEAD_BYTES
         && written > 0
@@ -680,23 +685,54 @@ pub async fn sweep(state: &AppState) -> Result<usize, TusError> {
     let dir = uploads_dir(state);
     files::create_dir(&dir, 0o700)?;
     let now = crate::clock::now();
-    let (expired, known): (Vec<String>, std::collections::HashSet<String>) = state
+    let expired = state
         .store
-        .write(move |tx| uploads::remove_expired(tx, now).map_err(StoreError::from))
+        .read(move |c| uploads::expired(c, now).map_err(StoreError::from))
         .await?;
     let mut removed = 0;
-    for entry in std::fs::read_dir(&dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !known.contains(&name) && state.upload_locks.try_lock(&name).is_some() {
-            std::fs::remove_file(entry.path())?;
-            if expired.contains(&name) {
-                removed += 1;
-            }
+    for id in expired {
+        // A PATCH holding the lock is streaming into this upload: it is not expired,
+        // whatever its row says; its end pushes the expiry on.
+        let Some(_guard) = state.upload_locks.try_lock(&id) else {
+            continue;
+        };
+        let row = id.clone();
+        let deleted = state
+            .store
+            .write(move |tx| uploads::delete_expired(tx, &row, now).map_err(StoreError::from))
+            .await?;
+        if deleted {
+            remove_part(state, &id).await?;
+            removed += 1;
         }
     }
     if removed > 0 {
         tracing::info!(uploads = removed, "expired unfinished uploads removed");
+    }
+    // Files no row knows (left by a crash between a row's removal and its file's).
+    // The row of an upload is made before its file, so a file found here whose row
+    // exists when looked at again under its lock belongs to a live upload.
+    let known = state
+        .store
+        .read(|c| uploads::ids(c).map_err(StoreError::from))
+        .await?;
+    for entry in std::fs::read_dir(&dir)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if known.contains(&name) {
+            continue;
+        }
+        let Some(_guard) = state.upload_locks.try_lock(&name) else {
+            continue;
+        };
+        let row = name.clone();
+        let exists = state
+            .store
+            .read(move |c| uploads::get(c, &row).map_err(StoreError::from))
+            .await?
+            .is_some();
+        if !exists {
+            remove_part(state, &name).await?;
+        }
     }
     // Uploads whose last byte arrived but whose commit a crash interrupted: finish
     // them now (the client may never come back: it was told nothing, or it saw the
