@@ -692,3 +692,48 @@ async fn a_broken_session_is_refused_not_taken_for_anonymous() {
     }
     b.stop().await;
 }
+
+/// A burst of wrong codes sent at once from one client is checked at most
+/// `admin.login_max_failures` times: each attempt is counted before its code is
+/// checked (issue 13, item 5; before, all 60 were checked against a limit of 5).
+#[tokio::test]
+async fn a_burst_of_logins_is_checked_at_most_the_limit() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| {
+            c.admin.login_max_failures = 5;
+            c.admin.login_window_secs = 60;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let burst = (0..60).map(|i| {
+        c.post(b.url("/api/admin/login"))
+            .json(&json!({ "code": format!("WRONG-CODE-{i:04}") }))
+            .send()
+    });
+    let answers = futures_util::future::join_all(burst).await;
+    let mut checked = 0;
+    let mut limited = 0;
+    for r in answers {
+        match r.unwrap().status() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => limited += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(checked <= 5, "{checked} codes were checked, limit 5");
+    assert_eq!(checked + limited, 60);
+    // The audit log agrees: no more failed checks than the limit.
+    let failures = b
+        .state
+        .store
+        .read(|c| venuebox::db::recent_audit(c, 1000).map_err(venuebox::db::StoreError::from))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "admin.login.failed")
+        .count();
+    assert!(failures <= 5, "{failures} failed checks audited");
+    b.stop().await;
+}

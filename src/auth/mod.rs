@@ -49,24 +49,12 @@ impl LoginLimiter {
         }
     }
 
-    /// `Err(wait)` if `ip` is locked out for `wait` more.
-    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&client_key(ip)) {
-            Some((count, since)) if *count >= self.max_failures => {
-                let elapsed = since.elapsed();
-                if elapsed < self.window {
-                    Err(self.window - elapsed)
-                } else {
-                    Ok(())
-                }
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records a failed login from `ip`.
-    pub fn failed(&self, ip: IpAddr) {
+    /// Reserves one login attempt for `ip` before its code is checked: `Err(wait)`
+    /// when `ip` is locked out for `wait` more; otherwise the attempt counts as a
+    /// failure at once, until [`LoginLimiter::succeeded`] clears it. Counting before
+    /// checking is what bounds a burst: 100 codes sent at once from one client get at
+    /// most `max_failures` checks, not 100 (issue 13, item 5).
+    pub fn attempt(&self, ip: IpAddr) -> Result<(), Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         // Forget old entries so a flood of addresses cannot grow the map without end.
@@ -74,10 +62,15 @@ impl LoginLimiter {
             map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
         }
         let entry = map.entry(client_key(ip)).or_insert((0, now));
-        if now.duration_since(entry.1) >= self.window {
+        let elapsed = now.duration_since(entry.1);
+        if elapsed >= self.window {
             *entry = (0, now);
         }
+        if entry.0 >= self.max_failures {
+            return Err(self.window - now.duration_since(entry.1));
+        }
         entry.0 += 1;
+        Ok(())
     }
 
     /// Clears `ip`'s failures after a successful login.
@@ -333,32 +326,35 @@ mod tests {
         let a: IpAddr = "10.0.0.5".parse().unwrap();
         let b: IpAddr = "10.0.0.6".parse().unwrap();
         for _ in 0..3 {
-            assert!(limiter.check(a).is_ok());
-            limiter.failed(a);
+            assert!(limiter.attempt(a).is_ok());
         }
-        let wait = limiter.check(a).unwrap_err();
+        let wait = limiter.attempt(a).unwrap_err();
         assert!(wait > Duration::from_secs(50));
-        assert!(limiter.check(b).is_ok(), "other clients are not affected");
+        assert!(limiter.attempt(b).is_ok(), "other clients are not affected");
         limiter.succeeded(a);
-        assert!(limiter.check(a).is_ok());
+        assert!(limiter.attempt(a).is_ok());
     }
 
     #[test]
     fn limiter_window_expires() {
         let limiter = LoginLimiter::new(1, Duration::from_millis(50));
         let a: IpAddr = "10.0.0.5".parse().unwrap();
-        limiter.failed(a);
-        assert!(limiter.check(a).is_err());
+        assert!(limiter.attempt(a).is_ok());
+        assert!(limiter.attempt(a).is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.check(a).is_ok());
+        assert!(limiter.attempt(a).is_ok());
     }
 
     #[test]
     fn ipv6_clients_are_counted_per_64() {
         let limiter = LoginLimiter::new(2, Duration::from_secs(60));
-        limiter.failed("2001:db8:1:2::1".parse().unwrap());
-        limiter.failed("2001:db8:1:2:ffff::9".parse().unwrap());
-        assert!(limiter.check("2001:db8:1:2::77".parse().unwrap()).is_err());
-        assert!(limiter.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+        assert!(limiter.attempt("2001:db8:1:2::1".parse().unwrap()).is_ok());
+        assert!(limiter
+            .attempt("2001:db8:1:2:ffff::9".parse().unwrap())
+            .is_ok());
+        assert!(limiter
+            .attempt("2001:db8:1:2::77".parse().unwrap())
+            .is_err());
+        assert!(limiter.attempt("2001:db8:1:3::1".parse().unwrap()).is_ok());
     }
 }

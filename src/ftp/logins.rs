@@ -46,8 +46,9 @@ impl Authenticator for CreatorLogins {
         username: &str,
         creds: &Credentials,
     ) -> Result<Principal, AuthenticationError> {
-        // Locked out: refused even with the right password, so guessing cannot go on.
-        if self.limiter.check(creds.source_ip).is_err() {
+        // Counted before it is checked (a burst of PASS commands cannot all slip
+        // under the limit); locked out: refused even with the right password.
+        if self.limiter.attempt(creds.source_ip).is_err() {
             tracing::warn!(client = %creds.source_ip, "FTP login refused: too many failures");
             return Err(AuthenticationError::IpDisallowed);
         }
@@ -69,7 +70,6 @@ impl Authenticator for CreatorLogins {
                 })
             }
             None => {
-                self.limiter.failed(creds.source_ip);
                 tracing::warn!(client = %creds.source_ip, "failed FTP login");
                 Err(AuthenticationError::BadPassword)
             }

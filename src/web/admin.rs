@@ -55,13 +55,14 @@ pub struct AdminSession {
     pub by_cookie: bool,
 }
 
-/// Checks a setup code and opens a session. Failures count against `client`'s limit,
-/// and a locked-out client is refused even with the right code.
+/// Checks a setup code and opens a session. Every attempt counts against `client`'s
+/// limit before the code is checked (cleared by a success), and a locked-out client is
+/// refused even with the right code.
 async fn login(state: &AppState, client: ClientAddr, code: String) -> Result<NewSession, AppError> {
     let ip = client.ip();
     state
         .login_limiter
-        .check(ip)
+        .attempt(ip)
         .map_err(AppError::TooManyRequests)?;
     let ttl = state.config.admin.session_ttl_secs as i64;
     let data_dir = state.config.storage.data_dir.clone();
@@ -77,7 +78,6 @@ async fn login(state: &AppState, client: ClientAddr, code: String) -> Result<New
             Ok(session)
         }
         None => {
-            state.login_limiter.failed(ip);
             tracing::warn!(client = %ip, "failed admin login");
             Err(AppError::Unauthorized)
         }
