@@ -476,6 +476,85 @@ async fn declining_records_no_consent_but_still_opens_the_network() {
     assert_eq!(r.status(), 204);
 }
 
+/// The scopes an attendee currently agrees to (their latest decision per scope).
+async fn agreed(b: &TestBox) -> Vec<String> {
+    b.state
+        .store
+        .read_sql(|c| {
+            let mut stmt = c.prepare(
+                "SELECT scope FROM consent_events e WHERE granted = 1
+                 AND seq = (SELECT max(seq) FROM consent_events
+                            WHERE attendee = e.attendee AND scope = e.scope)
+                 ORDER BY scope",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap()
+}
+
+/// The welcome form records exactly what it showed: a returning attendee sees their
+/// current choices ticked, an unticked scope they had granted is withdrawn, and
+/// "Continue without agreeing" withdraws everything (issue 13, item 1: before, both
+/// kept every earlier grant, and the records went out in the next bundle).
+#[tokio::test]
+async fn a_returning_attendee_s_form_records_exactly_what_it_showed() {
+    let b = TestBox::start().await;
+    let phone = phone(7);
+    let csrf = open_portal(&phone, &b).await;
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[
+            ("csrf", &csrf),
+            ("action", "accept"),
+            ("sync", "yes"),
+            ("marketing", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(agreed(&b).await, ["marketing", "sync"]);
+
+    // Back at the welcome form: their choices are ticked, the others are not.
+    let page = get_text(&phone, &b, "/portal").await;
+    for (scope, ticked) in [
+        ("gallery", false),
+        ("receive", false),
+        ("sync", true),
+        ("marketing", true),
+    ] {
+        let input = format!("id=\"{scope}\" name=\"{scope}\" value=\"yes\" checked");
+        assert_eq!(page.contains(&input), ticked, "{scope} ticked: {ticked}");
+    }
+    // Accept with only gallery ticked: sync and marketing are withdrawn.
+    let csrf = hidden(&page, "csrf");
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "accept"), ("gallery", "yes")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(agreed(&b).await, ["gallery"]);
+
+    // Decline: everything is withdrawn, whatever was ticked before.
+    let csrf = open_portal(&phone, &b).await;
+    let r = post_form(
+        &phone,
+        &b,
+        "/portal/consent",
+        &[("csrf", &csrf), ("action", "decline")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert!(agreed(&b).await.is_empty());
+    b.stop().await;
+}
+
 #[tokio::test]
 async fn pages_speak_the_phones_language() {
     let b = TestBox::start().await;

@@ -341,6 +341,22 @@ async fn page_welcome(
         .map(|e| e.name)
         .unwrap_or_else(|| state.config.event.name.clone());
     let attendee = current_attendee(&state, &jar).await?;
+    // A returning attendee sees their current choices ticked: the form records exactly
+    // what it shows (see `submit_consent`).
+    let granted: Vec<Scope> = match &attendee {
+        Some(a) => {
+            let id = a.id.clone();
+            state
+                .store
+                .read_sql(move |c| consent::current(c, &id))
+                .await?
+                .into_iter()
+                .filter(|(_, s)| s.granted)
+                .map(|(scope, _)| scope)
+                .collect()
+        }
+        None => Vec::new(),
+    };
     let (jar, token) = csrf(&state, jar, client.tls);
     let body = html! {
         h1 { (t.welcome_title) }
@@ -354,11 +370,15 @@ async fn page_welcome(
             input type="hidden" name="lang" value=(t.lang);
             fieldset {
                 legend { (t.choose) }
-                p.hint { (t.nothing_ticked) " " a href={ "/portal/privacy?lang=" (t.lang) } { (t.read_notice) } }
+                p.hint {
+                    @if granted.is_empty() { (t.nothing_ticked) " " }
+                    a href={ "/portal/privacy?lang=" (t.lang) } { (t.read_notice) }
+                }
                 @for scope in Scope::ALL {
                     @let (label, explain) = t.scope(scope);
                     div.scope {
                         input type="checkbox" id=(scope.as_str()) name=(scope.as_str()) value="yes"
+                            checked[granted.contains(&scope)]
                             aria-describedby={ (scope.as_str()) "-hint" };
                         div {
                             label for=(scope.as_str()) { (label) }
@@ -486,9 +506,12 @@ async fn submit_consent(
     };
     let notice_hash = state.portal.notice(t).1.to_string();
     let existing = current_attendee(&state, &jar).await?;
-    let grants: Vec<Scope> = Scope::ALL
+    // The form records exactly what it showed: every scope, ticked or not. An
+    // unticked scope that was granted is withdrawn, and "decline" withdraws them all
+    // (withdrawing what was never granted records nothing).
+    let choices: Vec<(Scope, bool)> = Scope::ALL
         .into_iter()
-        .filter(|s| accept && form.ticked(*s))
+        .map(|s| (s, accept && form.ticked(s)))
         .collect();
     let client_key = state.portal.client_key(client.ip());
     let secret = state.portal.secret().clone();
@@ -502,8 +525,15 @@ async fn submit_consent(
                 Some(a) => a,
                 None => consent::new_attendee(c, &secret, lang)?,
             };
-            for scope in grants {
-                consent::record(c, &attendee.id, scope, true, &notice_hash, Channel::Portal)?;
+            for (scope, granted) in choices {
+                consent::record(
+                    c,
+                    &attendee.id,
+                    scope,
+                    granted,
+                    &notice_hash,
+                    Channel::Portal,
+                )?;
             }
             let expires = (session > 0).then(|| now().saturating_add(session));
             consent::admit_portal_client(c, &client_key, &attendee.id, expires)?;
