@@ -287,7 +287,9 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Decodes a file with the `image` crate, EXIF orientation applied.
+/// Decodes a file with the `image` crate, EXIF orientation applied, unless the tag is
+/// stale by venuebox's rule (`JpegMeta::orientation_for`: an editor turned the pixels
+/// and left the tag), when the picture as stored is the upright one.
 fn decode_upright(path: &Path) -> Result<DynamicImage, String> {
     let mut reader = ImageReader::open(path)
         .map_err(|e| e.to_string())?
@@ -299,7 +301,14 @@ fn decode_upright(path: &Path) -> Result<DynamicImage, String> {
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(format!("{width}x{height} is more than {MAX_PIXELS} pixels"));
     }
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let mut orientation = decoder.orientation().map_err(|e| e.to_string())?;
+    let head = std::fs::read(path).map_err(|e| e.to_string())?;
+    if head.starts_with(&[0xFF, 0xD8])
+        && venuebox::media::jpeg::jpeg_meta(&head).orientation_for(width as usize, height as usize)
+            == 1
+    {
+        orientation = image::metadata::Orientation::NoTransforms;
+    }
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
     img.apply_orientation(orientation);
     Ok(img)

@@ -388,3 +388,37 @@ fn a_render_reads_the_image_not_what_is_appended_after_it() {
     std::fs::write(&path, &truncated).unwrap();
     assert_eq!(read_source(&path).unwrap(), truncated);
 }
+
+/// The corpus's stale-tag file (Canon PowerShot A85: pixels already upright, portrait
+/// 1704×2272, orientation 8 left in place) renders as stored, portrait, not sideways
+/// (issue 13, item 20); the camera originals tagged 5–8 still turn upright.
+#[test]
+fn a_stale_orientation_tag_is_not_obeyed() {
+    let photos = testdata().join("photos");
+    let stale = render(
+        &photos.join("canon-powershot-a85_stale-orientation.jpg"),
+        320,
+    )
+    .unwrap();
+    assert!(
+        stale.height > stale.width,
+        "{}x{}",
+        stale.width,
+        stale.height
+    );
+    assert_eq!((stale.width, stale.height), (240, 320));
+    for (name, portrait) in [
+        ("canon-5dmk3_K6A7944.JPG", true),
+        ("nikon-d3100_DSC_0008.JPG", true),
+        ("apple-iphone13pro_IMG_8568.JPG", true),
+    ] {
+        let out = render(&photos.join(name), 320).unwrap();
+        assert_eq!(
+            out.height > out.width,
+            portrait,
+            "{name}: {}x{}",
+            out.width,
+            out.height
+        );
+    }
+}

@@ -14,6 +14,32 @@ pub struct JpegMeta {
     pub exif_thumbnail: Option<(usize, usize)>,
     /// Byte range of the MPF large preview (a JPEG) in the file.
     pub mpf_preview: Option<(usize, usize)>,
+    /// EXIF PixelXDimension × PixelYDimension: the frame size the writer recorded.
+    pub exif_dimensions: Option<(u32, u32)>,
+}
+
+impl JpegMeta {
+    /// The orientation to apply to a frame of `width` × `height` pixels: the EXIF tag,
+    /// unless it is stale, when the picture is rendered as stored (issue 13, item 20).
+    /// A rotating tag (5–8) is stale when an editor rotated the pixels and left it:
+    /// - the EXIF dimensions are the transpose of the frame's (they describe the frame
+    ///   before the edit); or
+    /// - the frame is portrait and the EXIF dimensions say so too (the editor updated
+    ///   them): cameras and phones store the sensor's landscape frame and tag it, so a
+    ///   portrait frame still tagged to turn is one turned already (the corpus's Canon
+    ///   PowerShot A85 file). Every camera original of the corpus stores landscape.
+    pub fn orientation_for(&self, width: usize, height: usize) -> u8 {
+        let stale = self.exif_dimensions.is_some_and(|(w, h)| {
+            let (w, h) = (w as usize, h as usize);
+            ((w, h) == (height, width) && width != height)
+                || ((w, h) == (width, height) && height > width)
+        });
+        if self.orientation >= 5 && stale {
+            1
+        } else {
+            self.orientation
+        }
+    }
 }
 
 /// Reads orientation and embedded previews from a JPEG's segments before the image
@@ -78,6 +104,17 @@ fn read_exif(tiff: &[u8], tiff_start: usize, file_len: usize, meta: &mut JpegMet
         if let Some(v @ 1..=8) = field.value.get_uint(0) {
             meta.orientation = v as u8;
         }
+    }
+    let dimension = |tag| {
+        exif.get_field(tag, exif::In::PRIMARY)
+            .and_then(|f| f.value.get_uint(0))
+            .filter(|&v| v > 0)
+    };
+    if let (Some(w), Some(h)) = (
+        dimension(exif::Tag::PixelXDimension),
+        dimension(exif::Tag::PixelYDimension),
+    ) {
+        meta.exif_dimensions = Some((w, h));
     }
     let offset = exif
         .get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL)

@@ -439,7 +439,7 @@ impl Renderer {
                 if let Ok(pixels) = self.decode_jpeg_pixels(preview, size) {
                     return Ok((
                         pixels,
-                        meta.orientation,
+                        meta.orientation_for(header.width, header.height),
                         route,
                         (header.width, header.height),
                     ));
@@ -454,7 +454,7 @@ impl Renderer {
         };
         Ok((
             self.decode_jpeg_pixels(data, size)?,
-            meta.orientation,
+            meta.orientation_for(header.width, header.height),
             route,
             (header.width, header.height),
         ))
@@ -842,11 +842,14 @@ pub fn instant_preview(head: &[u8]) -> Option<Vec<u8>> {
     let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).ok()?;
     // At full size: a thumbnail is small already.
     let pixels = renderer.decode_jpeg_pixels(thumb, u32::MAX).ok()?;
-    let pixels = match main_dimensions(head) {
-        Some((w, h)) => crop_to_aspect(pixels, w as f64 / h as f64),
-        None => pixels,
+    let (pixels, orientation) = match main_dimensions(head) {
+        Some((w, h)) => (
+            crop_to_aspect(pixels, w as f64 / h as f64),
+            meta.orientation_for(w as usize, h as usize),
+        ),
+        None => (pixels, meta.orientation),
     };
-    let pixels = orient(pixels, meta.orientation);
+    let pixels = orient(pixels, orientation);
     renderer.encode(&pixels, 85, &Tags::default()).ok()
 }
 
@@ -1050,6 +1053,82 @@ mod tests {
             p().data,
             "invalid orientations are ignored"
         );
+    }
+
+    /// A 64×32 JPEG (left half red, right half blue) with EXIF orientation 6 and the
+    /// given EXIF PixelXDimension × PixelYDimension.
+    fn tagged_jpeg(exif_dims: (u32, u32)) -> Vec<u8> {
+        let mut data = Vec::with_capacity(64 * 32 * 3);
+        for _y in 0..32 {
+            for x in 0..64 {
+                data.extend_from_slice(if x < 32 { &[255, 0, 0] } else { &[0, 0, 255] });
+            }
+        }
+        let pixels = Pixels {
+            data,
+            width: 64,
+            height: 32,
+            channels: 3,
+        };
+        let jpeg = Renderer::new(DEFAULT_MAX_PIXELS)
+            .unwrap()
+            .encode(&pixels, 95, &Tags::default())
+            .unwrap();
+        let fields = [
+            exif::Field {
+                tag: exif::Tag::Orientation,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Short(vec![6]),
+            },
+            exif::Field {
+                tag: exif::Tag::PixelXDimension,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Long(vec![exif_dims.0]),
+            },
+            exif::Field {
+                tag: exif::Tag::PixelYDimension,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Long(vec![exif_dims.1]),
+            },
+        ];
+        let mut writer = exif::experimental::Writer::new();
+        for f in &fields {
+            writer.push_field(f);
+        }
+        let mut tiff = std::io::Cursor::new(Vec::new());
+        writer.write(&mut tiff, false).unwrap();
+        super::super::jpeg::insert_exif(jpeg, &tiff.into_inner())
+    }
+
+    /// Issue 13, item 20: a rotating tag whose EXIF dimensions are the transpose of
+    /// the frame's is stale (an editor rotated the pixels and left it): rendered as
+    /// stored, by every route that orients. With matching dimensions the tag is obeyed.
+    #[test]
+    fn a_stale_orientation_is_not_applied_twice() {
+        let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+        // Camera-like: the EXIF dimensions are the frame's; rotate 90° clockwise.
+        let fresh = tagged_jpeg((64, 32));
+        assert_eq!(jpeg_meta(&fresh).orientation_for(64, 32), 6);
+        let out = renderer.render(&fresh, 64, 90).unwrap();
+        assert_eq!((out.width, out.height), (32, 64));
+        // Edited: the frame was rotated from 32×64 to 64×32, the tag left at 6.
+        let stale = tagged_jpeg((32, 64));
+        assert_eq!(jpeg_meta(&stale).orientation_for(64, 32), 1);
+        let out = renderer.render(&stale, 64, 90).unwrap();
+        assert_eq!((out.width, out.height), (64, 32), "rendered as stored");
+        // Red stays on the left: not rotated at all.
+        let decoded = turbojpeg::decompress(&out.bytes, PixelFormat::RGB).unwrap();
+        let left = &decoded.pixels[(16 * 64 + 4) * 3..(16 * 64 + 4) * 3 + 3];
+        assert!(left[0] > 200 && left[2] < 60, "left pixel {left:?}");
+        // A square frame cannot tell: the tag is obeyed.
+        let meta = jpeg_meta(&stale);
+        assert_eq!(meta.orientation_for(32, 32), 6);
+        // A portrait frame whose EXIF dimensions were updated to it, still tagged to
+        // turn: turned already.
+        let updated = jpeg_meta(&tagged_jpeg((32, 64)));
+        assert_eq!(updated.orientation_for(32, 64), 1);
+        // A landscape frame tagged to turn, with its own dimensions: a camera's.
+        assert_eq!(jpeg_meta(&tagged_jpeg((64, 32))).orientation_for(64, 32), 6);
     }
 
     #[test]
