@@ -154,7 +154,7 @@ pub fn app(state: AppState) -> Router {
     // Audience is decided by where a router is merged, each with its guard: the
     // public routes (health) and the attendee routes (the portal) are open to
     // everyone; the admin and vendor routes answer 404 to the attendee network, as if
-    // they did not exist, whatever the path (authentication still applies after).
+    // they did not exist (authentication still applies to everyone else).
     let staff_only = || axum::middleware::from_fn_with_state(state.clone(), staff_network_only);
     let public = Router::new().route("/healthz", get(healthz));
     let attendee = portal::router();
