@@ -236,10 +236,14 @@ pub fn open_store(config: &crate::config::Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Every migration in one batch, for unit tests on an in-memory database.
+/// An in-memory database with every migration applied, for unit tests of the
+/// table owners' functions.
 #[cfg(test)]
-pub(crate) fn migrations_for_tests() -> String {
-    MIGRATIONS.join(";\n")
+pub(crate) fn memory_for_tests() -> Connection {
+    let conn = Connection::open_in_memory().expect("in-memory database");
+    conn.execute_batch(&MIGRATIONS.join(";\n"))
+        .expect("migrations apply");
+    conn
 }
 
 /// The schema version this build writes.

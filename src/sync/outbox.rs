@@ -508,10 +508,7 @@ mod tests {
     use super::*;
 
     fn db() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(&crate::db::migrations_for_tests())
-            .unwrap();
-        conn
+        crate::db::memory_for_tests()
     }
 
     fn bundle(conn: &Connection, seq: u64, asset_bytes: u64) {
