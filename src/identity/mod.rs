@@ -622,7 +622,7 @@ pub fn bundle_signer(data_dir: &Path) -> Result<BundleSigner, VaultError> {
 /// Replaces the signing key: makes a new key, appends a rotation statement signed by
 /// the old and the new key (the new key signs bundles from `from_bundle` on), then
 /// destroys the old private key. Each step is durable before the next, and
-/// [`finish_rotation`] completes or undoes a rotation a power cut interrupted:
+/// `finish_rotation` completes or undoes a rotation a power cut interrupted:
 /// 1. the new key is written to `signing.key.next`;
 /// 2. the statement is appended to `chain.json` (the commit point);
 /// 3. `signing.key` is overwritten with zeros and fsynced, then replaced by the new key.

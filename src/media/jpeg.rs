@@ -1,6 +1,6 @@
 //! JPEG segments, read and written without decoding: orientation and the embedded
 //! previews (EXIF thumbnail, MPF large preview) of [`jpeg_meta`], where the main image
-//! ends ([`EoiScan`]), and inserting EXIF or other segments after SOI. Shared by
+//! ends (`EoiScan`), and inserting EXIF or other segments after SOI. Shared by
 //! rendering ([`super::render`]) and metadata scrubbing ([`super::privacy`]), so
 //! neither imports the other for it. Pure functions on bytes; nothing here panics on
 //! bad input.

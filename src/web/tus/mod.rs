@@ -25,7 +25,7 @@
 //! request, not after it through its hook events; (3) creator ownership of uploads and
 //! the later instant preview need the bytes and rows in our own layout. The protocol
 //! itself is small: its header parsing is kept pure and unit-tested in [`headers`],
-//! its errors and their statuses are in [`error`] (as the tus server rustus splits
+//! its errors and their statuses are in `error.rs` ([`TusError`]) (as the tus server rustus splits
 //! `protocol/`), and its SQL is `ingest::uploads`.
 
 mod error;
