@@ -1004,3 +1004,78 @@ async fn a_creator_over_quota_gets_507_and_others_are_unaffected() {
     assert_eq!(photo_count(&b).await, 2);
     b.stop().await;
 }
+
+/// Hardening item 6: three uploads of one creator finishing at once must not
+/// store more than the quota between them (the check and the insert are one
+/// transaction). Each upload is created while nothing is stored yet, so every
+/// creation passes its early check; only the commit can hold the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn uploads_finishing_at_once_stay_within_the_quota() {
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let len = bytes.len() as u64 + 1;
+    // Room for two of the three photos, not three.
+    let quota = len * 5 / 2;
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| c.ingest.creator_quota_bytes = quota),
+        ..Default::default()
+    })
+    .await;
+    let (_, ana) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    let mut uploads = Vec::new();
+    for i in 0..3u8 {
+        let mut body = bytes.clone();
+        body.push(i); // three different photos
+        let created = c
+            .post(b.url("/files/"))
+            .bearer_auth(&ana)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", body.len())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let location = created.headers()["location"].to_str().unwrap().to_string();
+        uploads.push((location, body));
+    }
+    let finishing = uploads.into_iter().map(|(location, body)| {
+        let c = c.clone();
+        let url = b.url(&location);
+        let ana = ana.clone();
+        tokio::spawn(async move {
+            c.patch(url)
+                .bearer_auth(ana)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", 0)
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut codes = Vec::new();
+    for task in finishing.collect::<Vec<_>>() {
+        codes.push(task.await.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, vec![204, 204, 507], "two fit, the third is refused");
+    let stored: i64 = b
+        .state
+        .store
+        .read_sql(|c| {
+            c.query_row("SELECT coalesce(sum(size), 0) FROM photos", [], |r| {
+                r.get(0)
+            })
+        })
+        .await
+        .unwrap();
+    assert!(
+        stored as u64 <= quota,
+        "stored {stored} of a {quota}-byte quota"
+    );
+    assert_eq!(photo_count(&b).await, 2);
+    b.stop().await;
+}

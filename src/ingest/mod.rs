@@ -488,6 +488,9 @@ impl Ingest {
         size: u64,
         head: Vec<u8>,
     ) -> Result<Outcome, IngestError> {
+        // Refused early, before the writer is taken: the type, and the quota as it
+        // stands (uploads still committing are not counted yet; the transaction
+        // below checks again with them).
         let checked = sniff(&head, &incoming.original_name)
             .map_err(IngestError::Refused)
             .and_then(|media| {
@@ -502,35 +505,30 @@ impl Ingest {
             }
         };
         let target = self.photo_path(&sha256);
-        let stored = (|| -> std::io::Result<()> {
-            let dir = target.parent().expect("content path has a parent");
-            if !dir.exists() {
-                files::create_dir(dir, 0o700)?;
-                // The new folder's own entry must be durable too.
-                files::sync_dir(dir.parent().expect("photos/sha256"))?;
-            }
-            // Same bytes already stored: keep the existing file, drop the new copy.
-            if target.exists() {
-                std::fs::remove_file(&temp)?;
-                return Ok(());
-            }
-            std::fs::rename(&temp, &target)?;
-            files::sync_dir(dir)
-        })();
-        if let Err(e) = stored {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e.into());
-        }
         let name = clean_name(&incoming.original_name);
         let inner = self.inner.clone();
+        let quota = self.inner.limits.creator_quota_bytes;
+        let moving = temp.clone();
+        // One transaction decides and stores: the duplicate check, the quota check
+        // and the file's move into the store all happen under the writer, so
+        // uploads finishing at once cannot each pass a check made before the others
+        // were stored (hardening item 6), and a refused upload never reaches the
+        // store. The file is moved before the row is written: a power cut in
+        // between leaves a file without a row, never a row without a file.
         let outcome = self
             .inner
             .store
             .write_blocking(move |tx| -> Result<Outcome, IngestError> {
-                let existing = photo_by_sha(tx, &sha256)?;
-                if let Some(photo) = existing {
+                if let Some(photo) = photo_by_sha(tx, &sha256)? {
                     return Ok(Outcome::Duplicate(photo));
                 }
+                if quota > 0 {
+                    let used = used_bytes(tx, incoming.creator_id)?;
+                    if used.saturating_add(size) > quota {
+                        return Err(IngestError::Quota { used, quota });
+                    }
+                }
+                move_into_store(&moving, &target)?;
                 tx.execute(
                     "INSERT INTO photos (sha256, size, media_type, raw, creator_id, original_name, source, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -550,13 +548,36 @@ impl Ingest {
                 // another process's photo.
                 inner.announced.lock().unwrap_or_else(|e| e.into_inner()).insert(photo.id);
                 Ok(Outcome::New(photo))
-            })?;
+            });
+        // Whatever happened, the temporary file is gone (moved, or not needed).
+        if temp.exists() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        let outcome = outcome?;
         if let Outcome::New(photo) = &outcome {
             tracing::info!(photo = photo.id, size = photo.size, media_type = %photo.media_type, source = %photo.source, "photo stored");
             self.announce(photo.clone());
         }
         Ok(outcome)
     }
+}
+
+/// Moves the complete, fsynced file `temp` to its content address `target` and
+/// makes the move durable. If `target` already holds these bytes (a file left by a
+/// power cut between move and row), it is kept and `temp` is left for the caller to
+/// remove.
+fn move_into_store(temp: &Path, target: &Path) -> std::io::Result<()> {
+    let dir = target.parent().expect("content path has a parent");
+    if !dir.exists() {
+        files::create_dir(dir, 0o700)?;
+        // The new folder's own entry must be durable too.
+        files::sync_dir(dir.parent().expect("photos/sha256"))?;
+    }
+    if target.exists() {
+        return Ok(());
+    }
+    std::fs::rename(temp, target)?;
+    files::sync_dir(dir)
 }
 
 /// What the commit needs to know of an upload's bytes, gathered as they pass: the
