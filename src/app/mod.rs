@@ -246,7 +246,8 @@ pub async fn serve_router(
         });
     }
     let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
-    web::serve(router, sockets.web, shutdown, grace).await;
+    let limits = web::ConnectionLimits::from_config(&state.config.http);
+    web::serve(router, sockets.web, limits, shutdown, grace).await;
     db::run_blocking(move || announcer.shutdown()).await?;
     tasks.join(grace + Duration::from_secs(2)).await;
     state.store.close().await.context("closing the database")?;

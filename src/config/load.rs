@@ -152,8 +152,23 @@ impl Config {
         if self.http.body_limit_bytes < 1024 {
             bad("http.body_limit_bytes", "must be at least 1024".into());
         }
-        if self.http.max_in_flight == 0 {
-            bad("http.max_in_flight", "must be at least 1".into());
+        for (key, value) in [
+            ("http.max_in_flight", self.http.max_in_flight as u64),
+            (
+                "http.max_in_flight_per_client",
+                self.http.max_in_flight_per_client as u64,
+            ),
+            ("http.body_timeout_secs", self.http.body_timeout_secs),
+            ("http.header_timeout_secs", self.http.header_timeout_secs),
+            ("http.max_connections", self.http.max_connections as u64),
+            (
+                "http.max_connections_per_client",
+                self.http.max_connections_per_client as u64,
+            ),
+        ] {
+            if value == 0 {
+                bad(key, "must be at least 1".into());
+            }
         }
         if self.http.shutdown_grace_secs > 60 {
             bad(
@@ -389,7 +404,7 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 24] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 29] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
@@ -420,6 +435,27 @@ impl Config {
                 64 << 20,
             ),
             ("http.max_in_flight", self.http.max_in_flight as u64, 65_536),
+            (
+                "http.max_in_flight_per_client",
+                self.http.max_in_flight_per_client as u64,
+                65_536,
+            ),
+            ("http.body_timeout_secs", self.http.body_timeout_secs, 3_600),
+            (
+                "http.header_timeout_secs",
+                self.http.header_timeout_secs,
+                3_600,
+            ),
+            (
+                "http.max_connections",
+                self.http.max_connections as u64,
+                1_000_000,
+            ),
+            (
+                "http.max_connections_per_client",
+                self.http.max_connections_per_client as u64,
+                1_000_000,
+            ),
             (
                 "ingest.free_disk_reserve_bytes",
                 self.ingest.free_disk_reserve_bytes,

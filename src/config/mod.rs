@@ -162,8 +162,21 @@ pub struct HttpConfig {
     pub request_timeout_secs: u64,
     /// Largest request body accepted by ordinary routes (uploads have their own limits).
     pub body_limit_bytes: usize,
-    /// Requests handled at once; more are answered 503 at once rather than queued.
+    /// Requests handled at once by the whole box (every route, both listeners); more
+    /// are answered 503 at once rather than queued.
     pub max_in_flight: usize,
+    /// Requests one client address may have in flight at once; more are answered 429.
+    pub max_in_flight_per_client: usize,
+    /// An ordinary request's whole body must arrive within this many seconds, or it
+    /// is answered 408 (uploads are exempt: tus bounds them by an idle timeout).
+    pub body_timeout_secs: u64,
+    /// A request's headers must arrive within this many seconds, or the connection is
+    /// closed; also how long an idle keep-alive connection stays open.
+    pub header_timeout_secs: u64,
+    /// Open connections for the whole box; more are closed at once.
+    pub max_connections: usize,
+    /// Open connections per client address; more are closed at once.
+    pub max_connections_per_client: usize,
     /// On SIGTERM, how long in-flight requests get to finish. Keep it below systemd's
     /// `TimeoutStopSec`.
     pub shutdown_grace_secs: u64,
@@ -363,6 +376,11 @@ impl Default for HttpConfig {
             request_timeout_secs: 30,
             body_limit_bytes: 1 << 20,
             max_in_flight: 256,
+            max_in_flight_per_client: 32,
+            body_timeout_secs: 10,
+            header_timeout_secs: 10,
+            max_connections: 1024,
+            max_connections_per_client: 64,
             shutdown_grace_secs: 10,
         }
     }

@@ -40,8 +40,9 @@ pub enum AppError {
     /// 429: too many failed attempts; retry after the given time.
     #[error("too many attempts; try again in {} s", .0.as_secs().max(1))]
     TooManyRequests(Duration),
-    /// 400, 413, 415 or 422 (the status axum's extractor chose): a JSON or form body
-    /// that cannot be read, or that does not have the expected shape.
+    /// 400, 408, 413, 415 or 422 (the status axum's extractor chose, or 408 from the
+    /// body-read timeout): a JSON or form body that cannot be read in time, or that
+    /// does not have the expected shape.
     #[error("{1}")]
     InvalidBody(StatusCode, String),
     /// 500: a fault on the box (logged, not described to the client).
@@ -64,6 +65,7 @@ impl AppError {
                     StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
                     StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
                     StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+                    StatusCode::REQUEST_TIMEOUT => "timeout",
                     _ => "bad_request",
                 },
             ),

@@ -1,8 +1,10 @@
 //! The HTTP edge: one axum app served on the plain listener and, when enabled, the
-//! HTTPS one; the middleware every route gets (request ids, tracing, a concurrency
-//! limit that sheds load, timeouts, body limits, security headers); the one error type
-//! that turns subsystem errors into a status and a stable code; `/healthz`; and the
-//! serve loop with graceful shutdown.
+//! HTTPS one; the middleware every route gets (request ids, tracing, one in-flight
+//! limit for the whole box that sheds load, a per-client cap, body-read and request
+//! timeouts, body limits, security headers; docs/decisions.md lists the limits); the
+//! one error type that turns subsystem errors into a status and a stable code;
+//! `/healthz`; and the serve loop ([`serve`]: connection caps, header-read timeout,
+//! graceful shutdown).
 //!
 //! Each capability module exposes its own `router()`; they are merged in [`app`] and
 //! nowhere else. This module owns no business rules.
@@ -12,29 +14,28 @@ pub mod csrf;
 mod error;
 pub mod portal;
 pub mod previews;
+mod server;
 pub mod shell;
 pub mod sync;
 pub mod tus;
 
 pub use error::{AppError, AppJson};
+pub use server::{serve, ConnectionLimits, Listeners, TlsListener};
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::IncomingStream;
 use axum::{Json, Router};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -100,26 +101,6 @@ impl ClientAddr {
     }
 }
 
-impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        ClientAddr {
-            addr: *stream.remote_addr(),
-            tls: false,
-            local: stream.io().local_addr().ok(),
-        }
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr {
-            addr: *stream.remote_addr(),
-            tls: true,
-            local: stream.io().get_ref().0.local_addr().ok(),
-        }
-    }
-}
-
 /// Request ids: a random per-start prefix and a counter, short enough to grep.
 #[derive(Clone)]
 struct RequestIds {
@@ -163,9 +144,34 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::staff_router())
         .route_layer(staff_only());
     let vendor = previews::router().route_layer(staff_only());
-    let uploads = tus::router().route_layer(staff_only());
-    // Ordinary routes get a body limit and a total timeout; uploads stream for as
-    // long as bytes keep coming (the tus module bounds them itself).
+    // One in-flight limit for the whole box: the semaphore is shared by every route
+    // (a layer applied with `Router::layer` is cloned per route, so a plain
+    // `concurrency_limit` would give each route its own; hardening item 8). Beyond
+    // it the box answers 503 at once rather than queueing.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight));
+    let box_limit =
+        || {
+            ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "1")],
+                    Json(json!({ "error": "overloaded", "message": "the box is busy; try again" })),
+                )
+            }))
+            .load_shed()
+            .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight.clone()))
+        };
+    // Uploads stream for as long as bytes keep coming (the tus module bounds them
+    // itself); they hold a place in the box's limit while they do.
+    let uploads = tus::router().route_layer(staff_only()).layer(box_limit());
+    // Ordinary routes: the whole body is read first, within `http.body_timeout_secs`
+    // and the body limit, before the request takes a place in the box's limit, so
+    // slow senders hold no place; then a total timeout for the handler.
+    let body_read = BodyRead {
+        limit: config.body_limit_bytes,
+        timeout: Duration::from_secs(config.body_timeout_secs),
+    };
     let routes = Router::new()
         .merge(public)
         .merge(attendee)
@@ -176,6 +182,11 @@ pub fn app(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(box_limit())
+        .layer(axum::middleware::from_fn_with_state(
+            body_read,
+            read_whole_body,
+        ))
         .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -183,6 +194,10 @@ pub fn app(state: AppState) -> Router {
         ))
         .with_state(state.clone());
 
+    let per_client = Arc::new(PerClient {
+        cap: config.max_in_flight_per_client,
+        in_flight: Mutex::new(HashMap::new()),
+    });
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .layer(
@@ -199,15 +214,7 @@ pub fn app(state: AppState) -> Router {
             .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "1")],
-                Json(json!({ "error": "overloaded", "message": "the box is busy; try again" })),
-            )
-        }))
-        .load_shed()
-        .concurrency_limit(config.max_in_flight)
+        .layer(axum::middleware::from_fn_with_state(per_client, per_client_cap))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -221,6 +228,109 @@ pub fn app(state: AppState) -> Router {
             HeaderValue::from_static("no-referrer"),
         ));
     routes.layer(middleware)
+}
+
+/// Requests in flight per client address, and the cap (`http.max_in_flight_per_client`).
+struct PerClient {
+    cap: usize,
+    in_flight: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One request's place in its client's count; dropping it gives the place back.
+struct ClientPlace {
+    of: Arc<PerClient>,
+    ip: IpAddr,
+}
+
+impl Drop for ClientPlace {
+    fn drop(&mut self) {
+        let mut in_flight = self.of.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = in_flight.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                in_flight.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Answers 429 (Retry-After: 1) to a client that already has
+/// `http.max_in_flight_per_client` requests in flight, so one client cannot take the
+/// box's whole in-flight limit. The place is taken before the check (a burst cannot
+/// slip through between check and count). Requests handed to the app in-process (no
+/// socket) are not counted.
+async fn per_client_cap(
+    State(of): State<Arc<PerClient>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(&ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() else {
+        return next.run(request).await;
+    };
+    let ip = client.ip();
+    let place = {
+        let mut in_flight = of.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = in_flight.entry(ip).or_insert(0);
+        *n += 1;
+        let over = *n > of.cap;
+        (ClientPlace { of: of.clone(), ip }, over)
+    };
+    if place.1 {
+        return AppError::TooManyRequests(Duration::from_secs(1)).into_response();
+    }
+    let response = next.run(request).await;
+    drop(place);
+    response
+}
+
+/// How an ordinary request's body is read: at most `limit` bytes within `timeout`.
+#[derive(Clone, Copy)]
+struct BodyRead {
+    limit: usize,
+    timeout: Duration,
+}
+
+/// Reads an ordinary request's whole body before anything else runs: 408 if it has
+/// not all arrived within `http.body_timeout_secs` (a slow sender cannot hold a
+/// request open), 413 if it is longer than `http.body_limit_bytes`.
+async fn read_whole_body(
+    State(read): State<BodyRead>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes =
+        match tokio::time::timeout(read.timeout, axum::body::to_bytes(body, read.limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(e)) => {
+                let too_long = std::error::Error::source(&e)
+                    .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+                return if too_long {
+                    AppError::InvalidBody(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("the body is longer than {} bytes", read.limit),
+                    )
+                } else {
+                    AppError::BadRequest("the body could not be read".into())
+                }
+                .into_response();
+            }
+            Err(_) => {
+                return AppError::InvalidBody(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the body did not arrive within {} s",
+                        read.timeout.as_secs()
+                    ),
+                )
+                .into_response()
+            }
+        };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Guard of the admin and vendor routers: a request that arrived from the attendee
@@ -257,121 +367,4 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "disk": { "free_bytes": free },
     });
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
-}
-
-/// A TLS listener for axum: the shared accept loop ([`crate::net::tls`]) yields
-/// finished handshakes; axum serves them.
-pub struct TlsListener {
-    local: SocketAddr,
-    ready: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-}
-
-impl TlsListener {
-    /// Wraps a bound TCP listener; handshakes use `config`.
-    pub fn new(tcp: TcpListener, config: rustls::ServerConfig) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let ready = crate::net::tls::accept_loop(tcp, config, "HTTPS");
-        Ok(TlsListener { local, ready })
-    }
-
-    /// The address it listens on (its port when bound to port 0).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(pair) => pair,
-            // The accept task only ends when this receiver is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-/// The bound sockets the app is served on.
-pub struct Listeners {
-    /// Plain HTTP.
-    pub http: TcpListener,
-    /// HTTPS, when enabled.
-    pub https: Option<TlsListener>,
-}
-
-/// Serves `app` on the listeners until `shutdown` is cancelled, then stops accepting,
-/// lets in-flight requests finish for at most `grace`, and returns. Requests still
-/// running after `grace` are cut off with 503, so nothing touches the store once it is
-/// closed. Returns `false` if any were cut off.
-pub async fn serve(
-    app: Router,
-    listeners: Listeners,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> bool {
-    let hard_stop = CancellationToken::new();
-    let cut_off = hard_stop.clone();
-    let app = app.layer(axum::middleware::from_fn(move |request: Request<axum::body::Body>, next: axum::middleware::Next| {
-        let cut_off = cut_off.clone();
-        async move {
-            tokio::select! {
-                response = next.run(request) => response,
-                _ = cut_off.cancelled() => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONNECTION, "close")],
-                    Json(json!({ "error": "shutting_down", "message": "the box is restarting; try again" })),
-                ).into_response(),
-            }
-        }
-    }));
-    let mut servers = tokio::task::JoinSet::new();
-    let service = app
-        .clone()
-        .into_make_service_with_connect_info::<ClientAddr>();
-    let stop = shutdown.clone();
-    servers.spawn(async move {
-        axum::serve(listeners.http, service)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    });
-    if let Some(https) = listeners.https {
-        let service = app.into_make_service_with_connect_info::<ClientAddr>();
-        let stop = shutdown.clone();
-        servers.spawn(async move {
-            axum::serve(https, service)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        });
-    }
-    let drained = async {
-        while let Some(result) = servers.join_next().await {
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "HTTP server failed"),
-                Err(e) => tracing::error!(error = %e, "HTTP server task failed"),
-            }
-        }
-    };
-    tokio::pin!(drained);
-    tokio::select! {
-        _ = &mut drained => return true,
-        _ = shutdown.cancelled() => {}
-    }
-    if tokio::time::timeout(grace, &mut drained).await.is_ok() {
-        return true;
-    }
-    tracing::warn!(
-        grace_secs = grace.as_secs(),
-        "cutting off requests still running at the end of the shutdown grace period"
-    );
-    hard_stop.cancel();
-    // Cut-off requests answer at once; give their connections a moment to close.
-    let _ = tokio::time::timeout(Duration::from_secs(1), &mut drained).await;
-    false
 }

@@ -156,11 +156,7 @@ impl TestBox {
         let state = prepared.state;
         let sockets = venuebox::app::bind(&state).await.expect("bind");
         let http = sockets.web.http.local_addr().unwrap();
-        let https = sockets
-            .web
-            .https
-            .as_ref()
-            .map(|l| axum::serve::Listener::local_addr(l).unwrap());
+        let https = sockets.web.https.as_ref().map(|l| l.local_addr().unwrap());
         let mut router = venuebox::web::app(state.clone());
         if let Some(extra) = extra_routes {
             router = router.merge(extra.with_state(state.clone()));
