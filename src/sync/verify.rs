@@ -9,6 +9,10 @@
 //! box, so nothing another box's prefix holds (its tombstones, its asset entries, its
 //! keys) can excuse, satisfy or change it. A tombstone excuses a missing asset only
 //! if it is in a manifest the box's own key chain signed.
+//!
+//! Work follows the listing: only listed objects are visited, and a run of missing
+//! sequence numbers is one failure, so a name like `…/bundles/999999999999.json`
+//! costs no more than any other object.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,6 +81,24 @@ struct Named {
     /// Withdrawn since by a tombstone in a manifest the box's key chain signed: the
     /// asset may be gone.
     withdrawn: bool,
+}
+
+/// The sequences in `1..=last` missing from `present` (ascending, each at least 1), as
+/// inclusive ranges. At most one range more than `present` has numbers, however large
+/// the numbers are: nothing is done per missing sequence.
+fn missing_ranges(present: impl IntoIterator<Item = u64>, last: u64) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::new();
+    let mut next = 1;
+    for n in present {
+        if n > next {
+            ranges.push((next, n - 1));
+        }
+        next = n.saturating_add(1);
+    }
+    if next <= last {
+        ranges.push((next, last));
+    }
+    ranges
 }
 
 /// Verifies everything under the target. `progress` is advanced once per object.
@@ -172,6 +194,8 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 identity::verify_chain(&records[..i as usize]).unwrap_or_default()
             }
         };
+        // Sequence numbers come from object names and may be anything up to 10^12:
+        // only the ones listed are visited, and each run of missing ones is one range.
         let last = objects
             .manifests
             .keys()
@@ -179,56 +203,67 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
             .max()
             .copied()
             .unwrap_or(0);
-        let mut previous: Option<String> = None;
-        for n in 1..=last {
-            let mkey = keys::manifest(box_id, n);
+        for (first, end) in missing_ranges(objects.manifests.keys().copied(), last) {
+            let problem = if first == end {
+                "missing manifest (the hash chain has a gap)".to_string()
+            } else {
+                format!("bundles {first}–{end} missing (the hash chain has a gap)")
+            };
+            fail(&keys::manifest(box_id, first), problem);
+        }
+        // Signatures whose manifest is missing: counted in the gaps above.
+        progress.inc(
+            objects
+                .signatures
+                .keys()
+                .filter(|n| !objects.manifests.contains_key(n))
+                .count() as u64,
+        );
+        // The sequence and hash of the manifest read last.
+        let mut previous: Option<(u64, String)> = None;
+        for (&n, mkey) in &objects.manifests {
             let skey = keys::signature(box_id, n);
             let has_sig = objects.signatures.contains_key(&n);
-            if !objects.manifests.contains_key(&n) {
-                fail(&mkey, "missing manifest (the hash chain has a gap)".into());
-                if has_sig {
-                    progress.inc(1);
-                }
-                previous = None;
-                continue;
-            }
             progress.inc(1);
+            // The hash of bundle n - 1, if it was read just before.
+            let before = previous
+                .take()
+                .filter(|(p, _)| p + 1 == n)
+                .map(|(_, hash)| hash);
             let bytes = match get(mkey.clone()).await {
                 Ok(b) => b,
                 Err(e) => {
-                    fail(&mkey, format!("cannot read: {e}"));
-                    previous = None;
+                    fail(mkey, format!("cannot read: {e}"));
                     continue;
                 }
             };
             let hash = manifest::sha256_hex(&bytes);
+            previous = Some((n, hash));
             let parsed = manifest::parse_manifest(&bytes);
             let m = match parsed {
                 Ok(m) => m,
                 Err(e) => {
-                    fail(&mkey, e);
-                    previous = Some(hash);
+                    fail(mkey, e);
                     continue;
                 }
             };
             if &m.box_id != box_id || m.sequence != n {
                 fail(
-                    &mkey,
+                    mkey,
                     format!("says it is bundle {} of box {}", m.sequence, m.box_id),
                 );
             }
             // Hash chain: sequence 1 has no predecessor; others name the one before.
-            match (n, &m.previous, &previous) {
+            match (n, &m.previous, &before) {
                 (1, None, _) => {}
-                (1, Some(_), _) => fail(&mkey, "bundle 1 names a predecessor".into()),
+                (1, Some(_), _) => fail(mkey, "bundle 1 names a predecessor".into()),
                 (_, Some(p), Some(actual)) if p == actual => {}
                 (_, _, Some(_)) => fail(
-                    &mkey,
+                    mkey,
                     format!("fork: its previous hash does not match bundle {}", n - 1),
                 ),
                 (_, _, None) => {}
             }
-            previous = Some(hash);
             // The signature, by the key the chain allows for this sequence.
             let mut signed = false;
             if !has_sig {
@@ -257,7 +292,7 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 .await;
                 match checked {
                     Ok(()) => signed = true,
-                    Err((true, e)) => fail(&mkey, e),
+                    Err((true, e)) => fail(mkey, e),
                     Err((false, e)) => fail(&skey, e),
                 }
             }
@@ -609,6 +644,65 @@ mod tests {
                 .failures
                 .iter()
                 .any(|f| f.object == keys::signature(&forger.id, 2)),
+            "{:?}",
+            report.failures
+        );
+    }
+
+    #[tokio::test]
+    async fn gaps_are_ranges_whatever_the_sequence_numbers() {
+        let (_dir, target, mut a, _b) = bucket(1, 2).await;
+        a.bundle(&target, vec![]).await;
+        a.bundle(&target, vec![]).await;
+        // A signature far ahead of its box's last manifest: one gap, one failure.
+        put(&target, &keys::signature(&a.id, 100_000), b"{}".to_vec()).await;
+        let report = run(&target).await;
+        assert_eq!(
+            report.failures,
+            vec![Failure {
+                object: keys::manifest(&a.id, 3),
+                problem: "bundles 3–100000 missing (the hash chain has a gap)".into(),
+            }]
+        );
+
+        // The reproduction: one 3-byte object named as bundle 999 999 999 999 of a box
+        // with nothing else. Time and memory follow the listing, not the number.
+        put(
+            &target,
+            "boxes/x/bundles/999999999999.json",
+            b"abc".to_vec(),
+        )
+        .await;
+        let report = run(&target).await;
+        let about_x: Vec<&Failure> = report
+            .failures
+            .iter()
+            .filter(|f| f.object.starts_with("boxes/x/"))
+            .collect();
+        assert_eq!(about_x.len(), 3, "{about_x:?}");
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/keys/000000.json"));
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/bundles/000000000001.json"
+                && f.problem == "bundles 1–999999999998 missing (the hash chain has a gap)"));
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/bundles/999999999999.json"
+                && f.problem.starts_with("not a manifest")));
+        let x = report.boxes.iter().find(|b| b.box_id == "x").unwrap();
+        assert_eq!((x.bundles, x.last_sequence), (1, 999_999_999_999));
+
+        // Bundle 0 does not exist in the format: an unexpected object, not ignored.
+        put(&target, &keys::manifest(&a.id, 0), b"{}".to_vec()).await;
+        let report = run(&target).await;
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.object == keys::manifest(&a.id, 0)
+                    && f.problem.starts_with("unexpected object")),
             "{:?}",
             report.failures
         );
