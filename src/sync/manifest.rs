@@ -228,9 +228,9 @@ pub mod keys {
     pub enum Object {
         /// `assets/sha256/<hex>`.
         Asset(String),
-        /// A manifest (box, sequence).
+        /// A manifest (box, sequence ≥ 1).
         Manifest(String, u64),
-        /// A detached signature (box, sequence).
+        /// A detached signature (box, sequence ≥ 1).
         Signature(String, u64),
         /// A key statement (box, sequence).
         KeyStatement(String, u64),
@@ -249,13 +249,15 @@ pub mod keys {
                 .then(|| s.parse::<u64>().ok())
                 .flatten()
         };
+        // Bundles count from 1; there is no bundle 0.
+        let bundle = |s: &str| digits(s, 12).filter(|&n| n >= 1);
         match parts.as_slice() {
             ["assets", "sha256", hex] if is_hex(hex, 64) => Some(Object::Asset(hex.to_string())),
             ["boxes", b, "bundles", name] => {
-                if let Some(n) = name.strip_suffix(".sig.json").and_then(|s| digits(s, 12)) {
+                if let Some(n) = name.strip_suffix(".sig.json").and_then(bundle) {
                     Some(Object::Signature(b.to_string(), n))
                 } else {
-                    let n = name.strip_suffix(".json").and_then(|s| digits(s, 12))?;
+                    let n = name.strip_suffix(".json").and_then(bundle)?;
                     Some(Object::Manifest(b.to_string(), n))
                 }
             }
@@ -345,6 +347,8 @@ mod tests {
             "assets/sha256/AB",
             "x",
             "boxes/b/bundles/1.json",
+            "boxes/b/bundles/000000000000.json",
+            "boxes/b/bundles/000000000000.sig.json",
             "assets/sha256/",
         ] {
             assert_eq!(keys::parse(bad), None, "{bad}");

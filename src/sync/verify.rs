@@ -3,6 +3,16 @@
 //! manifest's signature by the key the chain allows for its sequence, the hash chain
 //! (gaps and forks), every asset's presence and SHA-256, and objects the format does
 //! not explain. Each problem names the object it is about.
+//!
+//! A box's result depends only on what lies under its own prefix and on the shared
+//! assets: which assets it must have, and which it may have withdrawn, is kept per
+//! box, so nothing another box's prefix holds (its tombstones, its asset entries, its
+//! keys) can excuse, satisfy or change it. A tombstone excuses a missing asset only
+//! if it is in a manifest the box's own key chain signed.
+//!
+//! Work follows the listing: only listed objects are visited, and a run of missing
+//! sequence numbers is one failure, so a name like `…/bundles/999999999999.json`
+//! costs no more than any other object.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,6 +72,35 @@ struct BoxObjects {
     signatures: BTreeMap<u64, String>,
 }
 
+/// What one box's own manifests say about one asset, in sequence order.
+struct Named {
+    /// Bytes, as the latest `asset` entry naming it says.
+    size: u64,
+    /// The manifest of that entry.
+    named_by: String,
+    /// Withdrawn since by a tombstone in a manifest the box's key chain signed: the
+    /// asset may be gone.
+    withdrawn: bool,
+}
+
+/// The sequences in `1..=last` missing from `present` (ascending, each at least 1), as
+/// inclusive ranges. At most one range more than `present` has numbers, however large
+/// the numbers are: nothing is done per missing sequence.
+fn missing_ranges(present: impl IntoIterator<Item = u64>, last: u64) -> Vec<(u64, u64)> {
+    let mut ranges = Vec::new();
+    let mut next = 1;
+    for n in present {
+        if n > next {
+            ranges.push((next, n - 1));
+        }
+        next = n.saturating_add(1);
+    }
+    if next <= last {
+        ranges.push((next, last));
+    }
+    ranges
+}
+
 /// Verifies everything under the target. `progress` is advanced once per object.
 pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyhow::Result<Report> {
     let store = target.store();
@@ -110,11 +149,11 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
         Ok::<_, object_store::Error>(bytes)
     };
 
-    // Asset sha -> (size, manifest naming it); assets tombstoned later may be gone.
-    let mut referenced: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    let mut tombstoned: BTreeSet<String> = BTreeSet::new();
+    // Per box: asset sha -> what that box's own manifests say about it.
+    let mut named_per_box: Vec<BTreeMap<String, Named>> = Vec::new();
     let mut reports = Vec::new();
     for (box_id, objects) in &boxes {
+        let mut named: BTreeMap<String, Named> = BTreeMap::new();
         // The key chain, from the genesis statement.
         let mut records: Vec<KeyRecord> = Vec::new();
         for (expected, (n, key)) in objects.keys.iter().enumerate() {
@@ -155,6 +194,8 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 identity::verify_chain(&records[..i as usize]).unwrap_or_default()
             }
         };
+        // Sequence numbers come from object names and may be anything up to 10^12:
+        // only the ones listed are visited, and each run of missing ones is one range.
         let last = objects
             .manifests
             .keys()
@@ -162,57 +203,69 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
             .max()
             .copied()
             .unwrap_or(0);
-        let mut previous: Option<String> = None;
-        for n in 1..=last {
-            let mkey = keys::manifest(box_id, n);
+        for (first, end) in missing_ranges(objects.manifests.keys().copied(), last) {
+            let problem = if first == end {
+                "missing manifest (the hash chain has a gap)".to_string()
+            } else {
+                format!("bundles {first}–{end} missing (the hash chain has a gap)")
+            };
+            fail(&keys::manifest(box_id, first), problem);
+        }
+        // Signatures whose manifest is missing: counted in the gaps above.
+        progress.inc(
+            objects
+                .signatures
+                .keys()
+                .filter(|n| !objects.manifests.contains_key(n))
+                .count() as u64,
+        );
+        // The sequence and hash of the manifest read last.
+        let mut previous: Option<(u64, String)> = None;
+        for (&n, mkey) in &objects.manifests {
             let skey = keys::signature(box_id, n);
             let has_sig = objects.signatures.contains_key(&n);
-            if !objects.manifests.contains_key(&n) {
-                fail(&mkey, "missing manifest (the hash chain has a gap)".into());
-                if has_sig {
-                    progress.inc(1);
-                }
-                previous = None;
-                continue;
-            }
             progress.inc(1);
+            // The hash of bundle n - 1, if it was read just before.
+            let before = previous
+                .take()
+                .filter(|(p, _)| p + 1 == n)
+                .map(|(_, hash)| hash);
             let bytes = match get(mkey.clone()).await {
                 Ok(b) => b,
                 Err(e) => {
-                    fail(&mkey, format!("cannot read: {e}"));
-                    previous = None;
+                    fail(mkey, format!("cannot read: {e}"));
                     continue;
                 }
             };
             let hash = manifest::sha256_hex(&bytes);
+            previous = Some((n, hash));
             let parsed = manifest::parse_manifest(&bytes);
             let m = match parsed {
                 Ok(m) => m,
                 Err(e) => {
-                    fail(&mkey, e);
-                    previous = Some(hash);
+                    fail(mkey, e);
                     continue;
                 }
             };
             if &m.box_id != box_id || m.sequence != n {
                 fail(
-                    &mkey,
+                    mkey,
                     format!("says it is bundle {} of box {}", m.sequence, m.box_id),
                 );
             }
             // Hash chain: sequence 1 has no predecessor; others name the one before.
-            match (n, &m.previous, &previous) {
+            match (n, &m.previous, &before) {
                 (1, None, _) => {}
-                (1, Some(_), _) => fail(&mkey, "bundle 1 names a predecessor".into()),
+                (1, Some(_), _) => fail(mkey, "bundle 1 names a predecessor".into()),
                 (_, Some(p), Some(actual)) if p == actual => {}
                 (_, _, Some(_)) => fail(
-                    &mkey,
+                    mkey,
                     format!("fork: its previous hash does not match bundle {}", n - 1),
                 ),
                 (_, _, None) => {}
             }
-            previous = Some(hash);
             // The signature, by the key the chain allows for this sequence.
+            let mut signed = false;
             if !has_sig {
                 fail(&skey, "missing signature".into());
             } else {
@@ -238,24 +291,37 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
                 }
                 .await;
                 match checked {
-                    Ok(()) => {}
-                    Err((true, e)) => fail(&mkey, e),
+                    Ok(()) => signed = true,
+                    Err((true, e)) => fail(mkey, e),
                     Err((false, e)) => fail(&skey, e),
                 }
             }
+            // An asset entry can only add to what must be there, so it counts from any
+            // of the box's manifests; a tombstone excuses, so it counts only from one
+            // the box's chain signed as this very bundle of this box.
+            let own = signed && &m.box_id == box_id && m.sequence == n;
             for entry in &m.entries {
                 match entry {
                     Entry::Asset { sha256, size, .. } => {
-                        tombstoned.remove(sha256);
-                        referenced.insert(sha256.clone(), (*size, mkey.clone()));
+                        named.insert(
+                            sha256.clone(),
+                            Named {
+                                size: *size,
+                                named_by: mkey.clone(),
+                                withdrawn: false,
+                            },
+                        );
                     }
-                    Entry::Tombstone { target, id, .. } if target == "asset" => {
-                        tombstoned.insert(id.clone());
+                    Entry::Tombstone { target, id, .. } if target == "asset" && own => {
+                        if let Some(asset) = named.get_mut(id) {
+                            asset.withdrawn = true;
+                        }
                     }
                     _ => {}
                 }
             }
         }
+        named_per_box.push(named);
         reports.push(BoxReport {
             box_id: box_id.clone(),
             keys: chain.len(),
@@ -264,25 +330,39 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
         });
     }
 
-    // Assets: named ones present and intact; others unexpected.
-    let mut to_hash = Vec::new();
-    for (sha, (size, named_by)) in &referenced {
-        match assets.get(sha) {
-            None if tombstoned.contains(sha) => {}
-            None => fail(
-                &keys::asset(sha),
-                format!("missing asset (named by {named_by})"),
-            ),
-            Some(found) if found != size => fail(
-                &keys::asset(sha),
-                format!("{found} bytes, but {named_by} says {size}"),
-            ),
-            Some(_) => to_hash.push(sha.clone()),
+    // Assets: each box's own ones present (unless it withdrew them) with the size it
+    // names; each present one hashed once; one no box names is unexpected.
+    let mut to_hash = BTreeSet::new();
+    for named in &named_per_box {
+        for (sha, asset) in named {
+            let Named {
+                size,
+                named_by,
+                withdrawn,
+            } = asset;
+            match assets.get(sha) {
+                None if *withdrawn => {}
+                None => fail(
+                    &keys::asset(sha),
+                    format!("missing asset (named by {named_by})"),
+                ),
+                Some(found) if found != size => fail(
+                    &keys::asset(sha),
+                    format!("{found} bytes, but {named_by} says {size}"),
+                ),
+                Some(_) => {
+                    to_hash.insert(sha.clone());
+                }
+            }
         }
     }
+    let named_anywhere: BTreeSet<&str> = named_per_box
+        .iter()
+        .flat_map(|named| named.keys().map(String::as_str))
+        .collect();
     for (sha, _) in assets
         .iter()
-        .filter(|(sha, _)| !referenced.contains_key(*sha))
+        .filter(|(sha, _)| !named_anywhere.contains(sha.as_str()))
     {
         fail(
             &keys::asset(sha),
@@ -342,4 +422,289 @@ pub async fn verify(target: &Target, progress: &indicatif::ProgressBar) -> anyho
         asset_bytes,
         failures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    use super::*;
+    use crate::identity::{KeyStatement, KEY_STATEMENT_FORMAT};
+    use crate::sync::manifest::{EventRef, Manifest, MANIFEST_FORMAT};
+
+    /// A box as the bucket sees it: a key of a fixed seed, its genesis statement, and
+    /// the manifests it has signed so far (chained by hash).
+    struct TestBox {
+        key: SigningKey,
+        id: String,
+        sequence: u64,
+        previous: Option<String>,
+    }
+
+    impl TestBox {
+        /// A box whose key is made from `seed`, with its genesis statement in `target`.
+        async fn new(target: &Target, seed: u8) -> TestBox {
+            let key = SigningKey::from_bytes(&[seed; 32]);
+            let id = identity::key_id(&key.verifying_key());
+            let statement = KeyStatement {
+                format: KEY_STATEMENT_FORMAT.into(),
+                box_id: id.clone(),
+                sequence: 0,
+                key_id: id.clone(),
+                public_key: base64::engine::general_purpose::STANDARD
+                    .encode(key.verifying_key().as_bytes()),
+                previous_key_id: None,
+                from_bundle: 1,
+                at: 1_700_000_000,
+            };
+            let signed_by_new = base64::engine::general_purpose::STANDARD
+                .encode(key.sign(&manifest::canonical(&statement)).to_bytes());
+            let record = KeyRecord {
+                statement,
+                signed_by_new,
+                signed_by_previous: None,
+            };
+            put(
+                target,
+                &keys::key_statement(&id, 0),
+                manifest::canonical(&record),
+            )
+            .await;
+            TestBox {
+                key,
+                id,
+                sequence: 0,
+                previous: None,
+            }
+        }
+
+        /// Signs its next bundle of `entries` and puts manifest and signature; returns
+        /// the manifest's key.
+        async fn bundle(&mut self, target: &Target, entries: Vec<Entry>) -> String {
+            self.sequence += 1;
+            let m = Manifest {
+                format: MANIFEST_FORMAT.into(),
+                event: EventRef {
+                    id: "ev-1".into(),
+                    name: "Night Market".into(),
+                },
+                box_id: self.id.clone(),
+                sequence: self.sequence,
+                previous: self.previous.clone(),
+                key_id: self.id.clone(),
+                created_at: 1_700_000_000,
+                entries,
+            };
+            let (bytes, sig) = manifest::sign(&m, &self.id, |b| self.key.sign(b));
+            self.previous = Some(manifest::sha256_hex(&bytes));
+            let mkey = keys::manifest(&self.id, self.sequence);
+            put(target, &keys::signature(&self.id, self.sequence), sig).await;
+            put(target, &mkey, bytes).await;
+            mkey
+        }
+    }
+
+    async fn put(target: &Target, key: &str, bytes: Vec<u8>) {
+        target
+            .store()
+            .put(&target.path(key), bytes.into())
+            .await
+            .unwrap();
+    }
+
+    /// An asset entry for `bytes`, and its SHA-256.
+    fn asset(bytes: &[u8]) -> (String, Entry) {
+        let sha256 = manifest::sha256_hex(bytes);
+        let entry = Entry::Asset {
+            sha256: sha256.clone(),
+            size: bytes.len() as u64,
+            media_type: "image/jpeg".into(),
+            creator: "Ana".into(),
+            captured_at: None,
+            camera_make: None,
+            camera_model: None,
+            source: "import".into(),
+            received_at: 1_700_000_000,
+            attendees: vec![],
+        };
+        (sha256, entry)
+    }
+
+    fn tombstone(sha256: &str) -> Entry {
+        Entry::Tombstone {
+            target: "asset".into(),
+            id: sha256.into(),
+            reason: "consent_withdrawn".into(),
+            at: 1_700_000_000,
+        }
+    }
+
+    async fn run(target: &Target) -> Report {
+        verify(target, &indicatif::ProgressBar::hidden())
+            .await
+            .unwrap()
+    }
+
+    fn missing(report: &Report, sha256: &str) -> bool {
+        report
+            .failures
+            .iter()
+            .any(|f| f.object == keys::asset(sha256) && f.problem.starts_with("missing asset"))
+    }
+
+    /// An empty local bucket with the genesis statements of box `a`, the one under
+    /// test, and box `b`, which must not change `a`'s result.
+    async fn bucket(a_seed: u8, b_seed: u8) -> (tempfile::TempDir, Target, TestBox, TestBox) {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target::local(dir.path().to_path_buf(), "").unwrap();
+        let a = TestBox::new(&target, a_seed).await;
+        let b = TestBox::new(&target, b_seed).await;
+        (dir, target, a, b)
+    }
+
+    #[tokio::test]
+    async fn another_boxs_tombstone_does_not_excuse_a_missing_asset() {
+        // Both orders of the box ids: the one that sorts first, and the one after.
+        for (a_seed, b_seed) in [(1, 2), (2, 1)] {
+            let (_dir, target, mut a, mut b) = bucket(a_seed, b_seed).await;
+            let (kept, kept_entry) = asset(b"kept photo");
+            let (gone, gone_entry) = asset(b"deleted photo");
+            put(&target, &keys::asset(&kept), b"kept photo".to_vec()).await;
+            a.bundle(&target, vec![kept_entry, gone_entry]).await;
+            // Box b is sound: a valid genesis and one signed manifest.
+            b.bundle(&target, vec![tombstone(&gone)]).await;
+            let report = run(&target).await;
+            assert!(!report.ok, "{:?}", report.failures);
+            assert!(missing(&report, &gone), "{:?}", report.failures);
+            assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+            // Box a's own signed tombstone does excuse it.
+            a.bundle(&target, vec![tombstone(&gone)]).await;
+            let report = run(&target).await;
+            assert!(report.ok, "{:?}", report.failures);
+        }
+    }
+
+    #[tokio::test]
+    async fn another_boxs_asset_entry_does_not_satisfy_or_revive() {
+        for (a_seed, b_seed) in [(1, 2), (2, 1)] {
+            let (_dir, target, mut a, mut b) = bucket(a_seed, b_seed).await;
+            let photo = b"photo".to_vec();
+            let (sha, entry) = asset(&photo);
+            put(&target, &keys::asset(&sha), photo.clone()).await;
+            // Box a names the photo with a wrong size; box b with the right one.
+            let mut wrong = entry.clone();
+            if let Entry::Asset { size, .. } = &mut wrong {
+                *size += 1;
+            }
+            let named_by = a.bundle(&target, vec![wrong]).await;
+            b.bundle(&target, vec![entry.clone()]).await;
+            let report = run(&target).await;
+            assert!(
+                report
+                    .failures
+                    .iter()
+                    .any(|f| f.object == keys::asset(&sha) && f.problem.contains(&named_by)),
+                "{:?}",
+                report.failures
+            );
+
+            // Box a withdrew a photo that box b still names: gone is fine for a, not for
+            // b; b's entry does not make a's withdrawn photo required of a, or the reverse.
+            let (_dir, target, mut a, mut b) = bucket(a_seed, b_seed).await;
+            a.bundle(&target, vec![entry.clone()]).await;
+            a.bundle(&target, vec![tombstone(&sha)]).await;
+            let b_named = b.bundle(&target, vec![entry]).await;
+            let report = run(&target).await;
+            let about: Vec<_> = report
+                .failures
+                .iter()
+                .filter(|f| f.object == keys::asset(&sha))
+                .collect();
+            assert_eq!(about.len(), 1, "{:?}", report.failures);
+            assert!(about[0].problem.contains(&b_named), "{about:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tombstone_the_chain_did_not_sign_excuses_nothing() {
+        let (_dir, target, mut a, _b) = bucket(1, 2).await;
+        let (gone, gone_entry) = asset(b"deleted photo");
+        a.bundle(&target, vec![gone_entry]).await;
+        // Bundle 2, tombstoning it, signed by a key that is not in a's chain.
+        let mut forger = TestBox {
+            key: SigningKey::from_bytes(&[9; 32]),
+            ..a
+        };
+        forger.bundle(&target, vec![tombstone(&gone)]).await;
+        let report = run(&target).await;
+        assert!(missing(&report, &gone), "{:?}", report.failures);
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.object == keys::signature(&forger.id, 2)),
+            "{:?}",
+            report.failures
+        );
+    }
+
+    #[tokio::test]
+    async fn gaps_are_ranges_whatever_the_sequence_numbers() {
+        let (_dir, target, mut a, _b) = bucket(1, 2).await;
+        a.bundle(&target, vec![]).await;
+        a.bundle(&target, vec![]).await;
+        // A signature far ahead of its box's last manifest: one gap, one failure.
+        put(&target, &keys::signature(&a.id, 100_000), b"{}".to_vec()).await;
+        let report = run(&target).await;
+        assert_eq!(
+            report.failures,
+            vec![Failure {
+                object: keys::manifest(&a.id, 3),
+                problem: "bundles 3–100000 missing (the hash chain has a gap)".into(),
+            }]
+        );
+
+        // The reproduction: one 3-byte object named as bundle 999 999 999 999 of a box
+        // with nothing else. Time and memory follow the listing, not the number.
+        put(
+            &target,
+            "boxes/x/bundles/999999999999.json",
+            b"abc".to_vec(),
+        )
+        .await;
+        let report = run(&target).await;
+        let about_x: Vec<&Failure> = report
+            .failures
+            .iter()
+            .filter(|f| f.object.starts_with("boxes/x/"))
+            .collect();
+        assert_eq!(about_x.len(), 3, "{about_x:?}");
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/keys/000000.json"));
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/bundles/000000000001.json"
+                && f.problem == "bundles 1–999999999998 missing (the hash chain has a gap)"));
+        assert!(about_x
+            .iter()
+            .any(|f| f.object == "boxes/x/bundles/999999999999.json"
+                && f.problem.starts_with("not a manifest")));
+        let x = report.boxes.iter().find(|b| b.box_id == "x").unwrap();
+        assert_eq!((x.bundles, x.last_sequence), (1, 999_999_999_999));
+
+        // Bundle 0 does not exist in the format: an unexpected object, not ignored.
+        put(&target, &keys::manifest(&a.id, 0), b"{}".to_vec()).await;
+        let report = run(&target).await;
+        assert!(
+            report
+                .failures
+                .iter()
+                .any(|f| f.object == keys::manifest(&a.id, 0)
+                    && f.problem.starts_with("unexpected object")),
+            "{:?}",
+            report.failures
+        );
+    }
 }
