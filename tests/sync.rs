@@ -138,8 +138,20 @@ fn expected_keys(
     keys
 }
 
+/// SHA-256 of what sync sends for a camera file by default: the file with its private
+/// metadata removed, as the full download serves it (hardening item 2).
+fn sent_sha(file: &Path) -> String {
+    use sha2::Digest;
+    let data = std::fs::read(file).unwrap();
+    let media =
+        venuebox::ingest::sniff(&data[..data.len().min(64)], file.to_str().unwrap()).unwrap();
+    let plan = venuebox::media::privacy::full_plan(&data, media.mime).unwrap();
+    hex::encode(sha2::Sha256::digest(plan.assemble(&data)))
+}
+
+/// The assets sync sends for `files`, sorted, once each.
 fn sha_of(files: &[PathBuf]) -> Vec<String> {
-    let mut v: Vec<String> = files.iter().map(|f| common::sha256_file(f)).collect();
+    let mut v: Vec<String> = files.iter().map(|f| sent_sha(f)).collect();
     v.sort();
     v.dedup();
     v
@@ -326,11 +338,15 @@ async fn kill_9_mid_sync_resumes_without_loss_or_duplicates() {
             "Ana",
         ],
     );
-    // A 16 MiB "JPEG" (JPEG magic, then noise): three parts and a bit.
+    // A 16 MiB JPEG: a real one with 16 MiB of noise added to its scan data (no 0xFF,
+    // so no marker), which the scrubber copies as it is: three parts and a bit.
     let big = dir.path().join("big");
     std::fs::create_dir(&big).unwrap();
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
-    bytes.extend((0..(16 << 20)).map(|_| rand::random::<u8>()));
+    let mut bytes = std::fs::read("tests/fixtures/gradient.jpg").unwrap();
+    let eoi = bytes.len() - 2;
+    assert_eq!(&bytes[eoi..], [0xFF, 0xD9]);
+    let noise = (0..(16 << 20)).map(|_| rand::random::<u8>().min(0xFE));
+    bytes.splice(eoi..eoi, noise);
     std::fs::write(big.join("huge.jpg"), &bytes).unwrap();
     cli(
         &data,
@@ -481,7 +497,7 @@ async fn tampering_is_caught_and_named() {
     put(s2.clone(), original).await;
 
     // An asset altered, then missing.
-    let sha = common::sha256_file(&files[0]);
+    let sha = sent_sha(&files[0]);
     let a = keys::asset(&sha);
     let original = get(a.clone()).await;
     let mut altered = original.clone();
@@ -558,7 +574,7 @@ async fn another_box_cannot_excuse_a_missing_asset() {
     a.stop().await;
     let target = garage.target("cross");
     assert!(verify(&target).await.ok);
-    let gone = common::sha256_file(&files[0]);
+    let gone = sent_sha(&files[0]);
     target
         .store()
         .delete(&target.path(&keys::asset(&gone)))
@@ -739,7 +755,7 @@ async fn only_what_consent_allows_reaches_the_bucket() {
 
     let target = garage.target("consent");
     let keys_in_bucket = list(&target).await;
-    let sha: Vec<String> = files.iter().map(|f| common::sha256_file(f)).collect();
+    let sha: Vec<String> = files.iter().map(|f| sent_sha(f)).collect();
     assert!(keys_in_bucket.contains(&keys::asset(&sha[0])));
     assert!(keys_in_bucket.contains(&keys::asset(&sha[2])));
     assert!(
@@ -923,17 +939,11 @@ async fn a_development_box_syncs_to_its_data_dir_out_of_the_box() {
     );
     // A damaged asset on the target is named.
     let asset = dir.join(keys::asset(&sha_of(&files)[0]));
-    // Assets are hard links to the stored photos (no second copy on the card).
-    use std::os::unix::fs::MetadataExt;
-    let stored = b
-        .data_dir()
-        .join("photos/sha256")
-        .join(&sha_of(&files)[0][..2])
-        .join(&sha_of(&files)[0]);
-    assert_eq!(
-        std::fs::metadata(&asset).unwrap().ino(),
-        std::fs::metadata(&stored).unwrap().ino()
-    );
+    // Assets are the photos with their private metadata removed; the prepared
+    // copies are gone from the box once in the target.
+    assert_eq!(common::sha256_file(&asset), sha_of(&files)[0]);
+    let sent = b.data_dir().join("sync-sent");
+    assert_eq!(std::fs::read_dir(&sent).map_or(0, |d| d.count()), 0);
     // Replaced as a tool would (never in place: that would change the stored photo).
     std::fs::remove_file(&asset).unwrap();
     std::fs::write(&asset, b"not the photo").unwrap();
@@ -946,4 +956,117 @@ async fn a_development_box_syncs_to_its_data_dir_out_of_the_box() {
         "{report:#}"
     );
     b.stop().await;
+}
+
+/// Every tag exiftool reads in `bytes`, as "Group:Name".
+fn exif_tags(bytes: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("asset.jpg");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("exiftool")
+        .args(["-j", "-a", "-G1", path.to_str().unwrap()])
+        .output()
+        .expect("exiftool cannot run: tests/run.sh installs it");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0].as_object().unwrap().keys().cloned().collect()
+}
+
+/// Hardening item 2: the bucket held the unscrubbed original (GPS, body serial, owner
+/// name, XMP location) while every download was clean. By default sync now sends what
+/// the full download serves, and the manifest records both hashes;
+/// `sync.send_originals` sends the camera's bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bucket_gets_what_the_full_download_serves() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    // Canon 5D Mark III: GPS, body serial, owner name, Artist and Copyright.
+    let private = testdata().join("photos/canon-5dmk3_K6A7942.JPG");
+    let original = std::fs::read(&private).unwrap();
+    let original_sha = common::sha256_file(&private);
+    let private_tag =
+        |t: &String| t.contains("GPS") || t.contains("SerialNumber") || t.contains("OwnerName");
+    assert!(
+        exif_tags(&original).iter().any(private_tag),
+        "the input has private tags"
+    );
+
+    for send_originals in [false, true] {
+        let prefix: &'static str = if send_originals {
+            "originals"
+        } else {
+            "scrubbed"
+        };
+        let configure = configure(&garage, garage.endpoint.clone(), prefix);
+        let b = start_box(Box::new(move |c: &mut Config| {
+            configure(c);
+            c.sync.send_originals = send_originals;
+        }))
+        .await;
+        let (creator, _) = b.creator("Ana").await;
+        import(&b, creator, std::slice::from_ref(&private)).await;
+        wait_synced(&b, 0, 1, Duration::from_secs(60)).await;
+
+        let target = garage.target(prefix);
+        let m = target
+            .store()
+            .get(&target.path(&keys::manifest(&box_id(&b), bundles_done(&b).await)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let m = manifest::parse_manifest(&m).unwrap();
+        let (sha256, original_sha256, size) = m
+            .entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::Asset {
+                    sha256,
+                    original_sha256,
+                    size,
+                    ..
+                } => Some((sha256.clone(), original_sha256.clone(), *size)),
+                _ => None,
+            })
+            .expect("an asset entry");
+        assert_eq!(
+            original_sha256.as_deref(),
+            Some(original_sha.as_str()),
+            "provenance"
+        );
+        let asset = target
+            .store()
+            .get(&target.path(&keys::asset(&sha256)))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(asset.len() as u64, size);
+        if send_originals {
+            assert_eq!(sha256, original_sha);
+            assert_eq!(asset.as_ref(), original.as_slice(), "byte-exact original");
+        } else {
+            // What the full download serves, byte for byte.
+            let id = b.photo_id(&original_sha).await;
+            let full = reqwest::Client::new()
+                .get(b.url(&format!("/photos/{id}/full")))
+                .bearer_auth(b.admin_token().await)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(full.status(), 200);
+            assert_eq!(asset.as_ref(), full.bytes().await.unwrap().as_ref());
+            assert_ne!(sha256, original_sha);
+            let left: Vec<String> = exif_tags(&asset).into_iter().filter(private_tag).collect();
+            assert!(left.is_empty(), "private tags reached the bucket: {left:?}");
+            // The image data is the camera's.
+            let sos = |d: &[u8]| d.windows(2).rposition(|w| w == [0xFF, 0xDA]).unwrap();
+            assert_eq!(&asset[sos(&asset)..], &original[sos(&original)..]);
+        }
+        let (ok, report) = verify_cli(&garage, &format!("s3://venuebox/{prefix}"));
+        assert!(ok, "{report:#}");
+        assert_eq!(report["assets_checked"], 1, "{report:#}");
+        b.stop().await;
+    }
 }

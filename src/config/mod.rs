@@ -516,6 +516,12 @@ pub struct SyncConfig {
     pub access_key_id: Option<String>,
     /// For `s3`: secret key; unset means `AWS_SECRET_ACCESS_KEY`. Never logged.
     pub secret_access_key: Option<String>,
+    /// Send each photo's original bytes, metadata and all (GPS, body serial, owner
+    /// name, XMP location). Off by default: sync sends what the full download serves
+    /// (private metadata removed, image bytes identical), and photos whose metadata
+    /// cannot be removed (camera raw) wait. On is a privacy trade an organiser makes
+    /// knowingly (docs/decisions.md, "Sync sends what the full download serves").
+    pub send_originals: bool,
     /// Cut a bundle once this many photos wait.
     pub cut_every_photos: u64,
     /// Cut a bundle at least this often (seconds) when anything waits.
@@ -546,6 +552,7 @@ impl Default for SyncConfig {
             prefix: String::new(),
             access_key_id: None,
             secret_access_key: None,
+            send_originals: false,
             cut_every_photos: 50,
             cut_every_secs: 300,
             bandwidth_limit_bytes_per_sec: 0,

@@ -217,6 +217,9 @@ const MIGRATIONS: &[&str] = &[
         bundle INTEGER NOT NULL,
         tombstoned_in INTEGER
     ) WITHOUT ROWID;",
+    // 9 (owner: sync): the SHA-256 of what was sent for a photo, when it is not the
+    // original's (metadata removed; hardening item 2). Tombstones name it.
+    "ALTER TABLE sync_photos ADD COLUMN sent_sha256 TEXT;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

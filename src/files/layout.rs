@@ -74,6 +74,13 @@ pub fn sync_target(data_dir: &Path) -> PathBuf {
     data_dir.join("sync-target")
 }
 
+/// `sync-sent/<hex>`: the file sync sends for an asset when it is not the stored
+/// original (the original with its private metadata removed), named by its own
+/// SHA-256; removed once the asset is in the bucket.
+pub fn sync_sent(data_dir: &Path, sha256: &str) -> PathBuf {
+    data_dir.join("sync-sent").join(sha256)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

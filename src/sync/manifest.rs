@@ -11,8 +11,12 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// `format` of a manifest this build writes and reads.
-pub const MANIFEST_FORMAT: &str = "venuebox-bundle/1";
+/// `format` of a manifest this build writes. Version 2 added `original_sha256` to
+/// asset entries (the asset may be the original with its metadata removed).
+pub const MANIFEST_FORMAT: &str = "venuebox-bundle/2";
+/// `format` of manifests written before version 2, still read (their assets are the
+/// originals: no `original_sha256`).
+pub const MANIFEST_FORMAT_1: &str = "venuebox-bundle/1";
 /// `format` of a detached signature.
 pub const SIGNATURE_FORMAT: &str = "venuebox-signature/1";
 
@@ -54,9 +58,15 @@ pub struct EventRef {
 pub enum Entry {
     /// A photo, stored at `assets/sha256/<sha256>`.
     Asset {
-        /// SHA-256 of the bytes, lowercase hex.
+        /// SHA-256 of the bytes sent (the object's), lowercase hex.
         sha256: String,
-        /// Bytes.
+        /// SHA-256 of the photo as the camera sent it, when the bytes sent are not
+        /// those (by default sync sends the original with its private metadata
+        /// removed, image bytes identical): provenance ties the asset to the camera
+        /// file. Absent in version-1 manifests, whose assets are the originals.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original_sha256: Option<String>,
+        /// Bytes sent.
         size: u64,
         /// MIME type, from the magic bytes.
         media_type: String,
@@ -163,7 +173,7 @@ pub fn sign(
 pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     let manifest: Manifest =
         serde_json::from_slice(bytes).map_err(|e| format!("not a manifest: {e}"))?;
-    if manifest.format != MANIFEST_FORMAT {
+    if manifest.format != MANIFEST_FORMAT && manifest.format != MANIFEST_FORMAT_1 {
         return Err(format!("unknown format {:?}", manifest.format));
     }
     if canonical(&manifest) != bytes {

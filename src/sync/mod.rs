@@ -17,6 +17,7 @@ pub mod commands;
 pub mod manifest;
 pub mod outbox;
 pub mod reads;
+pub mod sent;
 pub mod target;
 pub mod verify;
 mod view;
@@ -187,35 +188,62 @@ impl Syncer {
         })
     }
 
-    /// Photos waiting to be considered for a bundle.
-    async fn unpublished(&self) -> Result<Vec<(i64, String)>, SyncError> {
+    /// Photos waiting to be considered for a bundle: `(id, sha256, media type)`.
+    async fn unpublished(&self) -> Result<Vec<(i64, String, String)>, SyncError> {
         self.store
             .read(|c| reads::unpublished(c).map_err(SyncError::from))
             .await
     }
 
-    /// Cuts bundles of whatever may leave now. EXIF is read before the transaction so
-    /// the write lock is held only for the database work.
+    /// Cuts bundles of whatever may leave now. EXIF is read, and the files sent with
+    /// their private metadata removed are prepared ([`sent::prepare`]; unless
+    /// `sync.send_originals`), before the transaction, so the write lock is held only
+    /// for the database work.
     pub async fn cut(&self) -> Result<outbox::Cut, SyncError> {
         let candidates = self.unpublished().await?;
         let data_dir = self.data_dir.clone();
-        let exif: HashMap<String, outbox::Exif> = db::run_blocking(move || {
-            candidates
-                .into_iter()
-                .map(|(_, sha)| {
-                    let exif = outbox::read_exif(&crate::files::layout::photo(&data_dir, &sha));
-                    (sha, exif)
-                })
-                .collect()
+        let originals = self.config.send_originals;
+        let (exif, prepared) = db::run_blocking(move || {
+            let mut exif: HashMap<String, outbox::Exif> = HashMap::new();
+            let mut prepared: HashMap<String, outbox::Sent> = HashMap::new();
+            for (_, sha, media_type) in candidates {
+                let path = crate::files::layout::photo(&data_dir, &sha);
+                exif.insert(sha.clone(), outbox::read_exif(&path));
+                if originals {
+                    continue;
+                }
+                match sent::prepare(&data_dir, &sha, &media_type) {
+                    Ok(sent) => {
+                        prepared.insert(sha, sent);
+                    }
+                    // Camera raw and the like: kept on the box unless the organiser
+                    // chose to send originals.
+                    Err(sent::PrepareError::Privacy(e)) => {
+                        tracing::debug!(photo = %sha, reason = %e, "not sent: its metadata cannot be removed")
+                    }
+                    Err(e) => tracing::warn!(photo = %sha, error = %e, "not sent this time"),
+                }
+            }
+            (exif, prepared)
         })
         .await?;
         let (data_dir, event) = (self.data_dir.clone(), self.event_name.clone());
         let cut = self
             .store
             .write(move |tx| {
-                outbox::cut(tx, &data_dir, &event, &exif, &|sha| {
-                    crate::files::layout::photo(&data_dir, sha)
-                })
+                let sending = if originals {
+                    outbox::Sending::Originals
+                } else {
+                    outbox::Sending::Scrubbed(&prepared)
+                };
+                outbox::cut(
+                    tx,
+                    &data_dir,
+                    &event,
+                    &exif,
+                    &|sha| crate::files::layout::photo(&data_dir, sha),
+                    sending,
+                )
             })
             .await?;
         if !cut.bundles.is_empty() {
@@ -293,6 +321,10 @@ impl Syncer {
         if done.is_empty() {
             return Ok(());
         }
+        let assets: Vec<String> = done
+            .iter()
+            .filter_map(|(key, _)| key.strip_prefix("assets/sha256/").map(str::to_string))
+            .collect();
         self.store
             .write(move |tx| {
                 for (key, outcome) in &done {
@@ -300,7 +332,16 @@ impl Syncer {
                 }
                 Ok::<_, SyncError>(())
             })
-            .await
+            .await?;
+        // In the bucket and recorded: the prepared files are no longer needed.
+        let data_dir = self.data_dir.clone();
+        db::run_blocking(move || {
+            for sha in assets {
+                sent::done(&data_dir, &sha);
+            }
+        })
+        .await?;
+        Ok(())
     }
 
     /// HEAD, then PUT unless already there. Returns `uploaded` or `present`.
@@ -334,7 +375,7 @@ impl Syncer {
             return Ok("uploaded");
         }
         let sha = p.sha256.clone().unwrap_or_default();
-        let file = crate::files::layout::photo(&self.data_dir, &sha);
+        let file = sent::file(&self.data_dir, &sha);
         if let Some(dest) = self.target.local_file(&p.key) {
             return link_local(file, dest, sha).await;
         }

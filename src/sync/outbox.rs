@@ -119,17 +119,38 @@ pub struct Cut {
     pub records: usize,
 }
 
+/// What sync sends for one photo: the object's SHA-256 (lowercase hex) and size in
+/// bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// SHA-256 of the bytes sent.
+    pub sha256: String,
+    /// Their length.
+    pub size: u64,
+}
+
+/// What a cut sends for its photos.
+#[derive(Debug, Clone, Copy)]
+pub enum Sending<'a> {
+    /// The stored originals, byte for byte (`sync.send_originals = true`).
+    Originals,
+    /// For each photo (by its original's SHA-256), the file prepared beforehand with
+    /// its private metadata removed; a photo missing from the map waits.
+    Scrubbed(&'a HashMap<String, Sent>),
+}
+
 /// Cuts what consent allows into signed bundles and queues their objects: first a
 /// bundle of records (consent, attendance, tombstones), then one of assets, so the
 /// small records never wait behind large originals. `exif` holds what was read from
 /// the files beforehand (outside the transaction); `photo_path` finds a photo's file
-/// for any photo missing from it.
+/// for any photo missing from it. `sending` says which bytes go for each photo.
 pub fn cut(
     tx: &Connection,
     data_dir: &Path,
     event_name: &str,
     exif: &HashMap<String, Exif>,
     photo_path: &dyn Fn(&str) -> PathBuf,
+    sending: Sending<'_>,
 ) -> Result<Cut, SyncError> {
     let at = now();
     let mut records = Vec::new();
@@ -227,16 +248,29 @@ pub fn cut(
             if photo_blocked(tx, id, creator_sync)?.is_some() {
                 continue;
             }
+            let sent = match sending {
+                Sending::Originals => Sent {
+                    sha256: sha256.clone(),
+                    size,
+                },
+                Sending::Scrubbed(prepared) => match prepared.get(&sha256) {
+                    Some(sent) => sent.clone(),
+                    // Not prepared (arrived after, or cannot be scrubbed): waits.
+                    None => continue,
+                },
+            };
             let exif = exif
                 .get(&sha256)
                 .cloned()
                 .unwrap_or_else(|| read_exif(&photo_path(&sha256)));
             let attendees = reads::pseudonyms_of(tx, id)?;
             published_attendees.extend(attendees.iter().cloned());
-            asset_bytes += size;
+            asset_bytes += sent.size;
+            asset_ids.push((id, sent.sha256.clone()));
             assets.push(Entry::Asset {
-                sha256,
-                size,
+                sha256: sent.sha256,
+                original_sha256: Some(sha256),
+                size: sent.size,
                 media_type,
                 creator,
                 captured_at: exif.captured_at,
@@ -246,7 +280,6 @@ pub fn cut(
                 received_at,
                 attendees,
             });
-            asset_ids.push(id);
         }
     }
 
@@ -368,11 +401,12 @@ pub fn cut(
             )?;
         }
     }
-    for id in asset_ids {
+    for (id, sent_sha256) in asset_ids {
         tx.execute(
-            "INSERT INTO sync_photos (photo_id, bundle) VALUES (?1, ?2)
-             ON CONFLICT (photo_id) DO UPDATE SET bundle = excluded.bundle, tombstoned_in = NULL",
-            params![id, assets_seq],
+            "INSERT INTO sync_photos (photo_id, bundle, sent_sha256) VALUES (?1, ?2, ?3)
+             ON CONFLICT (photo_id) DO UPDATE SET bundle = excluded.bundle, tombstoned_in = NULL,
+                 sent_sha256 = excluded.sent_sha256",
+            params![id, assets_seq, sent_sha256],
         )?;
     }
     for pseudonym in published_attendees {

@@ -23,20 +23,22 @@ pub fn pseudonyms_of(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<S
     rows.collect()
 }
 
-/// Photos not yet published, as (id, sha256): what the next cut would consider.
-pub fn unpublished(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+/// Photos not yet published, as (id, sha256, media type): what the next cut would
+/// consider.
+pub fn unpublished(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT p.id, p.sha256 FROM photos p LEFT JOIN sync_photos s ON s.photo_id = p.id
+        "SELECT p.id, p.sha256, p.media_type FROM photos p LEFT JOIN sync_photos s ON s.photo_id = p.id
          WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
 
-/// Published photos not tombstoned: `(photo id, sha256, its creator's sync switch)`.
+/// Published photos not tombstoned: `(photo id, SHA-256 of the asset sent for it,
+/// its creator's sync switch)`.
 pub fn published_photos(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, bool)>> {
     let mut stmt = conn.prepare(
-        "SELECT s.photo_id, p.sha256, c.sync_enabled FROM sync_photos s
+        "SELECT s.photo_id, coalesce(s.sent_sha256, p.sha256), c.sync_enabled FROM sync_photos s
          JOIN photos p ON p.id = s.photo_id JOIN creators c ON c.id = p.creator_id
          WHERE s.tombstoned_in IS NULL ORDER BY s.photo_id",
     )?;

@@ -517,6 +517,7 @@ mod tests {
     fn asset(bytes: &[u8]) -> (String, Entry) {
         let sha256 = manifest::sha256_hex(bytes);
         let entry = Entry::Asset {
+            original_sha256: None,
             sha256: sha256.clone(),
             size: bytes.len() as u64,
             media_type: "image/jpeg".into(),
