@@ -163,7 +163,10 @@ pub fn app(state: AppState) -> Router {
         .merge(portal::staff_router())
         .route_layer(staff_only());
     let vendor = previews::router().route_layer(staff_only());
-    let uploads = tus::router().route_layer(staff_only());
+    // The uploads alone may be reached from other origins' pages (CORS, when
+    // configured); the staff guard stays outside it, so the attendee network gets a
+    // plain 404 even for a preflight.
+    let uploads = tus::router(&state.config.tus).route_layer(staff_only());
     // Ordinary routes get a body limit and a total timeout; uploads stream for as
     // long as bytes keep coming (the tus module bounds them itself).
     let routes = Router::new()
