@@ -1,18 +1,24 @@
-//! The captive portal in a real browser: Debian's headless Chromium driven by
-//! playwright-core (tests/browser/portal.mjs) from an OS probe URL to the portal,
-//! consent, the pass, my data and a withdrawal, and a decline without JavaScript.
-//! Screenshots are kept in target/test-artifacts/portal/ (look at them). Afterwards
-//! the database must hold exactly what the browser did.
+//! The box in a real browser: Debian's headless Chromium driven by playwright-core.
 //!
-//! Needs node, npm's playwright-core (tests/run.sh runs `npm ci` in tests/browser) and
-//! chromium; without them it fails, saying so.
+//! - The captive portal (tests/browser/portal.mjs) from an OS probe URL to the portal,
+//!   consent, the pass, my data and a withdrawal, and a decline without JavaScript.
+//!   Screenshots are kept in target/test-artifacts/portal/ (look at them).
+//! - A photographer's own page on another origin uploading with tus-js-client
+//!   (tests/browser/tus_cors.mjs): Chromium's CORS enforcement lets the page listed in
+//!   `tus.cors_allowed_origins` upload and stops an unlisted one.
+//!
+//! Afterwards the database must hold exactly what the browser did.
+//!
+//! Needs node, npm's playwright-core (tests/run.sh runs `npm ci` in tests/browser),
+//! tus-js-client (`npm ci` in tests/tus-client) and chromium; without them it fails,
+//! saying so.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use common::TestBox;
+use common::{sha256_file, Options, TestBox};
 use venuebox::consent::{self, Scope};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -101,5 +107,115 @@ async fn portal_journey_in_headless_chromium() {
         (3, 2),
         "grant, grant, withdrawal; two passes (one declined)"
     );
+    b.stop().await;
+}
+
+/// The photographer's page: loads tus-js-client's browser bundle from its own origin
+/// and nothing else (tus_cors.mjs drives the upload in it).
+const UPLOADER_PAGE: &str = "<!doctype html><meta charset=utf-8><title>Ana's photos</title>\
+<script src=/tus.js></script><p>Upload to the box</p>";
+
+/// Serves the photographer's page, tus-js-client's browser bundle and a photo on
+/// `listener`: a web origin of its own, apart from the box's.
+fn serve_uploader_page(listener: tokio::net::TcpListener, tus_js: Vec<u8>, photo: Vec<u8>) {
+    use axum::body::Bytes;
+    use axum::http::header::CONTENT_TYPE;
+    use axum::response::Html;
+    use axum::routing::get;
+    let (tus_js, photo) = (Bytes::from(tus_js), Bytes::from(photo));
+    let page = axum::Router::new()
+        .route("/", get(|| async { Html(UPLOADER_PAGE) }))
+        .route(
+            "/tus.js",
+            get(move || async move { ([(CONTENT_TYPE, "text/javascript")], tus_js) }),
+        )
+        .route(
+            "/photo.jpg",
+            get(move || async move { ([(CONTENT_TYPE, "image/jpeg")], photo) }),
+        );
+    tokio::spawn(async move { axum::serve(listener, page).await });
+}
+
+/// tus-js-client on a page served from another origin (another loopback port) uploads
+/// a photo to the box through Chromium's CORS checks when the box lists that origin
+/// (creation, PATCH, a stop, HEAD, the remaining PATCHes), and is stopped by the
+/// browser at its first request when it does not: nothing reaches the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn tus_js_client_on_another_origin_uploads_only_when_listed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
+    );
+    let bundle = root.join("tests/tus-client/node_modules/tus-js-client/dist/tus.js");
+    let tus_js = std::fs::read(&bundle).unwrap_or_else(|e| {
+        panic!(
+            "tus-js-client's browser bundle {}: {e}; run `npm ci` in tests/tus-client (tests/run.sh does)",
+            bundle.display()
+        )
+    });
+    let fixture = root.join("tests/fixtures/gradient.jpg");
+    let photo = std::fs::read(&fixture).unwrap();
+
+    // Two pages, each its own origin: one listed in the box's config, one not.
+    let listed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let unlisted = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listed_page = format!("http://{}", listed.local_addr().unwrap());
+    let unlisted_page = format!("http://{}", unlisted.local_addr().unwrap());
+    serve_uploader_page(listed, tus_js.clone(), photo.clone());
+    serve_uploader_page(unlisted, tus_js, photo);
+    let origin = listed_page.clone();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| c.tus.cors_allowed_origins = vec![origin]),
+        ..Default::default()
+    })
+    .await;
+    let (creator, token) = b.creator("Ana").await;
+
+    let endpoint = b.url("/files/");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("tus_cors.mjs")
+            .arg(format!("{listed_page}/"))
+            .arg(format!("{unlisted_page}/"))
+            .arg(&endpoint)
+            .arg(&token)
+            .current_dir(&script_dir)
+            .output()
+            .expect("node must be installed (tests/run.sh)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser upload failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(seen["listed"]["ok"], true, "{seen}");
+    assert_eq!(seen["unlisted"]["ok"], false, "{seen}");
+
+    // The listed page's photo is stored, whole, once; the unlisted page's POST never
+    // came (the preflight stopped it), so there is one upload row, not two.
+    let sha = sha256_file(&fixture);
+    let photos = b
+        .state
+        .store
+        .read_sql(move |c| venuebox::ingest::photos_of(c, creator))
+        .await
+        .unwrap();
+    assert_eq!(photos.len(), 1);
+    assert_eq!(photos[0].sha256, sha);
+    assert_eq!(photos[0].original_name, "from-a-page.jpg");
+    let uploads: i64 = b
+        .state
+        .store
+        .read_sql(|c| c.query_row("SELECT count(*) FROM uploads", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    assert_eq!(uploads, 1);
     b.stop().await;
 }

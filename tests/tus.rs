@@ -1079,3 +1079,314 @@ async fn uploads_finishing_at_once_stay_within_the_quota() {
     assert_eq!(photo_count(&b).await, 2);
     b.stop().await;
 }
+
+// --- CORS: pages on other origins (tus-js-client, Uppy) uploading from a browser. ---
+
+/// A listed origin, as a photographer's site would be.
+const PAGE: &str = "https://photos.example.com";
+/// A second listed origin: an address and a port, as a laptop on the LAN serves it.
+const LAN_PAGE: &str = "http://192.168.1.20:8080";
+/// An origin nobody listed.
+const STRANGER: &str = "https://stranger.example";
+
+/// Lists `origins` in `tus.cors_allowed_origins` (and puts 127.0.0.9 on the attendee
+/// network, for the scope test).
+fn with_cors_origins(origins: &[&str]) -> Options {
+    let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+    Options {
+        configure: Box::new(move |c| {
+            c.tus.cors_allowed_origins = origins;
+            c.portal.attendee_networks = vec!["127.0.0.9/32".parse().unwrap()];
+        }),
+        ..Default::default()
+    }
+}
+
+/// A CORS-preflight request as Chromium sends it before a tus request.
+async fn preflight(url: &str, origin: &str, method: &str) -> CurlResponse {
+    curl(&[
+        "-X",
+        "OPTIONS",
+        url,
+        "-H",
+        &format!("Origin: {origin}"),
+        "-H",
+        &format!("Access-Control-Request-Method: {method}"),
+        "-H",
+        "Access-Control-Request-Headers: authorization,content-type,tus-resumable,upload-length,upload-metadata",
+    ])
+    .await
+}
+
+/// The names of the response's `Access-Control-*` headers.
+fn access_control(r: &CurlResponse) -> Vec<&str> {
+    r.headers
+        .keys()
+        .map(String::as_str)
+        .filter(|k| k.starts_with("access-control-"))
+        .collect()
+}
+
+/// A comma-separated header as lowercase items.
+fn items(r: &CurlResponse, name: &str) -> Vec<String> {
+    r.headers
+        .get(name)
+        .map(|v| {
+            v.split(',')
+                .map(|i| i.trim().to_ascii_lowercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a page needs to read from the tus answers (tus-js-client reads `Location`
+/// after creation and `Upload-Offset` after HEAD and PATCH).
+const TUS_RESPONSE_HEADERS: [&str; 9] = [
+    "location",
+    "upload-offset",
+    "upload-length",
+    "upload-metadata",
+    "upload-expires",
+    "tus-resumable",
+    "tus-version",
+    "tus-max-size",
+    "tus-extension",
+];
+
+/// A preflight from a listed origin is answered as one (Fetch standard, CORS
+/// protocol): the origin, the tus methods and request headers, a max age, `Vary:
+/// Origin`, no credentials. From any other origin it gets no `Access-Control-*`
+/// header. tus's own OPTIONS (no `Access-Control-Request-Method`) is still tus
+/// discovery.
+#[tokio::test]
+async fn cors_preflight_is_answered_for_listed_origins_only() {
+    let b = TestBox::start_with(with_cors_origins(&[PAGE, LAN_PAGE])).await;
+    let upload_url = b.url("/files/0123456789abcdef0123456789abcdef");
+    for (url, origin, method) in [
+        (b.url("/files/"), PAGE, "POST"),
+        (b.url("/files"), LAN_PAGE, "POST"),
+        (upload_url.clone(), PAGE, "PATCH"),
+        (upload_url.clone(), LAN_PAGE, "HEAD"),
+        (upload_url.clone(), PAGE, "DELETE"),
+    ] {
+        let r = preflight(&url, origin, method).await;
+        assert!(
+            (200..300).contains(&r.status),
+            "{url} {method}: {}",
+            r.status
+        );
+        assert_eq!(r.headers["access-control-allow-origin"], origin, "{url}");
+        let methods = items(&r, "access-control-allow-methods");
+        for m in ["post", "head", "patch", "delete", "options"] {
+            assert!(methods.contains(&m.to_string()), "{m} in {methods:?}");
+        }
+        let allowed = items(&r, "access-control-allow-headers");
+        for h in [
+            "authorization",
+            "content-type",
+            "tus-resumable",
+            "upload-length",
+            "upload-offset",
+            "upload-metadata",
+            "upload-defer-length",
+            "upload-concat",
+            "x-http-method-override",
+            "x-requested-with",
+        ] {
+            assert!(allowed.contains(&h.to_string()), "{h} in {allowed:?}");
+        }
+        assert_eq!(r.headers["access-control-max-age"], "7200");
+        assert!(
+            items(&r, "vary").contains(&"origin".into()),
+            "{:?}",
+            r.headers
+        );
+        assert!(
+            !r.headers.contains_key("access-control-allow-credentials"),
+            "uploads authenticate with a bearer token, never with credentials"
+        );
+        assert!(
+            !r.headers.contains_key("tus-version"),
+            "answered as a preflight, not as tus discovery"
+        );
+    }
+
+    // Any other origin: no CORS header at all, so the browser stops there.
+    for origin in [STRANGER, "https://photos.example.com.evil.example", "null"] {
+        let r = preflight(&b.url("/files/"), origin, "POST").await;
+        assert_eq!(access_control(&r), Vec::<&str>::new(), "{origin}");
+        assert!(items(&r, "vary").contains(&"origin".into()));
+    }
+
+    // tus discovery: without an origin as before; from a listed origin readable by it.
+    let plain = curl(&["-X", "OPTIONS", &b.url("/files/")]).await;
+    assert_eq!(plain.status, 204);
+    assert_eq!(plain.headers["tus-version"], "1.0.0");
+    assert_eq!(access_control(&plain), Vec::<&str>::new());
+    let from_page = curl(&[
+        "-X",
+        "OPTIONS",
+        &b.url("/files/"),
+        "-H",
+        &format!("Origin: {PAGE}"),
+    ])
+    .await;
+    assert_eq!(from_page.status, 204);
+    assert_eq!(from_page.headers["tus-version"], "1.0.0");
+    assert_eq!(from_page.headers["access-control-allow-origin"], PAGE);
+    let exposed = items(&from_page, "access-control-expose-headers");
+    for h in ["tus-version", "tus-max-size", "tus-extension"] {
+        assert!(exposed.contains(&h.to_string()), "{h} in {exposed:?}");
+    }
+    b.stop().await;
+}
+
+/// Every tus answer to a listed origin (creation, PATCH, HEAD, DELETE, and errors)
+/// names the origin and exposes the tus headers, so the page can read `Location` and
+/// `Upload-Offset`. The server still answers any other origin (CORS is enforced by
+/// the browser), with no CORS header the browser would accept.
+#[tokio::test]
+async fn cors_responses_expose_the_tus_headers_to_listed_origins() {
+    let b = TestBox::start_with(with_cors_origins(&[PAGE])).await;
+    let (_, token) = b.creator("Ana").await;
+    let auth = format!("Authorization: Bearer {token}");
+    let origin = format!("Origin: {PAGE}");
+    let tus = "Tus-Resumable: 1.0.0";
+    let bytes = std::fs::read(FIXTURE).unwrap();
+    let size = bytes.len().to_string();
+    let exposes_tus = |r: &CurlResponse, what: &str| {
+        assert_eq!(r.headers["access-control-allow-origin"], PAGE, "{what}");
+        let exposed = items(r, "access-control-expose-headers");
+        for h in TUS_RESPONSE_HEADERS {
+            assert!(
+                exposed.contains(&h.to_string()),
+                "{what}: {h} in {exposed:?}"
+            );
+        }
+        assert!(items(r, "vary").contains(&"origin".into()), "{what}");
+        assert!(!r.headers.contains_key("access-control-allow-credentials"));
+    };
+
+    let create = curl(&[
+        "-X",
+        "POST",
+        &b.url("/files/"),
+        "-H",
+        &origin,
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        &format!("Upload-Length: {size}"),
+        "-H",
+        &format!("Upload-Metadata: filename {}", b64(b"page.jpg")),
+    ])
+    .await;
+    assert_eq!(create.status, 201, "{}", create.body);
+    exposes_tus(&create, "POST");
+    let url = b.url(&create.headers["location"]);
+
+    let half = &bytes[..bytes.len() / 2];
+    std::fs::write(b.dir.path().join("half"), half).unwrap();
+    let patch = curl(&[
+        "-X",
+        "PATCH",
+        &url,
+        "-H",
+        &origin,
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "Upload-Offset: 0",
+        "-H",
+        "Content-Type: application/offset+octet-stream",
+        "--data-binary",
+        &format!("@{}", b.dir.path().join("half").display()),
+    ])
+    .await;
+    assert_eq!(patch.status, 204, "{}", patch.body);
+    exposes_tus(&patch, "PATCH");
+    assert_eq!(patch.headers["upload-offset"], half.len().to_string());
+
+    let head = curl(&["-I", &url, "-H", &origin, "-H", &auth, "-H", tus]).await;
+    assert_eq!(head.status, 200);
+    exposes_tus(&head, "HEAD");
+    assert_eq!(head.headers["upload-offset"], half.len().to_string());
+    assert_eq!(head.headers["upload-length"], size);
+
+    // An error the page must be able to read: no token.
+    let refused = curl(&["-I", &url, "-H", &origin, "-H", tus]).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.headers["access-control-allow-origin"], PAGE);
+
+    let delete = curl(&["-X", "DELETE", &url, "-H", &origin, "-H", &auth, "-H", tus]).await;
+    assert_eq!(delete.status, 204, "{}", delete.body);
+    assert_eq!(delete.headers["access-control-allow-origin"], PAGE);
+
+    // Another origin: the server answers, but nothing a browser would hand the page.
+    let stranger = curl(&[
+        "-X",
+        "POST",
+        &b.url("/files/"),
+        "-H",
+        &format!("Origin: {STRANGER}"),
+        "-H",
+        &auth,
+        "-H",
+        tus,
+        "-H",
+        "Upload-Length: 10",
+    ])
+    .await;
+    assert_eq!(stranger.status, 201);
+    assert_eq!(access_control(&stranger), Vec::<&str>::new());
+    assert!(items(&stranger, "vary").contains(&"origin".into()));
+    b.stop().await;
+}
+
+/// CORS is off unless configured (no `Access-Control-*`, no `Vary`), and even when
+/// configured it reaches only the tus routes: admin, portal and health answer no
+/// other origin, and the attendee network still gets a plain 404 for uploads.
+#[tokio::test]
+async fn cors_is_off_by_default_and_scoped_to_the_uploads() {
+    let plain = TestBox::start().await;
+    let r = preflight(&plain.url("/files/"), PAGE, "POST").await;
+    assert_eq!(access_control(&r), Vec::<&str>::new());
+    assert!(!r.headers.contains_key("vary"), "{:?}", r.headers);
+    assert_eq!(
+        r.headers["tus-version"], "1.0.0",
+        "tus discovery, as before"
+    );
+    plain.stop().await;
+
+    let b = TestBox::start_with(with_cors_origins(&[PAGE])).await;
+    for path in [
+        "/api/admin/login",
+        "/api/admin/session",
+        "/healthz",
+        "/portal",
+    ] {
+        let r = preflight(&b.url(path), PAGE, "POST").await;
+        assert_eq!(access_control(&r), Vec::<&str>::new(), "preflight {path}");
+        let r = curl(&[&b.url(path), "-H", &format!("Origin: {PAGE}")]).await;
+        assert_eq!(access_control(&r), Vec::<&str>::new(), "GET {path}");
+    }
+    let attendee = curl(&[
+        "--interface",
+        "127.0.0.9",
+        "-X",
+        "OPTIONS",
+        &b.url("/files/"),
+        "-H",
+        &format!("Origin: {PAGE}"),
+        "-H",
+        "Access-Control-Request-Method: POST",
+    ])
+    .await;
+    assert_eq!(attendee.status, 404);
+    assert_eq!(access_control(&attendee), Vec::<&str>::new());
+    b.stop().await;
+}

@@ -227,6 +227,21 @@ impl Config {
         if self.tus.expire_after_secs == 0 {
             bad("tus.expire_after_secs", "must be at least 1".into());
         }
+        let origins = &self.tus.cors_allowed_origins;
+        if origins.len() > MAX_CORS_ORIGINS {
+            bad(
+                "tus.cors_allowed_origins",
+                format!(
+                    "lists {} origins; at most {MAX_CORS_ORIGINS}",
+                    origins.len()
+                ),
+            );
+        }
+        for origin in origins {
+            if let Err(reason) = check_origin(origin) {
+                bad("tus.cors_allowed_origins", reason);
+            }
+        }
         if let Some(instance) = &self.mdns.instance {
             if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)
             {
@@ -381,6 +396,10 @@ impl Config {
             if let Some(value) = value {
                 bounds.push((key, value, max));
             }
+        }
+        // A DNS name is at most 253 characters; with scheme and port an origin fits in 300.
+        for origin in &self.tus.cors_allowed_origins {
+            bounds.push(("tus.cors_allowed_origins", origin, 300));
         }
         for (key, value) in [
             ("storage.data_dir", &self.storage.data_dir),
@@ -585,6 +604,118 @@ fn check_url(url: &str, https_only: bool) -> Result<(), String> {
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("{url:?} is not a URL like http://10.42.0.1"));
+    }
+    Ok(())
+}
+
+/// Checks that `origin` is written exactly as browsers send it in the `Origin` header
+/// (the Fetch standard's serialisation of an origin, which the CORS check compares
+/// byte for byte): `http` or `https`, `://`, a lowercase host (an ASCII DNS name, an
+/// IPv4 address, or a bracketed IPv6 address in its shortest form), and `:port` only
+/// when it is not the scheme's default. No path (not even `/`), query, user name or
+/// wildcard. The reason names the fix when there is an obvious one.
+fn check_origin(origin: &str) -> Result<(), String> {
+    const LIKE: &str = "an origin like https://photos.example.com or http://192.168.1.20:8080";
+    if origin.contains('*') {
+        return Err(format!(
+            "{origin:?}: wildcards are not allowed; list each origin that may upload"
+        ));
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err(format!("{origin:?} is not {LIKE}"));
+    };
+    let default_port = match scheme {
+        "https" => "443",
+        "http" => "80",
+        s if s.eq_ignore_ascii_case("https") || s.eq_ignore_ascii_case("http") => {
+            return Err(format!(
+                "{origin:?}: write the scheme in lowercase, as browsers send it"
+            ))
+        }
+        _ => return Err(format!("{origin:?}: the scheme must be http or https")),
+    };
+    if rest.contains(['/', '?', '#']) {
+        return Err(format!(
+            "{origin:?}: an origin has no path, not even a trailing / ({LIKE})"
+        ));
+    }
+    if rest.contains('@') || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{origin:?} is not {LIKE}"));
+    }
+    // The host, and what follows it (":port" or nothing).
+    let (host, tail) = match rest.strip_prefix('[') {
+        Some(inner) => {
+            let Some((ip, tail)) = inner.split_once(']') else {
+                return Err(format!("{origin:?}: an IPv6 address needs its closing ]"));
+            };
+            let Ok(parsed) = ip.parse::<std::net::Ipv6Addr>() else {
+                return Err(format!("{origin:?}: {ip:?} is not an IPv6 address"));
+            };
+            if parsed.to_string() != ip {
+                return Err(format!(
+                    "{origin:?}: write the address as browsers do, [{parsed}]"
+                ));
+            }
+            (&rest[..ip.len() + 2], tail)
+        }
+        None => match rest.find(':') {
+            Some(colon) => (&rest[..colon], &rest[colon..]),
+            None => (rest, ""),
+        },
+    };
+    if !host.starts_with('[') {
+        check_origin_host(origin, host)?;
+    }
+    match tail.strip_prefix(':') {
+        None if tail.is_empty() => Ok(()),
+        None => Err(format!("{origin:?} is not {LIKE}")),
+        Some(port) if port == default_port => Err(format!(
+            "{origin:?}: leave out the default port; browsers send {scheme}://{host}"
+        )),
+        Some(port)
+            if !port.is_empty()
+                && !port.starts_with('0')
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && port.parse::<u16>().is_ok() =>
+        {
+            Ok(())
+        }
+        Some(port) => Err(format!("{origin:?}: {port:?} is not a port (1 to 65535)")),
+    }
+}
+
+/// The host part of [`check_origin`] when it is not an IPv6 address: a DNS name of
+/// lowercase ASCII labels, or an IPv4 address in dotted decimal.
+fn check_origin_host(origin: &str, host: &str) -> Result<(), String> {
+    if !host.is_ascii() {
+        return Err(format!(
+            "{origin:?}: write an internationalised host name in its ASCII (xn--) form, as browsers send it"
+        ));
+    }
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "{origin:?}: write the host in lowercase, as browsers send it"
+        ));
+    }
+    let labels_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        });
+    if !labels_ok {
+        return Err(format!("{origin:?}: {host:?} is not a host name"));
+    }
+    // A host whose last label is a number is an IPv4 address to a browser, which
+    // writes it in plain dotted decimal (127.1 and 0x7f.0.0.1 become 127.0.0.1).
+    let last = host.rsplit('.').next().unwrap_or_default();
+    if last.bytes().all(|b| b.is_ascii_digit()) && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(format!(
+            "{origin:?}: {host:?} is not an IPv4 address in dotted decimal (like 192.168.1.20)"
+        ));
     }
     Ok(())
 }
@@ -835,11 +966,97 @@ mod tests {
                 e.issues
             );
         }
+        // The elements of a list of strings too.
+        let text = format!("[tus]\ncors_allowed_origins = [\"https://{long}.example\"]\n");
+        let Err(e) = load_str(&text, &[]) else {
+            panic!("an origin of 100000 characters was accepted");
+        };
+        assert!(
+            e.issues.iter().any(
+                |i| i.key == "tus.cors_allowed_origins" && i.reason.contains("characters long")
+            ),
+            "{:?}",
+            e.issues
+        );
         // Control characters are refused too.
         let Err(e) = load_str("[event]\nname = \"Night\\u0007market\"\n", &[]) else {
             panic!("a control character in event.name was accepted");
         };
         assert!(keys(e).contains(&"event.name".to_string()));
+    }
+
+    /// `tus.cors_allowed_origins` takes origins only as browsers write them in the
+    /// `Origin` header, since the CORS check compares them byte for byte: anything
+    /// else would silently never match, so it is refused at load with the fix.
+    #[test]
+    fn cors_origins_are_checked_as_browsers_send_them() {
+        for good in [
+            "https://photos.example.com",
+            "http://192.168.1.20:8080",
+            "http://127.0.0.1:5173",
+            "https://[2001:db8::1]",
+            "http://[::1]:3000",
+            "https://xn--bcher-kva.example",
+            "http://localhost",
+        ] {
+            assert_eq!(check_origin(good), Ok(()), "{good}");
+        }
+        for (bad, says) in [
+            ("*", "wildcard"),
+            ("https://*.example.com", "wildcard"),
+            ("https://photos.example.com/", "no path"),
+            ("https://photos.example.com/upload", "no path"),
+            ("https://photos.example.com?x=1", "no path"),
+            ("photos.example.com", "is not an origin"),
+            ("ftp://photos.example.com", "http or https"),
+            ("HTTPS://photos.example.com", "lowercase"),
+            ("https://Photos.Example.com", "lowercase"),
+            ("https://photos.example.com:443", "default port"),
+            ("http://photos.example.com:80", "default port"),
+            ("https://photos.example.com:0", "not a port"),
+            ("https://photos.example.com:65536", "not a port"),
+            ("https://photos.example.com:", "not a port"),
+            ("https://user@photos.example.com", "is not an origin"),
+            ("https://bücher.example", "xn--"),
+            ("https://[2001:DB8::1]", "[2001:db8::1]"),
+            ("https://[2001:db8::1", "closing ]"),
+            ("http://127.1", "dotted decimal"),
+            ("https://", "not a host name"),
+            ("https://a..b", "not a host name"),
+            ("null", "is not an origin"),
+        ] {
+            let reason = check_origin(bad).expect_err(bad);
+            assert!(reason.contains(says), "{bad}: {reason}");
+        }
+        // Through the loader: each bad one is named by the key.
+        let err = load_str(
+            "[tus]\ncors_allowed_origins = [\"https://ok.example\", \"https://bad.example/\", \"*\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            keys(err),
+            vec!["tus.cors_allowed_origins", "tus.cors_allowed_origins"]
+        );
+        let many: Vec<String> = (0..=MAX_CORS_ORIGINS)
+            .map(|i| format!("\"https://site{i}.example\""))
+            .collect();
+        let err = load_str(
+            &format!("[tus]\ncors_allowed_origins = [{}]\n", many.join(", ")),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(keys(err), vec!["tus.cors_allowed_origins"]);
+        let config = load_str(
+            "[tus]\ncors_allowed_origins = [\"https://photos.example.com\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            config.tus.cors_allowed_origins,
+            vec!["https://photos.example.com"]
+        );
+        assert!(Config::default().tus.cors_allowed_origins.is_empty());
     }
 
     #[test]

@@ -233,7 +233,19 @@ pub struct IngestConfig {
 pub struct TusConfig {
     /// An unfinished upload untouched for this long expires and its bytes are removed.
     pub expire_after_secs: u64,
+    /// Web pages on other origins that may upload here from a browser (CORS, see
+    /// `web::tus::cors`), e.g. a photographer's own site running tus-js-client or Uppy.
+    /// Each is an origin exactly as browsers send it in the `Origin` header:
+    /// `scheme://host[:port]`, lowercase, no path (not even `/`), the port only when
+    /// it is not the scheme's default, e.g. `https://photos.example.com`. No wildcard.
+    /// At most [`MAX_CORS_ORIGINS`]. Empty (the default): browsers block uploads from
+    /// any page not served by the box itself.
+    pub cors_allowed_origins: Vec<String>,
 }
+
+/// Most origins `tus.cors_allowed_origins` may list (a handful is real use; the list
+/// is compared on every upload request).
+pub const MAX_CORS_ORIGINS: usize = 32;
 
 /// mDNS/DNS-SD announcements.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -418,6 +430,7 @@ impl Default for TusConfig {
     fn default() -> Self {
         TusConfig {
             expire_after_secs: 24 * 3600,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }

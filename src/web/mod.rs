@@ -164,7 +164,12 @@ pub fn app(state: AppState) -> Router {
         };
     // Uploads stream for as long as bytes keep coming (the tus module bounds them
     // itself); they hold a place in the box's limit while they do.
-    let uploads = tus::router().route_layer(staff_only()).layer(box_limit());
+    // The uploads alone may be reached from other origins' pages (CORS, when
+    // configured); the staff guard stays outside it, so the attendee network gets a
+    // plain 404 even for a preflight.
+    let uploads = tus::router(&state.config.tus)
+        .route_layer(staff_only())
+        .layer(box_limit());
     // Ordinary routes: the whole body is read first, within `http.body_timeout_secs`
     // and the body limit, before the request takes a place in the box's limit, so
     // slow senders hold no place; then a total timeout for the handler.

@@ -28,6 +28,7 @@
 //! its errors and their statuses are in `error.rs` ([`TusError`]) (as the tus server rustus splits
 //! `protocol/`), and its SQL is `ingest::uploads`.
 
+pub mod cors;
 mod error;
 pub mod headers;
 
@@ -187,8 +188,11 @@ impl FromRequestParts<AppState> for Uploader {
 
 /// The tus routes. Uploads are exempt from the app's body limit and request timeout:
 /// they are streamed, bounded by `ingest.max_file_bytes`, and cut off when idle.
-pub fn router() -> Router<AppState> {
-    Router::new()
+/// With `tus.cors_allowed_origins` set, pages on those origins may use them from a
+/// browser ([`cors`]); the CORS scope is outermost, so a preflight it answers carries
+/// no tus header.
+pub fn router(config: &crate::config::TusConfig) -> Router<AppState> {
+    let routes = Router::new()
         .route("/files", post(create).options(describe))
         .route("/files/", post(create).options(describe))
         .route("/files/{id}", upload_methods().post(method_override))
@@ -196,7 +200,11 @@ pub fn router() -> Router<AppState> {
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("tus-resumable"),
             HeaderValue::from_static(TUS_VERSION),
-        ))
+        ));
+    match cors::UploadCors::new(&config.cors_allowed_origins) {
+        Some(policy) => routes.layer(axum::middleware::from_fn_with_state(policy, cors::scope)),
+        None => routes,
+    }
 }
 
 /// The methods a tus request may name in `X-HTTP-Method-Override`.
