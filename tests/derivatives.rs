@@ -782,6 +782,62 @@ fn adobe_rgb_camera_photos_get_an_adobe_rgb_profile() {
     }
 }
 
+/// Issue 13, item 19, the full download: an Adobe RGB camera JPEG without a profile
+/// gets the Adobe RGB-compatible one (one APP2 segment after its EXIF), keeps
+/// ColorSpace and InteroperabilityIndex, and its image data byte for byte; a photo
+/// with its own profile, or an sRGB one, gets none added.
+#[test]
+fn the_full_download_of_an_adobe_rgb_photo_carries_the_profile() {
+    use venuebox::media::render::icc_profile;
+    let photos = testdata().join("photos");
+    /// Where the first scan starts.
+    fn sos(jpeg: &[u8]) -> usize {
+        let mut at = 2;
+        while jpeg[at + 1] != 0xDA {
+            at += 2 + u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize;
+        }
+        at
+    }
+    for name in ["canon-5dmk3_K6A7942.JPG", "sony-slt-a57_DSC8831.JPG"] {
+        let original = std::fs::read(photos.join(name)).unwrap();
+        let full = venuebox::media::privacy::full_plan(&original, "image/jpeg")
+            .unwrap()
+            .assemble(&original);
+        let icc = icc_profile(&full).unwrap_or_else(|| panic!("{name}: no profile"));
+        assert_adobe_rgb(&icc, name);
+        let exif = exif_of(&full);
+        let field = |tag| {
+            exif.get_field(tag, In::PRIMARY)
+                .map(|f| f.display_value().to_string())
+        };
+        assert_eq!(
+            field(Tag::ColorSpace).as_deref(),
+            Some("uncalibrated"),
+            "{name}"
+        );
+        assert_eq!(
+            field(Tag::InteroperabilityIndex).as_deref(),
+            Some("\"R03\""),
+            "{name}"
+        );
+        let (a, b) = (sos(&original), sos(&full));
+        assert_eq!(
+            &full[b..],
+            &original[a..a + full.len() - b],
+            "{name}: the image data is the original's"
+        );
+    }
+    for name in ["nikon-d90_DSC_0003.JPG", "apple-iphone13pro_IMG_8568.JPG"] {
+        let original = std::fs::read(photos.join(name)).unwrap();
+        let full = venuebox::media::privacy::full_plan(&original, "image/jpeg")
+            .unwrap()
+            .assemble(&original);
+        assert_eq!(icc_profile(&full), icc_profile(&original), "{name}");
+        let count = |d: &[u8]| d.windows(12).filter(|w| w == b"ICC_PROFILE\0").count();
+        assert_eq!(count(&full), count(&original), "{name}: no profile added");
+    }
+}
+
 /// Runs one of the external tools the format test needs (tests/run.sh installs them);
 /// its standard output.
 fn run_tool(cmd: &str, args: &[&str]) -> Vec<u8> {
