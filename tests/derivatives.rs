@@ -565,6 +565,279 @@ fn wide_gamut_sources_keep_their_profile_and_srgb_stays_untagged() {
     assert!(!out[1].bytes.windows(4).any(|w| w == b"ICCP"));
 }
 
+// --- Adobe RGB photos without an ICC profile (issue 13, item 19) ---
+
+/// The repo's own small photo (96×64, colour, JFIF, no EXIF): the colour tests below
+/// run on it without the corpus.
+const GRADIENT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/gradient.jpg");
+
+/// An EXIF block (TIFF bytes) with what cameras write about colour: ColorSpace in the
+/// Exif IFD and InteroperabilityIndex in the Interoperability IFD, each when given.
+fn colour_exif(color_space: Option<u16>, interop_index: Option<&str>) -> Vec<u8> {
+    use exif::{Field, Value};
+    let mut fields = vec![Field {
+        tag: Tag::Orientation,
+        ifd_num: In::PRIMARY,
+        value: Value::Short(vec![1]),
+    }];
+    if let Some(value) = color_space {
+        fields.push(Field {
+            tag: Tag::ColorSpace,
+            ifd_num: In::PRIMARY,
+            value: Value::Short(vec![value]),
+        });
+    }
+    if let Some(index) = interop_index {
+        fields.push(Field {
+            tag: Tag::InteroperabilityIndex,
+            ifd_num: In::PRIMARY,
+            value: Value::Ascii(vec![index.as_bytes().to_vec()]),
+        });
+    }
+    let mut writer = exif::experimental::Writer::new();
+    for f in &fields {
+        writer.push_field(f);
+    }
+    let mut tiff = std::io::Cursor::new(Vec::new());
+    writer.write(&mut tiff, false).unwrap();
+    tiff.into_inner()
+}
+
+/// The ICC profile of a WebP (its `ICCP` chunk), if any.
+fn webp_icc(webp: &[u8]) -> Option<Vec<u8>> {
+    let at = webp.windows(4).position(|w| w == b"ICCP")?;
+    let len = u32::from_le_bytes(webp[at + 4..at + 8].try_into().unwrap()) as usize;
+    Some(webp[at + 8..at + 8 + len].to_vec())
+}
+
+/// Asserts that `icc` describes Adobe RGB (1998): a valid profile (moxcms parses it)
+/// naming it, with its primaries (within 1/2000 of moxcms's own Adobe RGB, which
+/// adapts the spec's chromaticities to D50 as ICC requires) and gamma 563/256, and
+/// converting saturated colours to sRGB as that reference does (within 1 of 255).
+fn assert_adobe_rgb(icc: &[u8], what: &str) {
+    use moxcms::{ColorProfile, Layout, ProfileText, ToneReprCurve, TransformOptions};
+    let ours = ColorProfile::new_from_slice(icc)
+        .unwrap_or_else(|e| panic!("{what}: not a valid ICC profile: {e:?}"));
+    let reference = ColorProfile::new_adobe_rgb();
+    for (name, a, b) in [
+        ("red", ours.red_colorant, reference.red_colorant),
+        ("green", ours.green_colorant, reference.green_colorant),
+        ("blue", ours.blue_colorant, reference.blue_colorant),
+    ] {
+        let off = (a.x - b.x)
+            .abs()
+            .max((a.y - b.y).abs())
+            .max((a.z - b.z).abs());
+        assert!(
+            off < 0.0005,
+            "{what}: {name} colorant {a:?}, Adobe RGB's {b:?}"
+        );
+    }
+    for trc in [&ours.red_trc, &ours.green_trc, &ours.blue_trc] {
+        assert!(
+            matches!(trc, Some(ToneReprCurve::Lut(v)) if v == &[0x0233]),
+            "{what}: gamma 563/256: {trc:?}"
+        );
+    }
+    let description = match &ours.description {
+        Some(ProfileText::Description(d)) => d.ascii_string.clone(),
+        Some(ProfileText::PlainString(s)) => s.clone(),
+        Some(ProfileText::Localizable(v)) => v.iter().map(|l| l.value.clone()).collect(),
+        None => String::new(),
+    };
+    assert!(
+        description.contains("Adobe RGB (1998)"),
+        "{what}: described as {description:?}"
+    );
+    // Saturated green, red, blue, a sea green and a mid grey, Adobe RGB → sRGB.
+    let adobe = [0, 255, 0, 255, 0, 0, 0, 0, 255, 40, 200, 180, 128, 128, 128];
+    let srgb = ColorProfile::new_srgb();
+    let convert = |from: &ColorProfile| {
+        let t = from
+            .create_transform_8bit(Layout::Rgb, &srgb, Layout::Rgb, TransformOptions::default())
+            .unwrap();
+        let mut out = [0u8; 15];
+        t.transform(&adobe, &mut out).unwrap();
+        out
+    };
+    let (got, want) = (convert(&ours), convert(&reference));
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            g.abs_diff(*w) <= 1,
+            "{what}: sRGB {got:?}, reference {want:?}"
+        );
+    }
+}
+
+/// Every output's ICC profile: JPEG's APP2, WebP's ICCP.
+fn output_profiles(out: &[venuebox::media::render::Rendered]) -> Vec<Option<Vec<u8>>> {
+    use venuebox::media::render::{icc_profile, Format};
+    out.iter()
+        .map(|r| match r.format {
+            Format::Jpeg => icc_profile(&r.bytes),
+            Format::Webp => webp_icc(&r.bytes),
+        })
+        .collect()
+}
+
+/// Issue 13, item 19: a camera set to Adobe RGB writes no ICC profile, only EXIF:
+/// ColorSpace 0xFFFF (uncalibrated) and InteroperabilityIndex "R03" (a DCF option
+/// file). Its derivatives are tagged Adobe RGB (not converted; an embedded profile,
+/// sRGB or not, wins over EXIF; ColorSpace = 1 means sRGB whatever the index says).
+/// Runs on the repo's fixture with EXIF written here, without the corpus.
+#[test]
+fn exif_says_adobe_rgb_and_the_derivatives_carry_the_profile() {
+    use venuebox::media::render::{Format, Job, Renderer, DEFAULT_MAX_PIXELS};
+    let gradient = std::fs::read(GRADIENT).unwrap();
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    let jobs = [Job::plain(64)];
+    let formats = [Format::Jpeg, Format::Webp];
+    for (color_space, index, adobe) in [
+        (Some(0xFFFF), Some("R03"), true),
+        (None, Some("R03"), true),
+        (Some(2), None, true), // not in Exif, but written for Adobe RGB by some software
+        (Some(1), Some("R03"), false), // ColorSpace sRGB wins
+        (Some(1), Some("R98"), false),
+        (Some(0xFFFF), Some("R98"), false), // a DCF basic file is sRGB
+        (Some(0xFFFF), None, false),        // uncalibrated alone: could be anything
+        (Some(0xFFFD), None, false),        // Sony's "Wide Gamut RGB"
+        (None, None, false),
+    ] {
+        let what = format!("ColorSpace {color_space:?}, InteroperabilityIndex {index:?}");
+        let source =
+            venuebox::media::jpeg::insert_exif(gradient.clone(), &colour_exif(color_space, index));
+        let out = renderer.render_jobs(&source, &jobs, &formats, 85).unwrap();
+        for (icc, r) in output_profiles(&out).into_iter().zip(&out) {
+            let what = format!("{what}, {:?}", r.format);
+            match icc {
+                Some(icc) if adobe => assert_adobe_rgb(&icc, &what),
+                None if !adobe => {}
+                icc => panic!("{what}: profile {:?}", icc.map(|i| i.len())),
+            }
+        }
+    }
+    // An embedded profile wins over the EXIF hint: Display P3 is kept byte for byte,
+    // and an sRGB profile means sRGB (untagged), R03 or not.
+    let r03 = venuebox::media::jpeg::insert_exif(gradient, &colour_exif(Some(0xFFFF), Some("R03")));
+    for (name, profile, kept) in [
+        ("Display P3", moxcms::ColorProfile::new_display_p3(), true),
+        ("sRGB", moxcms::ColorProfile::new_srgb(), false),
+    ] {
+        let icc = profile.encode().unwrap();
+        let out = renderer
+            .render_jobs(&with_icc(&r03, &icc), &jobs, &formats, 85)
+            .unwrap();
+        for got in output_profiles(&out) {
+            assert_eq!(got, kept.then(|| icc.clone()), "{name} with R03");
+        }
+    }
+}
+
+/// Issue 13, item 19, on the corpus: the Canon 5D Mark III and the Sony SLT-A57, both
+/// set to Adobe RGB (R03, ColorSpace uncalibrated, no ICC profile), get Adobe
+/// RGB-tagged thumbs and previews by every route (the Sony's 320 thumb comes from its
+/// MPF preview, which the camera encodes in Adobe RGB too); the sRGB cameras
+/// (ColorSpace 1) stay untagged, and the iPhone's own Display P3 profile (ColorSpace
+/// uncalibrated) is kept.
+#[test]
+fn adobe_rgb_camera_photos_get_an_adobe_rgb_profile() {
+    use venuebox::media::render::{icc_profile, Format, Job, Renderer, Route, DEFAULT_MAX_PIXELS};
+    let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+    let formats = [Format::Jpeg, Format::Webp];
+    let photos = testdata().join("photos");
+    let mut routes = Vec::new();
+    for name in ["canon-5dmk3_K6A7942.JPG", "sony-slt-a57_DSC8831.JPG"] {
+        let source = std::fs::read(photos.join(name)).unwrap();
+        assert_eq!(
+            icc_profile(&source),
+            None,
+            "{name} has no profile of its own"
+        );
+        // One size at a time: a set is decoded for its largest size, which no
+        // embedded preview serves.
+        for size in [320, 1280] {
+            let out = renderer
+                .render_jobs(&source, &[Job::plain(size)], &formats, 85)
+                .unwrap();
+            for (icc, r) in output_profiles(&out).into_iter().zip(&out) {
+                let what = format!("{name} {size} {:?} ({})", r.format, r.route.as_str());
+                assert_adobe_rgb(&icc.unwrap_or_else(|| panic!("{what}: untagged")), &what);
+                routes.push(r.route);
+            }
+        }
+    }
+    assert!(routes.contains(&Route::MpfPreview) && routes.contains(&Route::ScaledDecode));
+    let jobs = [Job::plain(320), Job::plain(1280)];
+    for (name, own) in [
+        ("nikon-d90_DSC_0003.JPG", false),
+        ("sony-ilce6400_DSC00007.JPG", false),
+        ("gopro-hero7_GOPR8509.JPG", false),
+        ("apple-iphone13pro_IMG_8568.JPG", true),
+    ] {
+        let source = std::fs::read(photos.join(name)).unwrap();
+        let out = renderer.render_jobs(&source, &jobs, &formats, 85).unwrap();
+        for got in output_profiles(&out) {
+            assert_eq!(got, icc_profile(&source).filter(|_| own), "{name}");
+        }
+    }
+}
+
+/// Issue 13, item 19, the full download: an Adobe RGB camera JPEG without a profile
+/// gets the Adobe RGB-compatible one (one APP2 segment after its EXIF), keeps
+/// ColorSpace and InteroperabilityIndex, and its image data byte for byte; a photo
+/// with its own profile, or an sRGB one, gets none added.
+#[test]
+fn the_full_download_of_an_adobe_rgb_photo_carries_the_profile() {
+    use venuebox::media::render::icc_profile;
+    let photos = testdata().join("photos");
+    /// Where the first scan starts.
+    fn sos(jpeg: &[u8]) -> usize {
+        let mut at = 2;
+        while jpeg[at + 1] != 0xDA {
+            at += 2 + u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize;
+        }
+        at
+    }
+    for name in ["canon-5dmk3_K6A7942.JPG", "sony-slt-a57_DSC8831.JPG"] {
+        let original = std::fs::read(photos.join(name)).unwrap();
+        let full = venuebox::media::privacy::full_plan(&original, "image/jpeg")
+            .unwrap()
+            .assemble(&original);
+        let icc = icc_profile(&full).unwrap_or_else(|| panic!("{name}: no profile"));
+        assert_adobe_rgb(&icc, name);
+        let exif = exif_of(&full);
+        let field = |tag| {
+            exif.get_field(tag, In::PRIMARY)
+                .map(|f| f.display_value().to_string())
+        };
+        assert_eq!(
+            field(Tag::ColorSpace).as_deref(),
+            Some("uncalibrated"),
+            "{name}"
+        );
+        assert_eq!(
+            field(Tag::InteroperabilityIndex).as_deref(),
+            Some("\"R03\""),
+            "{name}"
+        );
+        let (a, b) = (sos(&original), sos(&full));
+        assert_eq!(
+            &full[b..],
+            &original[a..a + full.len() - b],
+            "{name}: the image data is the original's"
+        );
+    }
+    for name in ["nikon-d90_DSC_0003.JPG", "apple-iphone13pro_IMG_8568.JPG"] {
+        let original = std::fs::read(photos.join(name)).unwrap();
+        let full = venuebox::media::privacy::full_plan(&original, "image/jpeg")
+            .unwrap()
+            .assemble(&original);
+        assert_eq!(icc_profile(&full), icc_profile(&original), "{name}");
+        let count = |d: &[u8]| d.windows(12).filter(|w| w == b"ICC_PROFILE\0").count();
+        assert_eq!(count(&full), count(&original), "{name}: no profile added");
+    }
+}
+
 /// Runs one of the external tools the format test needs (tests/run.sh installs them);
 /// its standard output.
 fn run_tool(cmd: &str, args: &[&str]) -> Vec<u8> {

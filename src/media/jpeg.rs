@@ -1,9 +1,9 @@
 //! JPEG segments, read and written without decoding: orientation and the embedded
 //! previews (EXIF thumbnail, MPF large preview) of [`jpeg_meta`], where the main image
-//! ends (`EoiScan`), and inserting EXIF or other segments after SOI. Shared by
-//! rendering ([`super::render`]) and metadata scrubbing ([`super::privacy`]), so
-//! neither imports the other for it. Pure functions on bytes; nothing here panics on
-//! bad input.
+//! ends (`EoiScan`), and inserting EXIF, ICC profiles or other segments after SOI.
+//! Shared by rendering ([`super::render`]) and metadata scrubbing
+//! ([`super::privacy`]), so neither imports the other for it. Pure functions on bytes;
+//! nothing here panics on bad input.
 
 /// What the JPEG's metadata segments say.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -269,6 +269,27 @@ pub(crate) fn app1_exif(tiff: &[u8]) -> Option<Vec<u8>> {
     seg.extend_from_slice(b"Exif\0\0");
     seg.extend_from_slice(tiff);
     Some(seg)
+}
+
+/// An ICC profile as APP2 `ICC_PROFILE` segments (ICC.1, annex B.4: chunks of at most
+/// 65 519 bytes, numbered from 1, each with the count). Empty for an empty profile;
+/// a profile of over 255 chunks (16 MB) cannot be carried and gives nothing.
+pub(crate) fn icc_segments(icc: &[u8]) -> Vec<u8> {
+    const CHUNK: usize = 65_519;
+    let parts: Vec<&[u8]> = icc.chunks(CHUNK).collect();
+    if parts.len() > 255 {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(icc.len() + parts.len() * 18);
+    for (i, part) in parts.iter().enumerate() {
+        out.extend_from_slice(&[0xFF, 0xE2]);
+        out.extend_from_slice(&((part.len() + 16) as u16).to_be_bytes());
+        out.extend_from_slice(b"ICC_PROFILE\0");
+        out.push(i as u8 + 1);
+        out.push(parts.len() as u8);
+        out.extend_from_slice(part);
+    }
+    out
 }
 
 /// Inserts an EXIF APP1 (from TIFF bytes) into a JPEG just after SOI and JFIF APP0.

@@ -1,7 +1,9 @@
 //! Pure media code: bytes in, bytes out. Rendering ([`render`]: decode, orient,
-//! resize, watermark, encode), private-metadata scrubbing ([`privacy`]) and the visible
-//! watermark ([`watermark`]). Nothing here touches the database or the async runtime.
+//! resize, watermark, encode), private-metadata scrubbing ([`privacy`]), the visible
+//! watermark ([`watermark`]) and the colour space of photos without an ICC profile
+//! ([`colour`]). Nothing here touches the database or the async runtime.
 
+pub mod colour;
 pub mod jpeg;
 pub mod privacy;
 pub mod render;

@@ -16,8 +16,10 @@
 //! only Artist and Copyright (a minimal EXIF, orientation 1: their pixels are upright)
 //! and, for Adobe RGB / Display P3 sources, the source's ICC profile: the pixels are
 //! not converted but tagged, so colour-managed viewers (phone browsers) show the
-//! source's gamut, and sRGB sources stay untagged (what untagged means anyway). No
-//! GPS, serial numbers or owner names ever reach a derivative.
+//! source's gamut, and sRGB sources stay untagged (what untagged means anyway). A
+//! camera set to Adobe RGB writes no profile, only EXIF (InteroperabilityIndex "R03"):
+//! its derivatives get an Adobe RGB-compatible one ([`super::colour`]). No GPS, serial
+//! numbers or owner names ever reach a derivative.
 //!
 //! A decompression-bomb guard refuses images whose declared pixel count exceeds the
 //! limit before anything is allocated. Every failure is an error with a reason a vendor
@@ -168,6 +170,21 @@ struct Pixels {
     channels: usize,
 }
 
+/// A decoded source, not yet oriented.
+struct Decoded {
+    pixels: Pixels,
+    /// The EXIF orientation to apply (1–8).
+    orientation: u8,
+    route: Route,
+    /// The main image's dimensions as stored (the pixels may be scaled down, or come
+    /// from an embedded preview).
+    dims: (usize, usize),
+    /// The source's ICC profile, if it has one.
+    icc: Option<Vec<u8>>,
+    /// The source is CMYK (its pixels here are converted, without a profile).
+    cmyk: bool,
+}
+
 /// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge at least
 /// the target — for thumbs (≤ 640) at least `THUMB_SHRINK_MARGIN` × the target, so
 /// Lanczos3 does more of the reduction: DCT scaling to 1/8 aliases fine detail, and a
@@ -296,13 +313,17 @@ impl Renderer {
         let largest = jobs.iter().map(|j| j.size).max().unwrap_or(320);
         let started = Instant::now();
         let jpeg = data.starts_with(&[0xFF, 0xD8, 0xFF]);
-        let (pixels, orientation, route, (main_w, main_h), icc) = if jpeg {
-            let (pixels, orientation, route, dims) = self.decode_jpeg(data, largest)?;
-            (pixels, orientation, route, dims, icc_profile(data))
+        let Decoded {
+            pixels,
+            orientation,
+            route,
+            dims: (main_w, main_h),
+            icc,
+            cmyk,
+        } = if jpeg {
+            self.decode_jpeg(data, largest)?
         } else {
-            let (pixels, orientation, icc) = self.decode_other(data)?;
-            let dims = (pixels.width, pixels.height);
-            (pixels, orientation, Route::FullDecode, dims, icc)
+            self.decode_other(data)?
         };
         let pixels = orient(pixels, orientation);
         let (main_w, main_h) = if orientation >= 5 {
@@ -311,7 +332,7 @@ impl Renderer {
             (main_w, main_h)
         };
         let decode = started.elapsed();
-        let tags = Tags::of(data, icc, pixels.channels);
+        let tags = Tags::of(data, icc, pixels.channels, !cmyk);
         // Every job's pixels (None: the decode itself), and how long each took.
         let mut made: Vec<(Option<Pixels>, Duration)> = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -383,7 +404,7 @@ impl Renderer {
             .map_err(encode_err)?;
         let mut jpeg = self.compressor.compress_to_vec(image).map_err(encode_err)?;
         if let Some(icc) = &tags.icc {
-            jpeg = super::jpeg::insert_segments(jpeg, &icc_segments(icc));
+            jpeg = super::jpeg::insert_segments(jpeg, &super::jpeg::icc_segments(icc));
         }
         if let Some(exif) = &tags.exif {
             jpeg = super::jpeg::insert_exif(jpeg, exif);
@@ -405,20 +426,26 @@ impl Renderer {
         Ok(())
     }
 
-    /// Decodes a JPEG for a derivative of `size`; returns the pixels, the orientation,
-    /// the route and the main image's dimensions (a preview's may differ by a pixel).
-    #[allow(clippy::type_complexity)]
-    fn decode_jpeg(
-        &mut self,
-        data: &[u8],
-        size: u32,
-    ) -> Result<(Pixels, u8, Route, (usize, usize)), RenderError> {
+    /// Decodes a JPEG for a derivative of `size`, from an embedded preview or the main
+    /// image (whose dimensions are given: a preview's may differ by a pixel).
+    fn decode_jpeg(&mut self, data: &[u8], size: u32) -> Result<Decoded, RenderError> {
         let header = self
             .decompressor
             .read_header(data)
             .map_err(|e| RenderError::Decode(e.to_string()))?;
         self.check_pixels(header.width as u64, header.height as u64)?;
         let meta = jpeg_meta(data);
+        let decoded = |pixels, route| Decoded {
+            pixels,
+            orientation: meta.orientation_for(header.width, header.height),
+            route,
+            dims: (header.width, header.height),
+            icc: icc_profile(data),
+            cmyk: matches!(
+                header.colorspace,
+                turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK
+            ),
+        };
         let aspect = header.width as f64 / header.height as f64;
         // An embedded preview, if one is large enough and shows the same framing.
         for (range, route) in [
@@ -437,12 +464,7 @@ impl Renderer {
             // downscale removes (measured with benches/render.sh, SSIMULACRA2).
             if h.width.max(h.height) >= 2 * size as usize && same_framing {
                 if let Ok(pixels) = self.decode_jpeg_pixels(preview, size) {
-                    return Ok((
-                        pixels,
-                        meta.orientation_for(header.width, header.height),
-                        route,
-                        (header.width, header.height),
-                    ));
+                    return Ok(decoded(pixels, route));
                 }
             }
         }
@@ -452,12 +474,7 @@ impl Renderer {
         } else {
             Route::ScaledDecode
         };
-        Ok((
-            self.decode_jpeg_pixels(data, size)?,
-            meta.orientation_for(header.width, header.height),
-            route,
-            (header.width, header.height),
-        ))
+        Ok(decoded(self.decode_jpeg_pixels(data, size)?, route))
     }
 
     fn decode_jpeg_pixels(&mut self, data: &[u8], size: u32) -> Result<Pixels, RenderError> {
@@ -510,9 +527,9 @@ impl Renderer {
         })
     }
 
-    /// PNG, WebP, TIFF through the image crate, with its allocation limits: the pixels,
-    /// the EXIF orientation (1–8) and the ICC profile, if any.
-    fn decode_other(&mut self, data: &[u8]) -> Result<(Pixels, u8, Option<Vec<u8>>), RenderError> {
+    /// PNG, WebP, TIFF through the image crate, with its allocation limits: the pixels
+    /// at full size, with their EXIF orientation (1–8) and ICC profile, if any.
+    fn decode_other(&mut self, data: &[u8]) -> Result<Decoded, RenderError> {
         use image::ImageDecoder;
         let err = |e: image::ImageError| RenderError::Decode(e.to_string());
         let reader = image::ImageReader::new(std::io::Cursor::new(data))
@@ -538,6 +555,10 @@ impl Renderer {
         // Metadata that cannot be read leaves the picture as it is (upright, sRGB).
         let orientation = decoder.orientation().map_or(1, |o| o.to_exif());
         let icc = decoder.icc_profile().ok().flatten();
+        let cmyk = matches!(
+            decoder.original_color_type(),
+            image::ExtendedColorType::Cmyk8 | image::ExtendedColorType::Cmyk16
+        );
         let decoded = image::DynamicImage::from_decoder(decoder).map_err(err)?;
         let (data, channels) = if decoded.color().has_alpha() {
             // Composite over white: a JPEG derivative has no alpha channel.
@@ -561,7 +582,14 @@ impl Renderer {
             height: h as usize,
             channels,
         };
-        Ok((pixels, orientation, icc))
+        Ok(Decoded {
+            dims: (pixels.width, pixels.height),
+            pixels,
+            orientation,
+            route: Route::FullDecode,
+            icc,
+            cmyk,
+        })
     }
 
     /// Resizes to a longest edge of `size`; `None` when the image is already no larger.
@@ -666,8 +694,10 @@ pub fn webp_quality(jpeg_quality: u8) -> f32 {
     (jpeg_quality as f32 + 5.0).clamp(1.0, 100.0)
 }
 
-/// What every derivative of one source carries: Artist/Copyright (EXIF) and the
-/// source's ICC profile, when it has one that is not sRGB and fits the output.
+/// What every derivative of one source carries: Artist/Copyright (EXIF) and an ICC
+/// profile: the source's, when it has one that is not sRGB and fits the output; for a
+/// source without one whose EXIF says Adobe RGB, an Adobe RGB-compatible one
+/// ([`crate::media::colour`]).
 #[derive(Debug, Default, Clone)]
 pub struct Tags {
     /// TIFF bytes of the credit EXIF.
@@ -678,11 +708,23 @@ pub struct Tags {
 
 impl Tags {
     /// The tags of the photo `data`, whose ICC profile is `icc`, for pixels of
-    /// `channels`.
-    pub fn of(data: &[u8], icc: Option<Vec<u8>>, channels: usize) -> Tags {
-        let credit = crate::media::privacy::credit(data);
+    /// `channels`. An embedded profile wins over EXIF (an sRGB one too: the output is
+    /// then untagged). Without one, EXIF ColorSpace and InteroperabilityIndex decide
+    /// ([`crate::media::colour::ExifColourSpace`]), for an `rgb_source` only: a CMYK
+    /// source's pixels were converted without a profile, and no RGB space describes
+    /// them.
+    pub fn of(data: &[u8], icc: Option<Vec<u8>>, channels: usize, rgb_source: bool) -> Tags {
+        use crate::media::{colour, privacy};
+        let credit = privacy::credit(data);
+        let icc = match icc {
+            Some(icc) => Some(icc),
+            None if rgb_source => {
+                colour::implied_profile(privacy::exif_block(data)).map(<[u8]>::to_vec)
+            }
+            None => None,
+        };
         Tags {
-            exif: crate::media::privacy::credit_exif(&credit, 1),
+            exif: privacy::credit_exif(&credit, 1),
             icc: icc.filter(|icc| icc.len() >= 132 && icc_worth_tagging(icc, channels)),
         }
     }
@@ -749,22 +791,6 @@ fn icc_worth_tagging(icc: &[u8], channels: usize) -> bool {
         }
     }
     true
-}
-
-/// An ICC profile as APP2 `ICC_PROFILE` segments.
-fn icc_segments(icc: &[u8]) -> Vec<u8> {
-    const CHUNK: usize = 65_519;
-    let parts: Vec<&[u8]> = icc.chunks(CHUNK).collect();
-    let mut out = Vec::with_capacity(icc.len() + parts.len() * 18);
-    for (i, part) in parts.iter().enumerate() {
-        out.extend_from_slice(&[0xFF, 0xE2]);
-        out.extend_from_slice(&((part.len() + 16) as u16).to_be_bytes());
-        out.extend_from_slice(b"ICC_PROFILE\0");
-        out.push(i as u8 + 1);
-        out.push(parts.len() as u8);
-        out.extend_from_slice(part);
-    }
-    out
 }
 
 /// libwebp's effort (0 fastest – 6 slowest). Method 2 encodes about 2.4× faster

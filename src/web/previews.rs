@@ -248,7 +248,8 @@ async fn serve_full(
 ) -> Result<Response, AppError> {
     state.previews.count_lookup(Derivative::Full, false);
     let plan = state.previews.full_plan(photo).await?;
-    let etag = format!("\"{}-full-v1\"", photo.sha256);
+    // v2: Adobe RGB photos without a profile gained one (issue 13, item 19).
+    let etag = format!("\"{}-full-v2\"", photo.sha256);
     let len = plan.len();
     let mut response = StatusCode::OK.into_response();
     {

@@ -1,8 +1,8 @@
 //! The full derivative of a JPEG: metadata segments edited, the image data kept, and
-//! nothing after the main image's EOI.
+//! nothing after the main image's EOI; an Adobe RGB photo without a profile gets one.
 
 use super::{credit, credit_exif, is_private_xmp, tiff, Edits, FullPlan, PrivacyError};
-use crate::media::jpeg::app1_exif;
+use crate::media::jpeg::{app1_exif, icc_segments};
 
 /// A JPEG marker segment before the image data: its marker and whole byte range.
 struct Segment {
@@ -60,15 +60,22 @@ pub(super) fn exif_block(data: &[u8]) -> Option<&[u8]> {
 pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
     let (segs, sos) = segments(data)?;
     let mut edits = Edits::default();
-    let mut exif_done = false;
+    // The EXIF block readers use (the first), and where its segment ends.
+    let mut exif: Option<(&[u8], usize)> = None;
+    let mut has_icc = false;
+    // Colour components of the frame (SOF's Nf): 3 for YCbCr or RGB.
+    let mut components = None;
     for s in &segs {
         let body = &data[s.start + 4..s.end];
+        if matches!(s.marker, 0xC0..=0xCF) && !matches!(s.marker, 0xC4 | 0xC8 | 0xCC) {
+            components = body.get(5).copied();
+        }
         let drop = match s.marker {
             0xE1 if body.starts_with(b"Exif\0\0") => {
-                if exif_done {
+                if exif.is_some() {
                     true // a second EXIF block: no reader looks at it, no one needs it
                 } else {
-                    exif_done = true;
+                    exif = Some((&body[6..], s.end));
                     let mut scrubbed = Edits::default();
                     match tiff::scrub(&body[6..], s.start + 10, &mut scrubbed) {
                         Ok(()) => edits.extend(scrubbed),
@@ -88,7 +95,11 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
             0xE1 if body.starts_with(b"http://ns.adobe.com/xmp/extension/") => true,
             0xE1 if body.starts_with(b"http://ns.adobe.com/xap/1.0/") => is_private_xmp(body),
             0xE1 => true, // another APP1 (FLIR, Samsung, ...): unknown, so not passed on
-            0xE2 => !body.starts_with(b"ICC_PROFILE\0"), // MPF, FlashPix, ...
+            0xE2 if body.starts_with(b"ICC_PROFILE\0") => {
+                has_icc = true;
+                false
+            }
+            0xE2 => true,                // MPF, FlashPix, ...
             0xE0 | 0xED | 0xEE => false, // JFIF/JFXX, Photoshop IRB (IPTC), Adobe
             // Vendor blocks such as GoPro's APP6 (GPMF: body serial, GPS track):
             // nothing a viewer needs and nothing this module can read.
@@ -97,6 +108,14 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
         };
         if drop {
             edits.replace(s.start..s.end, Vec::new());
+        }
+    }
+    // An Adobe RGB camera JPEG says so only in EXIF, which browsers do not read: its
+    // profile goes after the EXIF segment, where cameras put one. Never on a profile
+    // of its own (that wins), nor on CMYK data (an RGB profile does not describe it).
+    if let Some((tiff, exif_end)) = exif.filter(|_| !has_icc && components == Some(3)) {
+        if let Some(icc) = crate::media::colour::implied_profile(Some(tiff)) {
+            edits.insert(exif_end, icc_segments(icc));
         }
     }
     // Where the main image ends; a truncated or damaged one is kept whole.

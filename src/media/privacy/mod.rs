@@ -19,9 +19,16 @@
 //!
 //! Everything else is kept byte for byte: the image data, the ICC profile, IPTC (what
 //! the photographer typed), and every other EXIF field, Artist and Copyright included,
-//! with the EXIF thumbnail. EXIF is edited in place ([`tiff::scrub`]): private entries
-//! leave their directories, their bytes become zeros, nothing moves. A structure that
-//! cannot be walked is refused, never passed on: a parse failure must not leak.
+//! with the EXIF thumbnail (and ColorSpace and the Interoperability IFD, which say
+//! what colour space a photo without a profile is in). EXIF is edited in place
+//! ([`tiff::scrub`]): private entries leave their directories, their bytes become
+//! zeros, nothing moves. A structure that cannot be walked is refused, never passed
+//! on: a parse failure must not leak.
+//!
+//! One thing is added: a JPEG without an ICC profile whose EXIF says Adobe RGB (a
+//! camera's DCF option file, [`crate::media::colour`]) gets an Adobe RGB-compatible
+//! profile after its EXIF segment, so that browsers, which read only ICC profiles,
+//! show its colours as shot; its image data stays the original's.
 //!
 //! Formats: JPEG, PNG, WebP, TIFF, DNG and HEIF/HEIC. Other camera RAW files are not
 //! offered: the maker note raw converters need is where those cameras write their
@@ -291,6 +298,12 @@ impl Edits {
         self.replacements.push((range, bytes));
     }
 
+    /// Inserts `bytes` before the byte at `at` (at a segment or chunk boundary: bytes
+    /// inserted inside a patched range would split it).
+    pub fn insert(&mut self, at: usize, bytes: Vec<u8>) {
+        self.replacements.push((at..at, bytes));
+    }
+
     /// Takes over `other`'s edits (a scrub that succeeded on a part of the file).
     pub fn extend(&mut self, other: Edits) {
         self.patched = self.patched.saturating_add(other.patched);
@@ -332,11 +345,12 @@ impl Edits {
                 let n = bytes.len().min(buf.len() - from);
                 buf[from..from + n].copy_from_slice(&bytes[..n]);
             }
-            // A patch inside a replaced range is moot: the replacement wins.
+            // A patch inside a replaced range is moot: the replacement wins (an
+            // insertion replaces nothing).
             if !self
                 .replacements
                 .iter()
-                .any(|(c, _)| c.start < r.end && r.start < c.end)
+                .any(|(c, _)| !c.is_empty() && c.start < r.end && r.start < c.end)
             {
                 out.push((r, buf));
             }
