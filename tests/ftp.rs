@@ -552,3 +552,73 @@ async fn a_file_still_arriving_over_ftp_has_an_instant_preview() {
     assert!(curl.wait().await.unwrap().success());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_quit_sent_while_the_data_still_flows_gets_226_before_221() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Gus").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("canon-5dmk3_K6A7945.JPG");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "quit_mid_stor",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l.as_str().unwrap()[..3])
+        .collect();
+    // RFC 959 §4.1.1: the connection stays open for the transfer's reply, then closes.
+    assert_eq!(codes, ["226", "221"], "{r}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, sha256_file(&file));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn auth_ssl_is_taken_as_auth_tls() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Hal").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("nikon-d90_DSC_0003.JPG");
+    let cert = b.data_dir().join("keys/tls.crt");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    // ftplib asks for TLS with the pre-RFC 4217 value older clients send, then does
+    // the same handshake, login, PROT P and STOR as over AUTH TLS.
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "auth_ssl",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["auth"].as_str().unwrap().starts_with("234"), "{r}");
+    assert!(r["stor"].as_str().unwrap().starts_with("226"), "{r}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, sha256_file(&file));
+    b.stop().await;
+}

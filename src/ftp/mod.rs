@@ -16,8 +16,11 @@
 //! DELE removes a file from the camera's tree only; the photo stays on the box.
 //!
 //! Explicit FTPS (AUTH TLS) uses the box's certificate with TLS session resumption,
-//! which some clients require on the data channel. Implicit FTPS (port 990, Canon
-//! bodies), which libunftp lacks, goes through `ImplicitRelay`, a TLS relay.
+//! which some clients require on the data channel; `AUTH SSL`, the older value, is
+//! taken as `AUTH TLS`. Implicit FTPS (port 990, Canon bodies), which libunftp lacks,
+//! goes through `ImplicitRelay`, a TLS relay. libunftp is a patched copy of its newest
+//! release (vendor/libunftp/PATCHES.md: `AUTH SSL`, and a QUIT sent during a transfer
+//! answered after the transfer's 226).
 
 mod implicit;
 mod logins;

@@ -189,13 +189,20 @@ where
     let jh = tokio::spawn(async move {
         // The control channel event loop
         slog::info!(logger, "Starting control loop");
+        // venuebox patch (QUIT during a transfer): RFC 959 §4.1.1 keeps the control
+        // connection open after QUIT for the transfer's result reply. `transfer_open`:
+        // a data command was accepted (150) and its final reply is not sent yet;
+        // `quit_pending`: a QUIT that came meanwhile, answered after that reply (226
+        // then 221, as vsftpd and ProFTPD do). No commands are read while it waits.
+        let mut transfer_open = false;
+        let mut quit_pending = false;
         loop {
             let incoming = {
                 #[allow(unused_assignments)]
                 let mut incoming = None;
                 let mut timeout_delay = Box::pin(tokio::time::sleep(idle_session_timeout));
                 tokio::select! {
-                    cmd = command_source.next() => {
+                    cmd = command_source.next(), if !quit_pending => {
                         match cmd {
                             Some(cmd_result) => incoming = Some(cmd_result.map(Event::Command)),
                             None => {
@@ -272,6 +279,26 @@ where
                         command_source = src;
                     }
 
+                    if transfer_open && matches!(event, Event::Command(Command::Quit)) {
+                        quit_pending = true;
+                        continue;
+                    }
+                    let ends_transfer = matches!(
+                        event,
+                        Event::InternalMsg(
+                            ControlChanMsg::SentData { .. }
+                                | ControlChanMsg::WrittenData { .. }
+                                | ControlChanMsg::StorageError(_)
+                                | ControlChanMsg::WriteFailed
+                                | ControlChanMsg::ConnectionReset
+                                | ControlChanMsg::DataConnectionClosedAfterStor
+                                | ControlChanMsg::DirectorySuccessfullyListed
+                                | ControlChanMsg::DirectoryListFailure
+                                | ControlChanMsg::NotFound
+                                | ControlChanMsg::PermissionDenied
+                        )
+                    );
+
                     if let Event::Command(Command::User { username }) = &event {
                         let s: String = String::from_utf8_lossy(username).into();
                         logger = logger.new(slog::o!("username" => s));
@@ -281,12 +308,34 @@ where
 
                     let handle_result = match event_chain.handle(event).await {
                         Err(e) => Err(e),
-                        Ok(reply) => reply_sink.send(reply).await,
+                        Ok(reply) => {
+                            if matches!(&reply, Reply::CodeAndMsg { code: ReplyCode::FileStatusOkay, .. }) {
+                                transfer_open = true;
+                            }
+                            reply_sink.send(reply).await
+                        }
                     };
 
                     if let Err(chan_err) = handle_result {
                         slog::warn!(logger, "Event handler chain error: {:?}. Closing control connection", chan_err);
                         return;
+                    }
+
+                    if ends_transfer {
+                        transfer_open = false;
+                        if quit_pending {
+                            // The transfer's reply is out: now the QUIT (221, then the loop
+                            // ends on the ExitControlLoop it sends).
+                            quit_pending = false;
+                            let quit_result = match event_chain.handle(Event::Command(Command::Quit)).await {
+                                Err(e) => Err(e),
+                                Ok(reply) => reply_sink.send(reply).await,
+                            };
+                            if let Err(chan_err) = quit_result {
+                                slog::warn!(logger, "Event handler chain error: {:?}. Closing control connection", chan_err);
+                                return;
+                            }
+                        }
                     }
                 }
                 Some(Err(e)) => {

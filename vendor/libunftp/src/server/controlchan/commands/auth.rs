@@ -48,7 +48,9 @@ where
         let tx = args.tx_control_chan.clone();
         let logger = args.logger;
         match (args.tls_configured, self.protocol.clone()) {
-            (true, AuthParam::Tls) => {
+            // venuebox patch: `AUTH SSL` is the value of the drafts before RFC 4217 that
+            // older clients still send; like vsftpd, ProFTPD and IIS, take it as `AUTH TLS`.
+            (true, AuthParam::Tls | AuthParam::Ssl) => {
                 tokio::spawn(async move {
                     if let Err(err) = tx.send(ControlChanMsg::SecureControlChannel).await {
                         slog::warn!(logger, "AUTH: Could not send internal message to notify of TLS upgrade: {}", err);
@@ -56,7 +58,6 @@ where
                 });
                 Ok(Reply::new(ReplyCode::AuthOkayNoDataNeeded, "Upgrading to TLS"))
             }
-            (true, AuthParam::Ssl) => Ok(Reply::new(ReplyCode::CommandNotImplementedForParameter, "Auth SSL not implemented")),
             (false, _) => Ok(Reply::new(ReplyCode::CommandNotImplemented, "TLS/SSL not configured")),
         }
     }
