@@ -6,10 +6,12 @@
     ftp_camera.py hostile HOST PORT USER PASS             # path traversal and bad names
     ftp_camera.py quit_mid_stor HOST PORT USER PASS FILE  # QUIT while the STOR data still flows
     ftp_camera.py auth_ssl HOST PORT USER PASS FILE CA    # explicit FTPS asked for with AUTH SSL
+    ftp_camera.py steps HOST PORT USER PASS JSON          # a list of commands, each one's reply
 
 Prints one JSON object on stdout; exits non-zero on an unexpected failure.
 """
 import ftplib
+import io
 import json
 import os
 import socket
@@ -132,6 +134,48 @@ def auth_ssl(host, port, user, password, path, ca):
     return {"auth": reply, "stor": stored}
 
 
+def steps(ftp, plan):
+    """Runs `plan`, a JSON list of commands, and returns each one's reply (or error):
+    ["stor", NAME, FILE, N] stores the first N bytes of FILE (all of it if N is null)
+    as NAME; ["rename", FROM, TO]; ["mkd", DIR]; ["nlst", DIR] (the names);
+    ["retr", NAME] (the SHA-256 of what came back)."""
+    import hashlib
+
+    replies = []
+    for step in json.loads(plan):
+        op, args = step[0], step[1:]
+        try:
+            if op == "stor":
+                name, path, count = args
+                with open(path, "rb") as f:
+                    data = f.read() if count is None else f.read(count)
+                replies.append(ftp.storbinary("STOR " + name, io.BytesIO(data)))
+            elif op == "rename":
+                replies.append(ftp.rename(*args))
+            elif op == "mkd":
+                replies.append(ftp.mkd(*args))
+            elif op == "nlst":
+                replies.append(sorted(ftp.nlst(*args)))
+            elif op == "retr":
+                digest = hashlib.sha256()
+                ftp.retrbinary("RETR " + args[0], digest.update)
+                replies.append(digest.hexdigest())
+            else:
+                sys.exit(f"unknown step {op}")
+        except ftplib.Error as e:
+            replies.append(str(e))
+        except OSError as e:
+            # The server closed the data connection while the file was still going
+            # out: record that, with the reply it sent on the control connection.
+            try:
+                reply = ftp.getresp()
+            except ftplib.Error as refusal:
+                reply = str(refusal)
+            replies.append(f"{reply} (data connection: {e})")
+    ftp.quit()
+    return {"replies": replies}
+
+
 def hostile(ftp):
     results = {}
     attempts = {
@@ -176,6 +220,8 @@ def main():
         out = partial(ftp, rest[0], rest[1], rest[2])
     elif command == "hostile":
         out = hostile(ftp)
+    elif command == "steps":
+        out = steps(ftp, rest[0])
     elif command == "quit_mid_stor":
         out = quit_mid_stor(ftp, rest[0])
     else:

@@ -212,6 +212,9 @@ impl Config {
         if self.tus.expire_after_secs == 0 {
             bad("tus.expire_after_secs", "must be at least 1".into());
         }
+        if self.ftp.expire_after_secs == 0 {
+            bad("ftp.expire_after_secs", "must be at least 1".into());
+        }
         if let Some(instance) = &self.mdns.instance {
             if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)
             {
@@ -389,7 +392,7 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 24] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 25] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
@@ -434,6 +437,11 @@ impl Config {
             (
                 "tus.expire_after_secs",
                 self.tus.expire_after_secs,
+                30 * DAY,
+            ),
+            (
+                "ftp.expire_after_secs",
+                self.ftp.expire_after_secs,
                 30 * DAY,
             ),
             (

@@ -198,6 +198,12 @@ pub struct FtpConfig {
     /// Where implicit FTPS (TLS from the first byte, as Canon bodies use) listens, e.g.
     /// `0.0.0.0:990`; unset: not served.
     pub implicit_listen: Option<String>,
+    /// A file in a camera's tree that is not a photo (a temporary name such as
+    /// `IMG_0001.JPG.tmp` or `.IMG_0001.JPG` not yet renamed to a photo's name, or an
+    /// upload cut off mid-way and kept for REST) is removed this many seconds after
+    /// its last write; until then it counts against its creator's quota. At most 30
+    /// days.
+    pub expire_after_secs: u64,
 }
 
 /// Limits every upload obeys, whatever its protocol.
@@ -384,6 +390,7 @@ impl Default for FtpConfig {
             listen: "127.0.0.1:2121".into(),
             passive_ports: (49152, 49407),
             implicit_listen: None,
+            expire_after_secs: 24 * 3600,
         }
     }
 }

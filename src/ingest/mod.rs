@@ -367,6 +367,16 @@ impl Ingest {
         db::run_blocking(move || this.check_quota_blocking(creator_id, more)).await?
     }
 
+    /// Bytes `creator_id` has stored as photos: what their quota counts, beside what
+    /// a protocol keeps for them that is not a photo yet (FTP adds the files in the
+    /// camera's tree that are not photos).
+    pub async fn stored_bytes(&self, creator_id: i64) -> Result<u64, IngestError> {
+        let store = self.inner.store.clone();
+        Ok(store
+            .read(move |c| used_bytes(c, creator_id).map_err(StoreError::from))
+            .await?)
+    }
+
     /// [`Ingest::check_quota`] for callers on a blocking thread.
     fn check_quota_blocking(&self, creator_id: i64, more: u64) -> Result<(), IngestError> {
         let quota = self.inner.limits.creator_quota_bytes;
