@@ -214,7 +214,9 @@ pub struct IngestConfig {
     /// into them is refused (HTTP 507, FTP 552), so the database and the system keep
     /// room to work.
     pub free_disk_reserve_bytes: u64,
-    /// Bytes each creator may store; 0 means no limit.
+    /// Bytes each creator may hold on the box: their photos, their unfinished tus
+    /// uploads, and the files of their FTP tree that are not photos yet; 0 means no
+    /// limit.
     pub creator_quota_bytes: u64,
     /// Largest single file accepted.
     pub max_file_bytes: u64,

@@ -218,8 +218,9 @@ impl CameraTrees {
     }
 
     /// How much the creator may still write in place of `target` (whose own bytes, if
-    /// it is not a photo, are about to be replaced): refused with 552 when nothing is
-    /// left. Without a quota, no question is asked.
+    /// it is not a photo, are about to be replaced), beside their photos, unfinished
+    /// tus uploads and the rest of their tree: refused with 552 when nothing is left.
+    /// Without a quota, no question is asked.
     async fn room(&self, user: &CameraUser, target: &Path) -> Result<Room, StorageError> {
         let quota = self.ingest.limits().creator_quota_bytes;
         if quota == 0 {
@@ -229,21 +230,17 @@ impl CameraTrees {
                 quota,
             });
         }
-        let photos = self
+        let held = self.usage.bytes(user.creator.id, target);
+        let left = self
             .ingest
-            .stored_bytes(user.creator.id)
+            .room(user.creator.id, held, 1)
             .await
             .map_err(ingest_error)?;
-        let used = photos.saturating_add(self.usage.bytes(user.creator.id, target));
-        let room = Room {
-            left: quota.saturating_sub(used),
-            used,
+        Ok(Room {
+            left,
+            used: quota - left,
             quota,
-        };
-        if room.left == 0 {
-            room.check(1)?;
-        }
-        Ok(room)
+        })
     }
 
     /// Commits the complete file at `file` as a photo named `name` through the ingest
