@@ -552,3 +552,399 @@ async fn a_file_still_arriving_over_ftp_has_an_instant_preview() {
     assert!(curl.wait().await.unwrap().success());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_quit_sent_while_the_data_still_flows_gets_226_before_221() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Gus").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("canon-5dmk3_K6A7945.JPG");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "quit_mid_stor",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| &l.as_str().unwrap()[..3])
+        .collect();
+    // RFC 959 §4.1.1: the connection stays open for the transfer's reply, then closes.
+    assert_eq!(codes, ["226", "221"], "{r}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, sha256_file(&file));
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn auth_ssl_is_taken_as_auth_tls() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Hal").await;
+    let ftp = b.ftp.unwrap();
+    let file = photo("nikon-d90_DSC_0003.JPG");
+    let cert = b.data_dir().join("keys/tls.crt");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    // ftplib asks for TLS with the pre-RFC 4217 value older clients send, then does
+    // the same handshake, login, PROT P and STOR as over AUTH TLS.
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "auth_ssl",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            file.to_str().unwrap(),
+            cert.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["auth"].as_str().unwrap().starts_with("234"), "{r}");
+    assert!(r["stor"].as_str().unwrap().starts_with("226"), "{r}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, sha256_file(&file));
+    b.stop().await;
+}
+
+/// Runs `plan` with `tests/ftp_camera.py steps` (see there) as `login`; each step's
+/// reply, as text (a listing as its JSON).
+async fn steps(b: &TestBox, login: &Login, plan: serde_json::Value) -> Vec<String> {
+    let ftp = b.ftp.unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "steps",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            &plan.to_string(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    r["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect()
+}
+
+/// Every file under `ftp/` (all creators' trees and the root), relative to it.
+fn ftp_files(b: &TestBox) -> Vec<String> {
+    let root = b.data_dir().join("ftp");
+    let mut files: Vec<String> = walk(&root)
+        .into_iter()
+        .map(|p| p.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    files
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+fn file_names(files: &[String]) -> Vec<&str> {
+    files
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn files_under_temporary_names_count_against_the_quota_and_must_be_photos() {
+    let first = photo("nikon-d90_DSC_0003.JPG");
+    let second = photo("canon-350d_MG_9381.JPG");
+    let first_size = std::fs::metadata(&first).unwrap().len();
+    // Room for the first photo and 100 KB more.
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| c.ingest.creator_quota_bytes = first_size + 100_000),
+        ..Default::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Ivy").await;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let (first, second, notes) = (
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        script.to_str().unwrap(),
+    );
+    let r = steps(
+        &b,
+        &login,
+        serde_json::json!([
+            ["stor", "DSC_0003.JPG", first, null],
+            // 540 KB under a temporary name: over the quota like under a photo's.
+            ["stor", "MG_9381.JPG.tmp", second, null],
+            ["stor", "MG_9381.JPG", second, null],
+            ["stor", ".MG_9381.JPG", second, null],
+            // Not a photo: refused under any name.
+            ["stor", "notes.tmp", notes, null],
+            ["stor", "notes~", notes, null],
+            // 60 KB that start like a JPEG fit, once; the second 60 KB do not.
+            ["stor", "part1.JPG.part", second, 60_000],
+            ["stor", "part2.JPG.part", second, 60_000],
+            ["nlst", "/"],
+            // Renamed to a photo's name, the file kept under a temporary name is ingested.
+            ["rename", "part1.JPG.part", "part1.JPG"],
+            ["nlst", "/"],
+        ]),
+    )
+    .await;
+    assert!(r[0].starts_with("226"), "{r:?}");
+    for (i, code) in [(1, "552"), (2, "552"), (3, "552"), (4, "553"), (5, "553")] {
+        assert!(r[i].starts_with(code), "step {i}: {r:?}");
+    }
+    assert!(r[6].starts_with("226"), "{r:?}");
+    assert!(r[7].starts_with("552"), "{r:?}");
+    assert_eq!(r[8], r#"["DSC_0003.JPG","part1.JPG.part"]"#, "{r:?}");
+    assert!(r[9].starts_with("250"), "{r:?}");
+    assert_eq!(r[10], r#"["DSC_0003.JPG","part1.JPG"]"#, "{r:?}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].1, "part1.JPG");
+    // Nothing else on disk: no refused file, no temporary write.
+    assert_eq!(
+        file_names(&ftp_files(&b)),
+        ["DSC_0003.JPG", "part1.JPG"],
+        "{:?}",
+        ftp_files(&b)
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn stor_onto_a_folder_is_refused_before_anything_is_written() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Jo").await;
+    let file = photo("canon-350d_MG_9381.JPG");
+    let file = file.to_str().unwrap();
+    let names = [
+        "/", ".", "..", "/DCIM/", "DCIM", "/DCIM/.", "DCIM/..", "/DCIM//",
+    ];
+    let mut plan = vec![serde_json::json!(["mkd", "/DCIM"])];
+    plan.extend(
+        names
+            .iter()
+            .map(|n| serde_json::json!(["stor", n, file, null])),
+    );
+    plan.push(serde_json::json!(["nlst", "/"]));
+    let r = steps(&b, &login, serde_json::Value::Array(plan)).await;
+    for (name, reply) in names.iter().zip(&r[1..]) {
+        assert!(reply.starts_with("553"), "STOR {name}: {r:?}");
+    }
+    assert_eq!(r.last().unwrap(), r#"["DCIM"]"#);
+    assert_eq!(
+        ftp_files(&b),
+        Vec::<String>::new(),
+        "nothing written anywhere"
+    );
+    assert!(photos(&b).await.is_empty());
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_upload_leaves_nothing_and_keeps_the_file_it_would_replace() {
+    let first = photo("nikon-d90_DSC_0003.JPG");
+    let first_size = std::fs::metadata(&first).unwrap().len();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| c.ingest.creator_quota_bytes = first_size + 100_000),
+        ..Default::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Kit").await;
+    let ftp = b.ftp.unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let second = photo("canon-350d_MG_9381.JPG");
+    let r = steps(
+        &b,
+        &login,
+        serde_json::json!([
+            ["stor", "DSC_0003.JPG", first.to_str().unwrap(), null],
+            // Not a photo, then over the quota, onto the photo's name: refused, and
+            // the photo already there stays.
+            ["stor", "DSC_0003.JPG", script.to_str().unwrap(), null],
+            ["stor", "DSC_0003.JPG", second.to_str().unwrap(), null],
+            ["retr", "DSC_0003.JPG"],
+        ]),
+    )
+    .await;
+    assert!(r[0].starts_with("226"), "{r:?}");
+    assert!(r[1].starts_with("553"), "{r:?}");
+    assert!(r[2].starts_with("552"), "{r:?}");
+    assert_eq!(r[3], sha256_file(&first), "{r:?}");
+    // A transfer cut off mid-way keeps its bytes for REST only if they start like a
+    // photo.
+    let out = run(
+        "python3",
+        &[
+            script.to_str().unwrap(),
+            "partial",
+            &ftp.ip().to_string(),
+            &ftp.port().to_string(),
+            &login.user,
+            &login.password,
+            script.to_str().unwrap(),
+            "notes.JPG",
+            "3000",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        file_names(&ftp_files(&b)),
+        ["DSC_0003.JPG"],
+        "{:?}",
+        ftp_files(&b)
+    );
+    assert_eq!(photos(&b).await.len(), 1);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_photo_uploaded_again_under_another_name_is_linked_not_copied() {
+    use std::os::unix::fs::MetadataExt;
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Lu").await;
+    let file = photo("canon-350d_MG_9381.JPG");
+    let file = file.to_str().unwrap();
+    let r = steps(
+        &b,
+        &login,
+        serde_json::json!([
+            ["stor", "a.JPG", file, null],
+            ["stor", "b.JPG", file, null],
+            ["stor", "c.JPG.tmp", file, null],
+            ["rename", "c.JPG.tmp", "c.JPG"],
+        ]),
+    )
+    .await;
+    assert!(r.iter().all(|r| r.starts_with('2')), "{r:?}");
+    let got = photos(&b).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    let stored = std::fs::metadata(stored(&b, &got[0].0)).unwrap();
+    let root = b.data_dir().join("ftp");
+    for path in walk(&root) {
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            meta.ino(),
+            stored.ino(),
+            "{} is the stored photo, not a copy",
+            path.display()
+        );
+    }
+    assert_eq!(stored.nlink(), 4, "the store and three names in the tree");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn files_that_are_not_photos_expire_at_start() {
+    let b = TestBox::start().await;
+    let login = ftp_login(&b, "Max").await;
+    let file = photo("canon-350d_MG_9381.JPG");
+    let r = steps(
+        &b,
+        &login,
+        serde_json::json!([
+            ["stor", "old.JPG.tmp", file.to_str().unwrap(), null],
+            ["stor", "new.JPG.tmp", file.to_str().unwrap(), null],
+            ["stor", "photo.JPG", file.to_str().unwrap(), null],
+        ]),
+    )
+    .await;
+    assert!(r.iter().all(|r| r.starts_with("226")), "{r:?}");
+    let root = b.data_dir().join("ftp");
+    let old = walk(&root)
+        .into_iter()
+        .find(|p| p.ends_with("old.JPG.tmp"))
+        .unwrap();
+    // Last written two days ago: past the default day, it goes at the next start.
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let b = b.restart().await;
+    // Once the server answers, its start (the sweep) is done.
+    let r = steps(&b, &login, serde_json::json!([["nlst", "/"]])).await;
+    assert_eq!(r[0], r#"["new.JPG.tmp","photo.JPG"]"#);
+    assert_eq!(
+        file_names(&ftp_files(&b)),
+        ["new.JPG.tmp", "photo.JPG"],
+        "{:?}",
+        ftp_files(&b)
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn files_that_are_not_photos_expire_while_the_box_runs() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ftp.expire_after_secs = 1),
+        ..Default::default()
+    })
+    .await;
+    let login = ftp_login(&b, "Ned").await;
+    let file = photo("canon-350d_MG_9381.JPG");
+    let r = steps(
+        &b,
+        &login,
+        serde_json::json!([
+            ["mkd", "DCIM"],
+            ["stor", "DCIM/a.JPG.tmp", file.to_str().unwrap(), null],
+            ["stor", "DCIM/a.JPG", file.to_str().unwrap(), null],
+        ]),
+    )
+    .await;
+    assert!(r[1..].iter().all(|r| r.starts_with("226")), "{r:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_names(&ftp_files(&b)) != ["a.JPG"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the temporary file is still there: {:?}",
+            ftp_files(&b)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The photo and the camera's folder stay.
+    assert!(b.data_dir().join("ftp").read_dir().unwrap().count() == 1);
+    assert_eq!(photos(&b).await.len(), 1);
+    b.stop().await;
+}

@@ -1390,3 +1390,86 @@ async fn cors_is_off_by_default_and_scoped_to_the_uploads() {
     assert_eq!(access_control(&attendee), Vec::<&str>::new());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn unfinished_uploads_count_against_the_quota() {
+    // Room for 100 KB: a deferred-length upload and a second upload cannot hold more
+    // between them, whatever each declared.
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.ingest.creator_quota_bytes = 100_000),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let bytes = std::fs::read(testdata().join("photos/canon-350d_MG_9381.JPG")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    std::fs::write(&first, &bytes[..60_000]).unwrap();
+    std::fs::write(&second, &bytes[60_000..120_000]).unwrap();
+    let auth = format!("Authorization: Bearer {token}");
+    let files = b.url("/files/");
+    let create = |length: Option<&str>| {
+        let length = match length {
+            Some(n) => format!("Upload-Length: {n}"),
+            None => "Upload-Defer-Length: 1".to_string(),
+        };
+        let (auth, files) = (auth.clone(), files.clone());
+        async move {
+            curl(&[
+                "-X",
+                "POST",
+                "-H",
+                &auth,
+                "-H",
+                "Tus-Resumable: 1.0.0",
+                "-H",
+                &length,
+                &files,
+            ])
+            .await
+        }
+    };
+    let patch = |location: String, offset: usize, body: PathBuf| {
+        let auth = auth.clone();
+        let url = b.url(&location);
+        async move {
+            curl(&[
+                "-X",
+                "PATCH",
+                "-H",
+                &auth,
+                "-H",
+                "Tus-Resumable: 1.0.0",
+                "-H",
+                "Content-Type: application/offset+octet-stream",
+                "-H",
+                &format!("Upload-Offset: {offset}"),
+                "--data-binary",
+                &format!("@{}", body.display()),
+                &url,
+            ])
+            .await
+        }
+    };
+    let deferred = create(None).await;
+    assert_eq!(deferred.status, 201);
+    let location = deferred.headers["location"].clone();
+    assert_eq!(patch(location.clone(), 0, first).await.status, 204);
+    // 60 KB held by the unfinished upload: 60 KB more do not fit, declared or not.
+    assert_eq!(create(Some("60000")).await.status, 507);
+    let over = patch(location.clone(), 60_000, second).await;
+    assert_eq!(over.status, 507, "{}", over.body);
+    let head = curl(&[
+        "-I",
+        "-H",
+        &auth,
+        "-H",
+        "Tus-Resumable: 1.0.0",
+        &b.url(&location),
+    ])
+    .await;
+    assert_eq!(head.headers["upload-offset"], "60000");
+    // 40 KB still fit.
+    assert_eq!(create(Some("40000")).await.status, 201);
+    b.stop().await;
+}

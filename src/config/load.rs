@@ -242,6 +242,9 @@ impl Config {
                 bad("tus.cors_allowed_origins", reason);
             }
         }
+        if self.ftp.expire_after_secs == 0 {
+            bad("ftp.expire_after_secs", "must be at least 1".into());
+        }
         if let Some(instance) = &self.mdns.instance {
             if instance.is_empty() || instance.len() > 63 || instance.chars().any(char::is_control)
             {
@@ -423,7 +426,7 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 29] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 30] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
@@ -489,6 +492,11 @@ impl Config {
             (
                 "tus.expire_after_secs",
                 self.tus.expire_after_secs,
+                30 * DAY,
+            ),
+            (
+                "ftp.expire_after_secs",
+                self.ftp.expire_after_secs,
                 30 * DAY,
             ),
             (

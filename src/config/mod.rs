@@ -211,6 +211,12 @@ pub struct FtpConfig {
     /// Where implicit FTPS (TLS from the first byte, as Canon bodies use) listens, e.g.
     /// `0.0.0.0:990`; unset: not served.
     pub implicit_listen: Option<String>,
+    /// A file in a camera's tree that is not a photo (a temporary name such as
+    /// `IMG_0001.JPG.tmp` or `.IMG_0001.JPG` not yet renamed to a photo's name, or an
+    /// upload cut off mid-way and kept for REST) is removed this many seconds after
+    /// its last write; until then it counts against its creator's quota. At most 30
+    /// days.
+    pub expire_after_secs: u64,
 }
 
 /// Limits every upload obeys, whatever its protocol.
@@ -221,7 +227,9 @@ pub struct IngestConfig {
     /// into them is refused (HTTP 507, FTP 552), so the database and the system keep
     /// room to work.
     pub free_disk_reserve_bytes: u64,
-    /// Bytes each creator may store; 0 means no limit.
+    /// Bytes each creator may hold on the box: their photos, their unfinished tus
+    /// uploads, and the files of their FTP tree that are not photos yet; 0 means no
+    /// limit.
     pub creator_quota_bytes: u64,
     /// Largest single file accepted.
     pub max_file_bytes: u64,
@@ -414,6 +422,7 @@ impl Default for FtpConfig {
             listen: "127.0.0.1:2121".into(),
             passive_ports: (49152, 49407),
             implicit_listen: None,
+            expire_after_secs: 24 * 3600,
         }
     }
 }

@@ -10,25 +10,37 @@
 //! A file becomes a photo when its upload completes under a final name (or is renamed
 //! to one): it is hard-linked into the ingest core, which commits it like any upload
 //! (content-addressed, fsynced, then the row). The camera's tree keeps its own link,
-//! so SIZE and LIST show what the camera sent, with no second copy on disk. Files in
-//! the tree are never changed in place: every STOR/APPE writes a new file and renames
-//! it over the old name, so the stored photo behind a link can never be altered.
-//! DELE removes a file from the camera's tree only; the photo stays on the box.
+//! so SIZE and LIST show what the camera sent, with no second copy on disk (a photo
+//! stored before is linked, not copied). Files in the tree are never changed in place:
+//! every STOR/APPE writes a new file and renames it over the old name only once it is
+//! accepted, so the stored photo behind a link can never be altered and a refused
+//! upload leaves nothing behind. DELE removes a file from the camera's tree only; the
+//! photo stays on the box.
+//!
+//! What is not a photo yet (a temporary name such as `*.tmp`, `*.part`, `*~` or a
+//! dotfile, a cut-off upload kept for REST) must still start like a photo, counts
+//! against the creator's quota with their photos and folders, and is removed
+//! `ftp.expire_after_secs` after its last write (`usage`). STOR onto `/`, `.`, `..`,
+//! a trailing slash or a folder is refused before anything is written.
 //!
 //! Explicit FTPS (AUTH TLS) uses the box's certificate with TLS session resumption,
-//! which some clients require on the data channel. Implicit FTPS (port 990, Canon
-//! bodies), which libunftp lacks, goes through `ImplicitRelay`, a TLS relay.
+//! which some clients require on the data channel; `AUTH SSL`, the older value, is
+//! taken as `AUTH TLS`. Implicit FTPS (port 990, Canon bodies), which libunftp lacks,
+//! goes through `ImplicitRelay`, a TLS relay. libunftp is a patched copy of its newest
+//! release (vendor/libunftp/PATCHES.md: `AUTH SSL`, and a QUIT sent during a transfer
+//! answered after the transfer's 226).
 
 mod implicit;
 mod logins;
 mod storage;
+mod usage;
 
 pub use logins::CameraUser;
 pub use storage::{is_temporary_name, resolve, CameraTrees, Meta};
 
 use implicit::ImplicitRelay;
 use logins::{CreatorLogins, RelayedLogins};
-use storage::sweep_partials;
+use usage::TreeUsage;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -74,15 +86,32 @@ pub async fn serve(
     let config = state.config.clone();
     let root = crate::files::layout::ftp(&config.storage.data_dir);
     files::create_dir(&root, 0o700)?;
-    let swept = sweep_partials(&root)?;
-    if swept > 0 {
-        tracing::info!(files = swept, "removed partial FTP writes left by a crash");
+    let max_age = Duration::from_secs(config.ftp.expire_after_secs);
+    let (usage, swept) = TreeUsage::open(&root, max_age)?;
+    if swept.partial > 0 {
+        tracing::info!(
+            files = swept.partial,
+            "removed partial FTP writes left by a crash"
+        );
     }
+    if swept.expired > 0 {
+        tracing::info!(
+            files = swept.expired,
+            "removed expired FTP files that were not photos"
+        );
+    }
+    let usage = Arc::new(usage);
     let trees = CameraTrees {
         root,
         ingest: state.ingest.clone(),
         previews: state.previews.clone(),
+        usage: usage.clone(),
     };
+    // Files that are not photos expire within a minute of their age (or of it, if
+    // shorter), checked between accepts: only those files are looked at.
+    let mut expiry =
+        tokio::time::interval(max_age.clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    expiry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let logins = Arc::new(CreatorLogins {
         store: state.store.clone(),
         limiter: crate::auth::LoginLimiter::new(
@@ -138,6 +167,15 @@ pub async fn serve(
     loop {
         let (stream, peer, implicit) = tokio::select! {
             _ = shutdown.cancelled() => break,
+            _ = expiry.tick() => {
+                let usage = usage.clone();
+                match crate::db::run_blocking(move || usage.expire(max_age)).await {
+                    Ok(0) => {}
+                    Ok(files) => tracing::info!(files, "removed expired FTP files that were not photos"),
+                    Err(e) => tracing::warn!(error = %e, "expiring FTP files failed"),
+                }
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => (stream, peer, None),
                 Err(e) => {

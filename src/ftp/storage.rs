@@ -2,10 +2,20 @@
 //! paths kept inside it, temporary names recognised, and every completed upload
 //! committed through the ingest core (hashed as it streams, fsynced, hard-linked into
 //! the store) with its instant preview fed on the way.
+//!
+//! Every byte a creator can leave in their tree is accounted for: a photo by ingest,
+//! anything else (a file under a temporary name, a cut-off upload kept for REST, a
+//! folder) by `ftp::usage`, against the same quota; a file that is not a photo must
+//! still start like one (`ingest::sniff`), and it expires. A STOR writes a temporary
+//! `.vbx-*` file beside its target and moves it into place only once it is accepted:
+//! every refusal (name, quota, type, disk reserve, a cut connection with nothing worth
+//! keeping, a cancelled transfer) removes it and leaves the target as it was.
 
 use std::fmt;
 use std::io::SeekFrom;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -15,9 +25,11 @@ use unftp_core::storage::{
 };
 
 use super::logins::CameraUser;
+use super::usage::TreeUsage;
 use crate::files;
 use crate::ingest::{
-    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Source, SPACE_CHECK_BYTES,
+    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Outcome, Source,
+    SPACE_CHECK_BYTES,
 };
 
 /// Metadata of a file or folder in a camera's tree.
@@ -58,8 +70,8 @@ impl Metadata for Meta {
 const STOR_BUFFER: usize = 256 * 1024;
 
 /// Prefix of the files a STOR writes before renaming them into place; hidden from
-/// listings and never taken for photos.
-const PARTIAL_PREFIX: &str = ".vbx-";
+/// listings, never taken for photos, and a name no client may use.
+pub(super) const PARTIAL_PREFIX: &str = ".vbx-";
 
 /// The storage back end: each creator's tree under `<data>/ftp/<id>/`.
 #[derive(Debug, Clone)]
@@ -70,10 +82,42 @@ pub struct CameraTrees {
     pub(super) ingest: Ingest,
     /// For instant previews of files still arriving.
     pub(super) previews: crate::derivatives::Previews,
+    /// What the trees hold beyond the stored photos: counted against the quota,
+    /// expired.
+    pub(super) usage: Arc<TreeUsage>,
+}
+
+/// How much more a creator may write, from their quota (`ingest.creator_quota_bytes`).
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    /// Bytes left; `u64::MAX` without a quota.
+    left: u64,
+    /// Bytes already used: photos and what the tree holds besides.
+    used: u64,
+    /// The quota; 0 means none.
+    quota: u64,
+}
+
+impl Room {
+    /// Refuses `size` bytes that do not fit.
+    fn check(&self, size: u64) -> Result<(), StorageError> {
+        if size > self.left {
+            return Err(ingest_error(IngestError::Quota {
+                used: self.used,
+                quota: self.quota,
+            }));
+        }
+        Ok(())
+    }
 }
 
 /// True for names cameras and clients use while a file is still being written
 /// (`IMG_0001.JPG.tmp`, `.part`, `~`, hidden files): such a file is not a photo yet.
+/// Cameras (some Canon and Nikon bodies, FTP clients such as WinSCP and FileZilla's
+/// `.filepart`) upload under such a name and RNFR/RNTO to the real one when done; the
+/// file becomes a photo at that rename. Until then it is kept in the tree, counted
+/// against the creator's quota, and removed `ftp.expire_after_secs` after its last
+/// write.
 pub fn is_temporary_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower.starts_with('.')
@@ -154,57 +198,117 @@ impl CameraTrees {
         resolve(&home, path).map_err(StorageError::from)
     }
 
-    /// Makes a completed file with a final name a photo; a file that is not a photo is
-    /// removed from the tree and refused. `hashed` carries the SHA-256, size and first
-    /// bytes when the caller computed them while receiving (STOR); a rename reads the
-    /// file instead.
+    /// Where a STOR/APPE of `path` writes: refused (553) unless it names a file, so
+    /// that `/`, `.`, `..`, a trailing slash or an existing folder never get as far as
+    /// a temporary file (which would land in the folder's parent: for `/`, the shared
+    /// `ftp/` root, outside every creator's tree).
+    fn upload_target(&self, user: &CameraUser, path: &Path) -> Result<PathBuf, StorageError> {
+        let text = path.to_str().ok_or(ErrorKind::FileNameNotAllowedError)?;
+        let last = text.rsplit('/').next().unwrap_or_default();
+        if matches!(last, "" | "." | "..") {
+            return Err(ErrorKind::FileNameNotAllowedError.into());
+        }
+        let target = self.path(user, path)?;
+        if target == self.home(user)
+            || std::fs::symlink_metadata(&target).is_ok_and(|m| !m.is_file())
+        {
+            return Err(ErrorKind::FileNameNotAllowedError.into());
+        }
+        Ok(target)
+    }
+
+    /// How much the creator may still write in place of `target` (whose own bytes, if
+    /// it is not a photo, are about to be replaced), beside their photos, unfinished
+    /// tus uploads and the rest of their tree: refused with 552 when nothing is left.
+    /// Without a quota, no question is asked.
+    async fn room(&self, user: &CameraUser, target: &Path) -> Result<Room, StorageError> {
+        let quota = self.ingest.limits().creator_quota_bytes;
+        if quota == 0 {
+            return Ok(Room {
+                left: u64::MAX,
+                used: 0,
+                quota,
+            });
+        }
+        let held = self.usage.bytes(user.creator.id, target);
+        let left = self
+            .ingest
+            .room(user.creator.id, held, 1)
+            .await
+            .map_err(ingest_error)?;
+        Ok(Room {
+            left,
+            used: quota - left,
+            quota,
+        })
+    }
+
+    /// Commits the complete file at `file` as a photo named `name` through the ingest
+    /// core (a hard link of it goes into `incoming/`; `file` itself stays). `hashed`
+    /// carries the SHA-256, size and first bytes when the caller computed them while
+    /// receiving (STOR); a rename reads the file instead. The caller decides what
+    /// becomes of `file` when this fails.
     fn commit_blocking(
         &self,
         user: &CameraUser,
-        path: &Path,
+        file: &Path,
+        name: &str,
         hashed: Option<(String, u64, Vec<u8>)>,
-    ) -> Result<Option<i64>, StorageError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if is_temporary_name(&name) {
-            return Ok(None);
-        }
+    ) -> Result<Outcome, StorageError> {
         let temp = self.ingest.temp_path();
-        std::fs::hard_link(path, &temp).map_err(io_error)?;
+        std::fs::hard_link(file, &temp).map_err(io_error)?;
         let incoming = Incoming {
             creator_id: user.creator.id,
-            original_name: name,
+            original_name: name.to_string(),
             source: Source::Ftp,
         };
-        let result = match hashed {
+        match hashed {
             Some((sha256, size, head)) => self
                 .ingest
                 .commit_blocking(incoming, temp, sha256, size, head),
             None => self.ingest.receive_file_blocking(incoming, temp),
-        };
-        match result {
-            Ok(outcome) => Ok(Some(outcome.photo().id)),
-            Err(e) => {
-                let _ = std::fs::remove_file(path);
-                Err(ingest_error(e))
-            }
         }
+        .map_err(ingest_error)
+    }
+
+    /// Makes `path` in a tree a link to the stored photo `sha256` (replacing the file
+    /// there), so that a photo uploaded again, under this name or by another camera,
+    /// costs no second copy of its bytes.
+    fn link_photo(&self, sha256: &str, path: &Path) -> std::io::Result<()> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let temp = dir.join(format!(
+            "{PARTIAL_PREFIX}{}",
+            crate::identity::random_token("")
+        ));
+        std::fs::hard_link(self.ingest.photo_path(sha256), &temp)?;
+        std::fs::rename(&temp, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temp);
+        })
     }
 }
 
+/// The last component of `path`, as text.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// A STOR/APPE in progress: a temporary file beside its final name in the camera's
-/// tree, hashed as it is written.
+/// tree, hashed as it is written. Dropped without [`Upload::finish`] placing it (any
+/// refusal, an error, a transfer cancelled mid-way), it removes its temporary file.
 struct Upload {
     file: std::fs::File,
-    temp: PathBuf,
+    /// The temporary file, until it is moved into place.
+    temp: Option<PathBuf>,
     target: PathBuf,
     dir: PathBuf,
     /// Hash, size and first bytes of everything written, the resumed part included.
     hashing: Hashing,
     start_pos: u64,
     max: u64,
+    /// What the creator's quota leaves for this file.
+    room: Room,
     since_check: u64,
     /// The upload's key in the previews, for its instant preview.
     key: String,
@@ -212,10 +316,23 @@ struct Upload {
     offered: bool,
 }
 
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
 impl Upload {
     /// Opens the temporary file for a STOR (or APPE/REST from `start_pos`) into
     /// `target`; a resumed upload starts from a copy of the bytes already there.
-    fn open(trees: &CameraTrees, target: PathBuf, start_pos: u64) -> Result<Upload, StorageError> {
+    fn open(
+        trees: &CameraTrees,
+        target: PathBuf,
+        start_pos: u64,
+        room: Room,
+    ) -> Result<Upload, StorageError> {
         use std::io::{Read, Write};
         let dir = target
             .parent()
@@ -224,9 +341,11 @@ impl Upload {
         if !std::fs::metadata(&dir).map(|m| m.is_dir()).unwrap_or(false) {
             return Err(ErrorKind::PermanentDirectoryNotAvailable.into());
         }
+        // A resumed upload first copies the part already stored.
+        room.check(start_pos)?;
         trees
             .ingest
-            .check_space(SPACE_CHECK_BYTES)
+            .check_space(start_pos.saturating_add(SPACE_CHECK_BYTES))
             .map_err(ingest_error)?;
         let token = crate::identity::random_token("");
         let temp = dir.join(format!("{PARTIAL_PREFIX}{token}"));
@@ -241,13 +360,14 @@ impl Upload {
         trees.previews.upload_started(&key);
         let mut upload = Upload {
             file,
-            temp,
+            temp: Some(temp),
             target,
             dir,
             // Hashed as the bytes are written, so the commit need not read the file again.
             hashing: Hashing::default(),
             start_pos,
             max: trees.ingest.limits().max_file_bytes,
+            room,
             since_check: 0,
             key,
             instant_head: Vec::new(),
@@ -272,21 +392,22 @@ impl Upload {
                 Ok(copied)
             })();
             if copied.ok() != Some(start_pos) {
-                upload.discard();
                 return Err(ErrorKind::PermanentFileNotAvailable.into());
             }
         }
         Ok(upload)
     }
 
-    /// Takes the next bytes from the data connection: checked against the size limit
-    /// and the free-disk reserve, hashed, written.
+    /// Takes the next bytes from the data connection: checked against the size limit,
+    /// the creator's quota and the free-disk reserve, hashed, written.
     fn take(&mut self, trees: &CameraTrees, chunk: &[u8]) -> Result<(), StorageError> {
         use std::io::Write;
         let n = chunk.len();
-        if self.hashing.size() + n as u64 > self.max {
+        let size = self.hashing.size() + n as u64;
+        if size > self.max {
             return Err(ingest_error(IngestError::TooLarge(self.max)));
         }
+        self.room.check(size)?;
         self.since_check += n as u64;
         if self.since_check >= SPACE_CHECK_BYTES {
             trees
@@ -312,42 +433,73 @@ impl Upload {
         Ok(())
     }
 
-    /// Removes the temporary file: nothing of this upload stays.
-    fn discard(self) {
-        drop(self.file);
-        let _ = std::fs::remove_file(&self.temp);
+    /// Moves the temporary file into place under the target's name.
+    fn place(&mut self) -> Result<(), StorageError> {
+        let temp = self.temp.as_ref().expect("placed once");
+        std::fs::rename(temp, &self.target).map_err(io_error)?;
+        self.temp = None;
+        Ok(())
     }
 
-    /// Ends the upload after its stream ended with `streamed`, on a blocking thread:
-    /// complete, the file is fsynced, renamed to its name and committed as a photo;
-    /// cut off, what arrived is kept under its name for REST. Returns the bytes taken.
+    /// Ends the upload after its stream ended with `streamed`, on a blocking thread.
+    ///
+    /// Complete under a photo's name: committed as a photo (from the temporary file),
+    /// then moved into place; refused, the target is left as it was. Complete under a
+    /// temporary name, or cut off mid-way (kept for REST, made durable so a camera can
+    /// resume after a power cut too): moved into place as a file that is not a photo
+    /// yet, if its first bytes are a photo's (`ingest::sniff`); anything else is
+    /// refused (553) or, cut off, dropped. Returns the bytes taken.
     fn finish(
-        self,
+        mut self,
         trees: &CameraTrees,
         user: &CameraUser,
         streamed: Result<(), StorageError>,
     ) -> unftp_core::storage::Result<u64> {
         self.file.sync_all().map_err(io_error)?;
-        drop(self.file);
-        std::fs::rename(&self.temp, &self.target).map_err(io_error)?;
-        if streamed.is_err() {
-            // Cut off mid-way: make the partial file durable in the tree so the camera
-            // can resume it with REST after a power cut too.
-            files::sync_dir(&self.dir).map_err(io_error)?;
-            return streamed.map(|()| 0);
+        let name = file_name(&self.target);
+        let creator = user.creator.id;
+        let taken = self.hashing.size() - self.start_pos;
+        if streamed.is_err() || is_temporary_name(&name) {
+            if let Err(reason) = crate::ingest::sniff(self.hashing.head(), &name) {
+                tracing::info!(%reason, name, "FTP file not kept: not a photo");
+                return match streamed {
+                    Err(e) => Err(e),
+                    Ok(()) => Err(ingest_error(IngestError::Refused(reason))),
+                };
+            }
+            self.place()?;
+            trees.usage.note(creator, &self.target);
+            if streamed.is_err() {
+                files::sync_dir(&self.dir).map_err(io_error)?;
+            }
+            return streamed.map(|()| taken);
         }
         // Complete: its durability comes from the commit into the store (the tree is
         // the camera's view, and a lost tree entry only means a re-upload).
-        let (size, start_pos) = (self.hashing.size(), self.start_pos);
-        let hashed = Some(self.hashing.finish());
-        if let Some(photo_id) = trees.commit_blocking(user, &self.target, hashed)? {
-            // A file shorter than the limit whose thumbnail was not seen arriving.
-            if !self.offered && !self.instant_head.is_empty() {
-                trees.previews.offer_head(&self.key, self.instant_head);
+        let hashed = std::mem::take(&mut self.hashing).finish();
+        let temp = self.temp.clone().expect("not placed yet");
+        let outcome = trees.commit_blocking(user, &temp, &name, Some(hashed))?;
+        let photo = outcome.photo().clone();
+        match outcome {
+            // The temporary file is now a link to the stored photo.
+            Outcome::New(_) => self.place()?,
+            // Stored before: the tree links to that copy, and this one goes.
+            Outcome::Duplicate(_) => {
+                if let Err(e) = trees.link_photo(&photo.sha256, &self.target) {
+                    tracing::warn!(error = %e, "cannot link an FTP file to its stored photo; keeping its own copy");
+                    self.place()?;
+                }
             }
-            trees.previews.upload_committed(&self.key, photo_id);
         }
-        Ok(size - start_pos)
+        trees.usage.note(creator, &self.target);
+        // A file shorter than the limit whose thumbnail was not seen arriving.
+        if !self.offered && !self.instant_head.is_empty() {
+            trees
+                .previews
+                .offer_head(&self.key, std::mem::take(&mut self.instant_head));
+        }
+        trees.previews.upload_committed(&self.key, photo.id);
+        Ok(taken)
     }
 }
 
@@ -420,25 +572,30 @@ impl StorageBackend<CameraUser> for CameraTrees {
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
-        let target = self.path(user, path.as_ref())?;
-        // A resumed upload starts with a copy of the bytes already stored, which can be
-        // large: made on a blocking thread. A new one only opens a file.
-        let opened = if start_pos > 0 {
-            let trees = self.clone();
-            crate::db::run_blocking(move || Upload::open(&trees, target, start_pos))
-                .await
-                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
-        } else {
-            Upload::open(self, target, 0)
+        let opened = match self.upload_target(user, path.as_ref()) {
+            Ok(target) => match self.room(user, &target).await {
+                // A resumed upload starts with a copy of the bytes already stored,
+                // which can be large: made on a blocking thread. A new one only opens
+                // a file.
+                Ok(room) if start_pos > 0 => {
+                    let trees = self.clone();
+                    crate::db::run_blocking(move || Upload::open(&trees, target, start_pos, room))
+                        .await
+                        .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
+                        .and_then(|opened| opened)
+                }
+                Ok(room) => Upload::open(self, target, 0, room),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
         };
         let mut upload = match opened {
             Ok(upload) => upload,
             Err(e) => {
-                // Out of space or over quota (552): the client reads the refusal after
-                // sending, instead of hitting a closed connection and retrying blindly.
-                if e.kind() == ErrorKind::ExceededStorageAllocationError {
-                    drain(&mut input).await;
-                }
+                // Refused before anything was written (a folder's name, out of space,
+                // over quota): the client reads the refusal after sending, instead of
+                // hitting a closed connection and retrying blindly.
+                drain(&mut input).await;
                 return Err(e);
             }
         };
@@ -463,7 +620,7 @@ impl StorageBackend<CameraUser> for CameraTrees {
         if let Err(e) = &streamed {
             // A cut connection keeps what arrived (for REST); anything else keeps nothing.
             if e.kind() != ErrorKind::ConnectionClosed {
-                upload.discard();
+                drop(upload);
                 drain(&mut input).await;
                 return streamed.map(|()| 0);
             }
@@ -480,7 +637,9 @@ impl StorageBackend<CameraUser> for CameraTrees {
         path: P,
     ) -> unftp_core::storage::Result<()> {
         let path = self.path(user, path.as_ref())?;
-        tokio::fs::remove_file(path).await.map_err(io_error)
+        tokio::fs::remove_file(&path).await.map_err(io_error)?;
+        self.usage.note(user.creator.id, &path);
+        Ok(())
     }
 
     async fn mkd<P: AsRef<Path> + Send + fmt::Debug>(
@@ -489,6 +648,11 @@ impl StorageBackend<CameraUser> for CameraTrees {
         path: P,
     ) -> unftp_core::storage::Result<()> {
         let path = self.path(user, path.as_ref())?;
+        // A folder takes disk too: the reserve and the quota (at its size) apply.
+        self.ingest
+            .check_space(SPACE_CHECK_BYTES)
+            .map_err(ingest_error)?;
+        self.room(user, &path).await?;
         tokio::fs::create_dir(&path)
             .await
             .map_err(|e| match e.kind() {
@@ -496,7 +660,9 @@ impl StorageBackend<CameraUser> for CameraTrees {
                     StorageError::new(ErrorKind::PermanentDirectoryNotAvailable, e)
                 }
                 _ => io_error(e),
-            })
+            })?;
+        self.usage.note(user.creator.id, &path);
+        Ok(())
     }
 
     async fn rename<P: AsRef<Path> + Send + fmt::Debug>(
@@ -507,19 +673,46 @@ impl StorageBackend<CameraUser> for CameraTrees {
     ) -> unftp_core::storage::Result<()> {
         let from = self.path(user, from.as_ref())?;
         let to = self.path(user, to.as_ref())?;
+        let home = self.home(user);
+        if from == home || to == home {
+            return Err(ErrorKind::PermissionDenied.into());
+        }
         tokio::fs::rename(&from, &to).await.map_err(io_error)?;
+        let creator = user.creator.id;
+        self.usage.moved(creator, &from, &to);
         if let Some(dir) = to.parent() {
             files::sync_dir(dir).map_err(io_error)?;
         }
-        if tokio::fs::metadata(&to)
-            .await
-            .map(|m| m.is_file())
-            .unwrap_or(false)
-        {
-            let (trees, user) = (self.clone(), user.clone());
-            crate::db::run_blocking(move || trees.commit_blocking(&user, &to, None))
+        let name = file_name(&to);
+        // A file that is not a photo yet, given a photo's name (a camera's upload
+        // under a temporary name, renamed when done): it becomes one now. A photo
+        // renamed stays the photo it is (its link count says so).
+        let becomes_photo = !is_temporary_name(&name)
+            && tokio::fs::symlink_metadata(&to)
                 .await
-                .map_err(|e| StorageError::new(ErrorKind::LocalError, e))??;
+                .is_ok_and(|m| m.is_file() && m.nlink() == 1);
+        if becomes_photo {
+            let (trees, user) = (self.clone(), user.clone());
+            crate::db::run_blocking(move || {
+                let committed = match trees.commit_blocking(&user, &to, &name, None) {
+                    Ok(Outcome::New(_)) => Ok(()),
+                    Ok(Outcome::Duplicate(photo)) => {
+                        if let Err(e) = trees.link_photo(&photo.sha256, &to) {
+                            tracing::warn!(error = %e, "cannot link an FTP file to its stored photo; keeping its own copy");
+                        }
+                        Ok(())
+                    }
+                    // Refused (not a photo, over quota): the file goes.
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&to);
+                        Err(e)
+                    }
+                };
+                trees.usage.note(creator, &to);
+                committed
+            })
+            .await
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))??;
         }
         Ok(())
     }
@@ -533,7 +726,9 @@ impl StorageBackend<CameraUser> for CameraTrees {
         if path == self.home(user) {
             return Err(ErrorKind::PermissionDenied.into());
         }
-        tokio::fs::remove_dir(path).await.map_err(io_error)
+        tokio::fs::remove_dir(&path).await.map_err(io_error)?;
+        self.usage.note(user.creator.id, &path);
+        Ok(())
     }
 
     async fn cwd<P: AsRef<Path> + Send + fmt::Debug>(
@@ -560,25 +755,6 @@ async fn drain<R: AsyncRead + Unpin>(input: &mut R) {
         tokio::io::copy(&mut limited, &mut sink),
     )
     .await;
-}
-
-/// Removes the temporary files STOR writes before renaming into place (`.vbx-*`):
-/// only a crash leaves them, and only the running service writes FTP trees.
-pub(super) fn sweep_partials(root: &Path) -> std::io::Result<usize> {
-    let mut removed = 0;
-    for entry in walkdir::WalkDir::new(root).follow_links(false) {
-        let entry = entry.map_err(std::io::Error::other)?;
-        if entry.file_type().is_file()
-            && entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(PARTIAL_PREFIX)
-        {
-            std::fs::remove_file(entry.path())?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]

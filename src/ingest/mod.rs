@@ -367,6 +367,37 @@ impl Ingest {
         db::run_blocking(move || this.check_quota_blocking(creator_id, more)).await?
     }
 
+    /// Bytes `creator_id` holds on the box that ingest knows of: their photos and the
+    /// bytes received so far of their unfinished tus uploads (`uploads/`).
+    pub async fn stored_bytes(&self, creator_id: i64) -> Result<u64, IngestError> {
+        let store = self.inner.store.clone();
+        Ok(store
+            .read(move |c| {
+                let photos = used_bytes(c, creator_id)?;
+                let unfinished = uploads::unfinished_bytes(c, creator_id)?;
+                Ok::<_, StoreError>(photos.saturating_add(unfinished))
+            })
+            .await?)
+    }
+
+    /// How many more bytes `creator_id` may put on the box: `ingest.creator_quota_bytes`
+    /// less everything they hold ([`Ingest::stored_bytes`]) and `held` bytes a
+    /// protocol keeps for them elsewhere (an FTP tree's files that are not photos).
+    /// `u64::MAX` without a quota. Refused with [`IngestError::Quota`] when fewer than
+    /// `more` bytes are left. Checked again, for photos, when each one is stored.
+    pub async fn room(&self, creator_id: i64, held: u64, more: u64) -> Result<u64, IngestError> {
+        let quota = self.inner.limits.creator_quota_bytes;
+        if quota == 0 {
+            return Ok(u64::MAX);
+        }
+        let used = self.stored_bytes(creator_id).await?.saturating_add(held);
+        let left = quota.saturating_sub(used);
+        if left < more {
+            return Err(IngestError::Quota { used, quota });
+        }
+        Ok(left)
+    }
+
     /// [`Ingest::check_quota`] for callers on a blocking thread.
     fn check_quota_blocking(&self, creator_id: i64, more: u64) -> Result<(), IngestError> {
         let quota = self.inner.limits.creator_quota_bytes;

@@ -43,6 +43,17 @@ pub fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Upload>> {
     .optional()
 }
 
+/// Bytes `creator_id`'s unfinished uploads hold in `uploads/` (their durable
+/// offsets): counted against the creator's quota with their photos.
+pub fn unfinished_bytes(conn: &Connection, creator_id: i64) -> rusqlite::Result<u64> {
+    conn.query_row(
+        "SELECT coalesce(sum(offset), 0) FROM uploads WHERE creator_id = ?1 AND photo_id IS NULL",
+        [creator_id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+}
+
 /// Records a new upload at offset 0, created now.
 pub fn create(
     conn: &Connection,

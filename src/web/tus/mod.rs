@@ -305,7 +305,8 @@ async fn create(
             )));
         }
         state.ingest.check_space(length)?;
-        state.ingest.check_quota(creator.id, length).await?;
+        // Against everything the creator holds: photos and unfinished uploads.
+        state.ingest.room(creator.id, 0, length).await?;
     }
     let limit = state.config.previews.backpressure_queue;
     if limit > 0 {
@@ -470,6 +471,10 @@ async fn write_chunk(
         return Err(TusError::TooLarge("the upload is already complete".into()));
     }
     let limit = upload.length.unwrap_or(max);
+    // What the creator's quota leaves for this PATCH: their photos and every unfinished
+    // upload's bytes (this one's so far included) count, so a deferred length or many
+    // uploads at once cannot hold more than the quota.
+    let room = state.ingest.room(upload.creator_id, 0, 0).await?;
 
     let path = part_path(state, id);
     let mut file = tokio::fs::OpenOptions::new()
@@ -513,6 +518,15 @@ async fn write_chunk(
                     "ingest.max_file_bytes"
                 }
             )));
+        }
+        if written + chunk.len() as u64 > room {
+            // `room` is below the quota: without one it is `u64::MAX`.
+            let quota = state.config.ingest.creator_quota_bytes;
+            break Err(crate::ingest::IngestError::Quota {
+                used: quota.saturating_sub(room),
+                quota,
+            }
+            .into());
         }
         since_space_check += chunk.len() as u64;
         if since_space_check >= SPACE_CHECK_BYTES {
