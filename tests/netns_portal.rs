@@ -178,6 +178,9 @@ fn phone_gets_option_114_any_name_resolves_to_the_box_and_probes_reach_the_porta
     );
 
     // The box itself, as the service runs it: portal and API as shipped, FTP on.
+    let shipped_config = shipped("venuebox.toml");
+    assert!(shipped_config.contains(r#"attendee_networks = ["10.42.0.0/24", "fd42:42::/64"]"#));
+    assert!(shipped_config.contains(r#"attendee_interfaces = ["wlan0"]"#));
     let data = d.join("data");
     let venuebox = Command::new("ip")
         .args(["netns", "exec", &box_ns, BIN, "run"])
@@ -187,6 +190,15 @@ fn phone_gets_option_114_any_name_resolves_to_the_box_and_probes_reach_the_porta
         .env("VENUEBOX_MDNS__ENABLED", "false")
         .env("VENUEBOX_PORTAL__URL", format!("http://{BOX_IP}"))
         .env("VENUEBOX_PORTAL__API_URL", API)
+        // The shipped audience settings, on this interface.
+        .env(
+            "VENUEBOX_PORTAL__ATTENDEE_NETWORKS",
+            r#"["10.42.0.0/24", "fd42:42::/64"]"#,
+        )
+        .env(
+            "VENUEBOX_PORTAL__ATTENDEE_INTERFACES",
+            format!(r#"["{box_if}"]"#),
+        )
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(d.join("venuebox.log")).unwrap())
         .spawn()
@@ -409,5 +421,82 @@ fn phone_gets_option_114_any_name_resolves_to_the_box_and_probes_reach_the_porta
         "the FTP server itself is up (asks for a login): {:?}",
         local
     );
+
+    // The audience is decided by where a connection arrived (hardening item 3). The
+    // phone's IPv6 link-local address is in no attendee network, yet the admin,
+    // upload and photo paths stay hidden from it: with the shipped firewall (which
+    // sends it to the box's attendee-side address) and without it (the interface
+    // it arrived on is an attendee interface).
+    let box_link_local = must_in(
+        &box_ns,
+        &[
+            "ip", "-6", "-o", "addr", "show", "dev", &box_if, "scope", "link",
+        ],
+    );
+    let box_link_local = box_link_local
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_else(|| panic!("no link-local address on the box: {box_link_local}"))
+        .to_string();
+    assert!(box_link_local.starts_with("fe80:"), "{box_link_local}");
+    // Named as the address the box will see it reach (the firewall's DNAT target, or
+    // the link-local address itself), so the captive gate lets it through to the guard.
+    let over_link_local = |method: &str, path: &str, reached: &str| -> String {
+        let url = format!("http://[{box_link_local}%25{phone_if}]{path}");
+        let host = format!("Host: [{reached}]");
+        let out = run_in(
+            &phone_ns,
+            &[
+                "curl",
+                "-6",
+                "-s",
+                "-o",
+                "/dev/null",
+                "--max-time",
+                "3",
+                "-X",
+                method,
+                "-H",
+                &host,
+                "-w",
+                "%{http_code} %{local_ip}",
+                &url,
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for firewall in [true, false] {
+        let reached = if firewall {
+            "fd42:42::1"
+        } else {
+            box_link_local.as_str()
+        };
+        if !firewall {
+            must_in(
+                &box_ns,
+                &["nft", "flush", "chain", "inet", "venuebox", "prerouting"],
+            );
+        }
+        for (method, path) in [
+            ("GET", "/admin/login"),
+            ("GET", "/api/admin/sync"),
+            ("POST", "/files/"),
+            ("GET", "/photos/1/full"),
+        ] {
+            let got = over_link_local(method, path, reached);
+            assert!(
+                got.starts_with("404 fe80:"),
+                "{method} {path} from a link-local address (firewall {firewall}): {got}"
+            );
+        }
+        // The portal itself still answers there.
+        let got = over_link_local("GET", "/portal", reached);
+        assert!(
+            got.starts_with("200 fe80:"),
+            "portal over link-local: {got}"
+        );
+    }
     drop(venue);
 }

@@ -404,6 +404,10 @@ impl Config {
         for origin in &self.tus.cors_allowed_origins {
             bounds.push(("tus.cors_allowed_origins", origin, 300));
         }
+        // Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+        for interface in &self.portal.attendee_interfaces {
+            bounds.push(("portal.attendee_interfaces", interface, 15));
+        }
         for (key, value) in [
             ("storage.data_dir", &self.storage.data_dir),
             ("door.device", &self.door.device),
@@ -986,6 +990,11 @@ mod tests {
             "{:?}",
             e.issues
         );
+        let text = "[portal]\nattendee_interfaces = [\"wlan0-but-too-long\"]\n";
+        let Err(e) = load_str(text, &[]) else {
+            panic!("an interface name of 18 characters was accepted");
+        };
+        assert!(keys(e).contains(&"portal.attendee_interfaces".to_string()));
         // Control characters are refused too.
         let Err(e) = load_str("[event]\nname = \"Night\\u0007market\"\n", &[]) else {
             panic!("a control character in event.name was accepted");

@@ -324,6 +324,9 @@ pub struct PortalConfig {
     /// The attendee Wi-Fi's networks (e.g. `10.42.0.0/24`, `fd42::/64`): clients in
     /// them never reach admin, upload or photo paths, whatever the firewall does.
     pub attendee_networks: Vec<ipnet::IpNet>,
+    /// The attendee Wi-Fi's interfaces (e.g. `wlan0`): a connection that arrived on
+    /// one is an attendee's, whatever its address (IPv6 link-local included).
+    pub attendee_interfaces: Vec<String>,
 }
 
 /// Which back end reads the door scanner.
@@ -484,6 +487,7 @@ impl Default for PortalConfig {
             retention_days: 30,
             attendance_debounce_secs: 60,
             attendee_networks: Vec::new(),
+            attendee_interfaces: Vec::new(),
         }
     }
 }

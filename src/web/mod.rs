@@ -91,6 +91,8 @@ pub struct ClientAddr {
     pub tls: bool,
     /// The box's own address the connection came in on (after any DNAT), when known.
     pub local: Option<SocketAddr>,
+    /// The interface it arrived on ([`crate::net::arrival_interface`]), when known.
+    pub interface: Option<crate::net::IfName>,
 }
 
 impl ClientAddr {
@@ -339,7 +341,9 @@ async fn read_whole_body(
 }
 
 /// Guard of the admin and vendor routers: a request that arrived from the attendee
-/// network (`portal.attendee_networks`) gets 404, as for a path that does not exist.
+/// network ([`portal::Portal::is_attendee_connection`]: by the interface it arrived
+/// on, the box's address it reached, or the client's address) gets 404, as for a path
+/// that does not exist.
 /// Requests handed to the app in-process (no socket) have no client to judge.
 async fn staff_network_only(
     State(state): State<AppState>,
@@ -347,7 +351,7 @@ async fn staff_network_only(
     next: axum::middleware::Next,
 ) -> Response {
     if let Some(ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() {
-        if state.portal.is_attendee(client.ip()) {
+        if state.portal.is_attendee_connection(&client) {
             return AppError::NotFound.into_response();
         }
     }

@@ -252,10 +252,12 @@ impl Server {
     /// Serves one accepted connection on its own task, or closes it at once when a
     /// connection cap is reached.
     fn connection<S: Connection>(&self, stream: S, peer: SocketAddr, tls: bool) {
+        let local = stream.local();
         let client = ClientAddr {
             addr: peer,
             tls,
-            local: stream.local(),
+            local,
+            interface: local.and_then(crate::net::arrival_interface),
         };
         let Some(admitted) = admit(&self.open, &self.limits, client.ip()) else {
             tracing::debug!(client = %client.ip(), "connection refused: too many open");

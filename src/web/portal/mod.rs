@@ -77,6 +77,7 @@ struct Inner {
     api_path: Option<String>,
     /// Attendee networks: admin and vendor paths are refused to clients in them.
     attendee_networks: Vec<ipnet::IpNet>,
+    attendee_interfaces: Vec<String>,
 }
 
 impl Portal {
@@ -120,6 +121,7 @@ impl Portal {
                 own_hosts,
                 api_path,
                 attendee_networks: config.portal.attendee_networks.clone(),
+                attendee_interfaces: config.portal.attendee_interfaces.clone(),
             }),
         }
     }
@@ -184,6 +186,27 @@ impl Portal {
             }
             Err(_) => self.inner.own_hosts.iter().any(|h| h == host),
         }
+    }
+
+    /// Did this connection come from the attendee network? Decided by where it
+    /// arrived, not only by who says they are sending it (hardening item 3): the
+    /// interface it arrived on is one of `portal.attendee_interfaces`, or the box's
+    /// own address it reached is in `portal.attendee_networks` (the shipped firewall
+    /// sends every attendee web connection to the box's attendee-side address), or the
+    /// client's address is. So a phone on the attendee Wi-Fi using its IPv6
+    /// link-local address (fe80::/10, in no configured network) is still an attendee.
+    pub fn is_attendee_connection(&self, client: &ClientAddr) -> bool {
+        if let Some(interface) = &client.interface {
+            if self
+                .inner
+                .attendee_interfaces
+                .iter()
+                .any(|i| i == interface.as_str())
+            {
+                return true;
+            }
+        }
+        self.is_attendee(client.ip()) || client.local.is_some_and(|l| self.is_attendee(l.ip()))
     }
 
     /// Is `ip` in one of `portal.attendee_networks`? (An IPv4-mapped IPv6 address counts
