@@ -351,7 +351,7 @@ async fn staff_network_only(
     next: axum::middleware::Next,
 ) -> Response {
     if let Some(ConnectInfo(client)) = request.extensions().get::<ConnectInfo<ClientAddr>>() {
-        if state.portal.is_attendee_connection(&client) {
+        if state.portal.is_attendee_connection(client) {
             return AppError::NotFound.into_response();
         }
     }
