@@ -1473,3 +1473,61 @@ async fn unfinished_uploads_count_against_the_quota() {
     assert_eq!(create(Some("40000")).await.status, 201);
     b.stop().await;
 }
+
+/// A creator's unfinished uploads are capped (`tus.max_open_uploads_per_creator`):
+/// a burst of creations at once gets exactly the cap through, the rest 429; another
+/// creator is unaffected, and finishing one makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_creations_gets_exactly_the_open_upload_cap() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.tus.max_open_uploads_per_creator = 5),
+        ..Default::default()
+    })
+    .await;
+    let (_, ana) = b.creator("Ana").await;
+    let (_, bo) = b.creator("Bo").await;
+    let c = reqwest::Client::new();
+    let create = |token: String| {
+        let (c, url) = (c.clone(), b.url("/files/"));
+        tokio::spawn(async move {
+            let r = c
+                .post(url)
+                .bearer_auth(token)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Length", 1000)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_string());
+            (status, location)
+        })
+    };
+    let burst: Vec<_> = (0..30).map(|_| create(ana.clone())).collect();
+    let mut created = Vec::new();
+    let mut refused = 0;
+    for task in burst {
+        match task.await.unwrap() {
+            (201, Some(location)) => created.push(location),
+            (429, None) => refused += 1,
+            other => panic!("creation answered {other:?}"),
+        }
+    }
+    assert_eq!((created.len(), refused), (5, 25));
+    assert_eq!(create(bo).await.unwrap().0, 201, "the cap is per creator");
+    // Terminating one makes room for one more.
+    let r = c
+        .delete(b.url(&created[0]))
+        .bearer_auth(&ana)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(create(ana.clone()).await.unwrap().0, 201);
+    assert_eq!(create(ana).await.unwrap().0, 429);
+    b.stop().await;
+}

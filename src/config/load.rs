@@ -227,6 +227,12 @@ impl Config {
         if self.tus.expire_after_secs == 0 {
             bad("tus.expire_after_secs", "must be at least 1".into());
         }
+        if self.tus.max_open_uploads_per_creator == 0 {
+            bad(
+                "tus.max_open_uploads_per_creator",
+                "must be at least 1".into(),
+            );
+        }
         let origins = &self.tus.cors_allowed_origins;
         if origins.len() > MAX_CORS_ORIGINS {
             bad(
@@ -430,7 +436,7 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 30] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 31] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
@@ -493,6 +499,11 @@ impl Config {
                 1 << 44,
             ),
             ("ingest.max_file_bytes", self.ingest.max_file_bytes, 1 << 40),
+            (
+                "tus.max_open_uploads_per_creator",
+                self.tus.max_open_uploads_per_creator,
+                100_000,
+            ),
             (
                 "tus.expire_after_secs",
                 self.tus.expire_after_secs,

@@ -241,6 +241,8 @@ pub struct IngestConfig {
 pub struct TusConfig {
     /// An unfinished upload untouched for this long expires and its bytes are removed.
     pub expire_after_secs: u64,
+    /// Unfinished uploads one creator may have at once; creating another answers 429.
+    pub max_open_uploads_per_creator: u64,
     /// Web pages on other origins that may upload here from a browser (CORS, see
     /// `web::tus::cors`), e.g. a photographer's own site running tus-js-client or Uppy.
     /// Each is an origin exactly as browsers send it in the `Origin` header:
@@ -442,6 +444,7 @@ impl Default for TusConfig {
     fn default() -> Self {
         TusConfig {
             expire_after_secs: 24 * 3600,
+            max_open_uploads_per_creator: 64,
             cors_allowed_origins: Vec::new(),
         }
     }

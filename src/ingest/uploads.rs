@@ -54,7 +54,9 @@ pub fn unfinished_bytes(conn: &Connection, creator_id: i64) -> rusqlite::Result<
     .map(|n| n as u64)
 }
 
-/// Records a new upload at offset 0, created now.
+/// Records a new upload at offset 0, created now, unless the creator already has
+/// `max_open` unfinished uploads: then `Ok(false)` and nothing is recorded. Call it in
+/// a write transaction, so a burst of creations cannot all pass the count.
 pub fn create(
     conn: &Connection,
     id: &str,
@@ -62,7 +64,16 @@ pub fn create(
     length: Option<u64>,
     metadata: &str,
     expires_at: i64,
-) -> rusqlite::Result<()> {
+    max_open: u64,
+) -> rusqlite::Result<bool> {
+    let open: i64 = conn.query_row(
+        "SELECT count(*) FROM uploads WHERE creator_id = ?1",
+        [creator_id],
+        |r| r.get(0),
+    )?;
+    if open as u64 >= max_open {
+        return Ok(false);
+    }
     conn.execute(
         "INSERT INTO uploads (id, creator_id, length, offset, metadata, created_at, expires_at)
          VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
@@ -75,7 +86,7 @@ pub fn create(
             expires_at
         ],
     )?;
-    Ok(())
+    Ok(true)
 }
 
 /// Records bytes received (after they were fsynced): the new offset, the length (a

@@ -57,6 +57,10 @@ pub enum TusError {
     /// 503: the box is behind on previews; retry after the given seconds.
     #[error("{0}")]
     Busy(String),
+    /// 429: the creator already has `tus.max_open_uploads_per_creator` unfinished
+    /// uploads; finish or terminate one first.
+    #[error("{0}")]
+    TooManyOpen(String),
     /// 500.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -104,6 +108,7 @@ impl IntoResponse for TusError {
             TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
             TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
             TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TusError::TooManyOpen(_) => StatusCode::TOO_MANY_REQUESTS,
             TusError::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "tus request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -330,13 +330,19 @@ async fn create(
     let expires_at = crate::clock::now().saturating_add(state.config.tus.expire_after_secs as i64);
     {
         let (id, metadata, creator_id) = (id.clone(), metadata.clone(), creator.id);
-        state
+        let max_open = state.config.tus.max_open_uploads_per_creator;
+        let created = state
             .store
             .write(move |tx| {
-                uploads::create(tx, &id, creator_id, length, &metadata, expires_at)
+                uploads::create(tx, &id, creator_id, length, &metadata, expires_at, max_open)
                     .map_err(StoreError::from)
             })
             .await?;
+        if !created {
+            return Err(TusError::TooManyOpen(format!(
+                "{max_open} uploads are unfinished; finish or terminate one first"
+            )));
+        }
     }
     // The row first, then the file: a crash in between leaves a row whose file the
     // first PATCH creates, never a file no row knows.
