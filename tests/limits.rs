@@ -9,8 +9,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::{Options, TestBox};
-use reqwest::redirect::Policy;
+use common::{hidden, phone, Options, TestBox};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -64,22 +63,6 @@ async fn answers(streams: Vec<TcpStream>, wait: Duration) -> Vec<((Option<u16>, 
 fn status_of(response: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(response).ok()?;
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
-}
-
-/// A phone: its own loopback address and cookie jar, never following redirects.
-fn phone(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page.find(&marker).expect("hidden field") + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
 }
 
 /// Starts a consent POST whose body never finishes: headers and 10 of 100 bytes.

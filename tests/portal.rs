@@ -5,22 +5,9 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-
-use common::{Options, TestBox};
+use common::{hidden, phone, Options, TestBox};
 use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, CONTENT_TYPE, HOST, LOCATION, USER_AGENT};
-use reqwest::redirect::Policy;
 use venuebox::consent::{self, Scope};
-
-/// A phone: its own loopback address and cookie jar, never following redirects.
-fn phone(n: u8) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n)))
-        .cookie_store(true)
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// Each OS's probes: host, path, user agent, and the answer that means "online".
 struct Probe {
@@ -80,16 +67,6 @@ async fn probe(client: &reqwest::Client, b: &TestBox, p: &Probe) -> reqwest::Res
         .send()
         .await
         .unwrap()
-}
-
-/// Pulls the value of a hidden input out of a page.
-fn hidden(page: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in page"))
-        + marker.len();
-    page[start..].split('"').next().unwrap().to_string()
 }
 
 /// Opens the portal and returns its CSRF token (the client keeps the cookie).

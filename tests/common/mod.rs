@@ -65,6 +65,27 @@ pub fn testdata() -> PathBuf {
     dir
 }
 
+/// A phone: its own loopback address `127.0.0.<n>` (the box tells clients apart by
+/// address) and cookie jar, never following redirects.
+pub fn phone(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, n)))
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the hidden form field `name` in `page`.
+pub fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in page"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_string()
+}
+
 /// A free loopback port (for a box started as a separate process).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
