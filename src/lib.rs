@@ -10,7 +10,7 @@
 //! | --- | --- |
 //! | entry | `main.rs`, [`cli`] (the command line, `import`) |
 //! | composition | [`app`]: prepares the data dir, binds, spawns and joins every task |
-//! | edges | [`web`] (HTTP: admin, portal, previews, tus, sync API), [`ftp`] (cameras) |
+//! | edges | [`web`] (HTTP: admin, portal, previews, tus, sync API), [`ftp`] (cameras), [`hw`] (systemd, GPIO, serial devices, doctor) |
 //! | engine | [`sync`]: signed bundles to object storage |
 //! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`] |
 //! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark |
@@ -31,6 +31,7 @@ pub mod derivatives;
 pub mod event;
 pub mod files;
 pub mod ftp;
+pub mod hw;
 pub mod identity;
 pub mod ingest;
 pub mod logging;
