@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Boots a venuebox image under systemd and checks what a vendor relies on when they
+# plug the box in (issue 15, part 5):
+#
+#   bash tests/image_boot.sh [BINARY]     (default: target/debug/venuebox)
+#
+# image-build/debian-rootfs.sh builds a Debian 12 rootfs with debootstrap and stages
+# the freshly built real binary into it (the same stage-rootfs.sh a Raspberry Pi OS
+# image gets); systemd-nspawn boots it (--register=no --keep-unit --boot, a private
+# network). Then, within time bounds: the unit is active, which for Type=notify means
+# venuebox sent READY=1, with its watchdog configured; /healthz answers 200; after
+# kill -9 systemd restarts it and it is READY again; `systemctl stop` stops it
+# cleanly (Result=success). Prints the times from boot to READY and to /healthz.
+#
+# Needs root, debootstrap and systemd-container (tests/run.sh installs them) and a
+# Debian mirror; a missing tool is a failure, not a skip.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+binary=${1:-$repo/target/debug/venuebox}
+[ "$(id -u)" -eq 0 ] || { echo "FAIL: the boot test needs root (CI runs as root)" >&2; exit 1; }
+for tool in debootstrap systemd-nspawn nsenter; do
+    command -v "$tool" >/dev/null || {
+        echo "FAIL: $tool is missing (tests/run.sh installs debootstrap and systemd-container)" >&2
+        exit 1
+    }
+done
+[ -x "$binary" ] || { echo "FAIL: $binary is missing: build it first (cargo build)" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/venuebox-boot.XXXXXX)
+rootfs="$work/rootfs"
+nspawn_pid=""
+cleanup() {
+    if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+        kill "$nspawn_pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$nspawn_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+pass() { echo "ok:   $*"; }
+
+bash "$repo/image-build/debian-rootfs.sh" --binary "$binary" --rootfs "$rootfs" >"$work/build.log" 2>&1 ||
+    { cat "$work/build.log" >&2; echo "FAIL: building the rootfs" >&2; exit 1; }
+pass "rootfs built with debootstrap, venuebox staged ($(du -sh "$rootfs" | cut -f1))"
+
+now_ms() { date +%s%3N; }
+booted=$(now_ms)
+systemd-nspawn --register=no --keep-unit --boot --private-network -D "$rootfs" \
+    >"$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+# The container's init, as seen from here: the child of systemd-nspawn.
+init=""
+for _ in $(seq 100); do
+    init=$(pgrep -P "$nspawn_pid" | head -1 || true)
+    [ -n "$init" ] && break
+    sleep 0.1
+done
+[ -n "$init" ] || { cat "$work/console.log" >&2; echo "FAIL: the container did not start" >&2; exit 1; }
+inside() { nsenter -t "$init" -a "$@"; }
+
+# wait_for SECONDS COMMAND...: runs COMMAND until it succeeds or SECONDS pass.
+wait_for() {
+    local until=$(( $(date +%s) + $1 )); shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$until" ] || return 1
+        sleep 0.2
+    done
+}
+active() { [ "$(inside systemctl is-active venuebox 2>/dev/null)" = active ]; }
+healthy() { [ "$(inside curl -s -o /dev/null -m 2 -w '%{http_code}' http://127.0.0.1/healthz)" = 200 ]; }
+unit() { inside systemctl show -p "$1" --value venuebox; }
+
+if wait_for 90 active; then
+    ready_ms=$(( $(now_ms) - booted ))
+    pass "venuebox is active (READY=1) $ready_ms ms after systemd-nspawn --boot"
+else
+    fail "venuebox not active within 90 s: $(inside systemctl status venuebox --no-pager 2>&1 | tail -20)"
+fi
+[ "$(unit Type)" = notify ] && pass "Type=notify" || fail "Type is $(unit Type), want notify"
+watchdog=$(unit WatchdogUSec)
+[ -n "$watchdog" ] && [ "$watchdog" != 0 ] && [ "$watchdog" != infinity ] &&
+    pass "watchdog configured (WatchdogUSec=$watchdog)" || fail "no watchdog (WatchdogUSec=$watchdog)"
+if wait_for 30 healthy; then
+    pass "/healthz answers 200 $(( $(now_ms) - booted )) ms after boot"
+else
+    fail "/healthz did not answer 200"
+fi
+
+# kill -9: systemd restarts it (Restart=), and it is READY again.
+main_pid=$(unit MainPID)
+inside systemctl kill -s KILL venuebox
+restarted() { [ "$(unit NRestarts)" -ge 1 ] && active && [ "$(unit MainPID)" != "$main_pid" ]; }
+if wait_for 60 restarted && wait_for 30 healthy; then
+    pass "restarted after kill -9 (NRestarts=$(unit NRestarts)) and healthy again"
+else
+    fail "not restarted after kill -9: $(inside systemctl status venuebox --no-pager 2>&1 | tail -10)"
+fi
+
+# A clean stop: SIGTERM, graceful shutdown, exit 0.
+inside systemctl stop venuebox
+state="$(unit ActiveState) $(unit Result) $(unit ExecMainStatus)"
+[ "$state" = "inactive success 0" ] && pass "stopped cleanly ($state)" ||
+    fail "stop: ActiveState Result ExecMainStatus = $state; $(inside journalctl -u venuebox --no-pager 2>&1 | tail -10)"
+
+inside systemctl poweroff >/dev/null 2>&1 || true
+wait_for 30 bash -c "! kill -0 $nspawn_pid 2>/dev/null" && pass "the container powered off" ||
+    fail "the container did not power off"
+
+if [ "$failures" -gt 0 ]; then
+    echo "image_boot: $failures failure(s)" >&2
+    exit 1
+fi
+echo "image_boot: ok"
