@@ -224,3 +224,55 @@ fn a_port_held_by_a_running_venuebox_is_not_an_error() {
     assert!(http.2.contains("held by the running venuebox"), "{http:?}");
     drop(running);
 }
+
+/// A socat pseudo-terminal pair standing in for a USB scanner, killed when dropped.
+struct Pty(Child);
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_serial_scanner_device_is_found_or_named_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let device = tmp.path().join("ttyScanner");
+    let doctor = || {
+        let out = venuebox(tmp.path())
+            .env("VENUEBOX_HTTP__LISTEN", "127.0.0.1:0")
+            .env("VENUEBOX_DOOR__SCANNER", "serial")
+            .env("VENUEBOX_DOOR__DEVICE", &device)
+            .args(["doctor", "--json"])
+            .output()
+            .unwrap();
+        let (_, list) = findings(&out);
+        let door = list.into_iter().find(|f| f.0 == "door").expect("door");
+        (out.status.code(), door)
+    };
+
+    let (code, door) = doctor();
+    assert_eq!(code, Some(1), "{door:?}");
+    assert_eq!(door.1, "error", "{door:?}");
+    assert!(door.2.contains("missing") && door.3.contains("/dev/serial/by-id"));
+
+    let other = tmp.path().join("ttyOther");
+    let child = Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", device.display()))
+        .arg(format!("pty,raw,echo=0,link={}", other.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("socat must be installed (tests/run.sh installs it)");
+    let pty = Pty(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !device.exists() {
+        assert!(std::time::Instant::now() < deadline, "socat made no pty");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, door) = doctor();
+    assert_eq!(door.1, "ok", "{door:?}");
+    assert_eq!(code, Some(0), "{door:?}");
+    drop(pty);
+}
