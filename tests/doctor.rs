@@ -276,3 +276,37 @@ fn the_serial_scanner_device_is_found_or_named_missing() {
     assert_eq!(code, Some(0), "{door:?}");
     drop(pty);
 }
+
+#[test]
+fn the_s3_endpoint_is_probed_when_sync_is_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let endpoint = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    let doctor = || {
+        let out = venuebox(tmp.path())
+            .env("VENUEBOX_HTTP__LISTEN", "127.0.0.1:0")
+            .env("VENUEBOX_SYNC__ENABLED", "true")
+            .env("VENUEBOX_SYNC__TARGET", "s3")
+            .env("VENUEBOX_SYNC__BUCKET", "photos")
+            .env("VENUEBOX_SYNC__ENDPOINT", format!("http://{addr}/"))
+            .args(["doctor", "--json"])
+            .output()
+            .unwrap();
+        let (_, list) = findings(&out);
+        let uplink = list.into_iter().find(|f| f.0 == "uplink").expect("uplink");
+        (out.status.code(), uplink)
+    };
+    let (code, uplink) = doctor();
+    assert_eq!((code, uplink.1.as_str()), (Some(0), "ok"), "{uplink:?}");
+    assert!(uplink.2.contains(&addr.to_string()), "{uplink:?}");
+
+    drop(endpoint);
+    let (code, uplink) = doctor();
+    // Unreachable is a warning: sync is store-and-forward, the box works without it.
+    assert_eq!(
+        (code, uplink.1.as_str()),
+        (Some(0), "warning"),
+        "{uplink:?}"
+    );
+    assert!(uplink.2.contains("unreachable") && uplink.3.contains("uplink"));
+}
