@@ -116,6 +116,15 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::sync::commands::SyncCommand,
     },
+    /// Check this machine for the event: ports, data dir and free space, storage medium,
+    /// clock, hostapd/dnsmasq/nftables, door scanner, GPIO, power, uplink. One line per
+    /// finding (ok, info, WARNING, ERROR) with its fix; exit status 1 if any is an error.
+    Doctor {
+        /// Print the report as JSON: `{"ok", "errors", "warnings", "findings": [{"check",
+        /// "level", "what", "fix"}]}` (see `hw::doctor::Report`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Output formats of `venuebox render`.
@@ -356,6 +365,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor { json } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            let report = crate::hw::doctor::examine(&config, cli.config.as_deref());
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(if report.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Import { dir, creator } => {
             init_quiet_logging();

@@ -717,6 +717,13 @@ pub fn used_bytes(conn: &rusqlite::Connection, creator_id: i64) -> rusqlite::Res
     .map(|n| n as u64)
 }
 
+/// When the most recently received photo arrived (seconds since the epoch), or `None`
+/// when no photo is stored. `venuebox doctor` compares it with the clock: a clock
+/// earlier than a stored photo has gone back.
+pub fn newest_received_at(conn: &rusqlite::Connection) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT max(received_at) FROM photos", [], |r| r.get(0))
+}
+
 const PHOTO_COLUMNS: &str =
     "id, sha256, size, media_type, raw, creator_id, original_name, source, received_at";
 
