@@ -178,13 +178,19 @@ fn ready_after_listeners_readable_status_watchdog_at_half_interval_stopping_on_s
         pings.len(),
         lines
     );
-    for pair in pings.windows(2) {
-        let gap = pair[1] - pair[0];
-        assert!(
-            gap >= Duration::from_millis(700) && gap <= Duration::from_millis(1400),
-            "pings {gap:?} apart (want about 1 s)"
-        );
-    }
+    // About 1 s apart: the median gap within 20 %, and never a whole watchdog interval
+    // (2 s) without a ping, even on a loaded machine where one round may miss.
+    let mut gaps: Vec<Duration> = pings.windows(2).map(|p| p[1] - p[0]).collect();
+    gaps.sort();
+    let median = gaps[gaps.len() / 2];
+    assert!(
+        median >= Duration::from_millis(800) && median <= Duration::from_millis(1200),
+        "median gap {median:?} between pings (want about 1 s): {gaps:?}"
+    );
+    assert!(
+        gaps.iter().all(|g| *g < Duration::from_millis(2000)),
+        "a watchdog interval without a ping: {gaps:?}"
+    );
     let statuses: Vec<&str> = manager
         .lines
         .iter()
@@ -249,7 +255,7 @@ fn watchdog_pings_stop_while_the_database_is_locked_and_resume_after() {
         .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
         .unwrap();
     let locked_at = Instant::now();
-    let lines = manager.collect_for(Duration::from_secs(6));
+    let lines = manager.collect_for(Duration::from_secs(7));
     // A round that had passed just before the lock may still ping once.
     let late: Vec<_> = pings(&lines)
         .into_iter()

@@ -404,6 +404,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_health_check_names_what_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("venuebox.db"),
+            &crate::db::StoreOptions::default(),
+        )
+        .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let health = Health::new(store.clone(), data.clone());
+        let bound = Duration::from_secs(5);
+        assert_eq!(health.check(bound).await, Ok(()));
+        // The data dir gone (an unmounted card): the disk check fails, alone.
+        std::fs::remove_dir(&data).unwrap();
+        let why = health.check(bound).await.unwrap_err();
+        assert!(why.starts_with("data dir: "), "{why}");
+        assert!(!why.contains("database"), "{why}");
+        // The database closed: the write round trip fails too.
+        store.close().await.unwrap();
+        let why = health.check(bound).await.unwrap_err();
+        assert!(why.starts_with("database: "), "{why}");
+        assert!(why.contains("data dir: "), "{why}");
+    }
+
+    #[tokio::test]
     async fn a_check_still_running_fails_the_next_round_instead_of_stacking() {
         let probe = Probe::default();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
