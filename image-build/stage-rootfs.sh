@@ -6,6 +6,9 @@
 #   /etc/venuebox/venuebox.toml                               config, 0640, kept if present
 #   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
 #   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
+#   /usr/lib/systemd/system/{hostapd,dnsmasq}.service.d/venuebox.conf
+#                                                             drop-ins ordering the Wi-Fi
+#                                                             after venuebox, 0644
 #   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
 #
 # Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
@@ -47,12 +50,14 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 unit_src="$repo/systemd/venuebox.service"
 sysusers_src="$repo/systemd/venuebox-sysusers.conf"
 config_src="$repo/config/venuebox.toml"
+# Drop-ins for the venue network's services, ordered after venuebox (systemd/*.service.d/).
+dropins=(hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf)
 
 [ -e "$binary" ] || die "binary $binary does not exist (build it first, see image-build/README.md)"
 [ -f "$binary" ] || die "binary $binary is not a regular file"
 [ -x "$binary" ] || die "binary $binary is not executable (chmod +x it, or is it the right file?)"
 [ -d "$rootfs" ] || die "root file system $rootfs is not a directory (mount or create it first)"
-for f in "$unit_src" "$sysusers_src" "$config_src"; do
+for f in "$unit_src" "$sysusers_src" "$config_src" "${dropins[@]/#/$repo/systemd/}"; do
     [ -f "$f" ] || die "$f is missing from the repository"
 done
 
@@ -83,6 +88,9 @@ install_file() {
 install_file "$binary" 0755 /usr/bin/venuebox
 install_file "$unit_src" 0644 /usr/lib/systemd/system/venuebox.service
 install_file "$sysusers_src" 0644 /usr/lib/sysusers.d/venuebox.conf
+for dropin in "${dropins[@]}"; do
+    install_file "$repo/systemd/$dropin" 0644 "/usr/lib/systemd/system/$dropin"
+done
 
 config=/etc/venuebox/venuebox.toml
 if [ -e "$rootfs$config" ] || [ -L "$rootfs$config" ]; then

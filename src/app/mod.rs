@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::identity::{self, Vault};
 use crate::net::mdns;
 use crate::web::{self, portal, tus, AppState};
-use crate::{consent, db, derivatives, ftp, ingest, sync};
+use crate::{consent, db, derivatives, ftp, hw, ingest, sync};
 
 pub mod tasks;
 
@@ -223,6 +223,9 @@ pub async fn serve_router(
             tasks.shutdown(),
         ),
     );
+    if hw::notify::enabled() {
+        spawn_systemd_reporting(&tasks, &state);
+    }
     state.portal.bound(sockets.web.http.local_addr()?);
     let http_port = sockets.web.http.local_addr()?.port();
     let ftp_port = match &sockets.ftp {
@@ -247,10 +250,46 @@ pub async fn serve_router(
     }
     let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
     let limits = web::ConnectionLimits::from_config(&state.config.http);
+    // The database is open, the listeners are bound (connections queue in the
+    // backlog until the serve loop below accepts them) and every worker is spawned.
+    hw::notify::ready();
     web::serve(router, sockets.web, limits, shutdown, grace).await;
     db::run_blocking(move || announcer.shutdown()).await?;
     tasks.join(grace + Duration::from_secs(2)).await;
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Under systemd (`NOTIFY_SOCKET` set): the `STATUS=` reporter, the watchdog loop when
+/// `WATCHDOG_USEC` asks for one, and `STOPPING=1` as soon as shutdown starts. See
+/// [`hw::notify`].
+fn spawn_systemd_reporting(tasks: &Tasks, state: &AppState) {
+    let config = &state.config;
+    let health = hw::notify::watchdog_period().map(|period| {
+        let health = hw::notify::Health::new(state.store.clone(), config.storage.data_dir.clone());
+        tasks.spawn(
+            "watchdog",
+            hw::notify::watchdog(health.clone(), period, tasks.shutdown()),
+        );
+        health
+    });
+    let sources = hw::notify::StatusSources {
+        store: state.store.clone(),
+        previews: state.previews.clone(),
+        sync: state.sync.clone(),
+        sync_enabled: config.sync.enabled,
+        data_dir: config.storage.data_dir.clone(),
+        reserve_bytes: config.ingest.free_disk_reserve_bytes,
+        health,
+    };
+    tasks.spawn(
+        "systemd status",
+        hw::notify::report_status(sources, tasks.shutdown()),
+    );
+    let shutdown = tasks.shutdown();
+    tasks.spawn("systemd stopping", async move {
+        shutdown.cancelled().await;
+        hw::notify::stopping();
+    });
 }

@@ -486,6 +486,21 @@ impl Store {
         .is_ok()
     }
 
+    /// A round trip through the writer: takes the write lock (an IMMEDIATE
+    /// transaction, waiting at most the busy timeout), reads the schema, commits an
+    /// empty transaction. Changes nothing and writes no page. Fails when another
+    /// process holds the database's write lock past the busy timeout, when the file
+    /// cannot be read, or after [`Store::close`]. The watchdog's database check.
+    pub async fn write_round_trip(&self) -> Result<(), StoreError> {
+        self.write_sql(|tx| {
+            tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
     /// Flushes the WAL into the main file and closes every connection. Later calls to
     /// the store answer [`StoreError::Closed`].
     pub async fn close(&self) -> Result<(), StoreError> {

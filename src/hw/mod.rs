@@ -5,3 +5,4 @@
 //! `ftp/`, it may import engines and below, never another edge.
 
 pub mod doctor;
+pub mod notify;
