@@ -8,7 +8,8 @@
 # the freshly built real binary into it (the same stage-rootfs.sh a Raspberry Pi OS
 # image gets); systemd-nspawn boots it (--register=no --keep-unit --boot, a private
 # network). Then, within time bounds: the unit is active, which for Type=notify means
-# venuebox sent READY=1, with its watchdog configured; /healthz answers 200; after
+# venuebox sent READY=1, with its watchdog configured and a STATUS= line shown;
+# /healthz answers 200; after
 # kill -9 systemd restarts it and it is READY again; `systemctl stop` stops it
 # cleanly (Result=success). Prints the times from boot to READY and to /healthz.
 #
@@ -54,10 +55,15 @@ systemd-nspawn --register=no --keep-unit --boot --private-network -D "$rootfs" \
     >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 
-# The container's init, as seen from here: the child of systemd-nspawn.
+# The container's init, as seen from here: the child of systemd-nspawn that runs
+# systemd (nspawn forks helpers first, so wait for that one).
 init=""
-for _ in $(seq 100); do
-    init=$(pgrep -P "$nspawn_pid" | head -1 || true)
+for _ in $(seq 300); do
+    for child in $(pgrep -P "$nspawn_pid" || true); do
+        if [ "$(ps -o comm= -p "$child" 2>/dev/null)" = systemd ]; then
+            init=$child
+        fi
+    done
     [ -n "$init" ] && break
     sleep 0.1
 done
@@ -86,6 +92,12 @@ fi
 watchdog=$(unit WatchdogUSec)
 [ -n "$watchdog" ] && [ "$watchdog" != 0 ] && [ "$watchdog" != infinity ] &&
     pass "watchdog configured (WatchdogUSec=$watchdog)" || fail "no watchdog (WatchdogUSec=$watchdog)"
+status_line() { unit StatusText | grep -q .; }
+if wait_for 15 status_line; then
+    pass "systemctl status shows: $(unit StatusText)"
+else
+    fail "no STATUS= line reached systemd"
+fi
 if wait_for 30 healthy; then
     pass "/healthz answers 200 $(( $(now_ms) - booted )) ms after boot"
 else

@@ -36,6 +36,8 @@ declare -A tools=(
   [identify]=imagemagick      # ... its `convert` makes PNG and TIFF and decodes for pixel
                               # comparison (checked by `identify`: some machines carry a
                               # stand-in `convert` that is not ImageMagick)
+  [debootstrap]=debootstrap   # tests/image_boot.sh builds a Debian rootfs ...
+  [systemd-nspawn]=systemd-container  # ... and boots it under systemd
 )
 missing=()
 for cmd in "${!tools[@]}"; do
@@ -77,4 +79,6 @@ echo "== cargo test"
 cargo test --locked
 echo "== image build"
 bash tests/image_build.sh
+echo "== image boot (systemd-nspawn)"
+bash tests/image_boot.sh target/debug/venuebox
 echo "tests/run.sh: all passed"
