@@ -28,6 +28,7 @@ pub mod consent;
 pub mod creators;
 pub mod db;
 pub mod derivatives;
+pub mod devices;
 pub mod event;
 pub mod files;
 pub mod ftp;
