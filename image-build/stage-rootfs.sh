@@ -6,6 +6,7 @@
 #   /etc/venuebox/venuebox.toml                               config, 0640, kept if present
 #   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
 #   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
+#   /usr/lib/udev/rules.d/99-venuebox-serial.rules            scanner/printer names, 0644
 #   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
 #
 # Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
@@ -47,12 +48,13 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 unit_src="$repo/systemd/venuebox.service"
 sysusers_src="$repo/systemd/venuebox-sysusers.conf"
 config_src="$repo/config/venuebox.toml"
+udev_src="$repo/hardware/99-venuebox-serial.rules"
 
 [ -e "$binary" ] || die "binary $binary does not exist (build it first, see image-build/README.md)"
 [ -f "$binary" ] || die "binary $binary is not a regular file"
 [ -x "$binary" ] || die "binary $binary is not executable (chmod +x it, or is it the right file?)"
 [ -d "$rootfs" ] || die "root file system $rootfs is not a directory (mount or create it first)"
-for f in "$unit_src" "$sysusers_src" "$config_src"; do
+for f in "$unit_src" "$sysusers_src" "$config_src" "$udev_src"; do
     [ -f "$f" ] || die "$f is missing from the repository"
 done
 
@@ -83,6 +85,7 @@ install_file() {
 install_file "$binary" 0755 /usr/bin/venuebox
 install_file "$unit_src" 0644 /usr/lib/systemd/system/venuebox.service
 install_file "$sysusers_src" 0644 /usr/lib/sysusers.d/venuebox.conf
+install_file "$udev_src" 0644 /usr/lib/udev/rules.d/99-venuebox-serial.rules
 
 config=/etc/venuebox/venuebox.toml
 if [ -e "$rootfs$config" ] || [ -L "$rootfs$config" ]; then
