@@ -72,9 +72,15 @@ impl Pty {
         got
     }
 
-    fn unplug(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
+    fn unplug(self) {}
+}
+
+impl Drop for Pty {
+    /// Unplugs: socat killed (its pty links stay behind, dangling, as a vanished
+    /// /dev node would).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -349,5 +355,61 @@ async fn simulated_printer_appends_to_a_file() {
         assert!(Instant::now() < deadline, "nothing printed to the file");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_job_the_printer_was_not_back_for_in_time_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dev, peer) = (dir.path().join("ttyPrn"), dir.path().join("printer"));
+    let device_path = dev.clone();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| {
+            c.printer.kind = PrinterKind::Serial;
+            c.printer.device = device_path;
+            c.printer.job_max_age_secs = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let token = b.admin_token().await;
+    // The setup code slip waits, and is dropped once it is a second old.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let d = loop {
+        let d = device(&b, &token, "printer").await;
+        if d["rejected"] == 1 {
+            break d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "setup code slip not dropped: {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(d["state"], "waiting_for_device", "{d}");
+    assert_eq!(d["queued"], 0, "{d}");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("setup code dropped"),
+        "{d}"
+    );
+    // Back: a fresh job prints, the stale one does not.
+    let pty = Pty::plug(&dev, &peer);
+    let got = pty.collect();
+    wait_state(&b, &token, "printer", "connected").await;
+    let job = venuebox::devices::escpos::Receipt::new()
+        .line("fresh")
+        .cut();
+    b.state.printer.submit("receipt", job.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.lock().unwrap().len() < job.len() {
+        assert!(Instant::now() < deadline, "fresh job not printed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*got.lock().unwrap(), job, "only the fresh job");
+    drop(pty);
     b.stop().await;
 }

@@ -90,8 +90,16 @@ pub async fn run(
                 }
             }
         }
-        if let Some(job) = pending.take_if(|job| job.queued_at.elapsed() > max_age) {
-            drop_job(&devices, job, max_age);
+        // While the printer is away, jobs that waited too long are dropped now, oldest
+        // first (the queue is in order: the first fresh one ends the sweep).
+        loop {
+            if pending.is_none() {
+                pending = queue.try_recv().ok();
+            }
+            match pending.take_if(|job| job.queued_at.elapsed() > max_age) {
+                Some(job) => drop_job(&devices, job, max_age),
+                None => break,
+            }
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
