@@ -20,6 +20,7 @@ use venuebox::consent;
 /// A connected pty pair: the box opens `device`, the test uses `peer`.
 struct Pty {
     child: Child,
+    device: PathBuf,
     peer: PathBuf,
 }
 
@@ -41,6 +42,7 @@ impl Pty {
         }
         Pty {
             child,
+            device: device.to_path_buf(),
             peer: peer.to_path_buf(),
         }
     }
@@ -76,11 +78,14 @@ impl Pty {
 }
 
 impl Drop for Pty {
-    /// Unplugs: socat killed (its pty links stay behind, dangling, as a vanished
-    /// /dev node would).
+    /// Unplugs: socat killed and the device link removed, as udev removes a vanished
+    /// device's symlink (a dangling link could meet another test's pty that reuses
+    /// the same /dev/pts number).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.device);
+        let _ = std::fs::remove_file(&self.peer);
     }
 }
 
