@@ -418,3 +418,47 @@ async fn a_job_the_printer_was_not_back_for_in_time_is_dropped() {
     drop(pty);
     b.stop().await;
 }
+
+/// 256 KiB is far more than a pty's buffer (4 KiB): the box's writes come back short
+/// and blocked many times over, and every byte must still arrive, in order.
+#[tokio::test]
+async fn a_job_larger_than_the_device_buffer_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dev, peer) = (dir.path().join("ttyPrn"), dir.path().join("printer"));
+    let pty = Pty::plug(&dev, &peer);
+    let got = pty.collect();
+    let device_path = dev.clone();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| {
+            c.printer.kind = PrinterKind::Serial;
+            c.printer.device = device_path;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let token = b.admin_token().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while device(&b, &token, "printer").await["handled"] != 1 {
+        assert!(Instant::now() < deadline, "setup code slip not printed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let slip = got.lock().unwrap().len();
+    let mut receipt = venuebox::devices::escpos::Receipt::new();
+    for i in 0..4096 {
+        receipt = receipt.line(&format!("{i:06} {}", "x".repeat(56)));
+    }
+    let job = receipt.cut();
+    assert!(job.len() > 256 * 1024);
+    b.state.printer.submit("receipt", job.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().len() < slip + job.len() {
+        assert!(Instant::now() < deadline, "large job not printed whole");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got.lock().unwrap()[slip..], job[..]);
+    let d = device(&b, &token, "printer").await;
+    assert_eq!(d["handled"], 2, "{d}");
+    assert_eq!(d["state"], "connected", "{d}");
+    drop(pty);
+    b.stop().await;
+}
