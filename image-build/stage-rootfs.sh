@@ -9,6 +9,7 @@
 #   /usr/lib/systemd/system/{hostapd,dnsmasq}.service.d/venuebox.conf
 #                                                             drop-ins ordering the Wi-Fi
 #                                                             after venuebox, 0644
+#   /usr/lib/udev/rules.d/99-venuebox-serial.rules            scanner/printer names, 0644
 #   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
 #
 # Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
@@ -52,12 +53,13 @@ sysusers_src="$repo/systemd/venuebox-sysusers.conf"
 config_src="$repo/config/venuebox.toml"
 # Drop-ins for the venue network's services, ordered after venuebox (systemd/*.service.d/).
 dropins=(hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf)
+udev_src="$repo/hardware/99-venuebox-serial.rules"
 
 [ -e "$binary" ] || die "binary $binary does not exist (build it first, see image-build/README.md)"
 [ -f "$binary" ] || die "binary $binary is not a regular file"
 [ -x "$binary" ] || die "binary $binary is not executable (chmod +x it, or is it the right file?)"
 [ -d "$rootfs" ] || die "root file system $rootfs is not a directory (mount or create it first)"
-for f in "$unit_src" "$sysusers_src" "$config_src" "${dropins[@]/#/$repo/systemd/}"; do
+for f in "$unit_src" "$sysusers_src" "$config_src" "$udev_src" "${dropins[@]/#/$repo/systemd/}"; do
     [ -f "$f" ] || die "$f is missing from the repository"
 done
 
@@ -91,6 +93,7 @@ install_file "$sysusers_src" 0644 /usr/lib/sysusers.d/venuebox.conf
 for dropin in "${dropins[@]}"; do
     install_file "$repo/systemd/$dropin" 0644 "/usr/lib/systemd/system/$dropin"
 done
+install_file "$udev_src" 0644 /usr/lib/udev/rules.d/99-venuebox-serial.rules
 
 config=/etc/venuebox/venuebox.toml
 if [ -e "$rootfs$config" ] || [ -L "$rootfs$config" ]; then

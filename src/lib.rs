@@ -14,7 +14,7 @@
 //! | engine | [`sync`]: signed bundles to object storage |
 //! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`] |
 //! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark |
-//! | foundation | [`config`], [`db`], [`files`], [`identity`], [`net`], [`clock`], [`logging`], [`lowprio`] |
+//! | foundation | [`config`], [`db`], [`devices`], [`files`], [`identity`], [`net`], [`clock`], [`logging`], [`lowprio`] |
 //!
 //! The binary (`src/main.rs`) only hands over to [`cli::main`]; tests drive
 //! [`app::prepare`], [`app::bind`] and [`app::run`] with their own sockets.
@@ -28,6 +28,7 @@ pub mod consent;
 pub mod creators;
 pub mod db;
 pub mod derivatives;
+pub mod devices;
 pub mod event;
 pub mod files;
 pub mod ftp;

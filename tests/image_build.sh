@@ -83,6 +83,7 @@ expect_file /usr/lib/sysusers.d/venuebox.conf 644 "$sysusers_src"
 for dropin in hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf; do
     expect_file "/usr/lib/systemd/system/$dropin" 644 "$repo/systemd/$dropin"
 done
+expect_file /usr/lib/udev/rules.d/99-venuebox-serial.rules 644 "$repo/hardware/99-venuebox-serial.rules"
 
 link="$rootfs/etc/systemd/system/multi-user.target.wants/venuebox.service"
 if [ ! -L "$link" ]; then
@@ -178,7 +179,7 @@ if [ "$(id -u)" -eq 0 ]; then
         # run a copy of what the script needs from the test's own directory.
         userrepo="$work/user-repo"
         mkdir -p "$userrepo"
-        cp -r "$repo/image-build" "$repo/systemd" "$repo/config" "$userrepo/"
+        cp -r "$repo/image-build" "$repo/systemd" "$repo/config" "$repo/hardware" "$userrepo/"
         chmod -R a+rX "$userrepo"
         chmod a+r "$work/venuebox-v1"
         if out=$(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \

@@ -37,7 +37,7 @@ const LAYERS: &[(u8, &str, &str)] = &[
     (
         0,
         "foundation",
-        "config db files identity tokens net clock logging lowprio",
+        "config db files identity tokens net clock logging lowprio devices",
     ),
 ];
 const SAME_LAYER_OK: &[&str] = &["foundation", "domain"];

@@ -78,6 +78,19 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             config.storage.data_dir.display()
         )
     })?;
+    let devices = crate::devices::Devices::default();
+    let printer = hw::printer::handle(&config.printer, &devices);
+    if let SetupCode::New(code) = &setup_code {
+        // First start (or a reset code): a configured printer prints the code as a
+        // slip; it waits in the queue until the printer is there.
+        if printer.is_on() {
+            let slip = crate::devices::escpos::setup_code_slip(&config.device.name, code);
+            match printer.submit("setup code", slip) {
+                Ok(()) => tracing::info!("admin setup code queued for the printer"),
+                Err(e) => tracing::warn!(error = %e, "could not print the admin setup code"),
+            }
+        }
+    }
     let login_limiter = Arc::new(LoginLimiter::new(
         config.admin.login_max_failures,
         Duration::from_secs(config.admin.login_window_secs),
@@ -94,6 +107,8 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             previews,
             portal,
             sync: sync::SyncHandle::default(),
+            devices,
+            printer,
         },
         setup_code,
     })
@@ -168,7 +183,7 @@ pub async fn run(
 
 /// [`run`] with a router built by the caller (tests add routes to [`web::app`]).
 /// Also serves FTP, announces the box with mDNS, and runs every worker (render queue,
-/// store watcher, upload sweeper, retention, door scanner, sync), all spawned by one
+/// store watcher, upload sweeper, retention, door scanner, printer, sync), all spawned by one
 /// [`Tasks`] and stopped by the same `shutdown`, joined within one deadline (the
 /// HTTP grace period and 2 s more, under systemd's `TimeoutStopSec=20`).
 pub async fn serve_router(
@@ -212,7 +227,19 @@ pub async fn serve_router(
             .clone()
             .run(state.ingest.clone(), tasks.shutdown()),
     );
-    tasks.spawn("door", consent::door::run(state.door(), tasks.shutdown()));
+    tasks.spawn(
+        "door",
+        hw::scanner::run(state.door(), state.devices.clone(), tasks.shutdown()),
+    );
+    tasks.spawn(
+        "printer",
+        hw::printer::run(
+            state.printer.clone(),
+            state.config.printer.clone(),
+            state.devices.clone(),
+            tasks.shutdown(),
+        ),
+    );
     tasks.spawn(
         "sync",
         sync::run(

@@ -335,6 +335,27 @@ impl Config {
                 format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
             );
         }
+        if self.printer.kind != PrinterKind::Off && self.printer.device.as_os_str().is_empty() {
+            bad(
+                "printer.device",
+                "must be set when printer.kind is on".into(),
+            );
+        }
+        if !(300..=4_000_000).contains(&self.printer.baud) {
+            bad(
+                "printer.baud",
+                format!(
+                    "{} is not a serial speed (300 to 4000000)",
+                    self.printer.baud
+                ),
+            );
+        }
+        if self.printer.queue == 0 {
+            bad("printer.queue", "must be at least 1".into());
+        }
+        if self.printer.job_max_age_secs == 0 {
+            bad("printer.job_max_age_secs", "must be at least 1".into());
+        }
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
         for (key, value, max) in self.string_bounds() {
@@ -417,6 +438,7 @@ impl Config {
         for (key, value) in [
             ("storage.data_dir", &self.storage.data_dir),
             ("door.device", &self.door.device),
+            ("printer.device", &self.printer.device),
         ] {
             if let Some(value) = value.to_str() {
                 bounds.push((key, value, PATH));
@@ -436,10 +458,16 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 31] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 33] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
+            ("printer.queue", self.printer.queue as u64, 1_000),
+            (
+                "printer.job_max_age_secs",
+                self.printer.job_max_age_secs,
+                DAY,
+            ),
             ("previews.max_decodes", self.previews.max_decodes as u64, 64),
             (
                 "previews.max_pixels",
@@ -951,7 +979,9 @@ mod tests {
                 continue;
             };
             for (key, value) in table {
-                if value.is_str() && !matches!(key.as_str(), "scanner" | "format" | "target") {
+                if value.is_str()
+                    && !matches!(key.as_str(), "scanner" | "format" | "target" | "kind")
+                {
                     keys_found.push(format!("{section}.{key}"));
                 }
             }

@@ -56,6 +56,8 @@ pub struct Config {
     pub portal: PortalConfig,
     /// The pass scanner at the door.
     pub door: DoorConfig,
+    /// The receipt printer.
+    pub printer: PrinterConfig,
     /// Logging.
     pub log: LogConfig,
     /// The render queue.
@@ -355,6 +357,36 @@ pub struct DoorConfig {
     pub baud: u32,
 }
 
+/// Which back end drives the receipt printer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PrinterKind {
+    /// No printer.
+    Off,
+    /// An ESC/POS printer on a serial device (USB CDC, USB-serial adapter or UART).
+    Serial,
+    /// The ESC/POS byte stream appended to the file at `printer.device` (development
+    /// without a printer).
+    Simulated,
+}
+
+/// The receipt printer (ESC/POS).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct PrinterConfig {
+    /// `off`, `serial` or `simulated`.
+    pub kind: PrinterKind,
+    /// The device (`/dev/venuebox-printer`) or, for `simulated`, the file to append to.
+    pub device: PathBuf,
+    /// Serial speed (most USB printers ignore it; UART printers are often 9600 or 19200).
+    pub baud: u32,
+    /// How many print jobs may wait for the printer; a job beyond that is refused.
+    pub queue: usize,
+    /// A job not printed within this many seconds (printer unplugged, out of paper and
+    /// off) is dropped with an error rather than printed late.
+    pub job_max_age_secs: u64,
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
@@ -500,6 +532,17 @@ impl Default for DoorConfig {
             scanner: ScannerKind::Off,
             device: PathBuf::from("/dev/ttyACM0"),
             baud: 9600,
+        }
+    }
+}
+impl Default for PrinterConfig {
+    fn default() -> Self {
+        PrinterConfig {
+            kind: PrinterKind::Off,
+            device: PathBuf::from("/dev/venuebox-printer"),
+            baud: 9600,
+            queue: 16,
+            job_max_age_secs: 600,
         }
     }
 }

@@ -6,3 +6,6 @@
 
 pub mod doctor;
 pub mod notify;
+pub mod printer;
+pub mod scanner;
+pub mod serial;

@@ -215,6 +215,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/creators/ftp", post(api_creator_ftp))
         .route("/api/admin/event", get(api_event).put(api_set_event))
         .route("/api/admin/audit", get(api_audit))
+        .route("/api/admin/devices", get(api_devices))
         .route("/admin", get(page_home))
         .route("/admin/login", get(page_login).post(page_login_submit))
         .route("/admin/logout", post(page_logout))
@@ -310,6 +311,13 @@ async fn api_creator_ftp(
         .write(move |tx| creators::set_ftp_credentials(tx, &req.name, "admin"))
         .await?;
     Ok(Json(login))
+}
+
+/// `GET /api/admin/devices`: each configured serial device's state
+/// ([`crate::devices::DeviceStatus`]: connected or waiting, since when, the last error,
+/// lines or jobs handled and rejected, bytes), as `{"devices": [...]}`.
+async fn api_devices(State(state): State<AppState>, _: AdminSession) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "devices": state.devices.snapshot() }))
 }
 
 async fn api_event(

@@ -67,6 +67,10 @@ pub struct AppState {
     pub portal: portal::Portal,
     /// The sync worker's status, for the dashboard.
     pub sync: crate::sync::SyncHandle,
+    /// The serial devices' states (door scanner, printer), for the dashboard.
+    pub devices: crate::devices::Devices,
+    /// The receipt printer's queue ([`crate::devices::Printer::off`] when none).
+    pub printer: crate::devices::Printer,
 }
 
 impl AppState {
