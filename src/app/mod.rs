@@ -16,6 +16,7 @@ use crate::net::mdns;
 use crate::web::{self, portal, tus, AppState};
 use crate::{consent, db, derivatives, ftp, ingest, sync};
 
+mod gpio;
 pub mod tasks;
 
 pub use tasks::Tasks;
@@ -94,6 +95,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             previews,
             portal,
             sync: sync::SyncHandle::default(),
+            pairing: auth::Pairing::default(),
         },
         setup_code,
     })
@@ -179,6 +181,7 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let tasks = Tasks::new(shutdown.clone());
+    let gpio = gpio::start(&tasks, &state);
     {
         let state = state.clone();
         let every = Duration::from_secs(state.config.tus.expire_after_secs.clamp(1, 60));
@@ -247,10 +250,12 @@ pub async fn serve_router(
     }
     let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
     let limits = web::ConnectionLimits::from_config(&state.config.http);
+    gpio.booted();
     web::serve(router, sockets.web, limits, shutdown, grace).await;
     db::run_blocking(move || announcer.shutdown()).await?;
     tasks.join(grace + Duration::from_secs(2)).await;
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
+    gpio.finish(&state).await.context("powering off")?;
     Ok(())
 }

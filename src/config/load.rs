@@ -335,6 +335,7 @@ impl Config {
                 format!("{} is not a serial speed (300 to 4000000)", self.door.baud),
             );
         }
+        self.gpio.validate(&mut bad);
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
         for (key, value, max) in self.string_bounds() {
@@ -414,9 +415,13 @@ impl Config {
         for interface in &self.portal.attendee_interfaces {
             bounds.push(("portal.attendee_interfaces", interface, 15));
         }
+        for part in &self.gpio.poweroff_command {
+            bounds.push(("gpio.poweroff_command", part, PATH));
+        }
         for (key, value) in [
             ("storage.data_dir", &self.storage.data_dir),
             ("door.device", &self.door.device),
+            ("gpio.sim_dir", &self.gpio.sim_dir),
         ] {
             if let Some(value) = value.to_str() {
                 bounds.push((key, value, PATH));
@@ -951,7 +956,9 @@ mod tests {
                 continue;
             };
             for (key, value) in table {
-                if value.is_str() && !matches!(key.as_str(), "scanner" | "format" | "target") {
+                if value.is_str()
+                    && !matches!(key.as_str(), "scanner" | "format" | "target" | "backend")
+                {
                     keys_found.push(format!("{section}.{key}"));
                 }
             }

@@ -3,3 +3,8 @@
 //! (GPIO through rppal, or a simulated back end on other machines), the serial devices
 //! (door scanner, receipt printer) and `venuebox doctor`'s checks. Like `web/` and
 //! `ftp/`, it may import engines and below, never another edge.
+
+pub mod button;
+pub mod gpio;
+pub mod led;
+pub mod power;

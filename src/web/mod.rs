@@ -67,6 +67,9 @@ pub struct AppState {
     pub portal: portal::Portal,
     /// The sync worker's status, for the dashboard.
     pub sync: crate::sync::SyncHandle,
+    /// The pairing window the button opens (the login page then shows the setup code
+    /// to the vendors' network).
+    pub pairing: crate::auth::Pairing,
 }
 
 impl AppState {
