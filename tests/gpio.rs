@@ -142,10 +142,21 @@ async fn the_led_follows_the_box_from_boot_to_shutdown() {
     let b = b
         .restart_with(move |c| c.ingest.free_disk_reserve_bytes = free / 10 * 6)
         .await;
+    // The uplink is down again with the photo waiting: the disk outranks it.
+    let start = Instant::now();
+    while b.state.sync.status().uplink != "down" {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "uplink never down"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(2 * venuebox::hw::led::POLL).await;
     wait_for_pattern(&sim_dir, "disk-nearly-full double-flash").await;
     assert!(blinks(
         &levels_over(&sim_dir, Duration::from_millis(2500)).await
     ));
+    assert_eq!(pattern(&sim_dir), "disk-nearly-full double-flash");
 
     // Error: the database stops answering (the store is closed under the box).
     b.state.store.close().await.unwrap();
@@ -367,7 +378,8 @@ async fn a_short_press_shows_the_setup_code_to_staff_only() {
         shown.contains(&b.admin_code),
         "staff sees the code: {shown}"
     );
-    let (_, hidden) = page(attendee.clone()).await;
+    let (status, hidden) = page(attendee.clone()).await;
+    assert_eq!(status, 404, "the admin pages do not exist for attendees");
     assert!(
         !hidden.contains(&b.admin_code),
         "never to the attendee network"
