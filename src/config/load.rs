@@ -860,6 +860,35 @@ mod tests {
     }
 
     #[test]
+    fn gpio_keys_are_checked() {
+        let cases = [
+            ("[gpio]\nled_pin = 40\n", "gpio.led_pin"),
+            ("[gpio]\nbutton_pin = 17\n", "gpio.button_pin"),
+            (
+                "[gpio]\nbackend = \"simulated\"\nsim_dir = \"\"\n",
+                "gpio.sim_dir",
+            ),
+            ("[gpio]\npairing_secs = 0\n", "gpio.pairing_secs"),
+            ("[gpio]\nlong_press_ms = 100\n", "gpio.long_press_ms"),
+            ("[gpio]\npoweroff_command = []\n", "gpio.poweroff_command"),
+            (
+                "[gpio]\npoweroff_command = [\"\"]\n",
+                "gpio.poweroff_command",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load_str(text, &[]).expect_err(text);
+            assert_eq!(keys(err), [key], "{text}");
+        }
+        let ok = load_str(
+            "[gpio]\nbackend = \"rppal\"\nled_pin = 5\nbutton_pin = 6\npoweroff_command = [\"true\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.gpio.backend, crate::config::GpioBackend::Rppal);
+    }
+
+    #[test]
     fn defaults_are_a_valid_development_box() {
         let config = Config::load(None, [], &Overrides::default()).unwrap();
         assert_eq!(config.http_addr().to_string(), "127.0.0.1:8080");
