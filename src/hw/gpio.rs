@@ -105,3 +105,45 @@ pub fn open(config: &GpioConfig) -> anyhow::Result<Option<(Led, Button)>> {
         }
     }
 }
+
+/// rppal is built on every target and chosen at run time: on an x86-64 machine it
+/// refuses (it identifies the Pi from /proc/cpuinfo and the device tree before
+/// touching any memory), and the box runs on without LED and button.
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rppal_refuses_a_machine_that_is_not_a_pi() {
+        let config = GpioConfig {
+            backend: GpioBackend::Rppal,
+            ..GpioConfig::default()
+        };
+        let err = open(&config)
+            .err()
+            .expect("this machine is not a Raspberry Pi");
+        assert!(
+            err.to_string().contains("Unknown Raspberry Pi model"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_simulated_button_reads_1_as_pressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = GpioConfig {
+            backend: GpioBackend::Simulated,
+            sim_dir: dir.path().join("gpio"),
+            ..GpioConfig::default()
+        };
+        let (mut led, button) = open(&config).unwrap().unwrap();
+        assert!(!button.pressed(), "no file: released");
+        std::fs::write(config.sim_dir.join("button"), "1\n").unwrap();
+        assert!(button.pressed());
+        std::fs::write(config.sim_dir.join("button"), "0").unwrap();
+        assert!(!button.pressed());
+        led.set(true);
+        let level = std::fs::read_to_string(config.sim_dir.join("led")).unwrap();
+        assert_eq!(level, "1\n");
+    }
+}
