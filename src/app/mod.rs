@@ -16,6 +16,7 @@ use crate::net::mdns;
 use crate::web::{self, portal, tus, AppState};
 use crate::{consent, db, derivatives, ftp, hw, ingest, sync};
 
+mod gpio;
 pub mod tasks;
 
 pub use tasks::Tasks;
@@ -109,6 +110,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             sync: sync::SyncHandle::default(),
             devices,
             printer,
+            pairing: auth::Pairing::default(),
         },
         setup_code,
     })
@@ -194,6 +196,7 @@ pub async fn serve_router(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let tasks = Tasks::new(shutdown.clone());
+    let gpio = gpio::start(&tasks, &state);
     {
         let state = state.clone();
         let every = Duration::from_secs(state.config.tus.expire_after_secs.clamp(1, 60));
@@ -280,11 +283,13 @@ pub async fn serve_router(
     // The database is open, the listeners are bound (connections queue in the
     // backlog until the serve loop below accepts them) and every worker is spawned.
     hw::notify::ready();
+    gpio.booted();
     web::serve(router, sockets.web, limits, shutdown, grace).await;
     db::run_blocking(move || announcer.shutdown()).await?;
     tasks.join(grace + Duration::from_secs(2)).await;
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
+    gpio.finish(&state).await.context("powering off")?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -95,6 +95,45 @@ fn client_key(ip: IpAddr) -> IpAddr {
             }
         },
     }
+}
+
+/// The pairing window a short press of the box's button opens (`hw::button`): while
+/// it is open, the admin login page shown to the vendors' network (never the attendee
+/// network) shows the setup code left in [`setup_code_file`]. Shared by the hardware
+/// edge, which opens it, and the web edge, which reads it; a cheap clone of one clock.
+#[derive(Debug, Clone, Default)]
+pub struct Pairing {
+    until: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Pairing {
+    /// Opens (or extends) the window for `length` from now.
+    pub fn open(&self, length: Duration) {
+        *self.until.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + length);
+    }
+
+    /// How long the window stays open; `None` when it is closed.
+    pub fn remaining(&self) -> Option<Duration> {
+        let until = (*self.until.lock().unwrap_or_else(|e| e.into_inner()))?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Is the window open now?
+    pub fn is_open(&self) -> bool {
+        self.remaining().is_some()
+    }
+}
+
+/// The setup code to show in a pairing window: the one left in [`setup_code_file`] at
+/// first start, until the first successful login removes it. `None`: there is no code
+/// to show (already used, replaced, set from `VENUEBOX_ADMIN_TOKEN`, or printed to a
+/// console instead of left in the file).
+pub fn code_to_show(data_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(setup_code_file(data_dir)).ok()?;
+    let code = text.trim();
+    (!code.is_empty()).then(|| code.to_string())
 }
 
 /// What start-up did about the setup code.
@@ -287,6 +326,24 @@ mod tests {
 
     fn db() -> Connection {
         crate::db::memory_for_tests()
+    }
+
+    #[test]
+    fn a_pairing_window_closes_after_its_length() {
+        let pairing = Pairing::default();
+        assert!(!pairing.is_open());
+        pairing.open(Duration::from_millis(50));
+        assert!(pairing.clone().is_open(), "clones share the window");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(!pairing.is_open());
+    }
+
+    #[test]
+    fn the_code_to_show_is_the_file_left_at_first_start() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(code_to_show(dir.path()), None);
+        leave_setup_code(dir.path(), "ABCD-EFGH-JKLM").unwrap();
+        assert_eq!(code_to_show(dir.path()).as_deref(), Some("ABCD-EFGH-JKLM"));
     }
 
     #[test]

@@ -356,6 +356,7 @@ impl Config {
         if self.printer.job_max_age_secs == 0 {
             bad("printer.job_max_age_secs", "must be at least 1".into());
         }
+        self.gpio.validate(&mut bad);
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
         for (key, value, max) in self.string_bounds() {
@@ -435,10 +436,14 @@ impl Config {
         for interface in &self.portal.attendee_interfaces {
             bounds.push(("portal.attendee_interfaces", interface, 15));
         }
+        for part in &self.gpio.poweroff_command {
+            bounds.push(("gpio.poweroff_command", part, PATH));
+        }
         for (key, value) in [
             ("storage.data_dir", &self.storage.data_dir),
             ("door.device", &self.door.device),
             ("printer.device", &self.printer.device),
+            ("gpio.sim_dir", &self.gpio.sim_dir),
         ] {
             if let Some(value) = value.to_str() {
                 bounds.push((key, value, PATH));
@@ -883,6 +888,35 @@ mod tests {
     }
 
     #[test]
+    fn gpio_keys_are_checked() {
+        let cases = [
+            ("[gpio]\nled_pin = 40\n", "gpio.led_pin"),
+            ("[gpio]\nbutton_pin = 17\n", "gpio.button_pin"),
+            (
+                "[gpio]\nbackend = \"simulated\"\nsim_dir = \"\"\n",
+                "gpio.sim_dir",
+            ),
+            ("[gpio]\npairing_secs = 0\n", "gpio.pairing_secs"),
+            ("[gpio]\nlong_press_ms = 100\n", "gpio.long_press_ms"),
+            ("[gpio]\npoweroff_command = []\n", "gpio.poweroff_command"),
+            (
+                "[gpio]\npoweroff_command = [\"\"]\n",
+                "gpio.poweroff_command",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = load_str(text, &[]).expect_err(text);
+            assert_eq!(keys(err), [key], "{text}");
+        }
+        let ok = load_str(
+            "[gpio]\nbackend = \"rppal\"\nled_pin = 5\nbutton_pin = 6\npoweroff_command = [\"true\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.gpio.backend, crate::config::GpioBackend::Rppal);
+    }
+
+    #[test]
     fn defaults_are_a_valid_development_box() {
         let config = Config::load(None, [], &Overrides::default()).unwrap();
         assert_eq!(config.http_addr().to_string(), "127.0.0.1:8080");
@@ -980,7 +1014,10 @@ mod tests {
             };
             for (key, value) in table {
                 if value.is_str()
-                    && !matches!(key.as_str(), "scanner" | "format" | "target" | "kind")
+                    && !matches!(
+                        key.as_str(),
+                        "scanner" | "format" | "target" | "kind" | "backend"
+                    )
                 {
                     keys_found.push(format!("{section}.{key}"));
                 }

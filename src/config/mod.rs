@@ -66,6 +66,93 @@ pub struct Config {
     pub watermark: WatermarkConfig,
     /// Signed bundles to object storage (see `sync`).
     pub sync: SyncConfig,
+    /// The status LED and the button (see `hw`).
+    pub gpio: GpioConfig,
+}
+
+/// Which GPIO back end drives the status LED and reads the button, chosen at run time.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum GpioBackend {
+    /// No LED, no button.
+    Off,
+    /// The Raspberry Pi's GPIO through the rppal crate (`/dev/gpiomem`).
+    Rppal,
+    /// Files in `gpio.sim_dir`: the LED is written to `led` and `led-pattern`, the button
+    /// is read from `button` (`1` pressed, `0` released). For tests and other machines.
+    Simulated,
+}
+
+/// The status LED and the button: pins, timings and what a long press runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GpioConfig {
+    /// `off`, `rppal` or `simulated`.
+    pub backend: GpioBackend,
+    /// BCM number of the LED's pin (0 to 27), driven high to light it.
+    pub led_pin: u32,
+    /// BCM number of the button's pin (0 to 27); the button shorts it to ground and the
+    /// internal pull-up holds it high otherwise.
+    pub button_pin: u32,
+    /// For `simulated`: the directory of the `led`, `led-pattern` and `button` files.
+    pub sim_dir: PathBuf,
+    /// How long a short press opens the pairing window, in seconds.
+    pub pairing_secs: u64,
+    /// How long the button must be held for a safe shutdown, in milliseconds.
+    pub long_press_ms: u64,
+    /// What a long press runs once the service has stopped cleanly: program and
+    /// arguments, no shell.
+    pub poweroff_command: Vec<String>,
+}
+
+impl Default for GpioConfig {
+    fn default() -> Self {
+        GpioConfig {
+            backend: GpioBackend::Off,
+            led_pin: 17,
+            button_pin: 27,
+            sim_dir: PathBuf::from("/run/venuebox/gpio"),
+            pairing_secs: 60,
+            long_press_ms: 3000,
+            poweroff_command: vec!["systemctl".into(), "poweroff".into()],
+        }
+    }
+}
+
+impl GpioConfig {
+    /// Semantic checks of the `[gpio]` section.
+    fn validate(&self, bad: &mut dyn FnMut(&str, String)) {
+        for (key, pin) in [
+            ("gpio.led_pin", self.led_pin),
+            ("gpio.button_pin", self.button_pin),
+        ] {
+            if pin > 27 {
+                bad(key, format!("{pin} is not a BCM GPIO number (0 to 27)"));
+            }
+        }
+        if self.led_pin == self.button_pin {
+            bad("gpio.button_pin", "must differ from gpio.led_pin".into());
+        }
+        if self.backend == GpioBackend::Simulated && self.sim_dir.as_os_str().is_empty() {
+            bad(
+                "gpio.sim_dir",
+                "must be set when gpio.backend is simulated".into(),
+            );
+        }
+        if !(1..=3600).contains(&self.pairing_secs) {
+            bad("gpio.pairing_secs", "must be between 1 and 3600".into());
+        }
+        if !(500..=30_000).contains(&self.long_press_ms) {
+            bad("gpio.long_press_ms", "must be between 500 and 30000".into());
+        }
+        if !self
+            .poweroff_command
+            .first()
+            .is_some_and(|p| !p.trim().is_empty())
+        {
+            bad("gpio.poweroff_command", "must name a program".into());
+        }
+    }
 }
 
 /// Default of `previews.max_pixels`: images declaring more pixels (about 100 MP) are

@@ -666,7 +666,14 @@ impl Previews {
             self.inner.counters.queued.fetch_add(1, Ordering::Relaxed);
             // Backpressure: wait for a free decode slot before taking more work, so
             // the queue holds photos in the store, not in memory.
-            let Ok(permit) = self.inner.workers.acquire().await else {
+            // Shutdown is watched here too: with every slot busy rendering, a stop
+            // would otherwise wait for a decode to end (seconds on a Pi).
+            let permit = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                permit = self.inner.workers.acquire() => permit,
+            };
+            let Ok(permit) = permit else {
                 break;
             };
             drop(permit);

@@ -4,8 +4,12 @@
 //! (door scanner, receipt printer) and `venuebox doctor`'s checks. Like `web/` and
 //! `ftp/`, it may import engines and below, never another edge.
 
+pub mod button;
 pub mod doctor;
+pub mod gpio;
+pub mod led;
 pub mod notify;
+pub mod power;
 pub mod printer;
 pub mod scanner;
 pub mod serial;

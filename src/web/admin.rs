@@ -404,11 +404,26 @@ fn html_response(status: StatusCode, markup: Markup) -> Response {
     shell::respond(status, markup, false, None)
 }
 
-fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+/// What the login page shows of an open pairing window: the setup code if one is
+/// left to show, and the seconds left.
+type PairingShown = (Option<String>, u64);
+
+fn login_page(csrf: &str, error: Option<&str>, pairing: Option<PairingShown>) -> Markup {
     page(
         "Admin login",
         html! {
             h1 { "venuebox admin" }
+            @if let Some((code, secs)) = pairing {
+                section.pairing role="status" {
+                    h2 { "Pairing (" (secs) " s left)" }
+                    @match code {
+                        Some(code) => p { "Setup code: " strong #setup-code { (code) } },
+                        None => p #no-setup-code { "No setup code to show: it has already been "
+                            "used or replaced. Log in with the code you have, or run "
+                            code { "venuebox admin reset-code" } " on the box." },
+                    }
+                }
+            }
             p { "Enter the admin setup code. It was printed when the box first started "
                 "(or is in the file " code { (auth::SETUP_CODE_FILE) } " in the data dir). "
                 "Lost it? Run " code { "venuebox admin reset-code" } " on the box." }
@@ -424,12 +439,31 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
 }
 
 async fn page_login(
+    State(state): State<AppState>,
     jar: CookieJar,
     ConnectInfo(client): ConnectInfo<ClientAddr>,
 ) -> (CookieJar, Response) {
     // Login CSRF: a double-submit token in a Strict cookie and the form, new per page.
     let (jar, csrf) = LOGIN_CSRF.issue(jar, client.tls, true, str::to_string);
-    (jar, html_response(StatusCode::OK, login_page(&csrf, None)))
+    // The button's pairing window shows the code, but never to the attendee network.
+    let pairing = match state.pairing.remaining() {
+        Some(left) if !state.portal.is_attendee_connection(&client) => {
+            let data_dir = state.config.storage.data_dir.clone();
+            let code = tokio::task::spawn_blocking(move || auth::code_to_show(&data_dir))
+                .await
+                .ok()
+                .flatten();
+            Some((code, left.as_secs().max(1)))
+        }
+        _ => None,
+    };
+    let page = login_page(&csrf, None, pairing);
+    let mut response = html_response(StatusCode::OK, page);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    (jar, response)
 }
 
 #[derive(Deserialize)]
@@ -459,7 +493,7 @@ async fn page_login_submit(
                 AppError::Unauthorized => "That code is not right.".to_string(),
                 other => other.to_string(),
             };
-            html_response(status, login_page(&form.csrf, Some(&message)))
+            html_response(status, login_page(&form.csrf, Some(&message), None))
         }
     }
 }

@@ -71,6 +71,9 @@ pub struct AppState {
     pub devices: crate::devices::Devices,
     /// The receipt printer's queue ([`crate::devices::Printer::off`] when none).
     pub printer: crate::devices::Printer,
+    /// The pairing window the button opens (the login page then shows the setup code
+    /// to the vendors' network).
+    pub pairing: crate::auth::Pairing,
 }
 
 impl AppState {

@@ -153,6 +153,15 @@ impl TestBox {
         Self::launch(dir, config, Some(code), None).await
     }
 
+    /// [`TestBox::restart`] with a changed configuration.
+    pub async fn restart_with(self, change: impl FnOnce(&mut Config)) -> TestBox {
+        let mut config = (*self.state.config).clone();
+        change(&mut config);
+        let code = self.admin_code.clone();
+        let dir = self.stop().await;
+        Self::launch(dir, config, Some(code), None).await
+    }
+
     async fn launch(
         dir: tempfile::TempDir,
         mut config: Config,
