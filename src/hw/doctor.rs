@@ -128,7 +128,7 @@ pub const SPACE_WARNING_FACTOR: u64 = 4;
 pub const CLOCK_FLOOR: i64 = 1_767_225_600;
 
 /// When this binary was built (seconds since the epoch), from build.rs.
-pub const BUILT_AT: &str = env!("VENUEBOX_BUILD_UNIX");
+pub const BUILT_AT: &str = env!("BUILT_AT_UNIX");
 
 /// How long a network probe (a TCP connect, a `/healthz` answer) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
