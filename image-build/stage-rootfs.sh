@@ -4,6 +4,8 @@
 #
 #   /usr/bin/venuebox                                         the binary, 0755
 #   /etc/venuebox/venuebox.toml                               config, 0640, kept if present
+#   /etc/hostapd/hostapd.conf (0600), /etc/dnsmasq.d/venuebox.conf, /etc/nftables.conf
+#                                                             the venue network, kept if present
 #   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
 #   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
 #   /usr/lib/systemd/system/{hostapd,dnsmasq}.service.d/venuebox.conf
@@ -11,6 +13,7 @@
 #                                                             after venuebox, 0644
 #   /usr/lib/udev/rules.d/99-venuebox-serial.rules            scanner/printer names, 0644
 #   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
+#   .../multi-user.target.wants/{nftables,hostapd,dnsmasq}.service  enabled (hostapd unmasked)
 #
 # Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
 #
@@ -95,22 +98,49 @@ for dropin in "${dropins[@]}"; do
 done
 install_file "$udev_src" 0644 /usr/lib/udev/rules.d/99-venuebox-serial.rules
 
-config=/etc/venuebox/venuebox.toml
-if [ -e "$rootfs$config" ] || [ -L "$rootfs$config" ]; then
-    if cmp -s "$config_src" "$rootfs$config"; then
-        echo "kept       $config (same as the shipped default)"
+# install_config SRC MODE /PATH: a configuration file, installed only where none is:
+# an edit made on the box survives every update.
+install_config() {
+    local src=$1 mode=$2 dest=$3
+    if [ -e "$rootfs$dest" ] || [ -L "$rootfs$dest" ]; then
+        if cmp -s "$src" "$rootfs$dest"; then
+            echo "kept       $dest (same as the shipped default)"
+        else
+            echo "kept       $dest (edited on the box; the shipped default is ${src#"$repo"/})"
+        fi
     else
-        echo "kept       $config (edited on the box; the shipped default is config/venuebox.toml)"
+        install_file "$src" "$mode" "$dest"
     fi
-else
-    install_file "$config_src" 0640 "$config"
-fi
+}
 
-# What `systemctl enable venuebox` does, without needing systemd on the build host.
-wants=/etc/systemd/system/multi-user.target.wants/venuebox.service
-parent "$rootfs$wants"
-ln -sfn /usr/lib/systemd/system/venuebox.service "$rootfs$wants"
-echo "enabled    $wants -> /usr/lib/systemd/system/venuebox.service"
+install_config "$config_src" 0640 /etc/venuebox/venuebox.toml
+# The venue network: the access point (its file holds the vendors' WPA2 passphrase,
+# so root only), DHCP and DNS, the firewall. The paths are Debian's (and Raspberry Pi
+# OS's) defaults for these packages.
+install_config "$repo/config/hostapd.conf" 0600 /etc/hostapd/hostapd.conf
+install_config "$repo/config/dnsmasq.conf" 0644 /etc/dnsmasq.d/venuebox.conf
+install_config "$repo/config/nftables.conf" 0644 /etc/nftables.conf
+
+# What `systemctl enable` does, without needing systemd on the build host: venuebox,
+# and the venue network's services (their units come with the Debian packages
+# hostapd, dnsmasq and nftables; image-build/README.md lists them). Debian ships
+# hostapd masked until it is configured: unmask it.
+enable() { # enable UNIT_PATH
+    local wants
+    wants=/etc/systemd/system/multi-user.target.wants/$(basename "$1")
+    parent "$rootfs$wants"
+    ln -sfn "$1" "$rootfs$wants"
+    echo "enabled    $wants -> $1"
+}
+enable /usr/lib/systemd/system/venuebox.service
+for unit in nftables hostapd dnsmasq; do
+    mask="$rootfs/etc/systemd/system/$unit.service"
+    if [ -L "$mask" ] && [ "$(readlink "$mask")" = /dev/null ]; then
+        rm -f -- "$mask"
+        echo "unmasked   /etc/systemd/system/$unit.service"
+    fi
+    enable "/lib/systemd/system/$unit.service"
+done
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "note: staged as $(id -un) (uid $(id -u)), not root: the files belong to that user;"

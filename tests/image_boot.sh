@@ -104,6 +104,11 @@ else
     fail "/healthz did not answer 200"
 fi
 
+# Idle memory under systemd, a few seconds after READY (a figure, not a check).
+sleep 3
+rss=$(inside cat "/proc/$(unit MainPID)/status" 2>/dev/null | awk '/^VmRSS/ {print $2 " " $3}')
+echo "info: idle RSS of venuebox under systemd: ${rss:-unknown} ($(basename "$binary") build)"
+
 # kill -9: systemd restarts it (Restart=), and it is READY again.
 main_pid=$(unit MainPID)
 inside systemctl kill -s KILL venuebox

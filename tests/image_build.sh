@@ -84,6 +84,17 @@ for dropin in hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf; d
     expect_file "/usr/lib/systemd/system/$dropin" 644 "$repo/systemd/$dropin"
 done
 expect_file /usr/lib/udev/rules.d/99-venuebox-serial.rules 644 "$repo/hardware/99-venuebox-serial.rules"
+expect_file /etc/hostapd/hostapd.conf 600 "$repo/config/hostapd.conf"
+expect_file /etc/dnsmasq.d/venuebox.conf 644 "$repo/config/dnsmasq.conf"
+expect_file /etc/nftables.conf 644 "$repo/config/nftables.conf"
+for unit in nftables hostapd dnsmasq; do
+    wants_link="$rootfs/etc/systemd/system/multi-user.target.wants/$unit.service"
+    if [ "$(readlink "$wants_link" 2>/dev/null)" = "/lib/systemd/system/$unit.service" ]; then
+        pass "$unit.service enabled"
+    else
+        fail "$unit.service is not enabled ($wants_link)"
+    fi
+done
 
 link="$rootfs/etc/systemd/system/multi-user.target.wants/venuebox.service"
 if [ ! -L "$link" ]; then
@@ -108,6 +119,9 @@ for word in "/usr/bin/venuebox" "/etc/venuebox/venuebox.toml" "enabled"; do
 done
 
 # --- Second run: an update keeps the vendor's config --------------------------------
+# ... and the venue network's, and unmasks a hostapd that Debian masked.
+printf 'ssid=Stall 42\n' >"$rootfs/etc/hostapd/hostapd.conf"
+ln -sfn /dev/null "$rootfs/etc/systemd/system/hostapd.service"
 edited='# edited on the box
 [box]
 name = "stall-42"'
@@ -131,6 +145,16 @@ case "$out" in
     *) fail "second run does not say it kept the config: $out" ;;
 esac
 expect_file /usr/bin/venuebox 755 "$work/venuebox-v2"
+if [ "$(cat "$rootfs/etc/hostapd/hostapd.conf")" = "ssid=Stall 42" ]; then
+    pass "second run kept the edited hostapd.conf"
+else
+    fail "the second run overwrote the edited /etc/hostapd/hostapd.conf"
+fi
+if [ -e "$rootfs/etc/systemd/system/hostapd.service" ] || [ -L "$rootfs/etc/systemd/system/hostapd.service" ]; then
+    fail "hostapd.service is still masked after the second run"
+else
+    pass "second run unmasked hostapd.service"
+fi
 if [ "$(readlink "$link")" != /usr/lib/systemd/system/venuebox.service ]; then
     fail "the second run broke the enablement symlink"
 fi
