@@ -7,6 +7,7 @@
 #   /etc/hostapd/hostapd.conf (0600), /etc/dnsmasq.d/venuebox.conf, /etc/nftables.conf
 #                                                             the venue network, kept if present
 #   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
+#   /usr/lib/systemd/system/venuebox-names.service            unique host/Wi-Fi names, 0644
 #   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
 #   /usr/lib/systemd/system/{hostapd,dnsmasq}.service.d/venuebox.conf
 #                                                             drop-ins ordering the Wi-Fi
@@ -92,6 +93,7 @@ install_file() {
 
 install_file "$binary" 0755 /usr/bin/venuebox
 install_file "$unit_src" 0644 /usr/lib/systemd/system/venuebox.service
+install_file "$repo/systemd/venuebox-names.service" 0644 /usr/lib/systemd/system/venuebox-names.service
 install_file "$sysusers_src" 0644 /usr/lib/sysusers.d/venuebox.conf
 for dropin in "${dropins[@]}"; do
     install_file "$repo/systemd/$dropin" 0644 "/usr/lib/systemd/system/$dropin"
@@ -133,6 +135,7 @@ enable() { # enable UNIT_PATH
     echo "enabled    $wants -> $1"
 }
 enable /usr/lib/systemd/system/venuebox.service
+enable /usr/lib/systemd/system/venuebox-names.service
 for unit in nftables hostapd dnsmasq; do
     mask="$rootfs/etc/systemd/system/$unit.service"
     if [ -L "$mask" ] && [ "$(readlink "$mask")" = /dev/null ]; then

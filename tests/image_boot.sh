@@ -9,7 +9,7 @@
 # image gets); systemd-nspawn boots it (--register=no --keep-unit --boot, a private
 # network). Then, within time bounds: the unit is active, which for Type=notify means
 # venuebox sent READY=1, with its watchdog configured and a STATUS= line shown;
-# /healthz answers 200; after
+# the host name and Wi-Fi names carry the box id's suffix; /healthz answers 200; after
 # kill -9 systemd restarts it and it is READY again; `systemctl stop` stops it
 # cleanly (Result=success). Prints the times from boot to READY and to /healthz.
 #
@@ -102,6 +102,22 @@ if wait_for 30 healthy; then
     pass "/healthz answers 200 $(( $(now_ms) - booted )) ms after boot"
 else
     fail "/healthz did not answer 200"
+fi
+
+# Unique names from the box id (venuebox-names.service, after venuebox): the host name
+# and the shipped Wi-Fi names carry the first four hex digits of the box id.
+names_done() { [ "$(inside systemctl is-active venuebox-names)" = active ]; }
+if wait_for 30 names_done; then
+    box_id=$(inside venuebox --config /etc/venuebox/venuebox.toml names | awk '/^box id/ {print $3}')
+    want="venuebox-${box_id:4:4}"
+    got=$(inside hostname)
+    [ -n "$box_id" ] && [ "$got" = "$want" ] && pass "host name $got from box id $box_id" ||
+        fail "host name $got, want $want (box id $box_id)"
+    inside grep -qx "ssid=Venue Photos ${box_id:4:4}" /etc/hostapd/hostapd.conf &&
+        pass "Wi-Fi name: Venue Photos ${box_id:4:4}" ||
+        fail "hostapd.conf has no suffixed SSID: $(inside grep '^ssid=' /etc/hostapd/hostapd.conf)"
+else
+    fail "venuebox-names did not finish: $(inside systemctl status venuebox-names --no-pager 2>&1 | tail -8)"
 fi
 
 # Idle memory under systemd, a few seconds after READY (a figure, not a check).

@@ -79,6 +79,7 @@ echo "$out" | sed 's/^/      | /'
 expect_file /usr/bin/venuebox 755 "$work/venuebox-v1"
 expect_file /etc/venuebox/venuebox.toml 640 "$config_src"
 expect_file /usr/lib/systemd/system/venuebox.service 644 "$unit_src"
+expect_file /usr/lib/systemd/system/venuebox-names.service 644 "$repo/systemd/venuebox-names.service"
 expect_file /usr/lib/sysusers.d/venuebox.conf 644 "$sysusers_src"
 for dropin in hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf; do
     expect_file "/usr/lib/systemd/system/$dropin" 644 "$repo/systemd/$dropin"
@@ -87,6 +88,11 @@ expect_file /usr/lib/udev/rules.d/99-venuebox-serial.rules 644 "$repo/hardware/9
 expect_file /etc/hostapd/hostapd.conf 600 "$repo/config/hostapd.conf"
 expect_file /etc/dnsmasq.d/venuebox.conf 644 "$repo/config/dnsmasq.conf"
 expect_file /etc/nftables.conf 644 "$repo/config/nftables.conf"
+if [ "$(readlink "$rootfs/etc/systemd/system/multi-user.target.wants/venuebox-names.service")" = /usr/lib/systemd/system/venuebox-names.service ]; then
+    pass "venuebox-names.service enabled"
+else
+    fail "venuebox-names.service is not enabled"
+fi
 for unit in nftables hostapd dnsmasq; do
     wants_link="$rootfs/etc/systemd/system/multi-user.target.wants/$unit.service"
     if [ "$(readlink "$wants_link" 2>/dev/null)" = "/lib/systemd/system/$unit.service" ]; then
@@ -244,6 +250,17 @@ if [ -n "$other" ]; then
     fail "systemd-analyze verify on the shipped unit: $other"
 else
     pass "systemd-analyze verify on the shipped unit: only the missing /usr/bin/venuebox"
+fi
+
+# venuebox-names.service, on a copy pointing at the staged binary: no complaints.
+sed "s#^ExecStart=/usr/bin/venuebox #ExecStart=$rootfs/usr/bin/venuebox #" \
+    "$repo/systemd/venuebox-names.service" >"$verify_dir/venuebox-names.service"
+status=0
+verify_out=$(cd "$verify_dir" && SYSTEMD_LOG_COLOR=0 systemd-analyze verify ./venuebox-names.service 2>&1) || status=$?
+if [ "$status" -ne 0 ] || [ -n "$verify_out" ]; then
+    fail "systemd-analyze verify venuebox-names.service (exit $status): $verify_out"
+else
+    pass "systemd-analyze verify venuebox-names.service: no complaints"
 fi
 
 # The drop-ins: each verified on a stand-in for its service (hostapd and dnsmasq are

@@ -125,6 +125,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The box's unique names from its box id: host name `venuebox-<4 hex>` and the
+    /// Wi-Fi names with that suffix. Prints them; with --apply writes them (as root:
+    /// /etc/hostname, /etc/hosts, /etc/hostapd/hostapd.conf, the running host name).
+    Names {
+        /// Write the names (idempotent; a renamed SSID is kept).
+        #[arg(long)]
+        apply: bool,
+        /// Root of the file system to write under (a staged image); the running host
+        /// name is set only when it is `/`.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
 }
 
 /// Output formats of `venuebox render`.
@@ -362,6 +374,36 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     for c in list {
                         println!("{}\t{}", c.id, c.name);
                     }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Names { apply, root } => {
+            init_quiet_logging();
+            let config = load_config(&cli, None, None)?;
+            let box_id = crate::identity::box_id(&config.storage.data_dir).map_err(|e| {
+                anyhow::anyhow!(
+                    "no box id in {} yet (venuebox makes its keys at first start): {e}",
+                    config.storage.data_dir.display()
+                )
+            })?;
+            let suffix = crate::hw::names::suffix(&box_id)
+                .ok_or_else(|| anyhow::anyhow!("box id {box_id} has no hex suffix"))?;
+            println!("box id     {box_id}");
+            println!("host name  {}", crate::hw::names::host_name(&suffix));
+            for ssid in crate::hw::names::SHIPPED_SSIDS {
+                println!("wi-fi      {ssid} {suffix}");
+            }
+            if *apply {
+                let running = root.as_path() == std::path::Path::new("/");
+                let applied = crate::hw::names::apply(root, &suffix, running)?;
+                match &applied.host_name {
+                    Some(name) => println!("set        host name {name}"),
+                    None => println!("kept       host name"),
+                }
+                match &applied.hostapd {
+                    Some(path) => println!("set        Wi-Fi names in {}", path.display()),
+                    None => println!("kept       Wi-Fi names"),
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ pub mod button;
 pub mod doctor;
 pub mod gpio;
 pub mod led;
+pub mod names;
 pub mod notify;
 pub mod power;
 pub mod printer;
