@@ -50,9 +50,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 mkdir -p "$rootfs"
 [ -z "$(ls -A "$rootfs")" ] || die "$rootfs is not empty"
-# systemd as init, dbus for systemctl, curl to ask /healthz from inside, iproute2 to
-# see the addresses; minbase keeps the rest out (about 250 MB unpacked).
-debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,curl,ca-certificates,iproute2 \
+# systemd as init, dbus for systemctl, logind and polkit (which decide whether the
+# service user may power off, as on Raspberry Pi OS), curl to ask /healthz from
+# inside, iproute2 to see the addresses; minbase keeps the rest out.
+debootstrap --variant=minbase \
+    --include=systemd,systemd-sysv,dbus,libpam-systemd,polkitd,curl,ca-certificates,iproute2 \
     bookworm "$rootfs" "$mirror" >"$rootfs.debootstrap.log" 2>&1 ||
     die "debootstrap failed; see $rootfs.debootstrap.log"
 rm -f "$rootfs.debootstrap.log"

@@ -8,6 +8,7 @@
 #                                                             the venue network, kept if present
 #   /usr/lib/systemd/system/venuebox.service                  the unit, 0644
 #   /usr/lib/systemd/system/venuebox-names.service            unique host/Wi-Fi names, 0644
+#   /etc/polkit-1/rules.d/50-venuebox-poweroff.rules          the button may power off, 0644
 #   /usr/lib/sysusers.d/venuebox.conf                         the venuebox user, 0644
 #   /usr/lib/systemd/system/{hostapd,dnsmasq}.service.d/venuebox.conf
 #                                                             drop-ins ordering the Wi-Fi
@@ -99,6 +100,7 @@ for dropin in "${dropins[@]}"; do
     install_file "$repo/systemd/$dropin" 0644 "/usr/lib/systemd/system/$dropin"
 done
 install_file "$udev_src" 0644 /usr/lib/udev/rules.d/99-venuebox-serial.rules
+install_file "$repo/systemd/venuebox-poweroff.rules" 0644 /etc/polkit-1/rules.d/50-venuebox-poweroff.rules
 
 # install_config SRC MODE /PATH: a configuration file, installed only where none is:
 # an edit made on the box survives every update.

@@ -11,7 +11,9 @@
 # venuebox sent READY=1, with its watchdog configured and a STATUS= line shown;
 # the host name and Wi-Fi names carry the box id's suffix; /healthz answers 200; after
 # kill -9 systemd restarts it and it is READY again; `systemctl stop` stops it
-# cleanly (Result=success). Prints the times from boot to READY and to /healthz.
+# cleanly (Result=success); the simulated button's long press powers it off through
+# logind (polkit rule). Prints the times from boot to READY, to /healthz and from the
+# long press to power-off.
 #
 # Needs root, debootstrap and systemd-container (tests/run.sh installs them) and a
 # Debian mirror; a missing tool is a failure, not a skip.
@@ -48,6 +50,13 @@ pass() { echo "ok:   $*"; }
 bash "$repo/image-build/debian-rootfs.sh" --binary "$binary" --rootfs "$rootfs" >"$work/build.log" 2>&1 ||
     { cat "$work/build.log" >&2; echo "FAIL: building the rootfs" >&2; exit 1; }
 pass "rootfs built with debootstrap, venuebox staged ($(du -sh "$rootfs" | cut -f1))"
+
+# The LED and the button through the simulated GPIO back end (no Pi here), in the data
+# dir the service may write: a drop-in, as a vendor's `systemctl edit` would make.
+mkdir -p "$rootfs/etc/systemd/system/venuebox.service.d"
+printf '[Service]\nEnvironment=VENUEBOX_GPIO__BACKEND=simulated VENUEBOX_GPIO__SIM_DIR=/var/lib/venuebox/gpio\n' \
+    >"$rootfs/etc/systemd/system/venuebox.service.d/gpio-simulated.conf"
+gpio=/var/lib/venuebox/gpio
 
 now_ms() { date +%s%3N; }
 booted=$(now_ms)
@@ -104,6 +113,16 @@ else
     fail "/healthz did not answer 200"
 fi
 
+# The status LED says "ready" under systemd.
+led_ready() { inside grep -q '^ready' "$gpio/led-pattern"; }
+wait_for 15 led_ready && pass "LED: $(inside cat "$gpio/led-pattern")" ||
+    fail "LED not ready: $(inside cat "$gpio/led-pattern" 2>&1)"
+# polkit lets the service user power off (the long press needs it): logind says yes.
+can=$(inside runuser -u venuebox -- busctl call org.freedesktop.login1 /org/freedesktop/login1 \
+    org.freedesktop.login1.Manager CanPowerOff 2>&1)
+[ "$can" = 's "yes"' ] && pass "logind lets the venuebox user power off" ||
+    fail "CanPowerOff for the venuebox user: $can (polkit rule?)"
+
 # Unique names from the box id (venuebox-names.service, after venuebox): the host name
 # and the shipped Wi-Fi names carry the first four hex digits of the box id.
 names_done() { [ "$(inside systemctl is-active venuebox-names)" = active ]; }
@@ -141,9 +160,23 @@ state="$(unit ActiveState) $(unit Result) $(unit ExecMainStatus)"
 [ "$state" = "inactive success 0" ] && pass "stopped cleanly ($state)" ||
     fail "stop: ActiveState Result ExecMainStatus = $state; $(inside journalctl -u venuebox --no-pager 2>&1 | tail -10)"
 
-inside systemctl poweroff >/dev/null 2>&1 || true
-wait_for 30 bash -c "! kill -0 $nspawn_pid 2>/dev/null" && pass "the container powered off" ||
-    fail "the container did not power off"
+# The button's long press (3 s) stops venuebox safely and powers the box off, as the
+# venuebox user, through logind and the polkit rule.
+inside systemctl start venuebox
+if wait_for 60 active && wait_for 15 led_ready; then
+    inside sh -c "echo 1 >$gpio/.button.tmp && mv $gpio/.button.tmp $gpio/button"
+    pressed=$(now_ms)
+    if wait_for 60 bash -c "! kill -0 $nspawn_pid 2>/dev/null"; then
+        pass "long press: powered off $(( $(now_ms) - pressed )) ms after the press (3 s hold included)"
+    else
+        fail "long press did not power off: $(inside journalctl -u venuebox --no-pager 2>&1 | tail -8)"
+        inside systemctl poweroff >/dev/null 2>&1 || true
+    fi
+else
+    fail "venuebox did not start again for the long press"
+    inside systemctl poweroff >/dev/null 2>&1 || true
+fi
+wait_for 30 bash -c "! kill -0 $nspawn_pid 2>/dev/null" || fail "the container did not power off"
 
 if [ "$failures" -gt 0 ]; then
     echo "image_boot: $failures failure(s)" >&2

@@ -86,6 +86,7 @@ for dropin in hostapd.service.d/venuebox.conf dnsmasq.service.d/venuebox.conf; d
 done
 expect_file /usr/lib/udev/rules.d/99-venuebox-serial.rules 644 "$repo/hardware/99-venuebox-serial.rules"
 expect_file /etc/hostapd/hostapd.conf 600 "$repo/config/hostapd.conf"
+expect_file /etc/polkit-1/rules.d/50-venuebox-poweroff.rules 644 "$repo/systemd/venuebox-poweroff.rules"
 expect_file /etc/dnsmasq.d/venuebox.conf 644 "$repo/config/dnsmasq.conf"
 expect_file /etc/nftables.conf 644 "$repo/config/nftables.conf"
 if [ "$(readlink "$rootfs/etc/systemd/system/multi-user.target.wants/venuebox-names.service")" = /usr/lib/systemd/system/venuebox-names.service ]; then
