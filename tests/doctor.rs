@@ -4,6 +4,8 @@
 //! port held by a running venuebox is reported as such, not as an error; a roomy data
 //! dir and free ports exit 0.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -258,19 +260,7 @@ fn the_serial_scanner_device_is_found_or_named_missing() {
     assert!(door.2.contains("missing") && door.3.contains("/dev/serial/by-id"));
 
     let other = tmp.path().join("ttyOther");
-    let child = Command::new("socat")
-        .arg(format!("pty,raw,echo=0,link={}", device.display()))
-        .arg(format!("pty,raw,echo=0,link={}", other.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("socat must be installed (tests/run.sh installs it)");
-    let pty = Pty(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !device.exists() {
-        assert!(std::time::Instant::now() < deadline, "socat made no pty");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let pty = Pty(common::socat_pty_pair(&device, &other));
     let (code, door) = doctor();
     assert_eq!(door.1, "ok", "{door:?}");
     assert_eq!(code, Some(0), "{door:?}");

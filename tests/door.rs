@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{Options, TestBox};
@@ -26,20 +26,7 @@ impl Pty {
     fn plug(dir: &Path) -> Pty {
         let device = dir.join("ttyVB0");
         let scanner = dir.join("scanner");
-        let _ = std::fs::remove_file(&device);
-        let _ = std::fs::remove_file(&scanner);
-        let child = Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", device.display()))
-            .arg(format!("pty,raw,echo=0,link={}", scanner.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat must be installed (tests/run.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(device.exists() && scanner.exists()) {
-            assert!(Instant::now() < deadline, "socat made no pty pair");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = common::socat_pty_pair(&device, &scanner);
         Pty {
             child,
             device,

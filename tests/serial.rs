@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,20 +26,7 @@ struct Pty {
 
 impl Pty {
     fn plug(device: &Path, peer: &Path) -> Pty {
-        let _ = std::fs::remove_file(device);
-        let _ = std::fs::remove_file(peer);
-        let child = Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", device.display()))
-            .arg(format!("pty,raw,echo=0,link={}", peer.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("socat must be installed (tests/run.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !(device.exists() && peer.exists()) {
-            assert!(Instant::now() < deadline, "socat made no pty pair");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = common::socat_pty_pair(device, peer);
         Pty {
             child,
             device: device.to_path_buf(),

@@ -86,6 +86,30 @@ pub fn hidden(page: &str, name: &str) -> String {
     page[start..].split('"').next().unwrap().to_string()
 }
 
+/// Starts socat with a connected pseudo-terminal pair linked at `device` (the serial
+/// device the box opens) and `peer` (the end the test reads and writes), removing
+/// stale links first, and waits until both links exist. Kill the child to unplug.
+pub fn socat_pty_pair(device: &std::path::Path, peer: &std::path::Path) -> std::process::Child {
+    let _ = std::fs::remove_file(device);
+    let _ = std::fs::remove_file(peer);
+    let child = std::process::Command::new("socat")
+        .arg(format!("pty,raw,echo=0,link={}", device.display()))
+        .arg(format!("pty,raw,echo=0,link={}", peer.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("socat must be installed (tests/run.sh installs it)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !(device.exists() && peer.exists()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "socat made no pty pair"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child
+}
+
 /// A free loopback port (for a box started as a separate process).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
