@@ -358,15 +358,6 @@ impl Ingest {
         Ok(())
     }
 
-    /// Refuses if `creator_id` storing `more` bytes would exceed their quota.
-    pub async fn check_quota(&self, creator_id: i64, more: u64) -> Result<(), IngestError> {
-        if self.inner.limits.creator_quota_bytes == 0 {
-            return Ok(());
-        }
-        let this = self.clone();
-        db::run_blocking(move || this.check_quota_blocking(creator_id, more)).await?
-    }
-
     /// Bytes `creator_id` holds on the box that ingest knows of: their photos and the
     /// bytes received so far of their unfinished tus uploads (`uploads/`).
     pub async fn stored_bytes(&self, creator_id: i64) -> Result<u64, IngestError> {
@@ -396,22 +387,6 @@ impl Ingest {
             return Err(IngestError::Quota { used, quota });
         }
         Ok(left)
-    }
-
-    /// [`Ingest::check_quota`] for callers on a blocking thread.
-    fn check_quota_blocking(&self, creator_id: i64, more: u64) -> Result<(), IngestError> {
-        let quota = self.inner.limits.creator_quota_bytes;
-        if quota == 0 {
-            return Ok(());
-        }
-        let used = self
-            .inner
-            .store
-            .read_blocking(move |c| used_bytes(c, creator_id).map_err(StoreError::from))?;
-        if used + more > quota {
-            return Err(IngestError::Quota { used, quota });
-        }
-        Ok(())
     }
 
     /// Streams `body` into the store as one photo. Returns only once the photo is
@@ -519,16 +494,9 @@ impl Ingest {
         size: u64,
         head: Vec<u8>,
     ) -> Result<Outcome, IngestError> {
-        // Refused early, before the writer is taken: the type, and the quota as it
-        // stands (uploads still committing are not counted yet; the transaction
-        // below checks again with them).
-        let checked = sniff(&head, &incoming.original_name)
-            .map_err(IngestError::Refused)
-            .and_then(|media| {
-                self.check_quota_blocking(incoming.creator_id, size)?;
-                Ok(media)
-            });
-        let media = match checked {
+        // The type is refused before the writer is taken; the quota is checked in the
+        // transaction below, with every photo stored before this one.
+        let media = match sniff(&head, &incoming.original_name).map_err(IngestError::Refused) {
             Ok(media) => media,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
