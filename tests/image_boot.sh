@@ -53,8 +53,11 @@ pass "rootfs built with debootstrap, venuebox staged ($(du -sh "$rootfs" | cut -
 
 # The LED and the button through the simulated GPIO back end (no Pi here), in the data
 # dir the service may write: a drop-in, as a vendor's `systemctl edit` would make.
+# The free-space reserve is small here so "ready" does not depend on how full the test
+# machine's disk is (the shipped 256 MiB reserve would show "disk nearly full" below
+# 512 MiB free; tests/gpio.rs checks that pattern).
 mkdir -p "$rootfs/etc/systemd/system/venuebox.service.d"
-printf '[Service]\nEnvironment=VENUEBOX_GPIO__BACKEND=simulated VENUEBOX_GPIO__SIM_DIR=/var/lib/venuebox/gpio\n' \
+printf '[Service]\nEnvironment=VENUEBOX_GPIO__BACKEND=simulated VENUEBOX_GPIO__SIM_DIR=/var/lib/venuebox/gpio VENUEBOX_INGEST__FREE_DISK_RESERVE_BYTES=16777216\n' \
     >"$rootfs/etc/systemd/system/venuebox.service.d/gpio-simulated.conf"
 gpio=/var/lib/venuebox/gpio
 
