@@ -11,7 +11,7 @@
 //! | entry | `main.rs`, [`cli`] (the command line, `import`) |
 //! | composition | [`app`]: prepares the data dir, binds, spawns and joins every task |
 //! | edges | [`web`] (HTTP: admin, portal, previews, tus, sync API), [`ftp`] (cameras), [`hw`] (systemd, GPIO, serial devices, doctor) |
-//! | engine | [`sync`]: signed bundles to object storage |
+//! | engines | [`sync`]: signed bundles to object storage; [`delivery`]: view policy, galleries, tagging, orders, links |
 //! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`] |
 //! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark |
 //! | foundation | [`config`], [`db`], [`devices`], [`files`], [`identity`], [`net`], [`clock`], [`logging`], [`lowprio`] |
@@ -27,6 +27,7 @@ pub mod config;
 pub mod consent;
 pub mod creators;
 pub mod db;
+pub mod delivery;
 pub mod derivatives;
 pub mod devices;
 pub mod event;

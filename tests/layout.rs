@@ -60,6 +60,7 @@ const OWNERS: &[(&str, &str)] = &[
         "sync",
         "sync_meta sync_bundles sync_objects sync_photos sync_attendees",
     ),
+    ("delivery", "delivery_pass_frames"),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

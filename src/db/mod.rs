@@ -220,6 +220,14 @@ const MIGRATIONS: &[&str] = &[
     // 9 (owner: sync): the SHA-256 of what was sent for a photo, when it is not the
     // original's (metadata removed; hardening item 2). Tombstones name it.
     "ALTER TABLE sync_photos ADD COLUMN sent_sha256 TEXT;",
+    // 10 (owner: delivery): photos that are an attendee's pass QR photographed by the
+    // creator (issue 14, QR-card tagging): they tag the frames that follow and are kept
+    // out of every gallery.
+    "CREATE TABLE delivery_pass_frames (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
+        attendee TEXT NOT NULL,
+        found_at INTEGER NOT NULL
+    );",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
