@@ -227,7 +227,7 @@ fn announced_and_withdrawn_in_namespace() {
     let ftp_events = phone.browse(FTP_SERVICE_TYPE).unwrap();
     let browsers = [&http_events, &ftp_events];
 
-    let announcer = Announcer::start(&box_config(), HTTP_PORT, Some(FTP_PORT)).unwrap();
+    let announcer = Announcer::start(&box_config(), None, HTTP_PORT, Some(FTP_PORT)).unwrap();
     assert_eq!(
         announcer.service_names(),
         [http_name.clone(), ftp_name.clone()]

@@ -278,7 +278,8 @@ pub async fn serve_router(
             }
         });
     }
-    let announcer = mdns::Announcer::start(&state.config, http_port, ftp_port)?;
+    let box_id = crate::identity::box_id(&state.config.storage.data_dir).ok();
+    let announcer = mdns::Announcer::start(&state.config, box_id.as_deref(), http_port, ftp_port)?;
     let limits = web::ConnectionLimits::from_config(&state.config.http);
     // The database is open, the listeners are bound (connections queue in the
     // backlog until the serve loop below accepts them) and every worker is spawned.

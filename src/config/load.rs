@@ -610,11 +610,6 @@ impl Config {
         http_url(addr)
     }
 
-    /// The mDNS instance name: `mdns.instance`, or `box.name`.
-    pub fn mdns_instance(&self) -> &str {
-        self.mdns.instance.as_deref().unwrap_or(&self.device.name)
-    }
-
     /// The FTP address, parsed (valid after [`Config::load`]).
     pub fn ftp_addr(&self) -> SocketAddr {
         self.ftp.listen.parse().expect("validated at load")

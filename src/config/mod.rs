@@ -352,8 +352,9 @@ pub const MAX_CORS_ORIGINS: usize = 32;
 pub struct MdnsConfig {
     /// Advertise `_http._tcp` (portal, dashboard) and `_ftp._tcp` (camera ingest).
     pub enabled: bool,
-    /// Instance name shown in browsers and cameras; defaults to `box.name`. Make it
-    /// unique per box at a venue.
+    /// Instance name shown in browsers and cameras; defaults to `box.name`, or to the
+    /// unique `venuebox-<4 hex of the box id>` while `box.name` is the shipped
+    /// `venuebox` (`net::mdns`).
     pub instance: Option<String>,
 }
 

@@ -12,24 +12,7 @@ use std::path::{Path, PathBuf};
 /// network the vendor renamed is theirs).
 pub const SHIPPED_SSIDS: &[&str] = &["Venue Photos", "venuebox-vendors"];
 
-/// The host name's stem; the suffix follows a hyphen (RFC 1123 host name rules: at
-/// most 63 letters, digits and hyphens).
-pub const HOST_STEM: &str = "venuebox";
-
-/// The four-hex-digit suffix of a box id such as `vb1-3fa2…` (lowercase). `None` if
-/// the id does not have that shape.
-pub fn suffix(box_id: &str) -> Option<String> {
-    let hex = box_id.strip_prefix("vb1-")?;
-    let s = hex.get(..4)?;
-    s.chars()
-        .all(|c| c.is_ascii_hexdigit())
-        .then(|| s.to_ascii_lowercase())
-}
-
-/// The host name for `suffix`: `venuebox-<suffix>`.
-pub fn host_name(suffix: &str) -> String {
-    format!("{HOST_STEM}-{suffix}")
-}
+pub use crate::identity::{box_suffix as suffix, unique_host_name as host_name, HOST_STEM};
 
 /// hostapd.conf with ` <suffix>` added to each shipped SSID (`ssid=` lines whose
 /// value is one of [`SHIPPED_SSIDS`]); other lines, and SSIDs that already carry the

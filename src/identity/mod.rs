@@ -590,6 +590,26 @@ fn read_signing_key(path: &Path) -> Result<SigningKey, VaultError> {
     })
 }
 
+/// The host name's stem; the box id's suffix follows a hyphen (RFC 1123 host name
+/// rules: at most 63 letters, digits and hyphens). Also the shipped `box.name`.
+pub const HOST_STEM: &str = "venuebox";
+
+/// The four-hex-digit suffix of a box id such as `vb1-3fa2…` (lowercase), which makes
+/// the box's names unique at a market without the internet (`hw::names`, mDNS). `None`
+/// if the id does not have that shape.
+pub fn box_suffix(box_id: &str) -> Option<String> {
+    let hex = box_id.strip_prefix("vb1-")?;
+    let s = hex.get(..4)?;
+    s.chars()
+        .all(|c| c.is_ascii_hexdigit())
+        .then(|| s.to_ascii_lowercase())
+}
+
+/// The box's unique host name for `suffix` (from [`box_suffix`]): `venuebox-<suffix>`.
+pub fn unique_host_name(suffix: &str) -> String {
+    format!("{HOST_STEM}-{suffix}")
+}
+
 /// The box id: the key id of the first key in the chain (the current key's id while
 /// the box has never rotated). Reads only; never starts a chain.
 pub fn box_id(data_dir: &Path) -> Result<String, VaultError> {

@@ -4,7 +4,7 @@
 //!
 //! This module owns one [`mdns_sd::ServiceDaemon`] (a thread of its own, with its own
 //! UDP sockets on port 5353) and the two service records it publishes: instance name
-//! (`mdns.instance`, else `box.name`), host name `<box.name>.local.`, port, and TXT
+//! (`mdns.instance`, else the box's label), host name `<label>.local.`, port, and TXT
 //! records `version` and `path`. It may not bind or serve the listeners it announces
 //! (the caller binds them and passes the ports), touch the store, or change the host's
 //! network configuration: which interfaces a service is announced on follows from the
@@ -101,6 +101,7 @@ impl Announcer {
     /// called from async code.
     pub fn start(
         config: &Config,
+        box_id: Option<&str>,
         http_port: u16,
         ftp_port: Option<u16>,
     ) -> Result<Announcer, MdnsError> {
@@ -111,8 +112,9 @@ impl Announcer {
                 fullnames: Vec::new(),
             });
         }
-        let instance = instance_name(config);
-        let host = host_name(&config.device.name);
+        let label = box_label(config, box_id);
+        let instance = instance_name(config, &label);
+        let host = host_name(&label);
         let mut services = vec![(HTTP_SERVICE_TYPE, config.http_addr().ip(), http_port)];
         if let Some(port) = ftp_port {
             services.push((FTP_SERVICE_TYPE, config.ftp_addr().ip(), port));
@@ -238,21 +240,35 @@ impl Drop for Announcer {
     }
 }
 
-/// The instance name to announce: `mdns.instance`, else `box.name`, without
-/// surrounding blanks (which browsers would show as part of the name). Configuration
-/// validation has already limited it to 1–63 bytes without control characters; a name
-/// that is blank once trimmed falls back to `box.name`, which is a valid DNS label.
-fn instance_name(config: &Config) -> &str {
-    let instance = config.mdns_instance().trim();
+/// The box's DNS label on the LAN: `box.name` as the vendor set it, but while it is
+/// still the shipped `venuebox` the unique `venuebox-<4 hex of the box id>` that
+/// `hw::names` also gives the host and the Wi-Fi networks (issue 15: two boxes at one
+/// market must not announce the same name; mdns-sd would rename one at random, as
+/// `venuebox (2)`, and a camera set up for one box could find the other).
+fn box_label(config: &Config, box_id: Option<&str>) -> String {
+    match box_id.and_then(crate::identity::box_suffix) {
+        Some(suffix) if config.device.name == crate::identity::HOST_STEM => {
+            crate::identity::unique_host_name(&suffix)
+        }
+        _ => config.device.name.clone(),
+    }
+}
+
+/// The instance name to announce: `mdns.instance`, else the box's `label` (see
+/// [`box_label`]), without surrounding blanks (which browsers would show as part of the
+/// name). Configuration validation has already limited it to 1–63 bytes without control
+/// characters; a name that is blank once trimmed falls back to the label, which is a
+/// valid DNS label.
+fn instance_name<'a>(config: &'a Config, label: &'a str) -> &'a str {
+    let instance = config.mdns.instance.as_deref().unwrap_or("").trim();
     if instance.is_empty() {
-        &config.device.name
+        label
     } else {
         instance
     }
 }
 
-/// The host name the address records are published under: `<box.name>.local.`, the
-/// name also in the box's TLS certificate.
+/// The host name the address records are published under: `<label>.local.`.
 fn host_name(box_name: &str) -> String {
     format!("{box_name}.local.")
 }
@@ -346,14 +362,34 @@ mod tests {
     fn instance_defaults_to_the_box_name() {
         let mut config = Config::default();
         config.device.name = "stall-7".into();
-        assert_eq!(instance_name(&config), "stall-7");
+        assert_eq!(instance_name(&config, "stall-7"), "stall-7");
 
         config.mdns.instance = Some("  Stall 7 photos ".into());
-        assert_eq!(instance_name(&config), "Stall 7 photos");
+        assert_eq!(instance_name(&config, "stall-7"), "Stall 7 photos");
 
         // Blank after trimming: the box name, which is always a valid label.
         config.mdns.instance = Some("   ".into());
-        assert_eq!(instance_name(&config), "stall-7");
+        assert_eq!(instance_name(&config, "stall-7"), "stall-7");
+    }
+
+    #[test]
+    fn a_box_with_the_shipped_name_is_announced_under_its_unique_name() {
+        let mut config = Config::default();
+        assert_eq!(config.device.name, "venuebox", "the shipped name");
+        let (a, b) = ("vb1-3fa2c0ffee", "vb1-77e1d00d");
+        assert_eq!(box_label(&config, Some(a)), "venuebox-3fa2");
+        assert_eq!(box_label(&config, Some(b)), "venuebox-77e1");
+        assert_eq!(
+            host_name(&box_label(&config, Some(a))),
+            "venuebox-3fa2.local."
+        );
+        assert_eq!(instance_name(&config, "venuebox-3fa2"), "venuebox-3fa2");
+        // No usable box id: the configured name, as before.
+        assert_eq!(box_label(&config, None), "venuebox");
+        assert_eq!(box_label(&config, Some("not-an-id")), "venuebox");
+        // A name the vendor chose is theirs.
+        config.device.name = "stall-7".into();
+        assert_eq!(box_label(&config, Some(a)), "stall-7");
     }
 
     #[test]
@@ -413,7 +449,7 @@ mod tests {
     fn disabled_announcer_starts_nothing() {
         let mut config = Config::default();
         config.mdns.enabled = false;
-        let announcer = Announcer::start(&config, 8080, Some(2121)).unwrap();
+        let announcer = Announcer::start(&config, None, 8080, Some(2121)).unwrap();
         assert!(announcer.daemon.is_none());
         assert!(announcer.service_names().is_empty());
         announcer.shutdown();
