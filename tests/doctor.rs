@@ -182,6 +182,12 @@ fn free_ports_and_a_roomy_data_dir_exit_0() {
     assert_eq!(level("data_dir"), "ok");
     assert_eq!(level("data_dir.space"), "ok");
     assert_eq!(level("gpio"), "info", "this test machine is not a Pi");
+    // Whether new records are marked trusted: under clock.trust = auto, exactly when
+    // systemd-timesyncd has synchronised this machine's clock since boot.
+    assert_eq!(level("clock.trust"), "info");
+    let trust = list.iter().find(|f| f.0 == "clock.trust").unwrap();
+    let synced = std::path::Path::new(venuebox::clock::NTP_SYNCHRONIZED_FILE).exists();
+    assert_eq!(trust.2.contains("untrusted"), !synced, "{trust:?}");
 }
 
 /// A `venuebox run` child, stopped when dropped.

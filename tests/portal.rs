@@ -868,3 +868,44 @@ async fn vendors_record_consent_given_in_person_with_the_pass() {
     assert_eq!(r.status(), 401);
     assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 1);
 }
+
+/// Consent and attendance from the portal record whether the clock was trusted when
+/// they were written (issue 15), under the box's `clock.trust`: a box whose clock is
+/// trusted marks its rows 1, one that is not marks them 0.
+#[tokio::test]
+async fn portal_records_say_whether_the_clock_was_trusted() {
+    use venuebox::clock::TrustPolicy;
+    let trusted = (
+        "SELECT count(*) FROM consent_events WHERE clock_trusted = 1",
+        "SELECT count(*) FROM attendance WHERE clock_trusted = 1",
+    );
+    let untrusted = (
+        "SELECT count(*) FROM consent_events WHERE clock_trusted = 0",
+        "SELECT count(*) FROM attendance WHERE clock_trusted = 0",
+    );
+    for (policy, (consent_sql, attendance_sql)) in [
+        (TrustPolicy::Always, trusted),
+        (TrustPolicy::Never, untrusted),
+    ] {
+        let b = TestBox::start_with(Options {
+            configure: Box::new(move |c| c.clock.trust = policy),
+            ..Default::default()
+        })
+        .await;
+        let phone = phone(6);
+        let csrf = open_portal(&phone, &b).await;
+        let r = post_form(
+            &phone,
+            &b,
+            "/portal/consent",
+            &[("csrf", &csrf), ("action", "accept"), ("gallery", "yes")],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(count(&b, "SELECT count(*) FROM consent_events").await, 1);
+        assert_eq!(count(&b, "SELECT count(*) FROM attendance").await, 1);
+        assert_eq!(count(&b, consent_sql).await, 1, "{policy:?}");
+        assert_eq!(count(&b, attendance_sql).await, 1, "{policy:?}");
+        b.stop().await;
+    }
+}

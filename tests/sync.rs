@@ -175,6 +175,12 @@ async fn bundles_done(b: &TestBox) -> u64 {
         .unwrap()
 }
 
+/// Consent and attendance written with a clock that is not trusted (a box that booted
+/// without NTP): the manifest must say so.
+fn stamp() -> venuebox::clock::Stamp {
+    venuebox::clock::stamp(venuebox::clock::TrustPolicy::Never)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corpus_syncs_to_garage_and_verifies() {
     let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
@@ -663,6 +669,9 @@ async fn only_what_consent_allows_reaches_the_bucket() {
     let b = start_box(Box::new(move |c: &mut Config| {
         inner(c);
         c.sync.cut_every_secs = 3600;
+        // Photos arrive with a trusted clock (an RTC box), consent below is written
+        // with an untrusted one: the manifests must carry each record's own answer.
+        c.clock.trust = venuebox::clock::TrustPolicy::Always;
     }))
     .await;
     let (ana, _) = b.creator("Ana").await;
@@ -687,9 +696,25 @@ async fn only_what_consent_allows_reaches_the_bucket() {
             let notice = consent::remember_notice(tx, "1", "en", "notice")?;
             let yes = consent::new_attendee(tx, &secret, "en")?;
             let no = consent::new_attendee(tx, &secret, "en")?;
-            consent::record(tx, &yes.id, Scope::Sync, true, &notice, Channel::Portal)?;
-            consent::record(tx, &no.id, Scope::Gallery, true, &notice, Channel::Portal)?;
-            consent::record_attendance(tx, &yes.pseudonym, consent::Source::Portal, 0)?;
+            consent::record(
+                tx,
+                &yes.id,
+                Scope::Sync,
+                true,
+                &notice,
+                Channel::Portal,
+                stamp(),
+            )?;
+            consent::record(
+                tx,
+                &no.id,
+                Scope::Gallery,
+                true,
+                &notice,
+                Channel::Portal,
+                stamp(),
+            )?;
+            consent::record_attendance(tx, &yes.pseudonym, consent::Source::Portal, 0, stamp())?;
             Ok::<_, venuebox::db::StoreError>((yes, no))
         })
         .await
@@ -788,13 +813,65 @@ async fn only_what_consent_allows_reaches_the_bucket() {
     assert!(all.contains(&yes.pseudonym));
     assert!(!all.contains(&yes.id) && !all.contains(&no.id) && !all.contains(&no.pseudonym));
     assert!(all.contains("\"type\":\"attendance\""));
+    // Records say whether the clock was trusted when they were written (issue 15).
+    let mut trusted = (0, 0, 0, 0);
+    for k in keys_in_bucket
+        .iter()
+        .filter(|k| k.contains("/bundles/") && !k.ends_with(".sig.json"))
+    {
+        let bytes = target
+            .store()
+            .get(&target.path(k))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        for e in manifest::parse_manifest(&bytes).unwrap().entries {
+            match e {
+                Entry::Asset { clock_trusted, .. } => {
+                    assert_eq!(
+                        clock_trusted,
+                        Some(true),
+                        "photos arrived under clock.trust = always"
+                    );
+                    trusted.0 += 1;
+                }
+                Entry::Consent { clock_trusted, .. } => {
+                    assert_eq!(
+                        clock_trusted,
+                        Some(false),
+                        "consent was written with an untrusted clock"
+                    );
+                    trusted.1 += 1;
+                }
+                Entry::Attendance { clock_trusted, .. } => {
+                    assert_eq!(clock_trusted, Some(false));
+                    trusted.2 += 1;
+                }
+                _ => trusted.3 += 1,
+            }
+        }
+    }
+    assert!(
+        trusted.0 == 2 && trusted.1 >= 1 && trusted.2 >= 1,
+        "{trusted:?}"
+    );
 
     // The consenting attendee withdraws: the next bundle tombstones them and their photo.
     b.state
         .store
         .write(move |tx| {
             let notice = consent::remember_notice(tx, "1", "en", "notice")?;
-            consent::record(tx, &yes.id, Scope::Sync, false, &notice, Channel::Portal)?;
+            consent::record(
+                tx,
+                &yes.id,
+                Scope::Sync,
+                false,
+                &notice,
+                Channel::Portal,
+                stamp(),
+            )?;
             Ok::<_, venuebox::db::StoreError>(())
         })
         .await

@@ -66,6 +66,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
         store.clone(),
         &config.storage.data_dir,
         config.ingest.clone(),
+        config.clock.trust,
     )
     .with_context(|| {
         format!(

@@ -124,6 +124,7 @@ pub fn run(config: &Config, dir: &Path, creator: &str) -> anyhow::Result<ExitCod
             store.clone(),
             &config.storage.data_dir,
             config.ingest.clone(),
+            config.clock.trust,
         )?;
         let summary = import(&ingest, creator_id, &files, &progress).await;
         store.close().await?;

@@ -1011,7 +1011,7 @@ mod tests {
                 if value.is_str()
                     && !matches!(
                         key.as_str(),
-                        "scanner" | "format" | "target" | "kind" | "backend"
+                        "scanner" | "format" | "target" | "kind" | "backend" | "trust"
                     )
                 {
                     keys_found.push(format!("{section}.{key}"));

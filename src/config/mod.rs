@@ -68,6 +68,17 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The status LED and the button (see `hw`).
     pub gpio: GpioConfig,
+    /// Whether the clock is trusted (see `clock`).
+    pub clock: ClockConfig,
+}
+
+/// `[clock]`: which clock readings records mark as trusted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ClockConfig {
+    /// `auto` (trusted once NTP synchronised the clock this boot), `always` (a
+    /// battery-backed RTC or GPS the kernel's NTP state does not show), or `never`.
+    pub trust: crate::clock::TrustPolicy,
 }
 
 /// Which GPIO back end drives the status LED and reads the button, chosen at run time.

@@ -39,6 +39,8 @@ pub struct Door {
     pub config: DoorConfig,
     /// `portal.attendance_debounce_secs`.
     pub debounce_secs: i64,
+    /// `clock.trust`: whether a check-in's time is marked trusted.
+    pub clock_trust: crate::clock::TrustPolicy,
 }
 
 /// Handles one scanned line.
@@ -47,6 +49,7 @@ pub async fn handle_line(state: &Door, line: &str) -> anyhow::Result<Scan> {
         return Ok(Scan::Unknown);
     };
     let debounce = state.debounce_secs;
+    let stamp = crate::clock::stamp(state.clock_trust);
     let scan = state
         .store
         .write_sql(move |c| -> rusqlite::Result<Scan> {
@@ -54,7 +57,13 @@ pub async fn handle_line(state: &Door, line: &str) -> anyhow::Result<Scan> {
                 return Ok(Scan::Deleted);
             };
             Ok(
-                if consent::record_attendance(c, &attendee.pseudonym, Source::Door, debounce)? {
+                if consent::record_attendance(
+                    c,
+                    &attendee.pseudonym,
+                    Source::Door,
+                    debounce,
+                    stamp,
+                )? {
                     Scan::CheckedIn
                 } else {
                     Scan::Repeat

@@ -381,8 +381,9 @@ pub fn may(conn: &Connection, attendee: &str, scope: Scope) -> rusqlite::Result<
     Ok(granted == Some(true))
 }
 
-/// Records a decision. A decision that repeats the current state under the same notice
-/// is not recorded again; returns whether a row was written.
+/// Records a decision at `stamp` (its time and whether the clock was trusted). A
+/// decision that repeats the current state under the same notice is not recorded
+/// again; returns whether a row was written.
 pub fn record(
     conn: &Connection,
     attendee: &str,
@@ -390,6 +391,7 @@ pub fn record(
     granted: bool,
     notice_hash: &str,
     channel: Channel,
+    stamp: crate::clock::Stamp,
 ) -> rusqlite::Result<bool> {
     let latest: Option<(bool, String)> = conn
         .query_row(
@@ -406,15 +408,16 @@ pub fn record(
         _ => {}
     }
     conn.execute(
-        "INSERT INTO consent_events (attendee, scope, granted, notice_hash, channel, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO consent_events (attendee, scope, granted, notice_hash, channel, at, clock_trusted)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             attendee,
             scope.as_str(),
             granted,
             notice_hash,
             channel.as_str(),
-            now()
+            stamp.at,
+            stamp.trusted
         ],
     )?;
     Ok(true)
@@ -422,14 +425,16 @@ pub fn record(
 
 /// Counts one attendance. Repeats within `debounce_secs` of the last one from the same
 /// source (a scanner reading a code twice, a phone re-probing) are not counted again;
-/// returns whether a row was written.
+/// returns whether a row was written. `stamp` is the time and whether the clock was
+/// trusted.
 pub fn record_attendance(
     conn: &Connection,
     pseudonym: &str,
     source: Source,
     debounce_secs: i64,
+    stamp: crate::clock::Stamp,
 ) -> rusqlite::Result<bool> {
-    let at = now();
+    let at = stamp.at;
     let recent: Option<i64> = conn
         .query_row(
             "SELECT at FROM attendance WHERE pseudonym = ?1 AND source = ?2 AND at > ?3
@@ -442,8 +447,8 @@ pub fn record_attendance(
         return Ok(false);
     }
     conn.execute(
-        "INSERT INTO attendance (pseudonym, source, at) VALUES (?1, ?2, ?3)",
-        params![pseudonym, source.as_str(), at],
+        "INSERT INTO attendance (pseudonym, source, at, clock_trusted) VALUES (?1, ?2, ?3, ?4)",
+        params![pseudonym, source.as_str(), at, stamp.trusted],
     )?;
     Ok(true)
 }
@@ -598,6 +603,11 @@ mod tests {
         crate::db::memory_for_tests()
     }
 
+    /// A trusted stamp of now.
+    fn t() -> crate::clock::Stamp {
+        crate::clock::stamp(crate::clock::TrustPolicy::Always)
+    }
+
     #[test]
     fn consent_is_append_only_and_latest_wins() {
         let conn = db();
@@ -607,12 +617,12 @@ mod tests {
             !may(&conn, &a.id, Scope::Sync).unwrap(),
             "nothing granted by default"
         );
-        assert!(!record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Portal).unwrap());
-        assert!(record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal).unwrap());
-        assert!(!record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal).unwrap());
+        assert!(!record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Portal, t()).unwrap());
+        assert!(record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal, t()).unwrap());
+        assert!(!record(&conn, &a.id, Scope::Sync, true, "n1", Channel::Portal, t()).unwrap());
         assert!(may(&conn, &a.id, Scope::Sync).unwrap());
         assert!(!may(&conn, &a.id, Scope::Gallery).unwrap());
-        assert!(record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Door).unwrap());
+        assert!(record(&conn, &a.id, Scope::Sync, false, "n1", Channel::Door, t()).unwrap());
         assert!(!may(&conn, &a.id, Scope::Sync).unwrap());
         let rows: i64 = conn
             .query_row("SELECT count(*) FROM consent_events", [], |r| r.get(0))
@@ -658,8 +668,17 @@ mod tests {
         let conn = db();
         let secret = ensure_secret(&conn).unwrap();
         let a = new_attendee(&conn, &secret, "en").unwrap();
-        record(&conn, &a.id, Scope::Gallery, true, "n", Channel::Portal).unwrap();
-        record_attendance(&conn, &a.pseudonym, Source::Portal, 60).unwrap();
+        record(
+            &conn,
+            &a.id,
+            Scope::Gallery,
+            true,
+            "n",
+            Channel::Portal,
+            t(),
+        )
+        .unwrap();
+        record_attendance(&conn, &a.pseudonym, Source::Portal, 60, t()).unwrap();
         // A tag on photo 7 (no such photo here: only the tag matters).
         conn.pragma_update(None, "foreign_keys", false).unwrap();
         conn.execute(
@@ -700,18 +719,18 @@ mod tests {
     #[test]
     fn attendance_is_debounced() {
         let conn = db();
-        assert!(record_attendance(&conn, "p", Source::Door, 30).unwrap());
-        assert!(!record_attendance(&conn, "p", Source::Door, 30).unwrap());
-        assert!(record_attendance(&conn, "p", Source::Portal, 30).unwrap());
-        assert!(record_attendance(&conn, "q", Source::Door, 30).unwrap());
+        assert!(record_attendance(&conn, "p", Source::Door, 30, t()).unwrap());
+        assert!(!record_attendance(&conn, "p", Source::Door, 30, t()).unwrap());
+        assert!(record_attendance(&conn, "p", Source::Portal, 30, t()).unwrap());
+        assert!(record_attendance(&conn, "q", Source::Door, 30, t()).unwrap());
     }
 
     #[test]
     fn purge_removes_old_rows_and_audits() {
         let conn = db();
-        record_attendance(&conn, "p", Source::Door, 0).unwrap();
+        record_attendance(&conn, "p", Source::Door, 0, t()).unwrap();
         conn.execute("UPDATE attendance SET at = 100", []).unwrap();
-        record_attendance(&conn, "q", Source::Door, 0).unwrap();
+        record_attendance(&conn, "q", Source::Door, 0, t()).unwrap();
         let purged = purge_older_than(&conn, 1000).unwrap();
         assert_eq!(purged.attendance, 1);
         let audits = crate::db::recent_audit(&conn, 100)

@@ -228,6 +228,12 @@ const MIGRATIONS: &[&str] = &[
         attendee TEXT NOT NULL,
         found_at INTEGER NOT NULL
     );",
+    // 11 (owners: ingest for photos, consent for consent_events and attendance):
+    // whether the clock was trusted when the row was written (`clock::Stamp`; NULL for
+    // rows written before this migration: unknown).
+    "ALTER TABLE photos ADD COLUMN clock_trusted INTEGER;
+     ALTER TABLE consent_events ADD COLUMN clock_trusted INTEGER;
+     ALTER TABLE attendance ADD COLUMN clock_trusted INTEGER;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

@@ -124,11 +124,7 @@ impl Report {
 /// Free space below this many times `ingest.free_disk_reserve_bytes` is a warning.
 pub const SPACE_WARNING_FACTOR: u64 = 4;
 
-/// No clock reading before 2026-01-01T00:00:00Z is believable (seconds since the epoch).
-pub const CLOCK_FLOOR: i64 = 1_767_225_600;
-
-/// When this binary was built (seconds since the epoch), from build.rs.
-pub const BUILT_AT: &str = env!("BUILT_AT_UNIX");
+pub use crate::clock::{BUILT_AT, CLOCK_FLOOR};
 
 /// How long a network probe (a TCP connect, a `/healthz` answer) may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -141,6 +137,10 @@ pub fn examine(config: &Config, config_file: Option<&Path>) -> Report {
     findings.extend(check_data_dir(config));
     findings.push(check_storage(&config.storage.data_dir));
     findings.push(check_clock(config));
+    findings.push(clock_trust_finding(
+        config.clock.trust,
+        crate::clock::stamp(config.clock.trust).trusted,
+    ));
     findings.extend(check_services());
     findings.extend(check_network_configs(config, config_file));
     findings.push(check_door(config));
@@ -562,6 +562,35 @@ pub fn clock_finding(now: i64, floor: i64, newest: Option<i64>) -> Finding {
         format!("the clock reads {}", iso(now)),
         None,
     )
+}
+
+/// Whether new records are being marked as written with a trusted clock (issue 15),
+/// under `policy`: an `info` finding either way (an offline venue has no NTP, and that
+/// is not a fault), saying what makes it trusted.
+pub fn clock_trust_finding(policy: crate::clock::TrustPolicy, trusted: bool) -> Finding {
+    use crate::clock::TrustPolicy;
+    let what = match (policy, trusted) {
+        (_, true) => "new records are marked as written with a trusted clock".to_string(),
+        (TrustPolicy::Auto, false) => format!(
+            "new records are marked as written with an untrusted clock: NTP has not \
+             synchronised it since boot ({} is missing)",
+            crate::clock::NTP_SYNCHRONIZED_FILE
+        ),
+        (TrustPolicy::Always, false) => {
+            "new records are marked untrusted: the clock reads before this firmware was built"
+                .to_string()
+        }
+        (TrustPolicy::Never, false) => {
+            "new records are marked as written with an untrusted clock (clock.trust = \"never\")"
+                .to_string()
+        }
+    };
+    let fix = (!trusted && policy == TrustPolicy::Auto).then(|| {
+        "connect the uplink so systemd-timesyncd synchronises the clock, or set \
+         clock.trust = \"always\" on a box with a battery-backed RTC or GPS"
+            .to_string()
+    });
+    finding("clock.trust", Level::Info, what, fix)
 }
 
 fn iso(t: i64) -> String {
@@ -1032,6 +1061,19 @@ mod tests {
             Some("[::1]:9000")
         );
         assert_eq!(host_port("ftp://x"), None);
+    }
+
+    #[test]
+    fn clock_trust_is_information_with_a_fix_only_when_ntp_can_help() {
+        use crate::clock::TrustPolicy;
+        let ok = clock_trust_finding(TrustPolicy::Auto, true);
+        assert_eq!((ok.level, ok.fix.is_none()), (Level::Info, true));
+        assert!(ok.what.contains("trusted clock") && !ok.what.contains("untrusted"));
+        let auto = clock_trust_finding(TrustPolicy::Auto, false);
+        assert!(auto.what.contains("untrusted") && auto.what.contains("NTP"));
+        assert!(auto.fix.unwrap().contains("clock.trust"));
+        let never = clock_trust_finding(TrustPolicy::Never, false);
+        assert!(never.what.contains("never") && never.fix.is_none());
     }
 
     #[test]

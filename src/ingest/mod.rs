@@ -235,6 +235,8 @@ struct Inner {
     store: Store,
     data_dir: PathBuf,
     limits: IngestConfig,
+    /// Whether a new photo's `received_at` is marked trusted (`clock.trust`).
+    clock_trust: crate::clock::TrustPolicy,
     committed: broadcast::Sender<PhotoCommitted>,
     /// Ids this process announced itself, so the store watcher does not repeat them.
     announced: std::sync::Mutex<std::collections::BTreeSet<i64>>,
@@ -281,8 +283,13 @@ impl Ingest {
     /// writes its temporary files in its own folder under `incoming/`, holding an
     /// exclusive lock on it; folders whose lock is free belong to a process that died
     /// (power cut, crash, kill -9) and are removed here: their uploads were never
-    /// acknowledged.
-    pub fn open(store: Store, data_dir: &Path, limits: IngestConfig) -> std::io::Result<Ingest> {
+    /// acknowledged. `clock_trust` decides each new photo's `clock_trusted`.
+    pub fn open(
+        store: Store,
+        data_dir: &Path,
+        limits: IngestConfig,
+        clock_trust: crate::clock::TrustPolicy,
+    ) -> std::io::Result<Ingest> {
         let incoming = layout::incoming(data_dir);
         for dir in [incoming.clone(), layout::photos(data_dir)] {
             files::create_dir(&dir, 0o700)?;
@@ -305,6 +312,7 @@ impl Ingest {
                 store,
                 data_dir: data_dir.to_path_buf(),
                 limits,
+                clock_trust,
                 committed,
                 announced: Default::default(),
                 incoming: own,
@@ -507,6 +515,7 @@ impl Ingest {
         let name = clean_name(&incoming.original_name);
         let inner = self.inner.clone();
         let quota = self.inner.limits.creator_quota_bytes;
+        let clock_trust = self.inner.clock_trust;
         let moving = temp.clone();
         // One transaction decides and stores: the duplicate check, the quota check
         // and the file's move into the store all happen under the writer, so
@@ -528,9 +537,10 @@ impl Ingest {
                     }
                 }
                 move_into_store(&moving, &target)?;
+                let stamp = crate::clock::stamp(clock_trust);
                 tx.execute(
-                    "INSERT INTO photos (sha256, size, media_type, raw, creator_id, original_name, source, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    "INSERT INTO photos (sha256, size, media_type, raw, creator_id, original_name, source, received_at, clock_trusted)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     rusqlite::params![
                         sha256,
                         size as i64,
@@ -539,7 +549,8 @@ impl Ingest {
                         incoming.creator_id,
                         name,
                         incoming.source.as_str(),
-                        crate::clock::now()
+                        stamp.at,
+                        stamp.trusted
                     ],
                 )?;
                 let photo = photo_by_sha(tx, &sha256)?.expect("just inserted");

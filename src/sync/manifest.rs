@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// `format` of a manifest this build writes. Version 2 added `original_sha256` to
-/// asset entries (the asset may be the original with its metadata removed).
-pub const MANIFEST_FORMAT: &str = "venuebox-bundle/2";
+/// asset entries (the asset may be the original with its metadata removed); version 3
+/// added `clock_trusted` to assets, consent and attendance.
+pub const MANIFEST_FORMAT: &str = "venuebox-bundle/3";
+/// `format` of version-2 manifests, still read (no `clock_trusted`).
+pub const MANIFEST_FORMAT_2: &str = "venuebox-bundle/2";
 /// `format` of manifests written before version 2, still read (their assets are the
 /// originals: no `original_sha256`).
 pub const MANIFEST_FORMAT_1: &str = "venuebox-bundle/1";
@@ -82,6 +85,11 @@ pub enum Entry {
         source: String,
         /// When the box stored it, seconds since the epoch.
         received_at: i64,
+        /// Whether the box's clock was trusted when it stored it (`clock::Stamp`):
+        /// absent when unknown (written before version 3, or before the box recorded
+        /// it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock_trusted: Option<bool>,
         /// Pseudonyms of the attendees tagged on it (all of whom consented to sync).
         attendees: Vec<String>,
     },
@@ -99,6 +107,9 @@ pub enum Entry {
         channel: String,
         /// Seconds since the epoch.
         at: i64,
+        /// Whether the clock was trusted when it was recorded; absent when unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock_trusted: Option<bool>,
     },
     /// An attendance record of an attendee whose current consent covers sync.
     Attendance {
@@ -108,6 +119,9 @@ pub enum Entry {
         source: String,
         /// Seconds since the epoch.
         at: i64,
+        /// Whether the clock was trusted when it was recorded; absent when unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clock_trusted: Option<bool>,
     },
     /// Something published earlier must no longer be used: the cloud side deletes it.
     Tombstone {
@@ -173,7 +187,8 @@ pub fn sign(
 pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
     let manifest: Manifest =
         serde_json::from_slice(bytes).map_err(|e| format!("not a manifest: {e}"))?;
-    if manifest.format != MANIFEST_FORMAT && manifest.format != MANIFEST_FORMAT_1 {
+    if ![MANIFEST_FORMAT, MANIFEST_FORMAT_2, MANIFEST_FORMAT_1].contains(&manifest.format.as_str())
+    {
         return Err(format!("unknown format {:?}", manifest.format));
     }
     if canonical(&manifest) != bytes {

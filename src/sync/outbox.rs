@@ -201,7 +201,7 @@ pub fn cut(
         .unwrap_or(0);
     let mut consent_to = consent_from;
     {
-        for (seq, attendee, pseudonym, scope, granted, notice_hash, channel, at) in
+        for (seq, attendee, pseudonym, scope, granted, notice_hash, channel, at, clock_trusted) in
             reads::consent_since(tx, consent_from)?
         {
             consent_to = seq;
@@ -215,6 +215,7 @@ pub fn cut(
                     notice_hash,
                     channel,
                     at,
+                    clock_trusted,
                 });
             }
         }
@@ -224,7 +225,9 @@ pub fn cut(
         .unwrap_or(0);
     let mut attendance_to = attendance_from;
     {
-        for (seq, pseudonym, id, source, at) in reads::attendance_since(tx, attendance_from)? {
+        for (seq, pseudonym, id, source, at, clock_trusted) in
+            reads::attendance_since(tx, attendance_from)?
+        {
             attendance_to = seq;
             let Some(id) = id else { continue };
             if attendee_may_sync(tx, &id)? {
@@ -233,6 +236,7 @@ pub fn cut(
                     attendee: pseudonym,
                     source,
                     at,
+                    clock_trusted,
                 });
             }
         }
@@ -242,8 +246,17 @@ pub fn cut(
     let mut asset_ids = Vec::new();
     let mut asset_bytes = 0u64;
     {
-        for (id, sha256, size, media_type, creator, source, received_at, creator_sync) in
-            reads::photos_to_publish(tx)?
+        for (
+            id,
+            sha256,
+            size,
+            media_type,
+            creator,
+            source,
+            received_at,
+            creator_sync,
+            clock_trusted,
+        ) in reads::photos_to_publish(tx)?
         {
             if photo_blocked(tx, id, creator_sync)?.is_some() {
                 continue;
@@ -278,6 +291,7 @@ pub fn cut(
                 camera_model: exif.model,
                 source,
                 received_at,
+                clock_trusted,
                 attendees,
             });
         }

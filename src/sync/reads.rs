@@ -71,12 +71,13 @@ pub type ConsentRow = (
     String,
     String,
     i64,
+    Option<bool>,
 );
 
 /// Consent events after sequence number `from`, in order.
 pub fn consent_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<ConsentRow>> {
     let mut stmt = conn.prepare(
-        "SELECT e.seq, e.attendee, a.pseudonym, e.scope, e.granted, e.notice_hash, e.channel, e.at
+        "SELECT e.seq, e.attendee, a.pseudonym, e.scope, e.granted, e.notice_hash, e.channel, e.at, e.clock_trusted
          FROM consent_events e LEFT JOIN attendees a ON a.id = e.attendee
          WHERE e.seq > ?1 ORDER BY e.seq",
     )?;
@@ -85,13 +86,13 @@ pub fn consent_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<Conse
 }
 
 /// An attendance record: `(seq, pseudonym, pass id if the attendee still exists,
-/// source, at)`.
-pub type AttendanceRow = (i64, String, Option<String>, String, i64);
+/// source, at, whether the clock was trusted (None: unknown))`.
+pub type AttendanceRow = (i64, String, Option<String>, String, i64, Option<bool>);
 
 /// Attendance after sequence number `from`, in order.
 pub fn attendance_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<AttendanceRow>> {
     let mut stmt = conn.prepare(
-        "SELECT t.seq, t.pseudonym, a.id, t.source, t.at FROM attendance t
+        "SELECT t.seq, t.pseudonym, a.id, t.source, t.at, t.clock_trusted FROM attendance t
          LEFT JOIN attendees a ON a.pseudonym = t.pseudonym
          WHERE t.seq > ?1 ORDER BY t.seq",
     )?;
@@ -100,13 +101,24 @@ pub fn attendance_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<At
 }
 
 /// A photo a cut may publish: `(id, sha256, size, media type, creator name, source,
-/// received at, its creator's sync switch)`.
-pub type PhotoRow = (i64, String, u64, String, String, String, i64, bool);
+/// received at, its creator's sync switch, whether the clock was trusted at arrival
+/// (None: unknown))`.
+pub type PhotoRow = (
+    i64,
+    String,
+    u64,
+    String,
+    String,
+    String,
+    i64,
+    bool,
+    Option<bool>,
+);
 
 /// Photos never published, or tombstoned and so publishable again, oldest first.
 pub fn photos_to_publish(conn: &Connection) -> rusqlite::Result<Vec<PhotoRow>> {
     let mut stmt = conn.prepare(
-        "SELECT p.id, p.sha256, p.size, p.media_type, c.name, p.source, p.received_at, c.sync_enabled
+        "SELECT p.id, p.sha256, p.size, p.media_type, c.name, p.source, p.received_at, c.sync_enabled, p.clock_trusted
          FROM photos p JOIN creators c ON c.id = p.creator_id
          LEFT JOIN sync_photos s ON s.photo_id = p.id
          WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",

@@ -527,6 +527,7 @@ mod tests {
             camera_model: None,
             source: "import".into(),
             received_at: 1_700_000_000,
+            clock_trusted: Some(true),
             attendees: vec![],
         };
         (sha256, entry)

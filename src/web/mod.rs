@@ -84,6 +84,7 @@ impl AppState {
             secret: self.portal.secret().clone(),
             config: self.config.door.clone(),
             debounce_secs: self.config.portal.attendance_debounce_secs as i64,
+            clock_trust: self.config.clock.trust,
         }
     }
 }

@@ -540,6 +540,7 @@ async fn submit_consent(
     let secret = state.portal.secret().clone();
     let session = state.config.portal.session_secs as i64;
     let debounce = state.config.portal.attendance_debounce_secs as i64;
+    let stamp = crate::clock::stamp(state.config.clock.trust);
     let lang = t.lang;
     let attendee = state
         .store
@@ -556,11 +557,12 @@ async fn submit_consent(
                     granted,
                     &notice_hash,
                     Channel::Portal,
+                    stamp,
                 )?;
             }
             let expires = (session > 0).then(|| now().saturating_add(session));
             consent::admit_portal_client(c, &client_key, &attendee.id, expires)?;
-            consent::record_attendance(c, &attendee.pseudonym, Source::Portal, debounce)?;
+            consent::record_attendance(c, &attendee.pseudonym, Source::Portal, debounce, stamp)?;
             Ok(attendee)
         })
         .await?;
@@ -714,6 +716,7 @@ async fn submit_scope(
         return Ok(no_pass(t));
     };
     let notice_hash = state.portal.notice(t).1.to_string();
+    let stamp = crate::clock::stamp(state.config.clock.trust);
     state
         .store
         .write_sql(move |c| {
@@ -724,6 +727,7 @@ async fn submit_scope(
                 granted,
                 &notice_hash,
                 Channel::Portal,
+                stamp,
             )
         })
         .await?;

@@ -69,10 +69,11 @@ async fn api_record_consent(
     let t = text::for_tag(&language).unwrap_or(&text::EN);
     let notice_hash = state.portal.notice(t).1.to_string();
     let granted = body.granted;
+    let stamp = crate::clock::stamp(state.config.clock.trust);
     let recorded = state
         .store
         .write_sql(move |c| {
-            let recorded = consent::record(c, &id, scope, granted, &notice_hash, channel)?;
+            let recorded = consent::record(c, &id, scope, granted, &notice_hash, channel, stamp)?;
             if recorded {
                 crate::db::audit(
                     c,
