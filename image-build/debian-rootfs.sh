@@ -63,5 +63,12 @@ rm -f "$rootfs/etc/machine-id"
 : >"$rootfs/etc/machine-id"
 echo venuebox >"$rootfs/etc/hostname"
 
-"$repo/image-build/stage-rootfs.sh" --binary "$binary" --rootfs "$rootfs"
+# The venue network's packages the way a Pi image gets them: fetched once (the online
+# step), then installed without a network by stage-rootfs.sh.
+packages="$rootfs.packages"
+arch=$(dpkg --print-architecture)
+"$repo/image-build/fetch-packages.sh" --arch "$arch" --dir "$packages" --mirror "$mirror" ||
+    die "fetching hostapd, dnsmasq and nftables failed"
+"$repo/image-build/stage-rootfs.sh" --binary "$binary" --rootfs "$rootfs" --packages "$packages"
+rm -rf "$packages"
 echo "built a bootable rootfs with venuebox in $rootfs"

@@ -17,7 +17,12 @@
 #   /etc/systemd/system/multi-user.target.wants/venuebox.service -> the unit (enabled)
 #   .../multi-user.target.wants/{nftables,hostapd,dnsmasq}.service  enabled (hostapd unmasked)
 #
-# Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR
+# Usage: image-build/stage-rootfs.sh --binary PATH --rootfs DIR [--packages DIR]
+#
+# With --packages DIR (filled by fetch-packages.sh, the one online step), hostapd,
+# dnsmasq and nftables are first installed from DIR without a network
+# (install-packages.sh: needs root and systemd-nspawn). Without it they must already be
+# in the image.
 #
 # Runs as any user. Run as root for an image (files then belong to root); as another
 # user the files belong to that user. Running it again updates the binary, the unit
@@ -30,6 +35,7 @@ usage() {
     echo "usage: $prog --binary PATH --rootfs DIR" >&2
     echo "  --binary PATH  the venuebox executable to install (aarch64 for a Pi)" >&2
     echo "  --rootfs DIR   root of the target file system (must exist)" >&2
+    echo "  --packages DIR install hostapd, dnsmasq, nftables offline from DIR (fetch-packages.sh)" >&2
 }
 die() {
     echo "$prog: error: $*" >&2
@@ -38,12 +44,14 @@ die() {
 
 binary=""
 rootfs=""
+packages=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --binary) [ $# -ge 2 ] || { usage; exit 2; }; binary=$2; shift 2 ;;
         --binary=*) binary=${1#--binary=}; shift ;;
         --rootfs) [ $# -ge 2 ] || { usage; exit 2; }; rootfs=$2; shift 2 ;;
         --rootfs=*) rootfs=${1#--rootfs=}; shift ;;
+        --packages) [ $# -ge 2 ] || { usage; exit 2; }; packages=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "$prog: unknown argument: $1" >&2; usage; exit 2 ;;
     esac
@@ -104,9 +112,20 @@ install_file "$repo/systemd/venuebox-poweroff.rules" 0644 /etc/polkit-1/rules.d/
 
 # install_config SRC MODE /PATH: a configuration file, installed only where none is:
 # an edit made on the box survives every update.
+# True when DEST is a Debian package's conffile still as the package shipped it (its
+# MD5 in dpkg's status, "Conffiles"): nobody edited it, so ours may replace it.
+pristine_conffile() { # DEST
+    local md5
+    md5=$(awk -v f="$1" '$1 == f && NF >= 2 { print $2; exit }' "$rootfs/var/lib/dpkg/status" 2>/dev/null || true)
+    [ -n "$md5" ] && [ -f "$rootfs$1" ] && [ "$(md5sum <"$rootfs$1" | cut -d' ' -f1)" = "$md5" ]
+}
+
 install_config() {
     local src=$1 mode=$2 dest=$3
-    if [ -e "$rootfs$dest" ] || [ -L "$rootfs$dest" ]; then
+    if pristine_conffile "$dest" && ! cmp -s "$src" "$rootfs$dest"; then
+        install_file "$src" "$mode" "$dest"
+        echo "           (replaced the package's unedited default)"
+    elif [ -e "$rootfs$dest" ] || [ -L "$rootfs$dest" ]; then
         if cmp -s "$src" "$rootfs$dest"; then
             echo "kept       $dest (same as the shipped default)"
         else
@@ -116,6 +135,12 @@ install_config() {
         install_file "$src" "$mode" "$dest"
     fi
 }
+
+# The venue network's packages first, so their own default files (nftables ships
+# /etc/nftables.conf) are in place before ours replace them.
+if [ -n "$packages" ]; then
+    "$repo/image-build/install-packages.sh" --dir "$packages" --rootfs "$rootfs"
+fi
 
 install_config "$config_src" 0640 /etc/venuebox/venuebox.toml
 # The venue network: the access point (its file holds the vendors' WPA2 passphrase,

@@ -126,6 +126,20 @@ can=$(inside runuser -u venuebox -- busctl call org.freedesktop.login1 /org/free
 [ "$can" = 's "yes"' ] && pass "logind lets the venuebox user power off" ||
     fail "CanPowerOff for the venuebox user: $can (polkit rule?)"
 
+# The venue network's packages were installed offline by the image build
+# (fetch-packages.sh, then stage-rootfs.sh --packages), with our configs in place of
+# the packages' defaults, and their services are enabled.
+installed=$(inside dpkg-query -W -f '${Package}:${db:Status-Status} ' hostapd dnsmasq nftables 2>&1)
+[ "$installed" = "hostapd:installed dnsmasq:installed nftables:installed " ] &&
+    pass "installed offline: hostapd, dnsmasq, nftables" || fail "venue packages: $installed"
+for u in hostapd dnsmasq nftables; do
+    state=$(inside systemctl is-enabled "$u" 2>&1 || true)
+    [ "$state" = enabled ] && pass "$u.service enabled" || fail "$u.service is $state"
+done
+cmp -s "$repo/config/nftables.conf" "$rootfs/etc/nftables.conf" &&
+    pass "/etc/nftables.conf is venuebox's (the package's unedited default replaced)" ||
+    fail "/etc/nftables.conf is not venuebox's"
+
 # Unique names from the box id (venuebox-names.service, after venuebox): the host name
 # and the shipped Wi-Fi names carry the first four hex digits of the box id.
 names_done() { [ "$(inside systemctl is-active venuebox-names)" = active ]; }

@@ -169,6 +169,33 @@ if find "$rootfs" -name '*.stage.*' | grep -q .; then
     fail "temporary files left behind: $(find "$rootfs" -name '*.stage.*')"
 fi
 
+# --- A package's default config: replaced while unedited, kept once edited ---------
+# (nftables ships /etc/nftables.conf; dpkg's status records its MD5 under Conffiles.)
+pkgfs="$work/pkgfs"
+mkdir -p "$pkgfs/etc" "$pkgfs/var/lib/dpkg"
+printf '#!/usr/sbin/nft -f\nflush ruleset\n' >"$pkgfs/etc/nftables.conf"
+debian_md5=$(md5sum <"$pkgfs/etc/nftables.conf" | cut -d' ' -f1)
+printf 'Package: nftables\nStatus: install ok installed\nConffiles:\n /etc/nftables.conf %s\n\n' \
+    "$debian_md5" >"$pkgfs/var/lib/dpkg/status"
+"$stage" --binary "$work/venuebox-v1" --rootfs "$pkgfs" >/dev/null 2>&1 || fail "stage-rootfs.sh on a rootfs with nftables"
+cmp -s "$repo/config/nftables.conf" "$pkgfs/etc/nftables.conf" &&
+    pass "the package's unedited /etc/nftables.conf is replaced by venuebox's" ||
+    fail "the package's unedited /etc/nftables.conf was kept"
+printf '# the vendor edited this\n' >"$pkgfs/etc/nftables.conf"
+printf 'Package: nftables\nStatus: install ok installed\nConffiles:\n /etc/nftables.conf %s\n\n' \
+    "$debian_md5" >"$pkgfs/var/lib/dpkg/status"
+"$stage" --binary "$work/venuebox-v1" --rootfs "$pkgfs" >/dev/null 2>&1 || fail "stage-rootfs.sh, second run"
+[ "$(cat "$pkgfs/etc/nftables.conf")" = "# the vendor edited this" ] &&
+    pass "an edited /etc/nftables.conf is kept" || fail "an edited /etc/nftables.conf was overwritten"
+# --packages without an index is refused before anything is installed.
+mkdir -p "$work/nopkgs"
+out=$("$stage" --binary "$work/venuebox-v1" --rootfs "$pkgfs" --packages "$work/nopkgs" 2>&1) &&
+    fail "--packages with an empty directory was accepted" ||
+    case "$out" in
+        *"no Packages index"*|*"needs root"*) pass "--packages without an index is refused: ${out##*error: }" ;;
+        *) fail "--packages without an index: $out" ;;
+    esac
+
 # --- Failures: each exits non-zero with a message -----------------------------------
 # expect_failure DESCRIPTION WORD ARGS...: stage-rootfs.sh fails and stderr has WORD.
 expect_failure() {
