@@ -505,3 +505,81 @@ print("python zip64: ok")
     );
     println!("zip64: checked in {:?}", started.elapsed());
 }
+
+/// The shape the download route will have: the stream as an axum body with the
+/// computed `Content-Length`, fetched by curl over loopback. Whole, curl gets exactly
+/// that many bytes and unzip accepts them; refused at entry 3, the connection is cut
+/// short of the announced length (curl: exit 18, "transfer closed with ... remaining")
+/// and what arrived is rejected.
+#[tokio::test]
+async fn served_over_http_with_its_length_and_cut_short_on_refusal() {
+    use axum::extract::Path as UrlPath;
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+
+    let order: Vec<Entry> = fifty_photo_order().into_iter().take(5).collect();
+    let planned = Archive::new(order.clone()).len();
+    let app = axum::Router::new().route(
+        "/order.zip/{allowed}",
+        axum::routing::get(move |UrlPath(allowed): UrlPath<usize>| {
+            let archive = Archive::new(order.clone());
+            async move {
+                let length = archive.len().to_string();
+                let mut checked = 0;
+                let body = axum::body::Body::from_stream(archive.stream(move |_| {
+                    checked += 1;
+                    let ok = checked <= allowed;
+                    async move { ok }
+                }));
+                (
+                    [
+                        (CONTENT_TYPE, "application/zip".to_string()),
+                        (CONTENT_LENGTH, length),
+                    ],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let curl = |allowed: usize, out: PathBuf| {
+        tokio::process::Command::new("curl")
+            .args(["-sS", "-D", "-", "-o"])
+            .arg(out)
+            .arg(format!("http://{addr}/order.zip/{allowed}"))
+            .output()
+    };
+
+    let whole = dir.path().join("whole.zip");
+    let out = curl(5, whole.clone())
+        .await
+        .expect("curl is installed (tests/run.sh)");
+    let headers = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        headers.contains(&format!("content-length: {planned}\r\n")),
+        "{headers}"
+    );
+    assert_eq!(std::fs::metadata(&whole).unwrap().len(), planned);
+    let (ok, said) = unzip_test(&whole);
+    assert!(ok, "unzip -t: {said}");
+
+    let cut = dir.path().join("cut.zip");
+    let out = curl(2, cut.clone()).await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(18),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = std::fs::metadata(&cut).unwrap().len();
+    assert!(got < planned, "{got} of {planned} bytes");
+    let (ok, said) = unzip_test(&cut);
+    assert!(!ok, "unzip -t accepted a cut download: {said}");
+}
