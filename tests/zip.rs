@@ -188,11 +188,11 @@ const CHILD_ENV: &str = "VENUEBOX_ZIP_RSS_OUT";
 /// multi-thread runtime like the server's, and asserts the peak resident set grew by
 /// under 20 MiB: the kernel's peak counter is reset first (`5` to
 /// /proc/self/clear_refs, proc(5)), so `VmHWM` afterwards is the peak during the
-/// stream. Run by `fifty_photos_stream_in_little_memory` as a process of its own (other
+/// stream. Run by `fifty_photos_stream_in_little_memory_and_pass_unzip_and_python` as a process of its own (other
 /// tests running in threads beside it would count too), hence ignored by default; run
 /// alone it is the same test.
 #[test]
-#[ignore = "run in a process of its own by fifty_photos_stream_in_little_memory"]
+#[ignore = "run in a process of its own by fifty_photos_stream_in_little_memory_and_pass_unzip_and_python"]
 fn rss_child() {
     let out = std::env::var_os(CHILD_ENV).map(PathBuf::from);
     let tmp = tempfile::tempdir().unwrap();
