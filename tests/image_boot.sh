@@ -129,8 +129,8 @@ can=$(inside runuser -u venuebox -- busctl call org.freedesktop.login1 /org/free
 # The venue network's packages were installed offline by the image build
 # (fetch-packages.sh, then stage-rootfs.sh --packages), with our configs in place of
 # the packages' defaults, and their services are enabled.
-installed=$(inside dpkg-query -W -f '${Package}:${db:Status-Status} ' hostapd dnsmasq nftables 2>&1)
-[ "$installed" = "hostapd:installed dnsmasq:installed nftables:installed " ] &&
+installed=$(inside dpkg-query -W -f '${Package}:${db:Status-Status}\n' hostapd dnsmasq nftables 2>&1 | sort | tr '\n' ' ')
+[ "$installed" = "dnsmasq:installed hostapd:installed nftables:installed " ] &&
     pass "installed offline: hostapd, dnsmasq, nftables" || fail "venue packages: $installed"
 for u in hostapd dnsmasq nftables; do
     state=$(inside systemctl is-enabled "$u" 2>&1 || true)
