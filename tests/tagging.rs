@@ -265,3 +265,251 @@ async fn a_photographed_pass_tags_the_following_frames_and_forged_or_foreign_cod
     assert_eq!(audited, 3);
     b.stop().await;
 }
+
+/// A small photo with no QR code in it, different for each `seed`.
+fn plain(seed: u8) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| {
+        image::Rgb([
+            (x / 3) as u8 ^ seed,
+            (y / 2) as u8,
+            seed.wrapping_mul(37).wrapping_add((x ^ y) as u8),
+        ])
+    });
+    jpeg(&img, 85, None)
+}
+
+async fn vendor(
+    b: &TestBox,
+    method: reqwest::Method,
+    token: Option<&str>,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new().request(method, b.url(path));
+    if let Some(token) = token {
+        r = r.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        r = r.json(&body);
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn stall_scans_and_typed_codes_tag_the_next_photos_and_vendors_fix_only_their_own() {
+    let b = TestBox::start().await;
+    let (_, ana) = b.creator("Ana Lima").await;
+    let (_, cem) = b.creator("Cem Kaya").await;
+    let (ben, ben_code) = attendee(&b).await;
+    let (dia, dia_code) = attendee(&b).await;
+    let post = reqwest::Method::POST;
+    let next = |code: &str, via: &str| serde_json::json!({"code": code, "via": via});
+
+    let p0 = b.tus_upload(&ana, &plain(0)).await;
+    // Ben's typed code (lowercase, as someone types it): Ana's next photos are his.
+    let typed = ben_code.typed.to_lowercase();
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&ana),
+        "/api/vendor/tagging/next",
+        Some(next(&typed, "typed")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["attendee"], ben.pseudonym.as_str());
+    let p1 = b.tus_upload(&ana, &plain(1)).await;
+    let p2 = b.tus_upload(&ana, &plain(2)).await;
+    let c1 = b.tus_upload(&cem, &plain(3)).await;
+    // Dia's pass through the scanner: the run switches to her.
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&ana),
+        "/api/vendor/tagging/next",
+        Some(next(&dia_code.qr, "scan")),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let p3 = b.tus_upload(&ana, &plain(4)).await;
+
+    // Refused: a forged code, no token, a wrong token, an unknown field.
+    let last = dia_code.qr.chars().last().unwrap();
+    let forged = format!(
+        "{}{}",
+        &dia_code.qr[..18],
+        if last == '0' { '1' } else { '0' }
+    );
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&ana),
+        "/api/vendor/tagging/next",
+        Some(next(&forged, "scan")),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(
+        !r.text().await.unwrap().contains(&forged),
+        "codes are not echoed"
+    );
+    let r = vendor(
+        &b,
+        post.clone(),
+        None,
+        "/api/vendor/tagging/next",
+        Some(next(&dia_code.qr, "scan")),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some("vbu_nope"),
+        "/api/vendor/tagging/next",
+        Some(next(&dia_code.qr, "scan")),
+    )
+    .await;
+    assert_eq!(r.status(), 401);
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&ana),
+        "/api/vendor/tagging/next",
+        Some(serde_json::json!({"code": dia_code.qr, "via": "scan", "creator": 2})),
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+
+    searched(&b, 5).await;
+    assert!(tags(&b, p0).await.is_empty(), "before the scan");
+    assert_eq!(tags(&b, p1).await, vec![ben.id.clone()]);
+    assert_eq!(tags(&b, p2).await, vec![ben.id.clone()]);
+    assert!(tags(&b, c1).await.is_empty(), "another creator's photo");
+    assert_eq!(tags(&b, p3).await, vec![dia.id.clone()]);
+
+    // By hand: Cem cannot touch Ana's photos (404, as if missing); Ana can.
+    let tag_path = format!("/api/vendor/photos/{p0}/tags");
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&cem),
+        &tag_path,
+        Some(serde_json::json!({"code": dia_code.typed})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    let untag_path = format!("/api/vendor/photos/{p1}/tags/{}", ben.pseudonym);
+    let r = vendor(&b, reqwest::Method::DELETE, Some(&cem), &untag_path, None).await;
+    assert_eq!(r.status(), 404);
+    assert!(tags(&b, p0).await.is_empty());
+    assert_eq!(tags(&b, p1).await, vec![ben.id.clone()]);
+    let r = vendor(
+        &b,
+        post.clone(),
+        Some(&ana),
+        &tag_path,
+        Some(serde_json::json!({"code": dia_code.typed})),
+    )
+    .await;
+    assert_eq!(r.status(), 204);
+    let r = vendor(&b, reqwest::Method::DELETE, Some(&ana), &untag_path, None).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(tags(&b, p0).await, vec![dia.id.clone()]);
+    assert!(tags(&b, p1).await.is_empty());
+    // A later photo recomputes Ana's runs: the removal by hand stays.
+    let p4 = b.tus_upload(&ana, &plain(5)).await;
+    searched(&b, 6).await;
+    assert_eq!(tags(&b, p4).await, vec![dia.id.clone()]);
+    assert!(
+        tags(&b, p1).await.is_empty(),
+        "removed by hand stays removed"
+    );
+
+    // The list: Ana's tags only, with how each came about.
+    let list: serde_json::Value = vendor(
+        &b,
+        reqwest::Method::GET,
+        Some(&ana),
+        "/api/vendor/tags",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let rows = list["tags"].as_array().unwrap();
+    let seen: Vec<(i64, &str, &str, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["photo_id"].as_i64().unwrap(),
+                r["attendee"].as_str().unwrap(),
+                r["source"].as_str().unwrap(),
+                r["removed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let (bp, dp) = (ben.pseudonym.as_str(), dia.pseudonym.as_str());
+    assert_eq!(
+        seen,
+        vec![
+            (p4, dp, "scan", false),
+            (p3, dp, "scan", false),
+            (p2, bp, "typed", false),
+            (p1, bp, "hand", true),
+            (p1, bp, "typed", false),
+            (p0, dp, "hand", false),
+        ]
+    );
+    let cems: serde_json::Value = vendor(
+        &b,
+        reqwest::Method::GET,
+        Some(&cem),
+        "/api/vendor/tags",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(cems["tags"].as_array().unwrap().len(), 0);
+    // Paging: two rows a page never splits a photo's tags.
+    let page: serde_json::Value = vendor(
+        &b,
+        reqwest::Method::GET,
+        Some(&ana),
+        "/api/vendor/tags?limit=5",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(page["tags"].as_array().unwrap().len(), 3);
+    assert_eq!(page["next_before"], p1 + 1);
+
+    let audited: Vec<(String, i64)> = b
+        .state
+        .store
+        .read_sql(|c| {
+            let mut stmt = c.prepare(
+                "SELECT action, count(*) FROM audit_log WHERE action LIKE 'delivery.%' GROUP BY action ORDER BY action",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        audited,
+        vec![
+            ("delivery.scan".to_string(), 2),
+            ("delivery.tag".to_string(), 5),
+            ("delivery.untag".to_string(), 1),
+        ],
+        "every tagging is audited"
+    );
+    b.stop().await;
+}
