@@ -600,3 +600,98 @@ pub fn qr_figures(conn: &Connection) -> rusqlite::Result<(usize, Option<f64>, Op
     let at = |q: f64| (!ms.is_empty()).then(|| ms[((ms.len() - 1) as f64 * q).round() as usize]);
     Ok((ms.len(), at(0.5), at(0.95)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database with two attendees; foreign keys off (only the tagging rows matter).
+    fn db() -> (Connection, consent::Attendee, consent::Attendee) {
+        let conn = crate::db::memory_for_tests();
+        conn.pragma_update(None, "foreign_keys", false).unwrap();
+        let secret = consent::ensure_secret(&conn).unwrap();
+        let a = consent::new_attendee(&conn, &secret, "en").unwrap();
+        let b = consent::new_attendee(&conn, &secret, "en").unwrap();
+        (conn, a, b)
+    }
+
+    /// Records photo `id` of creator 1 as searched, captured at `t`, maybe a pass frame.
+    fn frame(conn: &Connection, id: i64, t: Option<i64>, pass: Option<&consent::Attendee>) {
+        let photo = Photo {
+            id,
+            sha256: String::new(),
+            size: 0,
+            media_type: "image/jpeg".into(),
+            raw: false,
+            creator_id: 1,
+            original_name: String::new(),
+            source: "ftp".into(),
+            received_at: 1_000 + id,
+        };
+        record_frame(conn, &photo, t, None, pass.map(|a| a.pseudonym.as_str())).unwrap();
+    }
+
+    fn on(conn: &Connection, photo: i64) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT attendee FROM photo_attendees WHERE photo_id = ?1")
+            .unwrap();
+        let rows = stmt.query_map([photo], |r| r.get(0)).unwrap();
+        rows.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn runs_follow_capture_time_end_at_the_gap_and_at_the_next_pass() {
+        let (conn, a, b) = db();
+        // Searched out of order (renders finish in any order): 3 before its pass 2.
+        frame(&conn, 3, Some(110), None);
+        retag_creator(&conn, 1, 60, "t").unwrap();
+        assert!(on(&conn, 3).is_empty(), "no pass frame yet");
+        frame(&conn, 2, Some(100), Some(&a));
+        frame(&conn, 1, Some(50), None); // captured before the pass
+        frame(&conn, 4, Some(150), None);
+        frame(&conn, 5, Some(300), None); // 150 s after 4: past the 60 s gap
+        frame(&conn, 6, Some(310), Some(&b));
+        frame(&conn, 7, None, None); // no capture time: its arrival (1007) orders it
+        let changes = retag_creator(&conn, 1, 60, "t").unwrap();
+        assert_eq!(on(&conn, 3), vec![a.id.clone()]);
+        assert_eq!(on(&conn, 4), vec![a.id.clone()]);
+        for photo in [1, 2, 5, 6, 7] {
+            assert!(on(&conn, photo).is_empty(), "photo {photo}");
+        }
+        assert_eq!(changes, Changes { added: 2, removed: 0 });
+        // A pass frame found later between 3 and 4 takes 4 over.
+        frame(&conn, 8, Some(120), Some(&b));
+        let changes = retag_creator(&conn, 1, 60, "t").unwrap();
+        assert_eq!(on(&conn, 4), vec![b.id.clone()]);
+        assert_eq!(changes, Changes { added: 1, removed: 1 });
+        assert_eq!(
+            retag_creator(&conn, 1, 60, "t").unwrap(),
+            Changes::default(),
+            "idempotent"
+        );
+    }
+
+    #[test]
+    fn a_later_stall_scan_wins_over_an_earlier_pass_frame_and_hand_removals_stick() {
+        let (conn, a, b) = db();
+        frame(&conn, 1, Some(100), Some(&a));
+        frame(&conn, 2, Some(110), None);
+        // Scanned at the stall after photo 2 arrived.
+        conn.execute(
+            "INSERT INTO delivery_stall_scans (creator_id, attendee, via, after_photo_id, at)
+             VALUES (1, ?1, 'scan', 2, 1002)",
+            [&b.pseudonym],
+        )
+        .unwrap();
+        frame(&conn, 3, Some(120), None);
+        retag_creator(&conn, 1, 60, "t").unwrap();
+        assert_eq!(on(&conn, 2), vec![a.id.clone()]);
+        assert_eq!(on(&conn, 3), vec![b.id.clone()], "the scan came after the pass");
+        hand(&conn, 1, 3, &b.pseudonym, true).unwrap();
+        assert!(on(&conn, 3).is_empty());
+        frame(&conn, 4, Some(130), None);
+        retag_creator(&conn, 1, 60, "t").unwrap();
+        assert!(on(&conn, 3).is_empty(), "removed by hand stays removed");
+        assert_eq!(on(&conn, 4), vec![b.id.clone()]);
+    }
+}
