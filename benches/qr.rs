@@ -37,15 +37,24 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("VENUEBOX_TESTDATA").map(|d| PathBuf::from(d).join("photos")))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/photos"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/photos")
+        });
     let Ok(entries) = std::fs::read_dir(&dir) else {
-        println!("qr bench: no photo directory at {}; nothing measured", dir.display());
+        println!(
+            "qr bench: no photo directory at {}; nothing measured",
+            dir.display()
+        );
         return;
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_lowercase();
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("")
+                .to_lowercase();
             ext == "jpg" || ext == "jpeg"
         })
         .collect();
@@ -56,9 +65,18 @@ fn main() {
         opacity: 0.3,
     };
     let jobs = [
-        Job { size: 320, watermark: None },
-        Job { size: 1280, watermark: None },
-        Job { size: 1280, watermark: Some(&watermark) },
+        Job {
+            size: 320,
+            watermark: None,
+        },
+        Job {
+            size: 1280,
+            watermark: None,
+        },
+        Job {
+            size: 1280,
+            watermark: Some(&watermark),
+        },
     ];
     let mut renderer = Renderer::new(venuebox::media::render::DEFAULT_MAX_PIXELS).unwrap();
     let code = "VB1ABCDEFGHJKMNPQRS"; // the pass code's shape: 19 characters, version 2-Q
@@ -83,7 +101,9 @@ fn main() {
             let frame = passframe::jpeg(&shot, 80, None);
             if let Ok(set) = renderer.render_set(&frame, &[1280, 320], 85) {
                 let hit = |bytes: &[u8]| {
-                    find_in_jpeg(bytes).map(|f| f.texts.iter().any(|t| t == code)).unwrap_or(false)
+                    find_in_jpeg(bytes)
+                        .map(|f| f.texts.iter().any(|t| t == code))
+                        .unwrap_or(false)
                 };
                 if hit(&set[0].bytes) {
                     found_1280 += 1;

@@ -103,8 +103,9 @@ impl std::fmt::Debug for Tagger {
 
 impl Tagger {
     /// A tagger over the store and the rendered previews; `secret` checks pass codes,
-    /// `config.tagging.gap_secs` ends runs. Searches run on one thread at the lowest
-    /// priority (SCHED_IDLE, nice 19): they give way to ingest and renders.
+    /// `config.tagging.gap_secs` ends runs. Searches run on one thread of their own at
+    /// nice 19, under SCHED_IDLE when renders are (`previews.render_idle`): they give
+    /// way to ingest and renders, and on a box kept busy they wait.
     pub fn new(
         store: Store,
         previews: Previews,
@@ -117,7 +118,12 @@ impl Tagger {
             data_dir: config.storage.data_dir.clone(),
             secret,
             gap_secs: config.tagging.gap_secs as i64,
-            background: std::sync::Arc::new(crate::lowprio::Background::new(1, 19, true, "qr")),
+            background: std::sync::Arc::new(crate::lowprio::Background::new(
+                1,
+                19,
+                config.previews.render_idle,
+                "qr",
+            )),
         }
     }
 
@@ -658,12 +664,24 @@ mod tests {
         for photo in [1, 2, 5, 6, 7] {
             assert!(on(&conn, photo).is_empty(), "photo {photo}");
         }
-        assert_eq!(changes, Changes { added: 2, removed: 0 });
+        assert_eq!(
+            changes,
+            Changes {
+                added: 2,
+                removed: 0
+            }
+        );
         // A pass frame found later between 3 and 4 takes 4 over.
         frame(&conn, 8, Some(120), Some(&b));
         let changes = retag_creator(&conn, 1, 60, "t").unwrap();
         assert_eq!(on(&conn, 4), vec![b.id.clone()]);
-        assert_eq!(changes, Changes { added: 1, removed: 1 });
+        assert_eq!(
+            changes,
+            Changes {
+                added: 1,
+                removed: 1
+            }
+        );
         assert_eq!(
             retag_creator(&conn, 1, 60, "t").unwrap(),
             Changes::default(),
@@ -686,7 +704,11 @@ mod tests {
         frame(&conn, 3, Some(120), None);
         retag_creator(&conn, 1, 60, "t").unwrap();
         assert_eq!(on(&conn, 2), vec![a.id.clone()]);
-        assert_eq!(on(&conn, 3), vec![b.id.clone()], "the scan came after the pass");
+        assert_eq!(
+            on(&conn, 3),
+            vec![b.id.clone()],
+            "the scan came after the pass"
+        );
         hand(&conn, 1, 3, &b.pseudonym, true).unwrap();
         assert!(on(&conn, 3).is_empty());
         frame(&conn, 4, Some(130), None);
