@@ -90,7 +90,7 @@ fn main() {
             continue;
         };
         let render = started.elapsed().as_secs_f64() * 1000.0;
-        let preview = &set[1].bytes;
+        let preview = &set[2].bytes; // job by job, JPEG first: 320 jpg, 320 webp, 1280 jpg
         let found = find_in_jpeg(preview).unwrap();
         let search = (found.decode + found.detect).as_secs_f64() * 1000.0;
         // The same photo as a pass frame.
