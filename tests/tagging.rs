@@ -124,7 +124,7 @@ async fn a_photographed_pass_tags_the_following_frames_and_forged_or_foreign_cod
     let (_, url, _) = camera(&b, "Ana Lima").await;
     let (ben, ben_code) = attendee(&b).await;
     let dir = tempfile::tempdir().unwrap();
-    let base = |name: &str| photo(&corpus(name), 1800);
+    let base = |name: &str| photo(&corpus(name), 2400);
     let at = |s: &str| Some(format!("2026:11:30 {s}"));
 
     // A forged code: the right shape, a wrong keyed tag.

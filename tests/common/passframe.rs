@@ -25,20 +25,9 @@ impl Default for Shot {
     }
 }
 
-/// A real photo, decoded (libjpeg-turbo: fast even in a debug build) and scaled to at
-/// most `max_width` pixels wide.
+/// A real photo, decoded and scaled to at most `max_width` pixels wide.
 pub fn photo(path: &std::path::Path, max_width: u32) -> RgbImage {
-    let data = std::fs::read(path).expect("a corpus photo");
-    let decoded = turbojpeg::decompress(&data, turbojpeg::PixelFormat::RGB).expect("a JPEG");
-    let (w, h) = (decoded.width as u32, decoded.height as u32);
-    let img = RgbImage::from_fn(w, h, |x, y| {
-        let i = y as usize * decoded.pitch + x as usize * 3;
-        Rgb([
-            decoded.pixels[i],
-            decoded.pixels[i + 1],
-            decoded.pixels[i + 2],
-        ])
-    });
+    let img = image::open(path).expect("a corpus photo").to_rgb8();
     if img.width() <= max_width {
         return img;
     }
