@@ -721,6 +721,15 @@ pub fn add_photo_tag(conn: &Connection, photo_id: i64, attendee: &str) -> rusqli
     )? > 0)
 }
 
+/// Who is tagged on photo `photo_id` (pass ids, or `erased:<pseudonym>` markers),
+/// sorted.
+pub fn photo_tags(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT attendee FROM photo_attendees WHERE photo_id = ?1 ORDER BY attendee")?;
+    let rows = stmt.query_map([photo_id], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Removes one attendee (pass id) from photo `photo_id`. Returns whether there was
 /// such a tag.
 pub fn remove_photo_tag(

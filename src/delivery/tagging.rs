@@ -638,11 +638,7 @@ mod tests {
     }
 
     fn on(conn: &Connection, photo: i64) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT attendee FROM photo_attendees WHERE photo_id = ?1")
-            .unwrap();
-        let rows = stmt.query_map([photo], |r| r.get(0)).unwrap();
-        rows.collect::<rusqlite::Result<_>>().unwrap()
+        consent::photo_tags(conn, photo).unwrap()
     }
 
     #[test]
