@@ -129,7 +129,7 @@ pub static EN: Texts = Texts {
     pass_title: "Your pass",
     pass_lead: "Show this code at the door or to a photographer.",
     pass_code_label: "Code to type",
-    pass_does: "What it does: it checks you in at the door, and a photographer who photographs or types it tags the photos they take of you next to you.",
+    pass_does: "What it does: it checks you in at the door, and when a photographer photographs or types it, the photos they take next are marked as yours.",
     pass_does_not: "What it does not do: it does not open your photos, your choices or your records. Anyone who sees it can only tag photos to you or check you in.",
     online_note: "You can close this page now. Come back to it any time at",
     my_data: "My data",
