@@ -72,11 +72,11 @@ async fn portal_journey_in_headless_chromium() {
 
     // The pass the browser showed is a valid pass; its consent is what was clicked.
     let pass = seen["pass"].as_str().unwrap().to_string();
-    let pseudonym = consent::verify_pass_code(b.state.portal.secret(), &pass).expect("valid pass");
+    let pass = consent::verify_pass_code(b.state.portal.secret(), &pass).expect("valid pass");
     let id = b
         .state
         .store
-        .read_sql(move |c| consent::attendee_by_pseudonym(c, &pseudonym))
+        .read_sql(move |c| consent::attendee_by_pass(c, &pass))
         .await
         .unwrap()
         .expect("the pass's attendee")

@@ -59,7 +59,7 @@ async fn pass(b: &TestBox) -> (consent::Attendee, String) {
         .write_sql(move |c| consent::new_attendee(c, &secret, "en"))
         .await
         .unwrap();
-    let code = consent::pass_code(b.state.portal.secret(), &attendee);
+    let code = consent::pass_code(b.state.portal.secret(), &attendee).qr;
     (attendee, code)
 }
 
@@ -120,6 +120,14 @@ async fn serial_scanner_checks_in_passes_and_survives_replugging() {
     pty.scan(&ana_code);
     // A forged code, an overlong line and binary garbage: nothing.
     pty.scan("VBX1:AAAAAAAAAAAAAAAAAAAAAA:0123456789abcdef");
+    // The right shape, a wrong keyed tag: refused before any lookup.
+    let (dan, dan_code) = pass(&b).await;
+    let forged = format!(
+        "{}{}",
+        &dan_code[..18],
+        if dan_code.ends_with('0') { '1' } else { '0' }
+    );
+    pty.scan(&forged);
     pty.scan(&"9".repeat(4000));
     pty.scan("\u{1}\u{2}\u{7f}");
     pty.scan(&ben_code);
@@ -136,6 +144,11 @@ async fn serial_scanner_checks_in_passes_and_survives_replugging() {
         .await
         .unwrap();
     assert_eq!(total, 2, "nothing recorded for forged or garbled codes");
+    assert_eq!(
+        door_checkins(&b, &dan.pseudonym).await,
+        0,
+        "forged short code"
+    );
 
     // Unplug, wait, plug back in (a new pty at the same path): scanning resumes.
     pty.unplug();

@@ -61,6 +61,9 @@ const OWNERS: &[(&str, &str)] = &[
         "sync_meta sync_bundles sync_objects sync_photos sync_attendees",
     ),
     ("delivery", "delivery_pass_frames"),
+    ("delivery", "delivery_frames"),
+    ("delivery", "delivery_stall_scans"),
+    ("delivery", "delivery_tags"),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

@@ -325,17 +325,35 @@ async fn consent_journey_pass_my_data_withdraw_and_delete() {
     assert_eq!(r.status(), 303);
     let pass = get_text(&phone, &b, "/portal/pass").await;
     assert!(pass.contains("<svg"), "QR code inline");
-    let code_start = pass.find("VBX1:").expect("pass code shown");
+    // The QR code fits a 390 px screen (the main column's padding leaves 358 px), and
+    // is not shrunk below a size a camera reads.
+    let svg_width: u32 = pass
+        .split("<svg")
+        .nth(1)
+        .and_then(|s| s.split("width=\"").nth(1))
+        .and_then(|s| s.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .expect("the QR code's width");
+    assert!(
+        (200..=358).contains(&svg_width),
+        "QR code {svg_width} px wide"
+    );
+    let code_start = pass.find("<code class=\"pass\">").expect("pass code shown") + 19;
     let code: String = pass[code_start..]
         .chars()
         .take_while(|c| *c != '<')
         .collect();
-    let pseudonym = consent::verify_pass_code(b.state.portal.secret(), &code)
+    assert_eq!(code.len(), 19, "typeable form XXXX-XXXX-XXXX-XXXX: {code}");
+    // What the code opens, said plainly, in English and German.
+    assert!(pass.contains("it does not open your photos, your choices or your records"));
+    let pass_de = get_text(&phone, &b, "/portal/pass?lang=de").await;
+    assert!(pass_de.contains("öffnet weder Ihre Fotos noch Ihre Auswahl oder Ihre Daten"));
+    let pass_ref = consent::verify_pass_code(b.state.portal.secret(), &code)
         .expect("the shown code is a valid pass");
     let id = b
         .state
         .store
-        .read_sql(move |c| consent::attendee_by_pseudonym(c, &pseudonym))
+        .read_sql(move |c| consent::attendee_by_pass(c, &pass_ref))
         .await
         .unwrap()
         .expect("the pass's attendee")
@@ -805,7 +823,7 @@ async fn vendors_record_consent_given_in_person_with_the_pass() {
     )
     .await;
     let pass = get_text(&phone, &b, "/portal/pass").await;
-    let start = pass.find("VBX1:").unwrap();
+    let start = pass.find("<code class=\"pass\">").unwrap() + 19;
     let code: String = pass[start..].chars().take_while(|c| *c != '<').collect();
     let token = b.admin_token().await;
     let vendor = reqwest::Client::new();

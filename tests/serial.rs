@@ -119,7 +119,7 @@ async fn pass(b: &TestBox) -> (consent::Attendee, String) {
         .write_sql(move |c| consent::new_attendee(c, &secret, "en"))
         .await
         .unwrap();
-    let code = consent::pass_code(b.state.portal.secret(), &attendee);
+    let code = consent::pass_code(b.state.portal.secret(), &attendee).qr;
     (attendee, code)
 }
 

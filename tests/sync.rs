@@ -764,8 +764,8 @@ async fn only_what_consent_allows_reaches_the_bucket() {
     assert!(!r.text().await.unwrap().contains("not-a-pass"));
     let secret = b.state.portal.secret().clone();
     let (yes_pass, no_pass) = (
-        consent::pass_code(&secret, &yes),
-        consent::pass_code(&secret, &no),
+        consent::pass_code(&secret, &yes).qr,
+        consent::pass_code(&secret, &no).qr,
     );
     // A pass id (the attendee's bearer secret) is not a pass code.
     assert_eq!(put(ids[0], &yes.id).await.unwrap().status(), 400);

@@ -232,6 +232,16 @@ pub async fn serve_router(
             .run(state.ingest.clone(), tasks.shutdown()),
     );
     tasks.spawn(
+        "tagger",
+        crate::delivery::tagging::Tagger::new(
+            state.store.clone(),
+            state.previews.clone(),
+            state.portal.secret().clone(),
+            &state.config,
+        )
+        .run(state.previews.subscribe_rendered(), tasks.shutdown()),
+    );
+    tasks.spawn(
         "door",
         hw::scanner::run(state.door(), state.devices.clone(), tasks.shutdown()),
     );

@@ -326,6 +326,9 @@ impl Config {
         if self.portal.retention_days == 0 {
             bad("portal.retention_days", "must be at least 1".into());
         }
+        if self.tagging.gap_secs == 0 {
+            bad("tagging.gap_secs", "must be at least 1".into());
+        }
         if self.door.scanner != ScannerKind::Off && self.door.device.as_os_str().is_empty() {
             bad("door.device", "must be set when door.scanner is on".into());
         }
@@ -463,7 +466,7 @@ impl Config {
     /// The upper bound of every numeric key that has none of its own in
     /// [`Config::validate`]: `(key path, value, largest allowed)`. The bounds are far
     /// above any real use and far below where seconds, bytes or counts overflow.
-    fn upper_bounds(&self) -> [(&'static str, u64, u64); 33] {
+    fn upper_bounds(&self) -> [(&'static str, u64, u64); 34] {
         const DAY: u64 = 86_400;
         const GIB: u64 = 1 << 30;
         [
@@ -565,6 +568,7 @@ impl Config {
                 self.portal.attendance_debounce_secs,
                 DAY,
             ),
+            ("tagging.gap_secs", self.tagging.gap_secs, DAY),
             (
                 "sync.cut_every_photos",
                 self.sync.cut_every_photos,
@@ -945,6 +949,19 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_tagging_gap_of_zero_is_refused_by_its_key() {
+        let e = load_str("[tagging]\ngap_secs = 0\n", &[]).unwrap_err();
+        assert!(keys(e).contains(&"tagging.gap_secs".to_string()));
+        assert_eq!(
+            load_str("[tagging]\ngap_secs = 60\n", &[])
+                .unwrap()
+                .tagging
+                .gap_secs,
+            60
+        );
     }
 
     /// Every numeric key of the typed config, set to a huge value, is refused with

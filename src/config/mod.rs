@@ -56,6 +56,8 @@ pub struct Config {
     pub portal: PortalConfig,
     /// The pass scanner at the door.
     pub door: DoorConfig,
+    /// Tagging photos to attendees (issue 14: pass frames, stall scans, by hand).
+    pub tagging: TaggingConfig,
     /// The receipt printer.
     pub printer: PrinterConfig,
     /// Logging.
@@ -456,6 +458,16 @@ pub struct DoorConfig {
     pub baud: u32,
 }
 
+/// Tagging photos to attendees (see `delivery::tagging`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TaggingConfig {
+    /// A run of photos tagged to one attendee (after their pass frame or a stall scan)
+    /// ends at a pause longer than this many seconds between two of the creator's
+    /// photos (by capture time, else arrival); 1 to 86 400.
+    pub gap_secs: u64,
+}
+
 /// Which back end drives the receipt printer.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -623,6 +635,11 @@ impl Default for PortalConfig {
             attendee_networks: Vec::new(),
             attendee_interfaces: Vec::new(),
         }
+    }
+}
+impl Default for TaggingConfig {
+    fn default() -> Self {
+        TaggingConfig { gap_secs: 300 }
     }
 }
 impl Default for DoorConfig {

@@ -45,7 +45,7 @@ pub struct Door {
 
 /// Handles one scanned line.
 pub async fn handle_line(state: &Door, line: &str) -> anyhow::Result<Scan> {
-    let Some(pseudonym) = consent::verify_pass_code(&state.secret, line) else {
+    let Some(pass) = consent::verify_pass_code(&state.secret, line) else {
         return Ok(Scan::Unknown);
     };
     let debounce = state.debounce_secs;
@@ -53,7 +53,7 @@ pub async fn handle_line(state: &Door, line: &str) -> anyhow::Result<Scan> {
     let scan = state
         .store
         .write_sql(move |c| -> rusqlite::Result<Scan> {
-            let Some(attendee) = consent::attendee_by_pseudonym(c, &pseudonym)? else {
+            let Some(attendee) = consent::attendee_by_pass(c, &pass)? else {
                 return Ok(Scan::Deleted);
             };
             Ok(

@@ -215,22 +215,131 @@ fn attendee_where(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<O
     .optional()
 }
 
-/// Prefix of the text in a pass QR code.
-const PASS_PREFIX: &str = "VBX1";
+/// Prefix of the long pass code of the first pass pages (`VBX1:<pseudonym>:<tag>`),
+/// still accepted (see [`verify_pass_code`]).
+const PASS_PREFIX_LONG: &str = "VBX1";
 
-/// The text of an attendee's pass QR code: their pseudonym (not the pass id, which
-/// opens their data: the code is shown to staff and scanned by devices) and a keyed
-/// tag, so a forged or mistyped code is refused before any lookup.
-pub fn pass_code(secret: &Secret, attendee: &Attendee) -> String {
-    let tag = &secret.keyed_hash("pass", &attendee.pseudonym)[..16];
-    format!("{PASS_PREFIX}:{}:{tag}", attendee.pseudonym)
+/// Prefix of the short pass code in the QR code: `VB1` then the 16 characters of the
+/// typeable form, without dashes (19 characters, all in QR's alphanumeric set).
+pub const PASS_PREFIX: &str = "VB1";
+
+/// The alphabet of the short pass code: Crockford's base32 (digits and uppercase
+/// letters without I, L, O and U), so a typed code has no look-alike characters
+/// (<https://www.crockford.com/base32.html>). Input is read case-insensitively, with
+/// I and L read as 1 and O as 0, as Crockford's decoding rule says.
+fn short_alphabet() -> data_encoding::Encoding {
+    let mut spec = data_encoding::Specification::new();
+    spec.symbols.push_str("0123456789ABCDEFGHJKMNPQRSTVWXYZ");
+    spec.translate.from.push_str("abcdefghjkmnpqrstvwxyzIiLlOo");
+    spec.translate.to.push_str("ABCDEFGHJKMNPQRSTVWXYZ111100");
+    spec.encoding().expect("a valid base32 specification")
 }
 
-/// The pseudonym in a scanned pass code, if the code is well formed and its tag is ours.
-pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<String> {
-    let mut parts = code.trim().split(':');
+/// Bytes of the pseudonym in a short code (40 bits: 8 base32 characters).
+const SHORT_ID_BYTES: usize = 5;
+/// Bytes of the keyed tag in a short code (40 bits: 8 base32 characters).
+const SHORT_TAG_BYTES: usize = 5;
+
+/// Which attendee a verified pass code names: what [`attendee_by_pass`] looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassRef {
+    /// A long (`VBX1:`) code: the whole pseudonym.
+    Pseudonym(String),
+    /// A short (`VB1`) code: the first 40 bits of the pseudonym, as 10 lowercase hex
+    /// digits. An event's attendees share such a prefix with odds of about
+    /// n²/2⁴¹ (n = 10 000: 5 in 100 million); a shared one names nobody.
+    Prefix(String),
+}
+
+/// An attendee's pass code, in its two forms: the text of the QR code and the form a
+/// person types. Both hold the first 40 bits of the pseudonym (never the pass id, which
+/// opens the attendee's data: the code is shown to staff and scanned by devices) and a
+/// 40-bit keyed tag (HMAC-SHA-256 under the event's secret), so a forged or mistyped
+/// code is refused before any lookup: a guess passes with odds of 2⁻⁴⁰ (one in about
+/// 1.1 × 10¹²) and must then also hit an attendee's 40-bit id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassCode {
+    /// The QR code's text: `VB1` + 16 base32 characters (19 characters, QR version 2
+    /// at error correction level Q in alphanumeric mode).
+    pub qr: String,
+    /// The typeable form: the same 16 characters in four groups of four,
+    /// `XXXX-XXXX-XXXX-XXXX`.
+    pub typed: String,
+}
+
+/// The keyed tag of a short code's id (8 base32 characters).
+fn short_tag(secret: &Secret, id: &str) -> String {
+    let hex_tag = secret.keyed_hash("pass-short", id);
+    let bytes = hex::decode(&hex_tag[..SHORT_TAG_BYTES * 2]).expect("hex from keyed_hash");
+    short_alphabet().encode(&bytes)
+}
+
+/// The pass code of an attendee (see [`PassCode`]).
+pub fn pass_code(secret: &Secret, attendee: &Attendee) -> PassCode {
+    let prefix = hex::decode(&attendee.pseudonym[..SHORT_ID_BYTES * 2])
+        .expect("a pseudonym is hex from keyed_hash");
+    let id = short_alphabet().encode(&prefix);
+    let tag = short_tag(secret, &id);
+    let body = format!("{id}{tag}");
+    let typed = body
+        .as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).expect("ASCII"))
+        .collect::<Vec<_>>()
+        .join("-");
+    PassCode {
+        qr: format!("{PASS_PREFIX}{body}"),
+        typed,
+    }
+}
+
+/// The long pass code of the first pass pages (`VBX1:<pseudonym>:<16 hex tag>`, 55
+/// characters), still accepted by [`verify_pass_code`]: kept for tests of that path.
+pub fn long_pass_code(secret: &Secret, attendee: &Attendee) -> String {
+    let tag = &secret.keyed_hash("pass", &attendee.pseudonym)[..16];
+    format!("{PASS_PREFIX_LONG}:{}:{tag}", attendee.pseudonym)
+}
+
+/// Whom a scanned, photographed or typed pass code names, if the code is well formed
+/// and its keyed tag is ours (compared in constant time; no database lookup happens
+/// for a code that fails). Accepts the short code as the QR holds it (`VB1…`) or as
+/// typed (16 characters, any case, dashes and spaces ignored, I/L read as 1 and O as 0),
+/// and the long `VBX1:` code of earlier pass pages, whose 64-bit tag is as strong.
+pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<PassRef> {
+    let code = code.trim();
+    if code.len() > 128 {
+        return None;
+    }
+    if code.starts_with(PASS_PREFIX_LONG) {
+        return verify_long(secret, code).map(PassRef::Pseudonym);
+    }
+    let compact: String = code.chars().filter(|c| !matches!(c, '-' | ' ')).collect();
+    // Slicing below is by bytes: anything but ASCII is no pass anyway.
+    if !compact.is_ascii() {
+        return None;
+    }
+    let body = match compact.len() {
+        19 if compact[..3].eq_ignore_ascii_case(PASS_PREFIX) => &compact[3..],
+        16 => &compact[..],
+        _ => return None,
+    };
+    let alphabet = short_alphabet();
+    let id_bytes = alphabet.decode(&body.as_bytes()[..8]).ok()?;
+    let tag_bytes = alphabet.decode(&body.as_bytes()[8..]).ok()?;
+    // The canonical spelling of the id (the tag was made over it).
+    let id = alphabet.encode(&id_bytes);
+    let expected = alphabet
+        .decode(short_tag(secret, &id).as_bytes())
+        .expect("our own encoding");
+    let ok: bool = subtle::ConstantTimeEq::ct_eq(&expected[..], &tag_bytes[..]).into();
+    ok.then(|| PassRef::Prefix(hex::encode(id_bytes)))
+}
+
+/// The pseudonym in a long (`VBX1:`) code, if its tag is ours.
+fn verify_long(secret: &Secret, code: &str) -> Option<String> {
+    let mut parts = code.split(':');
     let (prefix, pseudonym, tag) = (parts.next()?, parts.next()?, parts.next()?);
-    if prefix != PASS_PREFIX
+    if prefix != PASS_PREFIX_LONG
         || parts.next().is_some()
         || pseudonym.is_empty()
         || pseudonym.len() > 64
@@ -240,6 +349,34 @@ pub fn verify_pass_code(secret: &Secret, code: &str) -> Option<String> {
     let expected = secret.keyed_hash("pass", pseudonym);
     let ok: bool = subtle::ConstantTimeEq::ct_eq(&expected.as_bytes()[..16], tag.as_bytes()).into();
     ok.then(|| pseudonym.to_string())
+}
+
+/// The attendee a verified pass code names, if they still exist (and, for a short
+/// code, exactly one attendee has that id).
+pub fn attendee_by_pass(conn: &Connection, pass: &PassRef) -> rusqlite::Result<Option<Attendee>> {
+    match pass {
+        PassRef::Pseudonym(p) => attendee_by_pseudonym(conn, p),
+        PassRef::Prefix(prefix) => {
+            // Pseudonyms are lowercase hex: every one starting with `prefix` sorts in
+            // [prefix, prefix + "g"), a range the unique index answers.
+            let mut stmt = conn.prepare(
+                "SELECT id, pseudonym FROM attendees
+                 WHERE pseudonym >= ?1 AND pseudonym < ?1 || 'g' LIMIT 2",
+            )?;
+            let found = stmt
+                .query_map([prefix], |r| {
+                    Ok(Attendee {
+                        id: r.get(0)?,
+                        pseudonym: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(match <[Attendee; 1]>::try_from(found) {
+                Ok([one]) => Some(one),
+                Err(_) => None,
+            })
+        }
+    }
 }
 
 /// The attendee with this pseudonym (from a scanned pass), if they still exist.
@@ -254,15 +391,18 @@ pub fn attendee_by_pseudonym(
     )
 }
 
-/// The attendee id and language (`""` when unknown) of the attendee with this
-/// pseudonym (from a scanned pass), if they still exist.
-pub fn language_by_pseudonym(
+/// The attendee id and language (`""` when unknown) of the attendee a verified pass
+/// code names, if they still exist.
+pub fn language_by_pass(
     conn: &Connection,
-    pseudonym: &str,
+    pass: &PassRef,
 ) -> rusqlite::Result<Option<(String, String)>> {
+    let Some(attendee) = attendee_by_pass(conn, pass)? else {
+        return Ok(None);
+    };
     conn.query_row(
-        "SELECT id, coalesce(language, '') FROM attendees WHERE pseudonym = ?1",
-        [pseudonym],
+        "SELECT id, coalesce(language, '') FROM attendees WHERE id = ?1",
+        [attendee.id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()
@@ -577,6 +717,37 @@ pub fn tag_photo(conn: &Connection, photo_id: i64, attendees: &[String]) -> rusq
     Ok(())
 }
 
+/// Tags one more attendee (pass id) on photo `photo_id`, keeping the others (the
+/// delivery engine's tagging). Returns whether the tag is new.
+pub fn add_photo_tag(conn: &Connection, photo_id: i64, attendee: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (?1, ?2, ?3)",
+        params![photo_id, attendee, now()],
+    )? > 0)
+}
+
+/// Who is tagged on photo `photo_id` (pass ids, or `erased:<pseudonym>` markers),
+/// sorted.
+pub fn photo_tags(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare("SELECT attendee FROM photo_attendees WHERE photo_id = ?1 ORDER BY attendee")?;
+    let rows = stmt.query_map([photo_id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Removes one attendee (pass id) from photo `photo_id`. Returns whether there was
+/// such a tag.
+pub fn remove_photo_tag(
+    conn: &Connection,
+    photo_id: i64,
+    attendee: &str,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM photo_attendees WHERE photo_id = ?1 AND attendee = ?2",
+        params![photo_id, attendee],
+    )? > 0)
+}
+
 /// Purges consent and attendance older than `retention_days` (one run of the
 /// hourly retention task), logging what went.
 pub async fn purge_expired(store: &crate::db::Store, retention_days: u64) {
@@ -639,27 +810,96 @@ mod tests {
         let secret = ensure_secret(&conn).unwrap();
         let a = new_attendee(&conn, &secret, "en").unwrap();
         let code = pass_code(&secret, &a);
-        assert_eq!(
-            verify_pass_code(&secret, &code).as_deref(),
-            Some(a.pseudonym.as_str())
-        );
+        assert_eq!(code.qr.len(), 19, "{}", code.qr);
+        assert!(code.qr.starts_with(PASS_PREFIX));
         assert!(
-            !code.contains(&a.id),
-            "the pass id never appears in the code"
+            code.qr
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()),
+            "QR alphanumeric mode: {}",
+            code.qr
         );
+        assert_eq!(code.typed.len(), 19);
+        assert_eq!(code.typed.matches('-').count(), 3);
+        assert!(
+            !code.typed.contains(['I', 'L', 'O', 'U']),
+            "no look-alike letters: {}",
+            code.typed
+        );
+        assert!(!code.qr.contains(&a.id), "the pass id never appears");
+        // What the pass page renders: QR version 2 at level Q (the 55-character long
+        // code needed version 4 at M).
+        let qr = qrcode::QrCode::with_error_correction_level(&code.qr, qrcode::EcLevel::Q).unwrap();
+        assert_eq!(qr.version(), qrcode::Version::Normal(2));
+        let prefix = PassRef::Prefix(a.pseudonym[..10].to_string());
+        // Every accepted spelling names the attendee.
+        let sloppy = code
+            .typed
+            .to_lowercase()
+            .replace('-', " ")
+            .replace('1', "l");
+        let sloppy = sloppy.replace('0', "o");
+        for spelling in [
+            code.qr.clone(),
+            code.typed.clone(),
+            sloppy,
+            format!(" {} ", code.qr),
+        ] {
+            let pass = verify_pass_code(&secret, &spelling);
+            assert_eq!(pass.as_ref(), Some(&prefix), "{spelling}");
+            assert_eq!(attendee_by_pass(&conn, &prefix).unwrap(), Some(a.clone()));
+        }
+        // A mistyped or forged code fails on its tag: change each character in turn.
+        for i in 3..code.qr.len() {
+            let mut bytes = code.qr.clone().into_bytes();
+            bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(bytes).unwrap();
+            assert_eq!(verify_pass_code(&secret, &changed), None, "{changed}");
+        }
+        assert_eq!(verify_pass_code(&secret, "VB1"), None);
         assert_eq!(
-            attendee_by_pseudonym(&conn, &a.pseudonym).unwrap(),
-            Some(a.clone())
+            verify_pass_code(&secret, "VBäÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄÄ"),
+            None,
+            "no panic on non-ASCII"
         );
-        let forged = code.replace(&a.pseudonym, "0123456789abcdef0123456789abcdef");
-        assert_eq!(verify_pass_code(&secret, &forged), None);
-        assert_eq!(verify_pass_code(&secret, "VBX1:x"), None);
-        assert_eq!(verify_pass_code(&secret, &format!("{code}:extra")), None);
+        assert_eq!(verify_pass_code(&secret, &format!("{}0", code.qr)), None);
+        assert_eq!(verify_pass_code(&secret, "VB1UUUUUUUUUUUUUUUU"), None);
         let other = ensure_secret(&db()).unwrap();
         assert_eq!(
-            verify_pass_code(&other, &code),
+            verify_pass_code(&other, &code.qr),
             None,
             "another event's secret"
+        );
+
+        // The long code of earlier pages still works, and its forgeries do not.
+        let long = long_pass_code(&secret, &a);
+        assert_eq!(
+            verify_pass_code(&secret, &long),
+            Some(PassRef::Pseudonym(a.pseudonym.clone()))
+        );
+        let forged = long.replace(&a.pseudonym, "0123456789abcdef0123456789abcdef");
+        assert_eq!(verify_pass_code(&secret, &forged), None);
+        assert_eq!(verify_pass_code(&secret, "VBX1:x"), None);
+        assert_eq!(verify_pass_code(&secret, &format!("{long}:extra")), None);
+        assert_eq!(verify_pass_code(&other, &long), None);
+    }
+
+    #[test]
+    fn a_shared_short_id_names_nobody() {
+        let conn = db();
+        for pseudonym in ["abcdef0123aa", "abcdef0123bb", "abcdef0124cc"] {
+            conn.execute(
+                "INSERT INTO attendees (id, pseudonym, created_at) VALUES (?1, ?1, 0)",
+                [pseudonym],
+            )
+            .unwrap();
+        }
+        let shared = PassRef::Prefix("abcdef0123".into());
+        assert_eq!(attendee_by_pass(&conn, &shared).unwrap(), None);
+        let one = PassRef::Prefix("abcdef0124".into());
+        assert_eq!(
+            attendee_by_pass(&conn, &one).unwrap().map(|a| a.pseudonym),
+            Some("abcdef0124cc".to_string())
         );
     }
 

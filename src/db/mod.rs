@@ -234,6 +234,39 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE photos ADD COLUMN clock_trusted INTEGER;
      ALTER TABLE consent_events ADD COLUMN clock_trusted INTEGER;
      ALTER TABLE attendance ADD COLUMN clock_trusted INTEGER;",
+    // 12 (owner: delivery): tagging photos to attendees (issue 14, item 3). Every photo
+    // the tagger has searched for a pass QR, with the order it is tagged in (EXIF
+    // capture time on the camera's clock, else arrival); passes scanned or typed at a
+    // creator's stall (they tag the creator's photos that arrive after the photo
+    // `after_photo_id`); and why each delivery tag exists (`frame`, `scan`, `typed`,
+    // or `hand`, where a `hand` row with removed = 1 undoes an automatic tag).
+    // Attendees are named by pseudonym: a pass id is a bearer secret.
+    "CREATE TABLE delivery_frames (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
+        creator_id INTEGER NOT NULL,
+        captured_at INTEGER,
+        received_at INTEGER NOT NULL,
+        searched_at INTEGER NOT NULL,
+        qr_ms REAL
+    );
+    CREATE INDEX delivery_frames_creator ON delivery_frames (creator_id, photo_id);
+    CREATE TABLE delivery_stall_scans (
+        id INTEGER PRIMARY KEY,
+        creator_id INTEGER NOT NULL REFERENCES creators (id),
+        attendee TEXT NOT NULL,
+        via TEXT NOT NULL CHECK (via IN ('scan', 'typed')),
+        after_photo_id INTEGER NOT NULL,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX delivery_stall_scans_creator ON delivery_stall_scans (creator_id, id);
+    CREATE TABLE delivery_tags (
+        photo_id INTEGER NOT NULL REFERENCES photos (id),
+        attendee TEXT NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('frame', 'scan', 'typed', 'hand')),
+        removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1)),
+        at INTEGER NOT NULL,
+        PRIMARY KEY (photo_id, attendee, source)
+    ) WITHOUT ROWID;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

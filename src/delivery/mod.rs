@@ -6,4 +6,7 @@
 //! An engine: it uses the domain modules (ingest, derivatives, consent, creators) and
 //! the foundation, never `sync` (which reads the `delivery_*` tables through
 //! `sync::reads`) nor an edge. Owns every `delivery_*` table.
+
+pub mod reads;
+pub mod tagging;
 pub mod zip;

@@ -185,6 +185,10 @@ struct Inner {
     plans: Mutex<lru::LruCache<i64, Arc<crate::media::privacy::FullPlan>>>,
     max_pixels: u64,
     watermark: crate::config::WatermarkConfig,
+    /// Photos whose previews are all stored, announced after their render is recorded
+    /// (the delivery engine's tagger searches them for pass codes then: after the
+    /// first preview, never before it).
+    rendered: tokio::sync::broadcast::Sender<Photo>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -239,8 +243,16 @@ impl Previews {
                 plans: lru(256),
                 max_pixels: config.previews.max_pixels,
                 watermark: config.watermark.clone(),
+                rendered: tokio::sync::broadcast::channel(256).0,
             }),
         })
+    }
+
+    /// Photos as their renders finish (state `done`, every derivative stored). A
+    /// receiver that falls behind by more than 256 photos gets `Lagged` and should
+    /// look in the store for what it missed.
+    pub fn subscribe_rendered(&self) -> tokio::sync::broadcast::Receiver<Photo> {
+        self.inner.rendered.subscribe()
     }
 
     pub fn path(&self, sha: &str, d: Derivative, format: Format) -> PathBuf {
@@ -579,6 +591,10 @@ impl Previews {
                 .map_err(StoreError::from)
             })
             .await?;
+        if state == "done" {
+            // No receiver (no tagger) is fine.
+            let _ = self.inner.rendered.send(photo.clone());
+        }
         Ok(())
     }
 

@@ -318,3 +318,64 @@ pub fn insert_segments(jpeg: Vec<u8>, segs: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&jpeg[at..]);
     out
 }
+
+/// The capture time in a photo's EXIF (DateTimeOriginal, else DateTime), as seconds
+/// since the epoch *on the camera's clock*: EXIF stores no time zone (OffsetTimeOriginal
+/// is rare), so the value is only good for ordering one camera's photos, which is all
+/// tagging needs. `head` is the file's start (the EXIF block is in its first segments);
+/// any container kamadak-exif reads works (JPEG, TIFF/DNG, HEIF, PNG, WebP).
+pub fn capture_time(head: &[u8]) -> Option<i64> {
+    let exif = exif::Reader::new()
+        .read_from_container(&mut std::io::Cursor::new(head))
+        .ok()?;
+    [exif::Tag::DateTimeOriginal, exif::Tag::DateTime]
+        .into_iter()
+        .find_map(|tag| {
+            let field = exif.get_field(tag, exif::In::PRIMARY)?;
+            let exif::Value::Ascii(ref v) = field.value else {
+                return None;
+            };
+            let dt = exif::DateTime::from_ascii(v.first()?).ok()?;
+            let date = time::Date::from_calendar_date(
+                i32::from(dt.year),
+                time::Month::try_from(dt.month).ok()?,
+                dt.day,
+            )
+            .ok()?;
+            let t = time::Time::from_hms(dt.hour, dt.minute, dt.second).ok()?;
+            Some(
+                time::PrimitiveDateTime::new(date, t)
+                    .assume_utc()
+                    .unix_timestamp(),
+            )
+        })
+}
+
+#[cfg(test)]
+mod capture_time_tests {
+    use super::*;
+
+    #[test]
+    fn reads_date_time_original_and_nothing_from_a_photo_without_exif() {
+        let field = exif::Field {
+            tag: exif::Tag::DateTimeOriginal,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Ascii(vec![b"2024:05:17 14:03:09".to_vec()]),
+        };
+        let mut writer = exif::experimental::Writer::new();
+        writer.push_field(&field);
+        let mut tiff = std::io::Cursor::new(Vec::new());
+        writer.write(&mut tiff, false).unwrap();
+        let tiff = tiff.into_inner();
+        let jpeg = insert_exif(
+            include_bytes!("../../tests/fixtures/gradient.jpg").to_vec(),
+            &tiff,
+        );
+        assert_eq!(capture_time(&jpeg), Some(1_715_954_589));
+        assert_eq!(
+            capture_time(include_bytes!("../../tests/fixtures/gradient.jpg")),
+            None
+        );
+        assert_eq!(capture_time(b"junk"), None);
+    }
+}

@@ -1,10 +1,12 @@
 //! Pure media code: bytes in, bytes out. Rendering ([`render`]: decode, orient,
 //! resize, watermark, encode), private-metadata scrubbing ([`privacy`]), the visible
-//! watermark ([`watermark`]) and the colour space of photos without an ICC profile
-//! ([`colour`]). Nothing here touches the database or the async runtime.
+//! watermark ([`watermark`]), the colour space of photos without an ICC profile
+//! ([`colour`]) and QR codes photographed in a frame ([`qr`]). Nothing here touches
+//! the database or the async runtime.
 
 pub mod colour;
 pub mod jpeg;
 pub mod privacy;
+pub mod qr;
 pub mod render;
 pub mod watermark;

@@ -17,6 +17,7 @@ pub mod previews;
 mod server;
 pub mod shell;
 pub mod sync;
+pub mod tagging;
 pub mod tus;
 
 pub use error::{AppError, AppJson};
@@ -153,7 +154,9 @@ pub fn app(state: AppState) -> Router {
         .merge(sync::router())
         .merge(portal::staff_router())
         .route_layer(staff_only());
-    let vendor = previews::router().route_layer(staff_only());
+    let vendor = previews::router()
+        .merge(tagging::router())
+        .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route
     // (a layer applied with `Router::layer` is cloned per route, so a plain
     // `concurrency_limit` would give each route its own; hardening item 8). Beyond

@@ -75,10 +75,10 @@ async fn api_tag_photo(
     if req.passes.len() > 1000 {
         return Err(AppError::BadRequest("at most 1000 passes per photo".into()));
     }
-    let mut pseudonyms = Vec::with_capacity(req.passes.len());
+    let mut passes = Vec::with_capacity(req.passes.len());
     for (i, code) in req.passes.iter().enumerate() {
         match crate::consent::verify_pass_code(state.portal.secret(), code) {
-            Some(p) => pseudonyms.push(p),
+            Some(p) => passes.push(p),
             None => {
                 return Err(AppError::BadRequest(format!(
                     "passes[{i}] is not a pass of this event"
@@ -86,16 +86,16 @@ async fn api_tag_photo(
             }
         }
     }
-    let count = pseudonyms.len();
+    let count = passes.len();
     state
         .store
         .write(move |tx| -> Result<(), AppError> {
             if crate::ingest::photo_by_id(tx, id)?.is_none() {
                 return Err(AppError::NotFound);
             }
-            let mut attendees = Vec::with_capacity(pseudonyms.len());
-            for (i, pseudonym) in pseudonyms.iter().enumerate() {
-                match crate::consent::attendee_by_pseudonym(tx, pseudonym)? {
+            let mut attendees = Vec::with_capacity(passes.len());
+            for (i, pass) in passes.iter().enumerate() {
+                match crate::consent::attendee_by_pass(tx, pass)? {
                     Some(a) => attendees.push(a.id),
                     None => {
                         return Err(AppError::BadRequest(format!(

@@ -310,7 +310,7 @@ button{font:inherit;font-weight:700;width:100%;padding:.8rem;margin:.4rem 0;bord
 .primary{background:#0b4f9c;color:#fff}.secondary{background:#fff;color:#0b4f9c}.danger{background:#8a1111;border-color:#8a1111;color:#fff}\
 :focus-visible{outline:3px solid #e07b00;outline-offset:2px}.hint{color:#444;font-size:.95rem}\
 .qr{max-width:18rem;margin:1rem auto;background:#fff;padding:.5rem}.qr svg{width:100%;height:auto;display:block}\
-code{font-size:1.05rem;word-break:break-all}nav{display:flex;gap:1rem;flex-wrap:wrap;font-size:.95rem;margin:.5rem 0 1rem}\
+code{font-size:1.05rem;word-break:break-all}code.pass{font-size:1.3rem;letter-spacing:.05em;white-space:nowrap}nav{display:flex;gap:1rem;flex-wrap:wrap;font-size:.95rem;margin:.5rem 0 1rem}\
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.4rem .2rem;border-bottom:1px solid #ddd;vertical-align:top}\
 td form button{width:auto;padding:.3rem .8rem;margin:0}.error{color:#8a1111;font-weight:700}";
 
@@ -581,7 +581,9 @@ async fn page_pass(
         return Ok(no_pass(t));
     };
     let code = consent::pass_code(state.portal.secret(), &attendee);
-    let svg = qrcode::QrCode::with_error_correction_level(code.as_bytes(), qrcode::EcLevel::M)
+    // Short code, level Q: QR version 2 (25 modules), big enough to decode from a photo
+    // of the phone's screen (docs/decisions.md, "Short pass codes").
+    let svg = qrcode::QrCode::with_error_correction_level(code.qr.as_bytes(), qrcode::EcLevel::Q)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("pass QR code: {e}")))?
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -597,7 +599,9 @@ async fn page_pass(
         h1 { (t.pass_title) }
         p { (t.pass_lead) }
         div.qr role="img" aria-label=(t.pass_title) { (PreEscaped(svg)) }
-        p { (t.pass_code_label) ": " code { (code) } }
+        p { (t.pass_code_label) ": " code.pass { (code.typed) } }
+        p { (t.pass_does) }
+        p { (t.pass_does_not) }
         p.hint { (t.online_note) " " code { (portal) "/portal/pass" } }
         p { a href={ "/portal/me?lang=" (t.lang) } { (t.my_data) } }
     };

@@ -59,11 +59,11 @@ async fn api_record_consent(
             )))
         }
     };
-    let pseudonym = consent::verify_pass_code(state.portal.secret(), &body.pass)
+    let pass = consent::verify_pass_code(state.portal.secret(), &body.pass)
         .ok_or_else(|| AppError::BadRequest("not a pass of this event".into()))?;
     let found: Option<(String, String)> = state
         .store
-        .read_sql(move |c| consent::language_by_pseudonym(c, &pseudonym))
+        .read_sql(move |c| consent::language_by_pass(c, &pass))
         .await?;
     let (id, language) = found.ok_or(AppError::NotFound)?;
     let t = text::for_tag(&language).unwrap_or(&text::EN);
