@@ -61,6 +61,11 @@ const OWNERS: &[(&str, &str)] = &[
         "sync_meta sync_bundles sync_objects sync_photos sync_attendees",
     ),
     ("delivery", "delivery_pass_frames"),
+    ("delivery", "delivery_photo_public delivery_creator_public"),
+    (
+        "delivery",
+        "delivery_orders delivery_order_lines delivery_order_photos",
+    ),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

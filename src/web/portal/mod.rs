@@ -266,7 +266,10 @@ fn texts(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> &'static 
 }
 
 /// The attendee whose pass cookie this is, if it is a live pass.
-async fn current_attendee(state: &AppState, jar: &CookieJar) -> Result<Option<Attendee>, AppError> {
+pub(crate) async fn current_attendee(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<Attendee>, AppError> {
     let Some(id) = jar.get(PASS_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(None);
     };

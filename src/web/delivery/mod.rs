@@ -1,0 +1,316 @@
+//! Delivery's HTTP edge (issue 14): the attendee's galleries (`/portal/gallery`, the
+//! public one; `/portal/mine`, "my photos"), the attendee's copy of the photo route
+//! (`/portal/photos/{id}/{derivative}`, where the portal's pass cookie is sent), and
+//! the vendor and admin JSON API of delivery. Every photo served asks
+//! [`crate::delivery::policy`], through [`crate::web::previews::serve_photo`].
+//!
+//! Attendee pages live under `/portal` because the pass cookie's path is `/portal`:
+//! the cookie is not sent anywhere else, so no other route can mistake a phone for an
+//! attendee. The staff routes (`/photos/...`, `/api/vendor/...`) take an admin session
+//! or a creator's upload token ([`StaffViewer`]) and are refused to the attendee
+//! network by the router they are merged into.
+
+pub mod text;
+
+use axum::extract::{FromRequestParts, Path as UrlPath, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use axum_extra::extract::cookie::CookieJar;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::creators::{self, Creator};
+use crate::db::StoreError;
+use crate::delivery::policy::Viewer;
+use crate::delivery::{self, reads};
+use crate::web::admin::AdminSession;
+use crate::web::{shell, AppError, AppJson, AppState};
+use text::Words;
+
+/// Photos on one gallery page: with their markup the page stays well under 15 KB.
+pub const PAGE_PHOTOS: usize = 24;
+
+/// Who is asking on a staff route: an admin (session cookie or bearer token), a
+/// creator (their upload token as `Authorization: Bearer`), or nobody. A bearer token
+/// that is neither answers 401, never anonymous.
+pub struct StaffViewer(pub Viewer);
+
+impl FromRequestParts<AppState> for StaffViewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(creator) = creator_of(parts, state).await? {
+            return Ok(StaffViewer(Viewer::Creator(creator.id)));
+        }
+        let admin = <AdminSession as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        Ok(StaffViewer(match admin {
+            Some(_) => Viewer::Admin,
+            None => Viewer::Anonymous,
+        }))
+    }
+}
+
+/// The creator whose upload token (`vbu_...`) the request carries as a bearer token;
+/// 401 for an upload token that is no creator's.
+async fn creator_of(parts: &Parts, state: &AppState) -> Result<Option<Creator>, AppError> {
+    let Some(token) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
+        .filter(|t| t.starts_with("vbu_"))
+    else {
+        return Ok(None);
+    };
+    let creator = state
+        .store
+        .read(move |c| creators::by_upload_token(c, &token).map_err(StoreError::from))
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(Some(creator))
+}
+
+/// A vendor API request: the creator whose upload token it carries (401 otherwise).
+pub struct Vendor(pub Creator);
+
+impl FromRequestParts<AppState> for Vendor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        creator_of(parts, state)
+            .await?
+            .map(Vendor)
+            .ok_or(AppError::Unauthorized)
+    }
+}
+
+/// The attendee routes (merged with the portal's, open to the attendee network).
+pub fn attendee_router() -> Router<AppState> {
+    Router::new()
+        .route("/portal/gallery", get(page_gallery))
+        .route("/portal/mine", get(page_mine))
+        .route("/portal/photos/{id}/{derivative}", get(attendee_photo))
+}
+
+/// The vendor and admin API (staff network only).
+pub fn staff_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/vendor/photos/{id}/public", put(vendor_photo_public))
+        .route("/api/vendor/public", put(vendor_default_public))
+        .route("/api/admin/photos/{id}/public", put(admin_photo_public))
+}
+
+// --- Attendee pages. ---
+
+#[derive(Deserialize)]
+struct PageQuery {
+    lang: Option<String>,
+    before: Option<i64>,
+}
+
+/// The portal's language choice, and the delivery words in it.
+fn words(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> &'static Words {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    text::for_lang(crate::web::portal::text::choose(lang, accept, &state.config.event.locale).lang)
+}
+
+/// The attendee whose pass cookie this is, if any.
+async fn attendee(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<crate::consent::Attendee>, AppError> {
+    crate::web::portal::current_attendee(state, jar).await
+}
+
+const STYLE: &str = "body{font:16px/1.4 system-ui,sans-serif;margin:0;color:#111}main{max-width:60rem;margin:0 auto;padding:.8rem}\
+h1{font-size:1.4rem;margin:.3rem 0 .8rem}a{color:#0b4f9c}nav{display:flex;gap:1rem;flex-wrap:wrap;margin:.3rem 0}\
+ul.g{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:.4rem}\
+ul.g img{width:100%;height:auto;aspect-ratio:4/3;object-fit:cover;display:block;background:#eee}\
+ul.g label{display:block}.y{font-size:.85rem;color:#0a6b2d;font-weight:700}.more{display:block;margin:1rem 0;font-weight:700}\
+button{font:inherit;font-weight:700;padding:.7rem 1rem;border-radius:.4rem;border:2px solid #0b4f9c;background:#0b4f9c;color:#fff}\
+:focus-visible{outline:3px solid #e07b00;outline-offset:2px}.error{color:#8a1111;font-weight:700}";
+
+/// A delivery page in the portal's shell, never cached.
+fn page(w: &Words, title: &str, body: Markup) -> Response {
+    let main = html! {
+        nav {
+            a href={ "/portal/gallery?lang=" (w.lang) } { (w.gallery_title) }
+            a href={ "/portal/mine?lang=" (w.lang) } { (w.mine_title) }
+            a href={ "/portal?lang=" (w.lang) } { (w.start) }
+            @if w.lang == "de" { a href="?lang=en" lang="en" { "English" } } @else { a href="?lang=de" lang="de" { "Deutsch" } }
+        }
+        h1 { (title) }
+        (body)
+    };
+    shell::respond(
+        StatusCode::OK,
+        shell::document(w.lang, title, STYLE, main),
+        true,
+        Some("Accept-Language, Cookie"),
+    )
+}
+
+/// The thumbs of a gallery page, each linking to its watermarked preview (or, for a
+/// photo the attendee has in a confirmed order, to the unwatermarked one), and the
+/// link to the next page.
+fn grid(w: &Words, base: &str, photos: &reads::GalleryPage) -> Markup {
+    html! {
+        @if photos.photos.is_empty() {
+            p { (w.empty) }
+        } @else {
+            ul.g {
+                @for p in &photos.photos {
+                    li {
+                        a href={ "/portal/photos/" (p.id) "/" (if p.confirmed { "preview" } else { "watermarked" }) } {
+                            img src={ "/portal/photos/" (p.id) "/thumb" } width="320" height="240" loading="lazy"
+                                alt={ (w.photo_by) " " (p.creator) };
+                        }
+                        @if p.confirmed { span.y { (w.yours) } }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = photos.next {
+            a.more href={ (base) "?lang=" (w.lang) "&before=" (next) } { (w.more) }
+        }
+    }
+}
+
+async fn page_gallery(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let before = q.before;
+    let photos = state
+        .store
+        .read_sql(move |c| reads::public_gallery(c, before, PAGE_PHOTOS))
+        .await?;
+    Ok(page(
+        w,
+        w.gallery_title,
+        grid(w, "/portal/gallery", &photos),
+    ))
+}
+
+async fn page_mine(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let Some(attendee) = attendee(&state, &jar).await? else {
+        return Ok(page(w, w.mine_title, html! { p { (w.no_pass) } }));
+    };
+    let before = q.before;
+    let photos = state
+        .store
+        .read_sql(move |c| reads::my_photos(c, &attendee.id, before, PAGE_PHOTOS))
+        .await?;
+    Ok(page(w, w.mine_title, grid(w, "/portal/mine", &photos)))
+}
+
+/// A photo as an attendee (by the pass cookie) or nobody sees it.
+async fn attendee_photo(
+    State(state): State<AppState>,
+    UrlPath((id, derivative)): UrlPath<(i64, String)>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let viewer = match attendee(&state, &jar).await? {
+        Some(a) => Viewer::Attendee(a.id),
+        None => Viewer::Anonymous,
+    };
+    crate::web::previews::serve_photo(&state, &viewer, id, &derivative, &headers).await
+}
+
+// --- Vendor and admin API. ---
+
+/// Body of the public-mark calls: `true`, `false`, or `null` (forget the mark: the
+/// creator's default applies).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicMark {
+    public: Option<bool>,
+}
+
+/// Body of the creator default call.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicDefault {
+    public: bool,
+}
+
+/// `PUT /api/vendor/photos/{id}/public`: the creator marks one of their photos. Another
+/// creator's photo and a missing one answer the same 404.
+async fn vendor_photo_public(
+    State(state): State<AppState>,
+    Vendor(creator): Vendor,
+    UrlPath(id): UrlPath<i64>,
+    AppJson(body): AppJson<PublicMark>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let actor = format!("creator:{}", creator.id);
+    let done = state
+        .store
+        .write_sql(move |tx| {
+            match crate::ingest::photo_by_id(tx, id)? {
+                Some(p) if p.creator_id == creator.id => {}
+                _ => return Ok(false),
+            }
+            delivery::set_photo_public(tx, id, body.public, &actor)?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(json!({ "photo": id, "public": body.public })))
+}
+
+/// `PUT /api/vendor/public`: the creator's default for photos they did not mark.
+async fn vendor_default_public(
+    State(state): State<AppState>,
+    Vendor(creator): Vendor,
+    AppJson(body): AppJson<PublicDefault>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let actor = format!("creator:{}", creator.id);
+    state
+        .store
+        .write_sql(move |tx| delivery::set_creator_default(tx, creator.id, body.public, &actor))
+        .await?;
+    Ok(Json(
+        json!({ "creator": creator.id, "public": body.public }),
+    ))
+}
+
+/// `PUT /api/admin/photos/{id}/public`: the admin marks any photo.
+async fn admin_photo_public(
+    State(state): State<AppState>,
+    _: AdminSession,
+    UrlPath(id): UrlPath<i64>,
+    AppJson(body): AppJson<PublicMark>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let done = state
+        .store
+        .write_sql(move |tx| {
+            if crate::ingest::photo_by_id(tx, id)?.is_none() {
+                return Ok(false);
+            }
+            delivery::set_photo_public(tx, id, body.public, "admin")?;
+            Ok(true)
+        })
+        .await?;
+    if !done {
+        return Err(AppError::NotFound);
+    }
+    Ok(Json(json!({ "photo": id, "public": body.public })))
+}

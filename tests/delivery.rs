@@ -1,0 +1,527 @@
+//! Delivery (issue 14) against a real box on loopback: the view policy, the galleries,
+//! and the isolation of attendees from each other and from unpaid pixels. Phones are
+//! loopback addresses of their own; `127.0.0.8/29` is the attendee network, so phones
+//! 8 to 15 are attendees there and phone 1 is the vendor's laptop.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{hidden, phone, testdata, Options, TestBox};
+
+/// Four small corpus photos.
+const PHOTOS: [&str; 4] = [
+    "kodak-dc280_DCP_4394.JPG",
+    "canon-350d_progressive_issue116.jpg",
+    "polaroid-pdc640m_POL_0132.JPG",
+    "cmyk-progressive-exif_its1cbb1bb3.jpg",
+];
+
+async fn start() -> TestBox {
+    TestBox::start_with(Options {
+        configure: Box::new(|c| c.portal.attendee_networks = vec!["127.0.0.8/29".parse().unwrap()]),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Consents through the portal with `scopes` ticked and returns the pass code shown.
+async fn attendee(b: &TestBox, phone: &reqwest::Client, scopes: &[&str]) -> String {
+    let page = phone
+        .get(b.url("/portal"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let mut form = vec![("csrf", csrf.as_str()), ("action", "accept")];
+    for s in scopes {
+        form.push((s, "yes"));
+    }
+    let r = phone
+        .post(b.url("/portal/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pass = phone
+        .get(b.url("/portal/pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = pass.find("<code>").expect("pass code shown") + 6;
+    pass[start..].split('<').next().unwrap().to_string()
+}
+
+async fn tag(b: &TestBox, admin: &str, photo: i64, passes: &[&str]) {
+    let r = reqwest::Client::new()
+        .put(b.url(&format!("/api/admin/photos/{photo}/attendees")))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({ "passes": passes }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204, "{:?}", r.text().await);
+}
+
+async fn mark_public(b: &TestBox, token: &str, photo: i64, public: bool) {
+    let r = phone(1)
+        .put(b.url(&format!("/api/vendor/photos/{photo}/public")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "public": public }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+}
+
+/// The photo ids a gallery page links thumbs of.
+fn thumbs(page: &str) -> BTreeSet<i64> {
+    page.match_indices("src=\"/portal/photos/")
+        .filter_map(|(i, m)| {
+            let rest = &page[i + m.len()..];
+            let (id, tail) = rest.split_once('/')?;
+            tail.starts_with("thumb").then(|| id.parse().ok())?
+        })
+        .collect()
+}
+
+async fn get(c: &reqwest::Client, b: &TestBox, path: &str) -> (u16, String) {
+    let r = c.get(b.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+struct World {
+    b: TestBox,
+    admin: String,
+    vendor: String,
+    a: reqwest::Client,
+    other: reqwest::Client,
+    /// Tagged to A, unpaid.
+    mine: i64,
+    /// Tagged to B, not public.
+    theirs: i64,
+    /// Public, untagged.
+    public: i64,
+    /// Public, tagged to B who does not consent to the gallery.
+    public_b: i64,
+}
+
+async fn world() -> World {
+    let b = start().await;
+    let admin = b.admin_token().await;
+    let (_, vendor) = b.creator("Studio Nord").await;
+    let mut ids = Vec::new();
+    for name in PHOTOS {
+        let bytes = std::fs::read(testdata().join("photos").join(name)).unwrap();
+        ids.push(b.tus_upload(&vendor, &bytes).await);
+    }
+    let (a, other) = (phone(9), phone(10));
+    let pass_a = attendee(&b, &a, &["gallery"]).await;
+    let pass_b = attendee(&b, &other, &[]).await;
+    tag(&b, &admin, ids[0], &[&pass_a]).await;
+    tag(&b, &admin, ids[1], &[&pass_b]).await;
+    tag(&b, &admin, ids[3], &[&pass_b]).await;
+    mark_public(&b, &vendor, ids[2], true).await;
+    mark_public(&b, &vendor, ids[3], true).await;
+    World {
+        b,
+        admin,
+        vendor,
+        a,
+        other,
+        mine: ids[0],
+        theirs: ids[1],
+        public: ids[2],
+        public_b: ids[3],
+    }
+}
+
+#[tokio::test]
+async fn galleries_show_what_each_attendee_may_see_and_nothing_else() {
+    let w = world().await;
+    let (b, a) = (&w.b, &w.a);
+    // "My photos": A's own photo only.
+    let (status, page) = get(a, b, "/portal/mine").await;
+    assert_eq!(status, 200);
+    assert_eq!(thumbs(&page), BTreeSet::from([w.mine]), "{page}");
+    assert!(
+        page.len() <= 15 * 1024,
+        "my photos page is {} bytes",
+        page.len()
+    );
+    assert!(!page.contains("<script") && !page.contains("http://") && !page.contains("https://"));
+    let (_, theirs) = get(&w.other, b, "/portal/mine").await;
+    assert_eq!(thumbs(&theirs), BTreeSet::from([w.theirs, w.public_b]));
+    // The public gallery: the public photo; not the public one whose tagged attendee
+    // does not consent to the gallery; never anyone's untagged private photo.
+    let (_, gallery) = get(a, b, "/portal/gallery").await;
+    assert_eq!(thumbs(&gallery), BTreeSet::from([w.public]), "{gallery}");
+    // German, like the portal.
+    let (_, de) = get(a, b, "/portal/gallery?lang=de").await;
+    assert!(de.contains("<html lang=\"de\"") && de.contains("Galerie"));
+    // B grants the gallery scope: their public photo appears; withdraws: it goes.
+    let page = w
+        .other
+        .get(b.url("/portal/me"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    for (granted, expect) in [("yes", true), ("no", false)] {
+        let r = w
+            .other
+            .post(b.url("/portal/me/scope"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("scope", "gallery"),
+                ("granted", granted),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let (_, gallery) = get(a, b, "/portal/gallery").await;
+        assert_eq!(
+            thumbs(&gallery).contains(&w.public_b),
+            expect,
+            "after {granted}"
+        );
+    }
+    // A creator's default makes their unmarked photos public; the mark wins over it.
+    let r = phone(1)
+        .put(b.url("/api/vendor/public"))
+        .bearer_auth(&w.vendor)
+        .json(&serde_json::json!({ "public": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, gallery) = get(a, b, "/portal/gallery").await;
+    // A consents to the gallery (their photo appears); B does not (theirs stays out).
+    assert_eq!(thumbs(&gallery), BTreeSet::from([w.public, w.mine]));
+    // A pass frame is in no gallery, not even its attendee's own.
+    w.b.state
+        .store
+        .write_sql({
+            let mine = w.mine;
+            move |c| {
+                c.execute(
+                    "INSERT INTO delivery_pass_frames (photo_id, attendee, found_at) VALUES (?1, 'x', 0)",
+                    [mine],
+                )
+            }
+        })
+        .await
+        .unwrap();
+    let (_, gallery) = get(a, b, "/portal/gallery").await;
+    assert_eq!(thumbs(&gallery), BTreeSet::from([w.public]));
+    assert!(thumbs(&get(a, b, "/portal/mine").await.1).is_empty());
+    assert_eq!(
+        get(a, b, &format!("/portal/photos/{}/thumb", w.mine))
+            .await
+            .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn attendees_get_thumb_and_watermarked_only_creators_their_own() {
+    let w = world().await;
+    let (b, a) = (&w.b, &w.a);
+    for (d, ok) in [
+        ("thumb", 200),
+        ("watermarked", 200),
+        ("preview", 404),
+        ("full", 404),
+    ] {
+        let r = a
+            .get(b.url(&format!("/portal/photos/{}/{d}", w.mine)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), ok, "{d} of A's own unpaid photo");
+        let r = a
+            .get(b.url(&format!("/portal/photos/{}/{d}", w.public)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), ok, "{d} of a public photo");
+        // B's photo and a photo that does not exist answer alike.
+        for id in [w.theirs, 999_999] {
+            let r = a
+                .get(b.url(&format!("/portal/photos/{id}/{d}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{d} of {id}");
+        }
+    }
+    // Without a pass: refused before lookup, the same for every id.
+    for id in [w.public, 999_999] {
+        let r = reqwest::Client::new()
+            .get(b.url(&format!("/portal/photos/{id}/thumb")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    // A creator sees their own photos in every derivative; another creator sees none.
+    let (_, stranger) = b.creator("Elsewhere").await;
+    for d in ["thumb", "preview", "watermarked", "full"] {
+        let r = phone(1)
+            .get(b.url(&format!("/photos/{}/{d}", w.theirs)))
+            .bearer_auth(&w.vendor)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "creator's own {d}");
+        let r = phone(1)
+            .get(b.url(&format!("/photos/{}/{d}", w.theirs)))
+            .bearer_auth(&stranger)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "another creator's {d}");
+    }
+    let _ = &w.admin;
+}
+
+/// Every route the app serves, read from the routers' source (`.route("path",
+/// get(..).post(..))` in `src/web`), so a route added later is covered without
+/// anyone remembering to list it: (method, path).
+fn every_route() -> Vec<(reqwest::Method, String)> {
+    let mut routes = Vec::new();
+    let mut files = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/web")];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let src = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in src.match_indices(".route(") {
+            let rest = src[at + 7..].trim_start();
+            let Some(rest) = rest.strip_prefix('"') else {
+                continue;
+            };
+            let (route, rest) = rest.split_once('"').unwrap();
+            // The method router: up to the end of this `.route(...)` call.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .map(|(i, _)| i)
+                .unwrap();
+            let methods = &rest[..end];
+            let mut names: Vec<&str> = ["get", "post", "put", "delete", "patch", "head", "options"]
+                .into_iter()
+                .filter(|m| {
+                    methods.contains(&format!("{m}(")) || methods.contains(&format!(".{m}("))
+                })
+                .collect();
+            if methods.contains("upload_methods()") {
+                names.extend(["options", "head", "patch", "delete"]);
+            }
+            assert!(
+                !names.is_empty(),
+                "no method found for {route} in {}",
+                path.display()
+            );
+            for m in names {
+                routes.push((
+                    m.to_uppercase().parse::<reqwest::Method>().unwrap(),
+                    route.to_string(),
+                ));
+            }
+        }
+    }
+    routes.sort_by(|a, b| (a.1.as_str(), a.0.as_str()).cmp(&(b.1.as_str(), b.0.as_str())));
+    routes.dedup();
+    routes
+}
+
+/// Waits until photo `id`'s derivatives are all rendered.
+async fn rendered(b: &TestBox, admin: &str, id: i64) {
+    for _ in 0..300 {
+        let state: serde_json::Value = phone(1)
+            .get(b.url(&format!("/api/admin/photos/{id}/render")))
+            .bearer_auth(admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if state["state"] == "done" {
+            return;
+        }
+        assert_ne!(state["state"], "failed", "{state}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("photo {id} not rendered in 15 s");
+}
+
+/// Is `needle` somewhere in `hay`?
+fn within(hay: &[u8], needle: &[u8]) -> bool {
+    needle.len() <= hay.len() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
+    let w = world().await;
+    let b = &w.b;
+    let routes = every_route();
+    for expected in [
+        "/portal/photos/{id}/{derivative}",
+        "/photos/{id}/{derivative}",
+        "/uploads/{key}/preview",
+        "/portal/mine",
+    ] {
+        assert!(
+            routes.iter().any(|(_, p)| p == expected),
+            "route list misses {expected}: {routes:?}"
+        );
+    }
+    // What A must never get: every derivative of B's photo, and the unwatermarked
+    // preview and full photo of A's own unpaid one, in both formats; fetched as the
+    // admin from the vendors' network, so the comparison is of bytes, not guesses.
+    let staff = phone(1);
+    // Rendered first: before that, staff get the instant preview in place of one.
+    for id in [w.mine, w.theirs, w.public, w.public_b] {
+        rendered(b, &w.admin, id).await;
+    }
+    let mut forbidden: Vec<(String, Vec<u8>)> = Vec::new();
+    for (id, derivatives) in [
+        (w.theirs, &["thumb", "preview", "watermarked", "full"][..]),
+        (w.public_b, &["thumb", "preview", "watermarked", "full"][..]),
+        (w.mine, &["preview", "full"][..]),
+        (w.public, &["preview", "full"][..]),
+    ] {
+        for d in derivatives {
+            for accept in ["image/jpeg", "image/webp"] {
+                let r = staff
+                    .get(b.url(&format!("/photos/{id}/{d}")))
+                    .bearer_auth(&w.admin)
+                    .header("accept", accept)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "{id} {d} as admin");
+                forbidden.push((
+                    format!("{id}/{d} ({accept})"),
+                    r.bytes().await.unwrap().to_vec(),
+                ));
+            }
+        }
+    }
+    let upload_key: String = b
+        .state
+        .store
+        .read_sql({
+            let theirs = w.theirs;
+            move |c| {
+                c.query_row(
+                    "SELECT id FROM uploads WHERE photo_id = ?1",
+                    [theirs],
+                    |r| r.get(0),
+                )
+            }
+        })
+        .await
+        .unwrap_or_else(|_| "no-such-upload".into());
+    let mut tried = 0;
+    for (method, route) in &routes {
+        let mut paths = vec![route.clone()];
+        for (placeholder, values) in [
+            (
+                "{id}",
+                vec![
+                    w.theirs.to_string(),
+                    w.mine.to_string(),
+                    w.public_b.to_string(),
+                    "999999".into(),
+                ],
+            ),
+            (
+                "{derivative}",
+                ["thumb", "preview", "watermarked", "full"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            ("{key}", vec![upload_key.clone()]),
+        ] {
+            paths = paths
+                .into_iter()
+                .flat_map(|p| {
+                    if p.contains(placeholder) {
+                        values
+                            .iter()
+                            .map(|v| p.replace(placeholder, v))
+                            .collect::<Vec<_>>()
+                    } else {
+                        vec![p]
+                    }
+                })
+                .collect();
+        }
+        for path in paths {
+            let path = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            for headers in [
+                vec![("accept", "image/jpeg")],
+                vec![("accept", "image/webp")],
+                vec![("range", "bytes=0-1023")],
+                vec![("range", "bytes=-2048"), ("accept", "image/webp")],
+            ] {
+                let mut request = w.a.request(method.clone(), b.url(&path));
+                for (k, v) in &headers {
+                    request = request.header(*k, *v);
+                }
+                if matches!(
+                    *method,
+                    reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+                ) {
+                    request = request
+                        .header("content-type", "application/json")
+                        .body(format!(
+                            "{{\"photo\":{},\"photos\":[{}]}}",
+                            w.theirs, w.theirs
+                        ));
+                }
+                let r = request.send().await.unwrap();
+                let status = r.status();
+                let body = r.bytes().await.unwrap();
+                tried += 1;
+                if !status.is_success() || body.len() < 16 {
+                    continue;
+                }
+                for (name, bytes) in &forbidden {
+                    assert!(
+                        !within(bytes, &body) && !within(&body, bytes),
+                        "{method} {path} {headers:?} answered {status} with bytes of {name}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(tried > 100, "only {tried} requests tried");
+}
