@@ -19,7 +19,10 @@ const PHOTOS: [&str; 4] = [
 
 async fn start() -> TestBox {
     TestBox::start_with(Options {
-        configure: Box::new(|c| c.portal.attendee_networks = vec!["127.0.0.8/29".parse().unwrap()]),
+        configure: Box::new(|c| {
+            c.portal.attendee_networks = vec!["127.0.0.8/29".parse().unwrap()];
+            c.delivery.organiser_percent = 10;
+        }),
         ..Options::default()
     })
     .await
@@ -524,4 +527,240 @@ async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
         }
     }
     assert!(tried > 100, "only {tried} requests tried");
+}
+
+/// Posts the order form of A's "my photos" page with `fields` added to its CSRF token.
+async fn order_form(w: &World, extra: &[(&str, String)]) -> reqwest::Response {
+    let page =
+        w.a.get(w.b.url("/portal/mine"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let mut form = vec![("csrf", hidden(&page, "csrf"))];
+    form.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+    w.a.post(w.b.url("/portal/orders"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn vendor_orders(w: &World, token: &str, query: &str) -> serde_json::Value {
+    let r = phone(1)
+        .get(w.b.url(&format!("/api/vendor/orders{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+async fn vendor(w: &World, token: &str, order: i64, action: &str) -> reqwest::Response {
+    phone(1)
+        .post(w.b.url(&format!("/api/vendor/orders/{order}/{action}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn order_count(b: &TestBox) -> i64 {
+    b.state
+        .store
+        .read_sql(|c| c.query_row("SELECT count(*) FROM delivery_orders", [], |r| r.get(0)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_order_is_placed_confirmed_by_its_creator_and_reveals_the_photo() {
+    let w = world().await;
+    let b = &w.b;
+    // Priced per creator, with the co-op split (10 %, organiser rounded down).
+    assert_eq!(b.state.config.delivery.photo_price, 500);
+    let r = order_form(&w, &[("photo", w.mine.to_string())]).await;
+    assert_eq!(r.status(), 303, "{:?}", r.text().await);
+    let pending = vendor_orders(&w, &w.vendor, "?state=pending").await;
+    let order = &pending[0];
+    assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
+    assert_eq!(order["total_minor"], 500);
+    assert_eq!(order["currency"], "EUR");
+    assert_eq!(order["photos"], serde_json::json!([w.mine]));
+    assert_eq!(order["lines"][0]["creator_minor"], 450);
+    assert_eq!(order["lines"][0]["organiser_minor"], 50);
+    // The attendee is named by pseudonym only: no pass id anywhere in the answer.
+    let pass_ids: Vec<String> = b
+        .state
+        .store
+        .read_sql(|c| {
+            let mut s = c.prepare("SELECT id FROM attendees")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap();
+    for id in &pass_ids {
+        assert!(!pending.to_string().contains(id.as_str()));
+    }
+    let id = order["id"].as_i64().unwrap();
+    // Unpaid: still watermarked only.
+    let preview = format!("/portal/photos/{}/preview", w.mine);
+    assert_eq!(get(&w.a, b, &preview).await.0, 404);
+    // Another creator cannot decide it (the same 404 as a missing order).
+    let (_, stranger) = b.creator("Elsewhere").await;
+    assert_eq!(vendor(&w, &stranger, id, "confirm").await.status(), 404);
+    assert_eq!(vendor(&w, &stranger, 424242, "confirm").await.status(), 404);
+    let r = vendor(&w, &w.vendor, id, "confirm").await;
+    assert_eq!(r.status(), 200);
+    // Twice is a conflict, with the API's error body.
+    let r = vendor(&w, &w.vendor, id, "confirm").await;
+    assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "conflict");
+    // Progressive reveal: the unwatermarked preview, and "my photos" links to it.
+    assert_eq!(get(&w.a, b, &preview).await.0, 200);
+    let (_, mine) = get(&w.a, b, "/portal/mine").await;
+    assert!(mine.contains(&format!("href=\"{preview}\"")), "{mine}");
+    // Still no full photo without a link; B still sees nothing of it.
+    assert_eq!(
+        get(&w.a, b, &format!("/portal/photos/{}/full", w.mine))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(get(&w.other, b, &preview).await.0, 404);
+    let (_, orders) = get(&w.a, b, "/portal/orders").await;
+    assert!(orders.contains(order["code"].as_str().unwrap()) && orders.contains("Paid"));
+}
+
+#[tokio::test]
+async fn the_bundle_is_every_photo_of_theirs_from_one_creator_at_the_bundle_price() {
+    let w = world().await;
+    let creator: i64 =
+        w.b.state
+            .store
+            .read_sql(|c| c.query_row("SELECT id FROM creators", [], |r| r.get(0)))
+            .await
+            .unwrap();
+    let r = order_form(
+        &w,
+        &[
+            ("bundle", creator.to_string()),
+            ("photo", w.mine.to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let orders = vendor_orders(&w, &w.vendor, "").await;
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    assert_eq!(orders[0]["total_minor"], 2000);
+    assert_eq!(orders[0]["lines"].as_array().unwrap().len(), 1);
+    assert_eq!(orders[0]["lines"][0]["kind"], "bundle");
+    assert_eq!(orders[0]["photos"], serde_json::json!([w.mine]));
+    let id = orders[0]["id"].as_i64().unwrap();
+    let r = vendor(&w, &w.vendor, id, "free").await;
+    assert_eq!(r.status(), 200);
+    let order: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(order["order"]["state"], "free");
+    assert_eq!(order["order"]["total_minor"], 0);
+}
+
+#[tokio::test]
+async fn hostile_order_forms_place_nothing() {
+    let w = world().await;
+    let b = &w.b;
+    let big = "9".repeat(40);
+    for (fields, status) in [
+        (vec![("photo", w.theirs.to_string())], 400),
+        (
+            vec![
+                ("photo", w.mine.to_string()),
+                ("photo", w.theirs.to_string()),
+            ],
+            400,
+        ),
+        (vec![("photo", "-1".to_string())], 400),
+        (vec![("photo", big.clone())], 400),
+        (
+            vec![
+                ("photo", w.mine.to_string()),
+                ("quantity", "-5".to_string()),
+            ],
+            400,
+        ),
+        (
+            vec![
+                ("photo", w.mine.to_string()),
+                ("attendee", "someone".to_string()),
+            ],
+            400,
+        ),
+        (vec![("bundle", "999999".to_string())], 400),
+        (vec![], 400),
+    ] {
+        let r = order_form(&w, &fields).await;
+        assert_eq!(r.status(), status, "{fields:?}");
+        assert_eq!(order_count(b).await, 0, "{fields:?}");
+    }
+    // No CSRF token: refused.
+    let r =
+        w.a.post(b.url("/portal/orders"))
+            .form(&[("photo", w.mine.to_string())])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 403);
+    // 64 KiB of form: refused before it is read.
+    let r =
+        w.a.post(b.url("/portal/orders"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("photo={}", "1".repeat(64 << 10)))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(order_count(b).await, 0);
+    // The vendor API refuses bodies and fields it does not know, with the usual body.
+    let r = phone(1)
+        .get(b.url("/api/vendor/orders?state=all"))
+        .bearer_auth(&w.vendor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "bad_request");
+}
+
+#[test]
+fn misconfigured_prices_are_named_by_their_key() {
+    let mut config = common::test_config("/tmp/unused".into());
+    config.delivery.photo_price = venuebox::config::MAX_PRICE_MINOR + 1;
+    config.delivery.currency = "eu".into();
+    config.delivery.creators.insert(
+        "Studio Nord".into(),
+        venuebox::config::CreatorPrices {
+            photo: None,
+            bundle: Some(u64::MAX),
+        },
+    );
+    let keys: Vec<String> = config.validate().into_iter().map(|i| i.key).collect();
+    for key in [
+        "delivery.photo_price",
+        "delivery.currency",
+        "delivery.creators.Studio Nord.bundle",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} not named in {keys:?}");
+    }
+    // A negative price does not even parse, and the error names the key.
+    let toml = "[delivery]\nphoto_price = -5\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("venuebox.toml");
+    std::fs::write(&path, toml).unwrap();
+    let err = venuebox::config::Config::load(Some(&path), [], &Default::default()).unwrap_err();
+    assert!(err.to_string().contains("delivery.photo_price"), "{err}");
 }

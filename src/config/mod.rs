@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod delivery;
 mod load;
 
+pub use delivery::{CreatorPrices, DeliveryConfig, MAX_PRICE_MINOR};
 pub use load::{http_url, ConfigError, ConfigIssue, Overrides};
 
 /// Prefix of every environment variable venuebox reads.
@@ -68,6 +70,8 @@ pub struct Config {
     pub sync: SyncConfig,
     /// The status LED and the button (see `hw`).
     pub gpio: GpioConfig,
+    /// Prices, the co-op split and download links (see `delivery`).
+    pub delivery: DeliveryConfig,
 }
 
 /// Which GPIO back end drives the status LED and reads the button, chosen at run time.

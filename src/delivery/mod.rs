@@ -9,6 +9,7 @@
 //! `sync::reads`) nor an edge. Owns every `delivery_*` table; reads other owners'
 //! tables only in [`reads`].
 
+pub mod orders;
 pub mod policy;
 pub mod reads;
 

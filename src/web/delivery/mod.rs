@@ -12,11 +12,13 @@
 
 pub mod text;
 
-use axum::extract::{FromRequestParts, Path as UrlPath, Query, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, Path as UrlPath, Query, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::Response;
-use axum::routing::{get, put};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::CookieJar;
 use maud::{html, Markup};
@@ -25,10 +27,11 @@ use serde_json::json;
 
 use crate::creators::{self, Creator};
 use crate::db::StoreError;
+use crate::delivery::orders::{self, Order, Selection, State as OrderState};
 use crate::delivery::policy::Viewer;
 use crate::delivery::{self, reads};
 use crate::web::admin::AdminSession;
-use crate::web::{shell, AppError, AppJson, AppState};
+use crate::web::{shell, AppError, AppJson, AppState, ClientAddr};
 use text::Words;
 
 /// Photos on one gallery page: with their markup the page stays well under 15 KB.
@@ -95,7 +98,13 @@ pub fn attendee_router() -> Router<AppState> {
         .route("/portal/gallery", get(page_gallery))
         .route("/portal/mine", get(page_mine))
         .route("/portal/photos/{id}/{derivative}", get(attendee_photo))
+        .route("/portal/orders", get(page_orders).post(submit_order))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
+
+/// Largest attendee form: [`orders::MAX_PHOTOS`] ids of up to 19 digits, and room to
+/// spare.
+const FORM_LIMIT: usize = 16 << 10;
 
 /// The vendor and admin API (staff network only).
 pub fn staff_router() -> Router<AppState> {
@@ -103,6 +112,10 @@ pub fn staff_router() -> Router<AppState> {
         .route("/api/vendor/photos/{id}/public", put(vendor_photo_public))
         .route("/api/vendor/public", put(vendor_default_public))
         .route("/api/admin/photos/{id}/public", put(admin_photo_public))
+        .route("/api/vendor/orders", get(vendor_orders))
+        .route("/api/vendor/orders/{id}/{action}", post(vendor_decide))
+        .route("/api/admin/orders", get(admin_orders))
+        .route("/api/admin/orders/{id}/{action}", post(admin_decide))
 }
 
 // --- Attendee pages. ---
@@ -160,7 +173,7 @@ fn page(w: &Words, title: &str, body: Markup) -> Response {
 /// The thumbs of a gallery page, each linking to its watermarked preview (or, for a
 /// photo the attendee has in a confirmed order, to the unwatermarked one), and the
 /// link to the next page.
-fn grid(w: &Words, base: &str, photos: &reads::GalleryPage) -> Markup {
+fn grid(w: &Words, base: &str, photos: &reads::GalleryPage, select: bool) -> Markup {
     html! {
         @if photos.photos.is_empty() {
             p { (w.empty) }
@@ -173,6 +186,7 @@ fn grid(w: &Words, base: &str, photos: &reads::GalleryPage) -> Markup {
                                 alt={ (w.photo_by) " " (p.creator) };
                         }
                         @if p.confirmed { span.y { (w.yours) } }
+                        @else if select { label { input type="checkbox" name="photo" value=(p.id); " " (p.creator) } }
                     }
                 }
             }
@@ -197,12 +211,13 @@ async fn page_gallery(
     Ok(page(
         w,
         w.gallery_title,
-        grid(w, "/portal/gallery", &photos),
+        grid(w, "/portal/gallery", &photos, false),
     ))
 }
 
 async fn page_mine(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<ClientAddr>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
     jar: CookieJar,
@@ -216,7 +231,129 @@ async fn page_mine(
         .store
         .read_sql(move |c| reads::my_photos(c, &attendee.id, before, PAGE_PHOTOS))
         .await?;
-    Ok(page(w, w.mine_title, grid(w, "/portal/mine", &photos)))
+    let (jar, token) = crate::web::portal::csrf(&state, jar, client.tls);
+    let mut creators: Vec<(i64, &str)> = photos
+        .photos
+        .iter()
+        .filter(|p| !p.confirmed)
+        .map(|p| (p.creator_id, p.creator.as_str()))
+        .collect();
+    creators.sort_unstable();
+    creators.dedup();
+    let unconfirmed = photos.photos.iter().any(|p| !p.confirmed);
+    let body = html! {
+        form method="post" action="/portal/orders" {
+            input type="hidden" name="csrf" value=(token);
+            input type="hidden" name="lang" value=(w.lang);
+            (grid(w, "/portal/mine", &photos, true))
+            @if unconfirmed {
+                p.hint { (w.order_hint) }
+                button type="submit" { (w.order_selected) }
+                @for (id, name) in &creators {
+                    " " button type="submit" name="bundle" value=(id) { (w.order_bundle) " " (name) }
+                }
+            }
+        }
+        p { a href={ "/portal/orders?lang=" (w.lang) } { (w.orders_title) } }
+    };
+    Ok((jar, page(w, w.mine_title, body)).into_response())
+}
+
+/// An amount in minor units as shown (two decimals, then the currency).
+fn money(minor: u64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", minor / 100, minor % 100)
+}
+
+fn state_word(w: &Words, s: OrderState) -> &'static str {
+    match s {
+        OrderState::Pending => w.pending,
+        OrderState::Paid => w.paid,
+        OrderState::Free => w.free,
+        OrderState::Cancelled => w.cancelled,
+    }
+}
+
+/// The attendee's orders: code, total, state.
+async fn page_orders(
+    State(state): State<AppState>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let Some(attendee) = attendee(&state, &jar).await? else {
+        return Ok(page(w, w.orders_title, html! { p { (w.no_pass) } }));
+    };
+    let list = state
+        .store
+        .read_sql(move |c| orders::list(c, None, None, Some(&attendee.id), 100))
+        .await?;
+    let body = html! {
+        @if list.is_empty() { p { (w.no_orders) } }
+        @for o in &list {
+            section.order {
+                h2 { code { (o.code) } " · " (money(o.total_minor, &o.currency)) }
+                p { (state_word(w, o.state)) " · " (o.photos.len()) " ×" }
+                @if o.state == OrderState::Pending { p.hint { (w.pay_hint) } }
+            }
+        }
+    };
+    Ok(page(w, w.orders_title, body))
+}
+
+/// The order form from "my photos": `csrf`, `lang`, any number of `photo` (ids) and
+/// `bundle` (creator ids); nothing else. A photo that is not the attendee's refuses
+/// the whole form.
+async fn submit_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: axum::body::Bytes,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, None);
+    let refuse = |w: &'static Words, status: StatusCode| {
+        let mut r = page(
+            w,
+            w.error_title,
+            html! { p.error role="alert" { (w.error_form) } },
+        );
+        *r.status_mut() = status;
+        Ok(r)
+    };
+    let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return refuse(w, StatusCode::BAD_REQUEST);
+    };
+    let (mut csrf, mut lang, mut selection) = (String::new(), None, Selection::default());
+    for (key, value) in fields {
+        let id = value.parse::<i64>().ok().filter(|id| *id > 0);
+        match (key.as_str(), id) {
+            ("csrf", _) => csrf = value,
+            ("lang", _) => lang = Some(value),
+            ("photo", Some(id)) => selection.photos.push(id),
+            ("bundle", Some(id)) => selection.bundles.push(id),
+            _ => return refuse(w, StatusCode::BAD_REQUEST),
+        }
+    }
+    let w = words(&state, &headers, lang.as_deref());
+    if !crate::web::portal::csrf_ok(&state, &jar, &csrf) {
+        return refuse(w, StatusCode::FORBIDDEN);
+    }
+    let Some(attendee) = attendee(&state, &jar).await? else {
+        return Ok(page(w, w.orders_title, html! { p { (w.no_pass) } }));
+    };
+    let config = state.config.delivery.clone();
+    let placed = state
+        .store
+        .write(move |tx| {
+            orders::place(tx, &attendee.id, &attendee.pseudonym, &selection, &config)
+                .map_err(AppError::from)
+        })
+        .await;
+    match placed {
+        Ok(_) => Ok(Redirect::to(&format!("/portal/orders?lang={}", w.lang)).into_response()),
+        Err(AppError::BadRequest(_)) => refuse(w, StatusCode::BAD_REQUEST),
+        Err(e) => Err(e),
+    }
 }
 
 /// A photo as an attendee (by the pass cookie) or nobody sees it.
@@ -313,4 +450,103 @@ async fn admin_photo_public(
         return Err(AppError::NotFound);
     }
     Ok(Json(json!({ "photo": id, "public": body.public })))
+}
+
+/// `?state=pending` etc. on the order lists.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    state: Option<String>,
+}
+
+fn order_state(q: &OrdersQuery) -> Result<Option<OrderState>, AppError> {
+    Ok(match q.state.as_deref() {
+        None => None,
+        Some("pending") => Some(OrderState::Pending),
+        Some("paid") => Some(OrderState::Paid),
+        Some("free") => Some(OrderState::Free),
+        Some("cancelled") => Some(OrderState::Cancelled),
+        Some(other) => return Err(AppError::BadRequest(format!("no order state {other:?}"))),
+    })
+}
+
+fn action(name: &str) -> Result<OrderState, AppError> {
+    match name {
+        "confirm" => Ok(OrderState::Paid),
+        "free" => Ok(OrderState::Free),
+        "cancel" => Ok(OrderState::Cancelled),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// `GET /api/vendor/orders?state=`: the creator's orders, newest first.
+async fn vendor_orders(
+    State(state): State<AppState>,
+    Vendor(creator): Vendor,
+    Query(q): Query<OrdersQuery>,
+) -> Result<Json<Vec<Order>>, AppError> {
+    let wanted = order_state(&q)?;
+    Ok(Json(
+        state
+            .store
+            .read_sql(move |c| orders::list(c, Some(creator.id), wanted, None, 500))
+            .await?,
+    ))
+}
+
+/// `GET /api/admin/orders?state=`: every order, newest first.
+async fn admin_orders(
+    State(state): State<AppState>,
+    _: AdminSession,
+    Query(q): Query<OrdersQuery>,
+) -> Result<Json<Vec<Order>>, AppError> {
+    let wanted = order_state(&q)?;
+    Ok(Json(
+        state
+            .store
+            .read_sql(move |c| orders::list(c, None, wanted, None, 500))
+            .await?,
+    ))
+}
+
+/// `POST /api/vendor/orders/{id}/{confirm|free|cancel}`: the creator decides one of
+/// their orders (another creator's answers 404, like a missing one).
+async fn vendor_decide(
+    State(state): State<AppState>,
+    Vendor(creator): Vendor,
+    UrlPath((id, name)): UrlPath<(i64, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let to = action(&name)?;
+    decide(
+        &state,
+        id,
+        Some(creator.id),
+        to,
+        format!("creator:{}", creator.id),
+    )
+    .await
+}
+
+/// `POST /api/admin/orders/{id}/{confirm|free|cancel}`.
+async fn admin_decide(
+    State(state): State<AppState>,
+    _: AdminSession,
+    UrlPath((id, name)): UrlPath<(i64, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let to = action(&name)?;
+    decide(&state, id, None, to, "admin".into()).await
+}
+
+async fn decide(
+    state: &AppState,
+    id: i64,
+    creator: Option<i64>,
+    to: OrderState,
+    actor: String,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let order = state
+        .store
+        .write(move |tx| orders::decide(tx, id, creator, to, &actor).map_err(AppError::from))
+        .await?;
+    Ok(Json(json!({ "order": order })))
 }

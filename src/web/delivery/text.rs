@@ -21,6 +21,27 @@ pub struct Words {
     pub no_pass: &'static str,
     /// Link to the portal's start.
     pub start: &'static str,
+    /// Button ordering the ticked photos.
+    pub order_selected: &'static str,
+    /// Button ordering a creator's bundle: + creator.
+    pub order_bundle: &'static str,
+    /// Says one order per creator.
+    pub order_hint: &'static str,
+    /// "My orders" title.
+    pub orders_title: &'static str,
+    /// Shown when the attendee has no order.
+    pub no_orders: &'static str,
+    /// Order states.
+    pub pending: &'static str,
+    pub paid: &'static str,
+    pub free: &'static str,
+    pub cancelled: &'static str,
+    /// What to do with a pending order.
+    pub pay_hint: &'static str,
+    /// Title of an error page.
+    pub error_title: &'static str,
+    /// A form that is not ours, or names photos that are not the attendee's.
+    pub error_form: &'static str,
 }
 
 /// English.
@@ -34,6 +55,18 @@ pub static EN: Words = Words {
     yours: "Yours",
     no_pass: "This phone has no pass yet: get one first, then your photos appear here.",
     start: "Start",
+    order_selected: "Order the ticked photos",
+    order_bundle: "All my photos by",
+    order_hint: "Each photographer confirms their own order: a choice across photographers becomes one order each.",
+    orders_title: "My orders",
+    no_orders: "No orders yet.",
+    pending: "Waiting for the photographer",
+    paid: "Paid",
+    free: "Free",
+    cancelled: "Cancelled",
+    pay_hint: "Show this code at the stall; the photographer confirms it on their terminal.",
+    error_title: "Something was not right",
+    error_form: "This form expired, did not come from this page, or names photos that are not yours. Please try again.",
 };
 
 /// German.
@@ -47,6 +80,18 @@ pub static DE: Words = Words {
     yours: "Gehört Ihnen",
     no_pass: "Auf diesem Telefon gibt es noch keinen Pass: Holen Sie sich zuerst einen, dann erscheinen hier Ihre Fotos.",
     start: "Zum Anfang",
+    order_selected: "Angekreuzte Fotos bestellen",
+    order_bundle: "Alle meine Fotos von",
+    order_hint: "Jede Fotografin und jeder Fotograf bestätigt die eigene Bestellung: Eine Auswahl über mehrere wird zu je einer Bestellung.",
+    orders_title: "Meine Bestellungen",
+    no_orders: "Noch keine Bestellungen.",
+    pending: "Wartet auf die Fotografin oder den Fotografen",
+    paid: "Bezahlt",
+    free: "Kostenlos",
+    cancelled: "Storniert",
+    pay_hint: "Zeigen Sie diesen Code am Stand; dort wird die Bestellung am eigenen Terminal bestätigt.",
+    error_title: "Da stimmte etwas nicht",
+    error_form: "Dieses Formular ist abgelaufen, kam nicht von dieser Seite oder nennt Fotos, die nicht Ihre sind. Bitte versuchen Sie es erneut.",
 };
 
 /// The words in the portal's language `lang` (English for any other).

@@ -283,11 +283,12 @@ pub(crate) async fn current_attendee(
 }
 
 /// The CSRF cookie, made if missing, and the token forms must carry.
-fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
+pub(crate) fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
     PORTAL_CSRF.issue(jar, tls, false, |v| state.portal.csrf_for(v))
 }
 
-fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
+/// Whether `given` is the CSRF token of this request's cookie.
+pub(crate) fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
     PORTAL_CSRF.check(jar, given, |v| state.portal.csrf_for(v))
 }
 
