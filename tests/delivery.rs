@@ -361,7 +361,8 @@ fn every_route() -> Vec<(reqwest::Method, String)> {
 
 /// Waits until photo `id`'s derivatives are all rendered.
 async fn rendered(b: &TestBox, admin: &str, id: i64) {
-    for _ in 0..300 {
+    // Generous: the test machine's cores are shared with other builds.
+    for _ in 0..2400 {
         let state: serde_json::Value = phone(1)
             .get(b.url(&format!("/api/admin/photos/{id}/render")))
             .bearer_auth(admin)
@@ -377,7 +378,7 @@ async fn rendered(b: &TestBox, admin: &str, id: i64) {
         assert_ne!(state["state"], "failed", "{state}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("photo {id} not rendered in 15 s");
+    panic!("photo {id} not rendered in 120 s");
 }
 
 /// Is `needle` somewhere in `hay`?
@@ -763,4 +764,377 @@ fn misconfigured_prices_are_named_by_their_key() {
     std::fs::write(&path, toml).unwrap();
     let err = venuebox::config::Config::load(Some(&path), [], &Default::default()).unwrap_err();
     assert!(err.to_string().contains("delivery.photo_price"), "{err}");
+}
+
+/// A's photo ordered and confirmed: (order id, link URL path).
+async fn confirmed(w: &World) -> (i64, String) {
+    let r = order_form(w, &[("photo", w.mine.to_string())]).await;
+    assert_eq!(r.status(), 303);
+    let id = vendor_orders(w, &w.vendor, "?state=pending").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let r = vendor(w, &w.vendor, id, "confirm").await;
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    (id, link_path(&body))
+}
+
+fn link_path(body: &serde_json::Value) -> String {
+    let url = body["link"].as_str().expect("a link is issued");
+    let path = &url[url.find("/portal/d/").expect("a portal link")..];
+    path.to_string()
+}
+
+/// The refusal a link page names, if any.
+fn refusal(page: &str) -> Option<&str> {
+    let start = page.find("data-refusal=\"")? + 14;
+    page[start..].split('"').next()
+}
+
+async fn downloads(b: &TestBox, outcome: &str) -> i64 {
+    let outcome = outcome.to_string();
+    b.state
+        .store
+        .read_sql(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM delivery_downloads WHERE outcome = ?1",
+                [outcome],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_confirmed_order_downloads_through_its_counted_signed_link() {
+    let w = world().await;
+    let b = &w.b;
+    let (order, link) = confirmed(&w).await;
+    // The attendee's orders page carries the link; its page lists the photo.
+    let (_, orders) = get(&w.a, b, "/portal/orders").await;
+    assert!(orders.contains(&link), "{orders}");
+    let (status, page) = get(&reqwest::Client::new(), b, &link).await;
+    assert_eq!(status, 200);
+    let one = format!("{link}/{}", w.mine);
+    assert!(
+        page.contains(&one) && page.contains("3 downloads left"),
+        "{page}"
+    );
+    // The photo downloads as itself, byte for byte the full derivative.
+    rendered(b, &w.admin, w.mine).await;
+    let full = phone(1)
+        .get(b.url(&format!("/photos/{}/full", w.mine)))
+        .bearer_auth(&w.admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let r = phone(30).get(b.url(&one)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"venuebox-")
+            && disposition.ends_with(".jpg\""),
+        "{disposition}"
+    );
+    assert_eq!(r.bytes().await.unwrap(), full);
+    assert_eq!(downloads(b, "ok").await, 1);
+    // A photo not in the order: refused, recorded, no use spent.
+    let (status, page) = get(&phone(30), b, &format!("{link}/{}", w.theirs)).await;
+    assert_eq!((status, refusal(&page)), (404, Some("not_in_order")));
+    // Uses run out: 3 allowed, then a clear page (in German for a German phone).
+    for _ in 0..2 {
+        assert_eq!(get(&phone(30), b, &one).await.0, 200);
+    }
+    let r = phone(30)
+        .get(b.url(&one))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 410);
+    let page = r.text().await.unwrap();
+    assert_eq!(refusal(&page), Some("used_up"));
+    assert!(
+        page.contains("lang=\"de\"") && page.contains("aufgebraucht"),
+        "{page}"
+    );
+    assert_eq!(downloads(b, "ok").await, 3);
+    assert_eq!(downloads(b, "used_up").await, 1);
+    // The record is append-only.
+    let changed = b
+        .state
+        .store
+        .write_sql(|c| c.execute("UPDATE delivery_downloads SET outcome = 'ok'", []))
+        .await;
+    assert!(changed.is_err(), "the download record accepted an update");
+    // Revoke, then re-issue: the old link is dead, the new one works.
+    assert_eq!(vendor(&w, &w.vendor, order, "revoke").await.status(), 200);
+    let r = vendor(&w, &w.vendor, order, "reissue").await;
+    assert_eq!(r.status(), 200);
+    let fresh = link_path(&r.json().await.unwrap());
+    assert_ne!(fresh, link);
+    let (status, page) = get(&phone(30), b, &link).await;
+    assert_eq!((status, refusal(&page)), (410, Some("revoked")));
+    assert_eq!(
+        get(&phone(30), b, &format!("{fresh}/{}", w.mine)).await.0,
+        200
+    );
+    assert_eq!(vendor(&w, &w.vendor, order, "revoke").await.status(), 200);
+    let (status, page) = get(&phone(30), b, &format!("{fresh}/{}", w.mine)).await;
+    assert_eq!((status, refusal(&page)), (410, Some("revoked")));
+}
+
+#[tokio::test]
+async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
+    use base64::Engine;
+    let w = world().await;
+    let b = &w.b;
+    let (order, link) = confirmed(&w).await;
+    let token = link.trim_start_matches("/portal/d/").to_string();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (payload, sig) = token.split_once('.').unwrap();
+    let claims: venuebox::delivery::links::Claims =
+        serde_json::from_slice(&b64.decode(payload).unwrap()).unwrap();
+    let try_token = |t: String| {
+        let url = b.url(&format!("/portal/d/{t}/{}", w.mine));
+        async move {
+            let r = phone(31).get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            let page = r.text().await.unwrap();
+            (status, refusal(&page).map(str::to_string))
+        }
+    };
+    // More uses, same signature.
+    let more = b64.encode(
+        serde_json::to_vec(&venuebox::delivery::links::Claims {
+            uses: 99,
+            ..claims.clone()
+        })
+        .unwrap(),
+    );
+    assert_eq!(
+        try_token(format!("{more}.{sig}")).await,
+        (404, Some("tampered".into()))
+    );
+    // One character of the signature changed.
+    let mut bad = sig.to_string();
+    let c = if bad.starts_with('A') { "B" } else { "A" };
+    bad.replace_range(0..1, c);
+    assert_eq!(
+        try_token(format!("{payload}.{bad}")).await,
+        (404, Some("tampered".into()))
+    );
+    // Another box's key, under its own key id, and pretending to be ours.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let other_id = venuebox::identity::key_id(&other.verifying_key());
+    let foreign = venuebox::delivery::links::encode(
+        &venuebox::delivery::links::Claims {
+            key: other_id,
+            ..claims.clone()
+        },
+        |m| ed25519_dalek::Signer::sign(&other, m),
+    );
+    assert_eq!(try_token(foreign).await, (404, Some("other_box".into())));
+    let forged =
+        venuebox::delivery::links::encode(&claims, |m| ed25519_dalek::Signer::sign(&other, m));
+    assert_eq!(try_token(forged).await, (404, Some("tampered".into())));
+    // Expired: a link issued by the box with no time to live.
+    let vault = b.state.vault.clone();
+    let expired = b
+        .state
+        .store
+        .write_sql(move |c| {
+            let code: String = c.query_row(
+                "SELECT code FROM delivery_orders WHERE id = ?1",
+                [order],
+                |r| r.get(0),
+            )?;
+            venuebox::delivery::links::issue(c, order, &code, 0, 3, &vault.key_id(), |m| {
+                vault.sign(m)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        try_token(expired.token.clone()).await,
+        (410, Some("expired".into()))
+    );
+    // Consent withdrawn after issue: A deletes their records; a live link dies.
+    let r = vendor(&w, &w.vendor, order, "reissue").await;
+    let live = link_path(&r.json().await.unwrap());
+    assert_eq!(
+        get(&phone(31), b, &format!("{live}/{}", w.mine)).await.0,
+        200
+    );
+    let page =
+        w.a.get(b.url("/portal/me"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let r =
+        w.a.post(b.url("/portal/me/delete"))
+            .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, page) = get(&phone(31), b, &format!("{live}/{}", w.mine)).await;
+    assert_eq!((status, refusal(&page)), (410, Some("withdrawn")));
+    // Every refusal is a failed delivery in the record.
+    for outcome in ["tampered", "other_box", "expired", "withdrawn"] {
+        assert!(downloads(b, outcome).await >= 1, "{outcome} not recorded");
+    }
+    assert_eq!(downloads(b, "ok").await, 1);
+}
+
+#[tokio::test]
+async fn the_last_use_raced_by_twenty_downloads_goes_to_exactly_one() {
+    let w = world().await;
+    let b = &w.b;
+    let (_, link) = confirmed(&w).await;
+    let one = format!("{link}/{}", w.mine);
+    for _ in 0..2 {
+        assert_eq!(get(&phone(32), b, &one).await.0, 200);
+    }
+    let url = b.url(&one);
+    let racers: Vec<_> = (40..60u8)
+        .map(|n| {
+            let url = url.clone();
+            tokio::spawn(async move { phone(n).get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in racers {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 410).count(),
+        19,
+        "{statuses:?}"
+    );
+    assert_eq!(downloads(b, "ok").await, 3);
+}
+
+#[tokio::test]
+async fn confirmation_prints_a_receipt_whose_qr_code_holds_the_link() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let (dev, peer) = (dir.path().join("ttyPrn"), dir.path().join("printer"));
+    let mut socat = common::socat_pty_pair(&dev, &peer);
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let mut f = std::fs::File::open(&peer).unwrap();
+        let sink = got.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = f.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    let device = dev.clone();
+    let b = TestBox::start_with(Options {
+        configure: Box::new(move |c| {
+            c.portal.attendee_networks = vec!["127.0.0.8/29".parse().unwrap()];
+            c.printer.kind = venuebox::config::PrinterKind::Serial;
+            c.printer.device = device;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let admin = b.admin_token().await;
+    let (_, vendor_token) = b.creator("Studio Nord").await;
+    let bytes = std::fs::read(testdata().join("photos").join(PHOTOS[2])).unwrap();
+    let photo = b.tus_upload(&vendor_token, &bytes).await;
+    let a = phone(9);
+    let pass = attendee(&b, &a, &[]).await;
+    tag(&b, &admin, photo, &[&pass]).await;
+    let page = a
+        .get(b.url("/portal/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = a
+        .post(b.url("/portal/orders"))
+        .form(&[
+            ("csrf", hidden(&page, "csrf")),
+            ("photo", photo.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let orders: serde_json::Value = phone(1)
+        .get(b.url("/api/vendor/orders"))
+        .bearer_auth(&vendor_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (id, code) = (
+        orders[0]["id"].as_i64().unwrap(),
+        orders[0]["code"].as_str().unwrap().to_string(),
+    );
+    let r = phone(1)
+        .post(b.url(&format!("/api/vendor/orders/{id}/confirm")))
+        .bearer_auth(&vendor_token)
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = r.json().await.unwrap();
+    let link = body["link"].as_str().unwrap().to_string();
+    // The receipt comes out of the pty: code, total, and the link in a QR store command
+    // (GS ( k, cn 49, fn 80) and as text.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let bytes = got.lock().unwrap().clone();
+        let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let mut store = vec![0x31, 0x50, 0x30];
+        store.extend_from_slice(link.as_bytes());
+        if has(&store) && has(code.as_bytes()) && has(b"5.00 EUR") && has(&[0x1d, 0x56, 0x42, 0x00])
+        {
+            let len = (store.len() as u16).to_le_bytes();
+            let mut command = vec![0x1d, 0x28, 0x6b, len[0], len[1]];
+            command.extend_from_slice(&store);
+            assert!(
+                has(&command),
+                "the QR store command's length is the link's + 3"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no receipt with the link: {} bytes",
+            bytes.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    b.stop().await;
+    let _ = socat.kill();
+    let _ = socat.wait();
 }

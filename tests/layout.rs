@@ -66,6 +66,7 @@ const OWNERS: &[(&str, &str)] = &[
         "delivery",
         "delivery_orders delivery_order_lines delivery_order_photos",
     ),
+    ("delivery", "delivery_links delivery_downloads"),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

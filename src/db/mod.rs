@@ -274,6 +274,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (order_id, photo_id)
     ) WITHOUT ROWID;
     CREATE INDEX delivery_order_photos_photo ON delivery_order_photos (photo_id);",
+    // 13 (owner: delivery): download links (signed tokens naming an order, counted
+    // uses) and the append-only record of every download attempt.
+    "CREATE TABLE delivery_links (
+        id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        token TEXT NOT NULL UNIQUE,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        uses_allowed INTEGER NOT NULL CHECK (uses_allowed >= 1),
+        uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= uses_allowed),
+        revoked_at INTEGER
+    );
+    CREATE INDEX delivery_links_order ON delivery_links (order_id);
+    CREATE TABLE delivery_downloads (
+        id INTEGER PRIMARY KEY,
+        link_id INTEGER,
+        photo_id INTEGER,
+        at INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX delivery_downloads_at ON delivery_downloads (at);
+    CREATE TRIGGER delivery_downloads_no_update BEFORE UPDATE ON delivery_downloads
+        BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;
+    CREATE TRIGGER delivery_downloads_no_delete BEFORE DELETE ON delivery_downloads
+        BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

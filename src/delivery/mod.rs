@@ -9,6 +9,7 @@
 //! `sync::reads`) nor an edge. Owns every `delivery_*` table; reads other owners'
 //! tables only in [`reads`].
 
+pub mod links;
 pub mod orders;
 pub mod policy;
 pub mod reads;
@@ -16,6 +17,7 @@ pub mod reads;
 use rusqlite::{params, Connection};
 
 use crate::clock::now;
+use crate::devices::escpos::{Align, Receipt};
 
 /// Marks one photo public (shown in the public gallery while every attendee tagged on
 /// it consents to `gallery`) or not; `None` forgets the mark, so the creator's default
@@ -64,4 +66,48 @@ pub fn set_creator_default(
         "delivery.creator_public",
         &format!("creator {creator_id}: {public}"),
     )
+}
+
+/// The receipt of a confirmed order (ESC/POS): the order's short code, its lines and
+/// total, and the download link as text and as a QR code (the printer's native QR
+/// command), with its expiry and uses. `creator` is the creator's name; `expires` the
+/// link's expiry as shown (UTC).
+pub fn receipt(
+    event: &str,
+    creator: &str,
+    order: &orders::Order,
+    url: &str,
+    expires: &str,
+    uses: u32,
+) -> Vec<u8> {
+    let money = |minor: u64| format!("{}.{:02} {}", minor / 100, minor % 100, order.currency);
+    let mut r = Receipt::new()
+        .align(Align::Center)
+        .bold(true)
+        .line(event)
+        .bold(false)
+        .line(creator)
+        .feed(1)
+        .bold(true)
+        .line(&format!("Order {}", order.code))
+        .bold(false)
+        .align(Align::Left);
+    for line in &order.lines {
+        let what = match line.photo_id {
+            Some(id) => format!("Photo {id}"),
+            None => format!("Bundle, {} photos", order.photos.len()),
+        };
+        r = r.line(&format!("{what:<28}{:>14}", money(line.price_minor)));
+    }
+    r.bold(true)
+        .line(&format!("{:<28}{:>14}", "Total", money(order.total_minor)))
+        .bold(false)
+        .feed(1)
+        .align(Align::Center)
+        .line("Scan to download your photos")
+        .qr(url.as_bytes(), 4)
+        .line(url)
+        .line(&format!("Valid until {expires}, {uses} downloads"))
+        .feed(3)
+        .cut()
 }

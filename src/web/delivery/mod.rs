@@ -27,6 +27,7 @@ use serde_json::json;
 
 use crate::creators::{self, Creator};
 use crate::db::StoreError;
+use crate::delivery::links::{self, Refusal};
 use crate::delivery::orders::{self, Order, Selection, State as OrderState};
 use crate::delivery::policy::Viewer;
 use crate::delivery::{self, reads};
@@ -99,6 +100,8 @@ pub fn attendee_router() -> Router<AppState> {
         .route("/portal/mine", get(page_mine))
         .route("/portal/photos/{id}/{derivative}", get(attendee_photo))
         .route("/portal/orders", get(page_orders).post(submit_order))
+        .route("/portal/d/{token}", get(page_link))
+        .route("/portal/d/{token}/{photo}", get(download))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
@@ -286,15 +289,29 @@ async fn page_orders(
     };
     let list = state
         .store
-        .read_sql(move |c| orders::list(c, None, None, Some(&attendee.id), 100))
+        .read_sql(move |c| {
+            let list = orders::list(c, None, None, Some(&attendee.id), 100)?;
+            list.into_iter()
+                .map(|o| {
+                    let link = match o.state.confirmed() {
+                        true => links::of_order(c, o.id)?.filter(|l| l.revoked_at.is_none()),
+                        false => None,
+                    };
+                    Ok((o, link))
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
         .await?;
     let body = html! {
         @if list.is_empty() { p { (w.no_orders) } }
-        @for o in &list {
+        @for (o, link) in &list {
             section.order {
                 h2 { code { (o.code) } " · " (money(o.total_minor, &o.currency)) }
                 p { (state_word(w, o.state)) " · " (o.photos.len()) " ×" }
                 @if o.state == OrderState::Pending { p.hint { (w.pay_hint) } }
+                @if let Some(link) = link {
+                    p { a href={ "/portal/d/" (link.token) "?lang=" (w.lang) } { (w.your_link) } }
+                }
             }
         }
     };
@@ -470,11 +487,25 @@ fn order_state(q: &OrdersQuery) -> Result<Option<OrderState>, AppError> {
     })
 }
 
-fn action(name: &str) -> Result<OrderState, AppError> {
+/// What the vendor does to an order.
+#[derive(Clone, Copy)]
+enum Action {
+    /// Move it to this state (confirming or making free issues a link; cancelling
+    /// revokes its links).
+    Decide(OrderState),
+    /// Revoke its links.
+    Revoke,
+    /// Revoke its links and issue a new one (a confirmed order only).
+    Reissue,
+}
+
+fn action(name: &str) -> Result<Action, AppError> {
     match name {
-        "confirm" => Ok(OrderState::Paid),
-        "free" => Ok(OrderState::Free),
-        "cancel" => Ok(OrderState::Cancelled),
+        "confirm" => Ok(Action::Decide(OrderState::Paid)),
+        "free" => Ok(Action::Decide(OrderState::Free)),
+        "cancel" => Ok(Action::Decide(OrderState::Cancelled)),
+        "revoke" => Ok(Action::Revoke),
+        "reissue" => Ok(Action::Reissue),
         _ => Err(AppError::NotFound),
     }
 }
@@ -509,7 +540,7 @@ async fn admin_orders(
     ))
 }
 
-/// `POST /api/vendor/orders/{id}/{confirm|free|cancel}`: the creator decides one of
+/// `POST /api/vendor/orders/{id}/{confirm|free|cancel|revoke|reissue}`: the creator decides one of
 /// their orders (another creator's answers 404, like a missing one).
 async fn vendor_decide(
     State(state): State<AppState>,
@@ -527,26 +558,251 @@ async fn vendor_decide(
     .await
 }
 
-/// `POST /api/admin/orders/{id}/{confirm|free|cancel}`.
+/// `POST /api/admin/orders/{id}/{confirm|free|cancel|revoke|reissue}`.
 async fn admin_decide(
     State(state): State<AppState>,
     _: AdminSession,
     UrlPath((id, name)): UrlPath<(i64, String)>,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let to = action(&name)?;
-    decide(&state, id, None, to, "admin".into()).await
+    let action = action(&name)?;
+    decide(&state, id, None, action, "admin".into()).await
 }
 
 async fn decide(
     state: &AppState,
     id: i64,
     creator: Option<i64>,
-    to: OrderState,
+    action: Action,
     actor: String,
 ) -> Result<Json<serde_json::Value>, AppError> {
-    let order = state
+    let vault = state.vault.clone();
+    let config = state.config.delivery.clone();
+    let (order, link) = state
         .store
-        .write(move |tx| orders::decide(tx, id, creator, to, &actor).map_err(AppError::from))
+        .write(
+            move |tx| -> Result<(Order, Option<links::Link>), AppError> {
+                let issue = |tx: &rusqlite::Transaction<'_>, order: &Order| {
+                    links::issue(
+                        tx,
+                        order.id,
+                        &order.code,
+                        config.link_ttl_secs,
+                        config.link_uses,
+                        &vault.key_id(),
+                        |m| vault.sign(m),
+                    )
+                };
+                match action {
+                    Action::Decide(to) => {
+                        let order = orders::decide(tx, id, creator, to, &actor)?;
+                        if to.confirmed() {
+                            let link = issue(tx, &order)?;
+                            Ok((order, Some(link)))
+                        } else {
+                            links::revoke(tx, order.id)?;
+                            Ok((order, None))
+                        }
+                    }
+                    Action::Revoke | Action::Reissue => {
+                        let order = orders::get(tx, id)?
+                            .filter(|o| creator.map_or(true, |c| c == o.creator_id))
+                            .ok_or(AppError::NotFound)?;
+                        links::revoke(tx, order.id)?;
+                        crate::db::audit(tx, &actor, "delivery.link.revoke", &order.code)?;
+                        if matches!(action, Action::Revoke) {
+                            return Ok((order, None));
+                        }
+                        if !order.state.confirmed() {
+                            return Err(AppError::Conflict(format!(
+                                "the order is {}",
+                                order.state.as_str()
+                            )));
+                        }
+                        let link = issue(tx, &order)?;
+                        Ok((order, Some(link)))
+                    }
+                }
+            },
+        )
         .await?;
-    Ok(Json(json!({ "order": order })))
+    let url = link
+        .as_ref()
+        .map(|l| format!("{}/portal/d/{}", state.portal.url(), l.token));
+    if let (Some(url), Some(link)) = (&url, &link) {
+        receipt(state, &order, link, url).await;
+    }
+    Ok(Json(
+        json!({ "order": order, "link": url, "expires_at": link.as_ref().map(|l| l.expires_at), "uses": link.as_ref().map(|l| l.uses_allowed) }),
+    ))
+}
+
+/// Prints the receipt of a confirmed order when a printer is configured (nothing
+/// otherwise); a full queue is logged, not an error of the confirmation.
+pub async fn receipt(state: &AppState, order: &Order, link: &links::Link, url: &str) {
+    if !state.printer.is_on() {
+        return;
+    }
+    let creator_id = order.creator_id;
+    let creator = state
+        .store
+        .read_sql(move |c| creators::name_of(c, creator_id))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let bytes = delivery::receipt(
+        &state.config.event.name,
+        &creator,
+        order,
+        url,
+        &utc(link.expires_at),
+        link.uses_allowed,
+    );
+    if let Err(e) = state.printer.submit("receipt", bytes) {
+        tracing::warn!(order = %order.code, error = %e, "receipt not printed");
+    }
+}
+
+/// A time as shown on pages and receipts: `2026-11-30 15:00 UTC`.
+fn utc(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .map(|t| {
+            format!(
+                "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        })
+        .unwrap_or_default()
+}
+
+// --- Links. ---
+
+/// The refusal page: a clear message in the phone's language, 410 for a link that
+/// existed but no longer delivers, 404 for one that never did.
+fn refused(w: &Words, why: Refusal) -> Response {
+    let (status, message) = match why {
+        Refusal::Tampered | Refusal::OtherBox => (StatusCode::NOT_FOUND, w.refused_tampered),
+        Refusal::NotInOrder => (StatusCode::NOT_FOUND, w.refused_not_in_order),
+        Refusal::Expired => (StatusCode::GONE, w.refused_expired),
+        Refusal::UsedUp => (StatusCode::GONE, w.refused_used_up),
+        Refusal::Revoked => (StatusCode::GONE, w.refused_revoked),
+        Refusal::Withdrawn => (StatusCode::GONE, w.refused_withdrawn),
+    };
+    let mut r = page(
+        w,
+        w.refused_title,
+        html! { p.error role="alert" data-refusal=(why.as_str()) { (message) } },
+    );
+    *r.status_mut() = status;
+    r
+}
+
+/// Verifies `token` (signature, this box's key, the box's record) at `at`; a refusal
+/// is recorded as a failed delivery.
+async fn open_link(
+    state: &AppState,
+    token: &str,
+    photo: Option<i64>,
+) -> Result<Result<(links::Link, Order), Refusal>, AppError> {
+    let keys = vec![(state.vault.key_id(), state.vault.verifying_key())];
+    let token = token.to_string();
+    state
+        .store
+        .write(move |tx| -> Result<_, AppError> {
+            let refuse = |tx: &rusqlite::Transaction<'_>, link: Option<i64>, why: Refusal| {
+                links::record(tx, link, photo, 0, why.as_str()).map(|()| Err(why))
+            };
+            let claims = match links::verify(&token, &keys) {
+                Ok(c) => c,
+                Err(why) => return Ok(refuse(tx, None, why)?),
+            };
+            let link = match links::check(tx, &claims, crate::clock::now())? {
+                Ok(link) => link,
+                Err(why) => return Ok(refuse(tx, Some(claims.link), why)?),
+            };
+            let order = orders::get(tx, link.order_id)?.ok_or(AppError::NotFound)?;
+            if photo.is_some_and(|p| !order.photos.contains(&p)) {
+                return Ok(refuse(tx, Some(link.id), Refusal::NotInOrder)?);
+            }
+            Ok(Ok((link, order)))
+        })
+        .await
+}
+
+/// `GET /portal/d/{token}`: the order's photos, each with its download (viewing the
+/// page spends no use). The ZIP of a multi-photo order is added beside the list.
+async fn page_link(
+    State(state): State<AppState>,
+    UrlPath(token): UrlPath<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let (link, order) = match open_link(&state, &token, None).await? {
+        Ok(v) => v,
+        Err(why) => return Ok(refused(w, why)),
+    };
+    let until = utc(link.expires_at);
+    let body = html! {
+        p { code { (order.code) } " · " (link.uses_allowed - link.uses) " " (w.uses_left) " · " (w.valid_until) " " (until) }
+        ul.g {
+            @for p in &order.photos {
+                li {
+                    a href={ "/portal/d/" (token) "/" (p) } download {
+                        img src={ "/portal/photos/" (p) "/thumb" } width="320" height="240" loading="lazy" alt=(w.download);
+                        (w.download)
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(w, w.link_title, body))
+}
+
+/// `GET /portal/d/{token}/{photo}`: the full photo, as itself (`Content-Disposition:
+/// attachment`, its type), spending one use; every attempt is recorded.
+async fn download(
+    State(state): State<AppState>,
+    UrlPath((token, photo_id)): UrlPath<(String, i64)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let (link, _) = match open_link(&state, &token, Some(photo_id)).await? {
+        Ok(v) => v,
+        Err(why) => return Ok(refused(w, why)),
+    };
+    let photo = state
+        .store
+        .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let bytes = state.previews.full_plan(&photo).await?.len();
+    let spent = state
+        .store
+        .write_sql(move |tx| links::spend(tx, link.id, photo_id, bytes, crate::clock::now()))
+        .await?;
+    if !spent {
+        return Ok(refused(w, Refusal::UsedUp));
+    }
+    // Every download is a whole new download: no 304 from a validator.
+    let mut headers = headers;
+    headers.remove(header::IF_NONE_MATCH);
+    let mut response = crate::web::previews::serve_derivative(
+        &state,
+        &photo,
+        crate::derivatives::Derivative::Full,
+        &headers,
+        false,
+    )
+    .await?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }

@@ -42,6 +42,24 @@ pub struct Words {
     pub error_title: &'static str,
     /// A form that is not ours, or names photos that are not the attendee's.
     pub error_form: &'static str,
+    /// The link page's title.
+    pub link_title: &'static str,
+    /// Link text of one photo's download.
+    pub download: &'static str,
+    /// "downloads left", after a number.
+    pub uses_left: &'static str,
+    /// "valid until", before a UTC time.
+    pub valid_until: &'static str,
+    /// Link to the download page of a confirmed order.
+    pub your_link: &'static str,
+    /// The link cannot deliver, and why (by refusal).
+    pub refused_title: &'static str,
+    pub refused_tampered: &'static str,
+    pub refused_expired: &'static str,
+    pub refused_used_up: &'static str,
+    pub refused_revoked: &'static str,
+    pub refused_withdrawn: &'static str,
+    pub refused_not_in_order: &'static str,
 }
 
 /// English.
@@ -67,6 +85,18 @@ pub static EN: Words = Words {
     pay_hint: "Show this code at the stall; the photographer confirms it on their terminal.",
     error_title: "Something was not right",
     error_form: "This form expired, did not come from this page, or names photos that are not yours. Please try again.",
+    link_title: "Your photos",
+    download: "Download",
+    uses_left: "downloads left",
+    valid_until: "valid until",
+    your_link: "Download your photos",
+    refused_title: "This link does not work",
+    refused_tampered: "This link is not one this photo box made, or it was changed. Please ask at the stall.",
+    refused_expired: "This link has expired. Please ask at the stall for a new one.",
+    refused_used_up: "Every download of this link has been used. Please ask at the stall for a new link.",
+    refused_revoked: "This link was withdrawn by the photographer. Please ask at the stall.",
+    refused_withdrawn: "The records this link belonged to were deleted, so it no longer opens anything.",
+    refused_not_in_order: "That photo is not part of this order.",
 };
 
 /// German.
@@ -92,6 +122,18 @@ pub static DE: Words = Words {
     pay_hint: "Zeigen Sie diesen Code am Stand; dort wird die Bestellung am eigenen Terminal bestätigt.",
     error_title: "Da stimmte etwas nicht",
     error_form: "Dieses Formular ist abgelaufen, kam nicht von dieser Seite oder nennt Fotos, die nicht Ihre sind. Bitte versuchen Sie es erneut.",
+    link_title: "Ihre Fotos",
+    download: "Herunterladen",
+    uses_left: "Downloads übrig",
+    valid_until: "gültig bis",
+    your_link: "Ihre Fotos herunterladen",
+    refused_title: "Dieser Link funktioniert nicht",
+    refused_tampered: "Dieser Link stammt nicht von dieser Fotobox oder wurde verändert. Bitte fragen Sie am Stand.",
+    refused_expired: "Dieser Link ist abgelaufen. Bitte fragen Sie am Stand nach einem neuen.",
+    refused_used_up: "Alle Downloads dieses Links sind aufgebraucht. Bitte fragen Sie am Stand nach einem neuen Link.",
+    refused_revoked: "Dieser Link wurde vom Fotografen zurückgezogen. Bitte fragen Sie am Stand.",
+    refused_withdrawn: "Die Daten, zu denen dieser Link gehörte, wurden gelöscht; er öffnet nichts mehr.",
+    refused_not_in_order: "Dieses Foto gehört nicht zu dieser Bestellung.",
 };
 
 /// The words in the portal's language `lang` (English for any other).
