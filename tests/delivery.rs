@@ -1138,3 +1138,105 @@ async fn confirmation_prints_a_receipt_whose_qr_code_holds_the_link() {
     let _ = socat.kill();
     let _ = socat.wait();
 }
+
+/// Every manifest the local sync target holds, concatenated.
+fn manifests(b: &TestBox) -> String {
+    let mut all = String::new();
+    let mut dirs = vec![b.data_dir().join("sync-target")];
+    while let Some(dir) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.to_string_lossy().contains("/bundles/")
+                && !path.to_string_lossy().ends_with(".sig.json")
+            {
+                all += &std::fs::read_to_string(&path).unwrap_or_default();
+            }
+        }
+    }
+    all
+}
+
+#[tokio::test]
+async fn orders_and_their_confirmation_go_into_the_next_signed_bundle() {
+    let w = world().await;
+    let b = &w.b;
+    let (order, _) = confirmed(&w).await;
+    let code: String = b
+        .state
+        .store
+        .read_sql(move |c| {
+            c.query_row(
+                "SELECT code FROM delivery_orders WHERE id = ?1",
+                [order],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    let r = phone(1)
+        .post(b.url("/api/admin/sync/now"))
+        .bearer_auth(&w.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let all = loop {
+        let all = manifests(b);
+        if all.contains("\"event\":\"paid\"") {
+            break all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no order in a bundle: {all}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        all.contains("\"type\":\"order\"")
+            && all.contains(&code)
+            && all.contains("\"event\":\"placed\""),
+        "{all}"
+    );
+    assert!(
+        all.contains("\"organiser_minor\":50") && all.contains("\"creator_minor\":450"),
+        "{all}"
+    );
+    // A did not consent to sync: the sale goes to the books without naming them.
+    assert!(all.contains("\"attendee\":null"), "{all}");
+    let (pass_ids, pseudonyms): (Vec<String>, Vec<String>) = b
+        .state
+        .store
+        .read_sql(|c| {
+            let mut s = c.prepare("SELECT id, pseudonym FROM attendees")?;
+            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<Vec<(String, String)>>>()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .unzip();
+    for secret in pass_ids.iter().chain(&pseudonyms) {
+        assert!(
+            !all.contains(secret.as_str()),
+            "an attendee is named in the bundle"
+        );
+    }
+    // The bundles verify offline.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_venuebox"))
+        .args([
+            "bundle",
+            "verify",
+            b.data_dir().join("sync-target").to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -66,7 +66,10 @@ const OWNERS: &[(&str, &str)] = &[
         "delivery",
         "delivery_orders delivery_order_lines delivery_order_photos",
     ),
-    ("delivery", "delivery_links delivery_downloads"),
+    (
+        "delivery",
+        "delivery_links delivery_downloads delivery_order_events",
+    ),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

@@ -300,6 +300,14 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;
     CREATE TRIGGER delivery_downloads_no_delete BEFORE DELETE ON delivery_downloads
         BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;",
+    // 14 (owner: delivery): what happened to each order, in order (placed, paid, free,
+    // cancelled): the stream sync publishes, as consent events are.
+    "CREATE TABLE delivery_order_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        event TEXT NOT NULL CHECK (event IN ('placed', 'paid', 'free', 'cancelled')),
+        at INTEGER NOT NULL
+    );",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

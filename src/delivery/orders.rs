@@ -6,7 +6,7 @@
 //! Each line records the co-op split: the organiser's share is
 //! `price × organiser_percent / 100` rounded down to a whole minor unit, the creator
 //! gets the rest, so the shares always add up to the price. Owns `delivery_orders`,
-//! `delivery_order_lines`, `delivery_order_photos`.
+//! `delivery_order_lines`, `delivery_order_photos`, `delivery_order_events`.
 
 use rand::Rng;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -254,6 +254,7 @@ pub fn place(
                 params![id, p],
             )?;
         }
+        event(conn, id, "placed", created_at)?;
         crate::db::audit(
             conn,
             "attendee",
@@ -323,6 +324,15 @@ fn with_details(conn: &Connection, mut order: Order) -> rusqlite::Result<Order> 
         .query_map([order.id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(order)
+}
+
+/// Appends to the stream of order events sync publishes.
+fn event(conn: &Connection, order_id: i64, event: &str, at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO delivery_order_events (order_id, event, at) VALUES (?1, ?2, ?3)",
+        params![order_id, event, at],
+    )?;
+    Ok(())
 }
 
 /// Order `id`, with its lines and photos.
@@ -403,10 +413,12 @@ pub fn decide(
             [id],
         )?;
     }
+    let at = now();
     conn.execute(
         "UPDATE delivery_orders SET state = ?2, total_minor = ?3, decided_at = ?4, decided_by = ?5 WHERE id = ?1",
-        params![id, to.as_str(), total as i64, now(), actor],
+        params![id, to.as_str(), total as i64, at, actor],
     )?;
+    event(conn, id, to.as_str(), at)?;
     crate::db::audit(
         conn,
         actor,

@@ -109,6 +109,27 @@ pub enum Entry {
         /// Seconds since the epoch.
         at: i64,
     },
+    /// What happened to an order at the stall: placed, paid, given free, or cancelled,
+    /// with its priced lines and the co-op split as they stood then.
+    Order {
+        /// The order's short code (on the receipt).
+        code: String,
+        /// `placed`, `paid`, `free` or `cancelled`.
+        event: String,
+        /// The attendee's pseudonym, when their consent covers sync; `null` otherwise
+        /// (the sale is still the vendor's bookkeeping, but says nothing of who).
+        attendee: Option<String>,
+        /// The creator's name.
+        creator: String,
+        /// ISO 4217 code.
+        currency: String,
+        /// The order's total, in minor units.
+        total_minor: i64,
+        /// Its lines.
+        lines: Vec<OrderLine>,
+        /// Seconds since the epoch.
+        at: i64,
+    },
     /// Something published earlier must no longer be used: the cloud side deletes it.
     Tombstone {
         /// `asset` (then `id` is a SHA-256) or `attendee` (then `id` is a pseudonym
@@ -121,6 +142,22 @@ pub enum Entry {
         /// When the box noticed, seconds since the epoch.
         at: i64,
     },
+}
+
+/// One priced line of an [`Entry::Order`], in minor units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    /// `photo` or `bundle`.
+    pub kind: String,
+    /// SHA-256 of the photo (as the camera sent it) of a `photo` line.
+    pub photo: Option<String>,
+    /// The price.
+    pub price_minor: i64,
+    /// The creator's share.
+    pub creator_minor: i64,
+    /// The organiser's share (the price's configured percentage, rounded down).
+    pub organiser_minor: i64,
 }
 
 /// The detached signature stored beside a manifest.
