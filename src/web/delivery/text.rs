@@ -42,6 +42,8 @@ pub struct Words {
     pub error_title: &'static str,
     /// A form that is not ours, or names photos that are not the attendee's.
     pub error_form: &'static str,
+    /// "photos", after a count.
+    pub photos: &'static str,
     /// The link page's title.
     pub link_title: &'static str,
     /// Link text of one photo's download.
@@ -85,6 +87,7 @@ pub static EN: Words = Words {
     pay_hint: "Show this code at the stall; the photographer confirms it on their terminal.",
     error_title: "Something was not right",
     error_form: "This form expired, did not come from this page, or names photos that are not yours. Please try again.",
+    photos: "photos",
     link_title: "Your photos",
     download: "Download",
     uses_left: "downloads left",
@@ -122,6 +125,7 @@ pub static DE: Words = Words {
     pay_hint: "Zeigen Sie diesen Code am Stand; dort wird die Bestellung am eigenen Terminal bestätigt.",
     error_title: "Da stimmte etwas nicht",
     error_form: "Dieses Formular ist abgelaufen, kam nicht von dieser Seite oder nennt Fotos, die nicht Ihre sind. Bitte versuchen Sie es erneut.",
+    photos: "Fotos",
     link_title: "Ihre Fotos",
     download: "Herunterladen",
     uses_left: "Downloads übrig",
