@@ -150,7 +150,7 @@ h1{font-size:1.4rem;margin:.3rem 0 .8rem}a{color:#0b4f9c}nav{display:flex;gap:1r
 ul.g{list-style:none;margin:0;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(9rem,1fr));gap:.4rem}\
 ul.g img{width:100%;height:auto;aspect-ratio:4/3;object-fit:cover;display:block;background:#eee}\
 ul.g label{display:block}.y{font-size:.85rem;color:#0a6b2d;font-weight:700}.more{display:block;margin:1rem 0;font-weight:700}\
-button{font:inherit;font-weight:700;padding:.7rem 1rem;border-radius:.4rem;border:2px solid #0b4f9c;background:#0b4f9c;color:#fff}\
+p.hint{color:#444;font-size:.95rem}button{font:inherit;font-weight:700;padding:.7rem 1rem;border-radius:.4rem;border:2px solid #0b4f9c;background:#0b4f9c;color:#fff}\
 :focus-visible{outline:3px solid #e07b00;outline-offset:2px}.error{color:#8a1111;font-weight:700}";
 
 /// A delivery page in the portal's shell, never cached.
@@ -307,7 +307,7 @@ async fn page_orders(
         @for (o, link) in &list {
             section.order {
                 h2 { code { (o.code) } " · " (money(o.total_minor, &o.currency)) }
-                p { (state_word(w, o.state)) " · " (o.photos.len()) " ×" }
+                p { (state_word(w, o.state)) " · " (o.photos.len()) " " (w.photos) }
                 @if o.state == OrderState::Pending { p.hint { (w.pay_hint) } }
                 @if let Some(link) = link {
                     p { a href={ "/portal/d/" (link.token) "?lang=" (w.lang) } { (w.your_link) } }
