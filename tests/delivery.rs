@@ -1240,3 +1240,58 @@ async fn orders_and_their_confirmation_go_into_the_next_signed_bundle() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[tokio::test]
+async fn full_gallery_pages_stay_under_15_kb_and_page_by_keyset() {
+    let b = start().await;
+    // The longest creator name there may be: every thumb's label and alt text name it.
+    let (creator, _) = b.creator(&"W".repeat(64)).await;
+    let a = phone(9);
+    attendee(&b, &a, &["gallery"]).await;
+    let pass: String = b
+        .state
+        .store
+        .read_sql(|c| c.query_row("SELECT id FROM attendees", [], |r| r.get(0)))
+        .await
+        .unwrap();
+    // 60 stored photos (rows only: the pages list photos, they do not open them),
+    // public by the creator's default and tagged to A.
+    b.state
+        .store
+        .write_sql(move |c| {
+            for n in 0..60 {
+                c.execute(
+                    "INSERT INTO photos (sha256, size, media_type, creator_id, original_name, source, received_at)
+                     VALUES (?1, 1, 'image/jpeg', ?2, 'x.jpg', 'tus', 0)",
+                    rusqlite::params![format!("{n:064x}"), creator],
+                )?;
+                c.execute(
+                    "INSERT INTO photo_attendees (photo_id, attendee, tagged_at) VALUES (last_insert_rowid(), ?1, 0)",
+                    [&pass],
+                )?;
+            }
+            venuebox::delivery::set_creator_default(c, creator, true, "test")
+        })
+        .await
+        .unwrap();
+    for base in ["/portal/mine", "/portal/gallery"] {
+        let mut seen = BTreeSet::new();
+        let mut path = base.to_string();
+        let mut pages = 0;
+        loop {
+            let (status, page) = get(&a, &b, &path).await;
+            assert_eq!(status, 200);
+            pages += 1;
+            assert!(page.len() <= 15 * 1024, "{path} is {} bytes", page.len());
+            println!("{path}: {} bytes, {} photos", page.len(), thumbs(&page).len());
+            let ids = thumbs(&page);
+            assert!(ids.is_disjoint(&seen), "pages overlap");
+            seen.extend(ids);
+            let Some(at) = page.find("&amp;before=") else { break };
+            let next: String = page[at + 12..].chars().take_while(char::is_ascii_digit).collect();
+            path = format!("{base}?before={next}");
+        }
+        assert_eq!(seen.len(), 60, "{base}");
+        assert_eq!(pages, 3, "{base}: 24 + 24 + 12");
+    }
+}
