@@ -396,6 +396,7 @@ async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
         "/photos/{id}/{derivative}",
         "/uploads/{key}/preview",
         "/portal/mine",
+        "/portal/d/{token}/{photo}",
     ] {
         assert!(
             routes.iter().any(|(_, p)| p == expected),
@@ -449,6 +450,39 @@ async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
         })
         .await
         .unwrap_or_else(|_| "no-such-upload".into());
+    // B's confirmed order and its link: A tries it tampered (A does not hold it).
+    let page = w
+        .other
+        .get(b.url("/portal/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = w
+        .other
+        .post(b.url("/portal/orders"))
+        .form(&[
+            ("csrf", hidden(&page, "csrf")),
+            ("photo", w.theirs.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let order = vendor_orders(&w, &w.vendor, "?state=pending").await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let r = vendor(&w, &w.vendor, order, "confirm").await;
+    let b_token = link_path(&r.json().await.unwrap())
+        .trim_start_matches("/portal/d/")
+        .to_string();
+    let mut flipped = b_token.clone();
+    let last = if flipped.ends_with('A') { "B" } else { "A" };
+    flipped.replace_range(flipped.len() - 1.., last);
+    let (payload, _) = b_token.split_once('.').unwrap();
+    let unsigned = format!("{payload}.");
     let mut tried = 0;
     for (method, route) in &routes {
         let mut paths = vec![route.clone()];
@@ -469,6 +503,20 @@ async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
                     .to_vec(),
             ),
             ("{key}", vec![upload_key.clone()]),
+            (
+                "{token}",
+                vec![flipped.clone(), unsigned.clone(), "x".into()],
+            ),
+            (
+                "{photo}",
+                vec![w.theirs.to_string(), w.public_b.to_string()],
+            ),
+            (
+                "{action}",
+                ["confirm", "free", "cancel", "revoke", "reissue"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
         ] {
             paths = paths
                 .into_iter()
@@ -1283,12 +1331,21 @@ async fn full_gallery_pages_stay_under_15_kb_and_page_by_keyset() {
             assert_eq!(status, 200);
             pages += 1;
             assert!(page.len() <= 15 * 1024, "{path} is {} bytes", page.len());
-            println!("{path}: {} bytes, {} photos", page.len(), thumbs(&page).len());
+            println!(
+                "{path}: {} bytes, {} photos",
+                page.len(),
+                thumbs(&page).len()
+            );
             let ids = thumbs(&page);
             assert!(ids.is_disjoint(&seen), "pages overlap");
             seen.extend(ids);
-            let Some(at) = page.find("&amp;before=") else { break };
-            let next: String = page[at + 12..].chars().take_while(char::is_ascii_digit).collect();
+            let Some(at) = page.find("&amp;before=") else {
+                break;
+            };
+            let next: String = page[at + 12..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
             path = format!("{base}?before={next}");
         }
         assert_eq!(seen.len(), 60, "{base}");
