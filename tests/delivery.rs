@@ -1040,10 +1040,25 @@ async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
     assert_eq!(r.status(), 200);
     let (status, page) = get(&phone(31), b, &format!("{live}/{}", w.mine)).await;
     assert_eq!((status, refusal(&page)), (410, Some("withdrawn")));
-    // Every refusal is a failed delivery in the record.
+    // Every refusal is a failed delivery in the record, and in the admin's figures.
+    let figures: serde_json::Value = phone(1)
+        .get(b.url("/api/admin/downloads"))
+        .bearer_auth(&w.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for outcome in ["tampered", "other_box", "expired", "withdrawn"] {
         assert!(downloads(b, outcome).await >= 1, "{outcome} not recorded");
+        assert!(
+            figures["by_outcome"][outcome].as_i64() >= Some(1),
+            "{figures}"
+        );
     }
+    assert_eq!(figures["by_outcome"]["ok"], 1);
+    assert!(figures["failed"].as_i64().unwrap() >= 5, "{figures}");
     assert_eq!(downloads(b, "ok").await, 1);
 }
 

@@ -118,6 +118,7 @@ pub fn staff_router() -> Router<AppState> {
         .route("/api/vendor/orders", get(vendor_orders))
         .route("/api/vendor/orders/{id}/{action}", post(vendor_decide))
         .route("/api/admin/orders", get(admin_orders))
+        .route("/api/admin/downloads", get(admin_downloads))
         .route("/api/admin/orders/{id}/{action}", post(admin_decide))
 }
 
@@ -556,6 +557,23 @@ async fn vendor_decide(
         format!("creator:{}", creator.id),
     )
     .await
+}
+
+/// `GET /api/admin/downloads`: download attempts by outcome (`ok`, and each refusal:
+/// the failed deliveries the dashboard shows).
+async fn admin_downloads(
+    State(state): State<AppState>,
+    _: AdminSession,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let outcomes = state.store.read_sql(links::outcomes).await?;
+    let failed: i64 = outcomes
+        .iter()
+        .filter(|(o, _)| o != "ok")
+        .map(|(_, n)| n)
+        .sum();
+    let by_outcome: serde_json::Map<String, serde_json::Value> =
+        outcomes.into_iter().map(|(o, n)| (o, n.into())).collect();
+    Ok(Json(json!({ "by_outcome": by_outcome, "failed": failed })))
 }
 
 /// `POST /api/admin/orders/{id}/{confirm|free|cancel|revoke|reissue}`.
