@@ -671,7 +671,13 @@ async fn an_order_is_placed_confirmed_by_its_creator_and_reveals_the_photo() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "conflict");
     // Progressive reveal: the unwatermarked preview, and "my photos" links to it.
-    assert_eq!(get(&w.a, b, &preview).await.0, 200);
+    let r = w.a.get(b.url(&preview)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "kept past a cancellation"
+    );
     let (_, mine) = get(&w.a, b, "/portal/mine").await;
     assert!(mine.contains(&format!("href=\"{preview}\"")), "{mine}");
     // Still no full photo without a link; B still sees nothing of it.

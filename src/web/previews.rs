@@ -157,14 +157,22 @@ pub async fn serve_photo(
         return Err(AppError::NotFound);
     }
     let photo = photo_by_id(state, id).await?;
-    serve_derivative(
+    let mut response = serve_derivative(
         state,
         &photo,
         derivative,
         headers,
         policy::may_see_instant(viewer),
     )
-    .await
+    .await?;
+    // An attendee's unwatermarked preview is theirs only while their order stands: not
+    // kept in the phone's cache past a cancellation.
+    if matches!(viewer, Viewer::Attendee(_)) && derivative == Derivative::Preview {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
 }
 
 /// Serves `derivative` of `photo`, already allowed: the full photo (Range) or a
