@@ -875,6 +875,23 @@ async fn a_confirmed_order_downloads_through_its_counted_signed_link() {
         page.contains(&one) && page.contains("3 downloads left"),
         "{page}"
     );
+    // Its thumbs show on any device (no pass), spending no use; only its own photos.
+    let anywhere = reqwest::Client::new();
+    assert_eq!(get(&anywhere, b, &format!("{one}/thumb")).await.0, 200);
+    assert_eq!(
+        get(&anywhere, b, &format!("{one}/watermarked")).await.0,
+        404
+    );
+    assert_eq!(
+        get(&anywhere, b, &format!("{link}/{}/thumb", w.theirs))
+            .await
+            .0,
+        404
+    );
+    assert!(get(&anywhere, b, &link)
+        .await
+        .1
+        .contains("3 downloads left"));
     // The photo downloads as itself, byte for byte the full derivative.
     rendered(b, &w.admin, w.mine).await;
     let full = phone(1)

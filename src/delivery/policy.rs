@@ -10,8 +10,8 @@
 //!   they may see (the public gallery, or their own photos), the unwatermarked preview
 //!   of a photo of a confirmed order of theirs (the progressive reveal), and the full
 //!   photo only through a valid link;
-//! - anybody presenting a valid link gets the full photo (and its preview) of that
-//!   link's order, and nothing else;
+//! - anybody presenting a valid link gets the photos of that link's order (the full
+//!   photo, its preview and thumb), and nothing else;
 //! - a pass frame (a photo of an attendee's pass) is shown to no attendee;
 //! - everyone else: nothing.
 //!
@@ -57,7 +57,7 @@ pub fn may_ask(viewer: &Viewer, derivative: Derivative, link: bool) -> bool {
     match viewer {
         Viewer::Admin | Viewer::Creator(_) => true,
         Viewer::Attendee(_) => true,
-        Viewer::Anonymous => link && matches!(derivative, Derivative::Full | Derivative::Preview),
+        Viewer::Anonymous => link && derivative != Derivative::Watermarked,
     }
 }
 
@@ -66,7 +66,7 @@ pub fn may_ask(viewer: &Viewer, derivative: Derivative, link: bool) -> bool {
 /// link of a confirmed order that contains this photo. A refusal must answer exactly
 /// as for a photo that does not exist.
 pub fn may_view(viewer: &Viewer, facts: &PhotoFacts, derivative: Derivative, link: bool) -> bool {
-    if link && matches!(derivative, Derivative::Full | Derivative::Preview) {
+    if link && derivative != Derivative::Watermarked {
         return true;
     }
     match viewer {
@@ -168,10 +168,17 @@ mod tests {
             Full,
             true
         ));
-        assert!(!may_view(
+        // A link shows its photos' thumbs on any device, never the watermarked copy.
+        assert!(may_view(
             &Viewer::Anonymous,
             &PhotoFacts::default(),
             Thumb,
+            true
+        ));
+        assert!(!may_view(
+            &Viewer::Anonymous,
+            &PhotoFacts::default(),
+            Watermarked,
             true
         ));
     }

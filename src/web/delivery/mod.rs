@@ -102,6 +102,7 @@ pub fn attendee_router() -> Router<AppState> {
         .route("/portal/orders", get(page_orders).post(submit_order))
         .route("/portal/d/{token}", get(page_link))
         .route("/portal/d/{token}/{photo}", get(download))
+        .route("/portal/d/{token}/{photo}/{derivative}", get(link_photo))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
 }
 
@@ -771,7 +772,7 @@ async fn page_link(
             @for p in &order.photos {
                 li {
                     a href={ "/portal/d/" (token) "/" (p) } download {
-                        img src={ "/portal/photos/" (p) "/thumb" } width="320" height="240" loading="lazy" alt=(w.download);
+                        img src={ "/portal/d/" (token) "/" (p) "/thumb" } width="320" height="240" loading="lazy" alt=(w.download);
                         (w.download)
                     }
                 }
@@ -779,6 +780,47 @@ async fn page_link(
         }
     };
     Ok(page(w, w.link_title, body))
+}
+
+/// `GET /portal/d/{token}/{photo}/{thumb|preview}`: a photo of the link's order as its
+/// holder sees it, on any device (no pass needed), spending no use; only the full photo
+/// counts.
+async fn link_photo(
+    State(state): State<AppState>,
+    UrlPath((token, photo_id, derivative)): UrlPath<(String, i64, String)>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let w = words(&state, &headers, q.lang.as_deref());
+    let derivative = match crate::derivatives::Derivative::parse(&derivative) {
+        Some(
+            d @ (crate::derivatives::Derivative::Thumb | crate::derivatives::Derivative::Preview),
+        ) => d,
+        _ => return Err(AppError::NotFound),
+    };
+    if let Err(why) = open_link(&state, &token, Some(photo_id)).await? {
+        return Ok(refused(w, why));
+    }
+    let photo = state
+        .store
+        .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // The policy, asked like every other route: a valid link of this photo's order.
+    let facts = crate::delivery::policy::PhotoFacts {
+        creator_id: photo.creator_id,
+        ..Default::default()
+    };
+    if !crate::delivery::policy::may_view(&Viewer::Anonymous, &facts, derivative, true) {
+        return Err(AppError::NotFound);
+    }
+    let mut response =
+        crate::web::previews::serve_derivative(&state, &photo, derivative, &headers, false).await?;
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
 }
 
 /// `GET /portal/d/{token}/{photo}`: the full photo, as itself (`Content-Disposition:
@@ -799,6 +841,18 @@ async fn download(
         .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
         .await?
         .ok_or(AppError::NotFound)?;
+    let facts = crate::delivery::policy::PhotoFacts {
+        creator_id: photo.creator_id,
+        ..Default::default()
+    };
+    if !crate::delivery::policy::may_view(
+        &Viewer::Anonymous,
+        &facts,
+        crate::derivatives::Derivative::Full,
+        true,
+    ) {
+        return Err(AppError::NotFound);
+    }
     let bytes = state.previews.full_plan(&photo).await?.len();
     let spent = state
         .store
