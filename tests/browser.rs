@@ -7,6 +7,11 @@
 //!   (tests/browser/tus_cors.mjs): Chromium's CORS enforcement lets the page listed in
 //!   `tus.cors_allowed_origins` upload and stops an unlisted one.
 //!
+//! - Delivery (tests/browser/delivery.mjs) at 390x844 and 1280x800: consent, the
+//!   gallery, my photos, an order, the vendor's confirmation through the API, the
+//!   progressive reveal and the download of one photo through the link. Screenshots
+//!   in target/test-artifacts/delivery/.
+//!
 //! Afterwards the database must hold exactly what the browser did.
 //!
 //! Needs node, npm's playwright-core (tests/run.sh runs `npm ci` in tests/browser),
@@ -107,6 +112,88 @@ async fn portal_journey_in_headless_chromium() {
         (3, 2),
         "grant, grant, withdrawal; two passes (one declined)"
     );
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_journey_in_headless_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
+    );
+    let b = TestBox::start().await;
+    let admin = b.admin_token().await;
+    let (_, vendor) = b.creator("Studio Nord").await;
+    let bytes = std::fs::read(common::testdata().join("photos/kodak-dc280_DCP_4394.JPG")).unwrap();
+    let photo = b.tus_upload(&vendor, &bytes).await;
+    let shots = root.join("target/test-artifacts/delivery");
+    let _ = std::fs::remove_dir_all(&shots);
+    let port = b.http.port().to_string();
+    let out = tokio::task::spawn_blocking({
+        let shots = shots.clone();
+        let (admin, vendor) = (admin.clone(), vendor.clone());
+        move || {
+            Command::new("node")
+                .arg("delivery.mjs")
+                .args([
+                    &port,
+                    shots.to_str().unwrap(),
+                    &admin,
+                    &vendor,
+                    &photo.to_string(),
+                ])
+                .current_dir(&script_dir)
+                .output()
+                .expect("node must be installed (tests/run.sh)")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser journey failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(seen["ok"], true);
+    for shot in ["1-gallery", "2-mine", "3-ordered", "4-revealed", "5-link"] {
+        for width in [390, 1280] {
+            let png = shots.join(format!("{shot}-{width}.png"));
+            let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 5_000, "screenshot {} missing or blank", png.display());
+        }
+    }
+    // The file the browser saved is the full photo as the box serves it.
+    let saved = shots.join(seen["filename"].as_str().unwrap());
+    let full = reqwest::Client::new()
+        .get(b.url(&format!("/photos/{photo}/full")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&saved).unwrap(), full.to_vec());
+    // One order, paid; one download, recorded.
+    let rows: (String, i64) = b
+        .state
+        .store
+        .read_sql(|c| {
+            c.query_row(
+                "SELECT (SELECT group_concat(state) FROM delivery_orders),
+                        (SELECT count(*) FROM delivery_downloads WHERE outcome = 'ok')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows, ("paid".to_string(), 1));
     b.stop().await;
 }
 

@@ -64,6 +64,15 @@ const OWNERS: &[(&str, &str)] = &[
     ("delivery", "delivery_frames"),
     ("delivery", "delivery_stall_scans"),
     ("delivery", "delivery_tags"),
+    ("delivery", "delivery_photo_public delivery_creator_public"),
+    (
+        "delivery",
+        "delivery_orders delivery_order_lines delivery_order_photos",
+    ),
+    (
+        "delivery",
+        "delivery_links delivery_downloads delivery_order_events",
+    ),
 ];
 
 /// Crates only the HTTP edge and the composition root may name.

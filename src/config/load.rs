@@ -360,6 +360,7 @@ impl Config {
             bad("printer.job_max_age_secs", "must be at least 1".into());
         }
         self.gpio.validate(&mut bad);
+        self.delivery.validate(&mut bad);
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
         for (key, value, max) in self.string_bounds() {
@@ -414,6 +415,7 @@ impl Config {
             ("sync.region", &self.sync.region, 64),
             ("sync.bucket", &self.sync.bucket, 63),
             ("sync.prefix", &self.sync.prefix, 512),
+            ("delivery.currency", &self.delivery.currency, 3),
         ];
         for (key, value, max) in [
             ("ftp.implicit_listen", &self.ftp.implicit_listen, 64),

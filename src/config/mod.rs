@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod delivery;
 mod load;
 
+pub use delivery::{CreatorPrices, DeliveryConfig, MAX_PRICE_MINOR};
 pub use load::{http_url, ConfigError, ConfigIssue, Overrides};
 
 /// Prefix of every environment variable venuebox reads.
@@ -72,6 +74,8 @@ pub struct Config {
     pub gpio: GpioConfig,
     /// Whether the clock is trusted (see `clock`).
     pub clock: ClockConfig,
+    /// Prices, the co-op split and download links (see `delivery`).
+    pub delivery: DeliveryConfig,
 }
 
 /// `[clock]`: which clock readings records mark as trusted.

@@ -267,6 +267,86 @@ const MIGRATIONS: &[&str] = &[
         at INTEGER NOT NULL,
         PRIMARY KEY (photo_id, attendee, source)
     ) WITHOUT ROWID;",
+    // 13 (owner: delivery): what the creator marked public (issue 14, galleries): per
+    // photo, and each creator's default for photos they did not mark.
+    "CREATE TABLE delivery_photo_public (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos (id),
+        public INTEGER NOT NULL CHECK (public IN (0, 1)),
+        set_at INTEGER NOT NULL
+    );
+    CREATE TABLE delivery_creator_public (
+        creator_id INTEGER PRIMARY KEY REFERENCES creators (id),
+        public INTEGER NOT NULL CHECK (public IN (0, 1)),
+        set_at INTEGER NOT NULL
+    );",
+    // 14 (owner: delivery): orders (one attendee, one creator; the attendee's pass id
+    // stays on the box, its pseudonym is what sync exports), their priced lines with the
+    // co-op split, and the photos each order delivers.
+    "CREATE TABLE delivery_orders (
+        id INTEGER PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        attendee TEXT NOT NULL,
+        pseudonym TEXT NOT NULL,
+        creator_id INTEGER NOT NULL REFERENCES creators (id),
+        currency TEXT NOT NULL,
+        total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+        state TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'free', 'cancelled')),
+        created_at INTEGER NOT NULL,
+        decided_at INTEGER,
+        decided_by TEXT
+    );
+    CREATE INDEX delivery_orders_attendee ON delivery_orders (attendee);
+    CREATE INDEX delivery_orders_creator ON delivery_orders (creator_id, state);
+    CREATE TABLE delivery_order_lines (
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        line INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('photo', 'bundle')),
+        photo_id INTEGER REFERENCES photos (id),
+        price_minor INTEGER NOT NULL CHECK (price_minor >= 0),
+        creator_minor INTEGER NOT NULL CHECK (creator_minor >= 0),
+        organiser_minor INTEGER NOT NULL CHECK (organiser_minor >= 0),
+        PRIMARY KEY (order_id, line)
+    ) WITHOUT ROWID;
+    CREATE TABLE delivery_order_photos (
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        photo_id INTEGER NOT NULL REFERENCES photos (id),
+        PRIMARY KEY (order_id, photo_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX delivery_order_photos_photo ON delivery_order_photos (photo_id);",
+    // 15 (owner: delivery): download links (signed tokens naming an order, counted
+    // uses) and the append-only record of every download attempt.
+    "CREATE TABLE delivery_links (
+        id INTEGER PRIMARY KEY,
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        token TEXT NOT NULL UNIQUE,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        uses_allowed INTEGER NOT NULL CHECK (uses_allowed >= 1),
+        uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0 AND uses <= uses_allowed),
+        revoked_at INTEGER
+    );
+    CREATE INDEX delivery_links_order ON delivery_links (order_id);
+    CREATE TABLE delivery_downloads (
+        id INTEGER PRIMARY KEY,
+        link_id INTEGER,
+        photo_id INTEGER,
+        at INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX delivery_downloads_at ON delivery_downloads (at);
+    CREATE TRIGGER delivery_downloads_no_update BEFORE UPDATE ON delivery_downloads
+        BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;
+    CREATE TRIGGER delivery_downloads_no_delete BEFORE DELETE ON delivery_downloads
+        BEGIN SELECT RAISE(ABORT, 'delivery_downloads is append-only'); END;",
+    // 16 (owner: delivery): what happened to each order, in order (placed, paid, free,
+    // cancelled): the stream sync publishes, as consent events are.
+    "CREATE TABLE delivery_order_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id INTEGER NOT NULL REFERENCES delivery_orders (id),
+        event TEXT NOT NULL CHECK (event IN ('placed', 'paid', 'free', 'cancelled')),
+        at INTEGER NOT NULL
+    );",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 /// `format` of a manifest this build writes. Version 2 added `original_sha256` to
 /// asset entries (the asset may be the original with its metadata removed); version 3
-/// added `clock_trusted` to assets, consent and attendance.
+/// added `clock_trusted` to assets, consent and attendance, and `order` entries.
 pub const MANIFEST_FORMAT: &str = "venuebox-bundle/3";
 /// `format` of version-2 manifests, still read (no `clock_trusted`).
 pub const MANIFEST_FORMAT_2: &str = "venuebox-bundle/2";
@@ -123,6 +123,27 @@ pub enum Entry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         clock_trusted: Option<bool>,
     },
+    /// What happened to an order at the stall: placed, paid, given free, or cancelled,
+    /// with its priced lines and the co-op split as they stood then.
+    Order {
+        /// The order's short code (on the receipt).
+        code: String,
+        /// `placed`, `paid`, `free` or `cancelled`.
+        event: String,
+        /// The attendee's pseudonym, when their consent covers sync; `null` otherwise
+        /// (the sale is still the vendor's bookkeeping, but says nothing of who).
+        attendee: Option<String>,
+        /// The creator's name.
+        creator: String,
+        /// ISO 4217 code.
+        currency: String,
+        /// The order's total, in minor units.
+        total_minor: i64,
+        /// Its lines.
+        lines: Vec<OrderLine>,
+        /// Seconds since the epoch.
+        at: i64,
+    },
     /// Something published earlier must no longer be used: the cloud side deletes it.
     Tombstone {
         /// `asset` (then `id` is a SHA-256) or `attendee` (then `id` is a pseudonym
@@ -135,6 +156,22 @@ pub enum Entry {
         /// When the box noticed, seconds since the epoch.
         at: i64,
     },
+}
+
+/// One priced line of an [`Entry::Order`], in minor units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderLine {
+    /// `photo` or `bundle`.
+    pub kind: String,
+    /// SHA-256 of the photo (as the camera sent it) of a `photo` line.
+    pub photo: Option<String>,
+    /// The price.
+    pub price_minor: i64,
+    /// The creator's share.
+    pub creator_minor: i64,
+    /// The organiser's share (the price's configured percentage, rounded down).
+    pub organiser_minor: i64,
 }
 
 /// The detached signature stored beside a manifest.

@@ -241,6 +241,47 @@ pub fn cut(
             }
         }
     }
+    // Order events (issue 14): every sale goes to the organiser's books; the attendee
+    // is named, by pseudonym, only when their consent covers sync.
+    let orders_from: i64 = meta(tx, "order_seq")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut orders_to = orders_from;
+    {
+        for (seq, order_id, code, event, at, pass, pseudonym, creator, currency, total) in
+            reads::order_events_since(tx, orders_from)?
+        {
+            orders_to = seq;
+            let attendee = if attendee_may_sync(tx, &pass)? {
+                published_attendees.push(pseudonym.clone());
+                Some(pseudonym)
+            } else {
+                None
+            };
+            let lines = reads::order_lines(tx, order_id)?
+                .into_iter()
+                .map(
+                    |(kind, photo, price, creator, organiser)| crate::sync::manifest::OrderLine {
+                        kind,
+                        photo,
+                        price_minor: price,
+                        creator_minor: creator,
+                        organiser_minor: organiser,
+                    },
+                )
+                .collect();
+            records.push(Entry::Order {
+                code,
+                event,
+                attendee,
+                creator,
+                currency,
+                total_minor: total,
+                lines,
+                at,
+            });
+        }
+    }
     // Photos that may leave and have not (or were tombstoned and may again).
     let mut assets = Vec::new();
     let mut asset_ids = Vec::new();
@@ -305,6 +346,7 @@ pub fn cut(
     if records.is_empty() && assets.is_empty() {
         set_meta(tx, "consent_seq", &consent_to.to_string())?;
         set_meta(tx, "attendance_seq", &attendance_to.to_string())?;
+        set_meta(tx, "order_seq", &orders_to.to_string())?;
         return Ok(result);
     }
     let signer = identity::bundle_signer(data_dir)?;
@@ -432,6 +474,7 @@ pub fn cut(
     }
     set_meta(tx, "consent_seq", &consent_to.to_string())?;
     set_meta(tx, "attendance_seq", &attendance_to.to_string())?;
+    set_meta(tx, "order_seq", &orders_to.to_string())?;
     Ok(result)
 }
 

@@ -1,7 +1,8 @@
 //! The reads of sync that join across owners, to decide what a cut publishes. Every
 //! query here only reads; the tables it reads: `photos` (ingest), `creators`,
 //! `photo_attendees`, `attendees`, `attendee_erasures`, `consent_events`, `attendance`
-//! (consent), and sync's own `sync_photos`, `sync_attendees`.
+//! (consent), `delivery_order_events`, `delivery_orders`, `delivery_order_lines`
+//! (delivery), and sync's own `sync_photos`, `sync_attendees`.
 
 use rusqlite::Connection;
 
@@ -124,5 +125,47 @@ pub fn photos_to_publish(conn: &Connection) -> rusqlite::Result<Vec<PhotoRow>> {
          WHERE s.photo_id IS NULL OR s.tombstoned_in IS NOT NULL ORDER BY p.id",
     )?;
     let rows = stmt.query_map([], |r| PhotoRow::try_from(r))?;
+    rows.collect()
+}
+
+/// An order event: `(seq, order id, order code, event, at, pass id, pseudonym,
+/// creator name, currency, total in minor units)`.
+pub type OrderEventRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    i64,
+);
+
+/// Order events after sequence number `from`, in order.
+pub fn order_events_since(conn: &Connection, from: i64) -> rusqlite::Result<Vec<OrderEventRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT e.seq, o.id, o.code, e.event, e.at, o.attendee, o.pseudonym, c.name, o.currency, o.total_minor
+         FROM delivery_order_events e JOIN delivery_orders o ON o.id = e.order_id
+         JOIN creators c ON c.id = o.creator_id
+         WHERE e.seq > ?1 ORDER BY e.seq",
+    )?;
+    let rows = stmt.query_map([from], |r| OrderEventRow::try_from(r))?;
+    rows.collect()
+}
+
+/// An order line: `(kind, SHA-256 of the photo of a photo line, price, creator's
+/// share, organiser's share)`, in minor units.
+pub type OrderLineRow = (String, Option<String>, i64, i64, i64);
+
+/// The lines of order `order_id`, in order.
+pub fn order_lines(conn: &Connection, order_id: i64) -> rusqlite::Result<Vec<OrderLineRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.kind, p.sha256, l.price_minor, l.creator_minor, l.organiser_minor
+         FROM delivery_order_lines l LEFT JOIN photos p ON p.id = l.photo_id
+         WHERE l.order_id = ?1 ORDER BY l.line",
+    )?;
+    let rows = stmt.query_map([order_id], |r| OrderLineRow::try_from(r))?;
     rows.collect()
 }

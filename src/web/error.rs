@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::auth::AuthError;
 use crate::creators::CreatorError;
 use crate::db::StoreError;
+use crate::delivery::orders::OrderError;
 use crate::derivatives::FullPlanError;
 
 /// The error every handler returns. Each variant names its HTTP status; the body is
@@ -112,6 +113,19 @@ impl From<FullPlanError> for AppError {
             FullPlanError::Privacy(e) => AppError::Conflict(e.to_string()),
             FullPlanError::Io(e) => AppError::Internal(e.into()),
             FullPlanError::Store(e) => AppError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<OrderError> for AppError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::Empty | OrderError::NotYours(_) | OrderError::TooMany => {
+                AppError::BadRequest(e.to_string())
+            }
+            OrderError::NotFound => AppError::NotFound,
+            OrderError::State(_) => AppError::Conflict(e.to_string()),
+            OrderError::Sql(e) => e.into(),
         }
     }
 }

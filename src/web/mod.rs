@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod csrf;
+pub mod delivery;
 mod error;
 pub mod portal;
 pub mod previews;
@@ -149,13 +150,14 @@ pub fn app(state: AppState) -> Router {
     // they did not exist (authentication still applies to everyone else).
     let staff_only = || axum::middleware::from_fn_with_state(state.clone(), staff_network_only);
     let public = Router::new().route("/healthz", get(healthz));
-    let attendee = portal::router();
+    let attendee = portal::router().merge(delivery::attendee_router());
     let admin = admin::router()
         .merge(sync::router())
         .merge(portal::staff_router())
         .route_layer(staff_only());
     let vendor = previews::router()
         .merge(tagging::router())
+        .merge(delivery::staff_router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route
     // (a layer applied with `Router::layer` is cloned per route, so a plain

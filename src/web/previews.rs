@@ -2,8 +2,9 @@
 //! or WebP by `Accept`, strong ETags, 304, Range on the full download),
 //! `GET /uploads/{key}/preview` (the instant preview of an upload still arriving), and
 //! the admin's render state and stats. What is rendered, cached and counted is
-//! [`crate::derivatives`]'; this file decides who may see what ([`may_view`]) and
-//! speaks HTTP.
+//! [`crate::derivatives`]'; who may see what is [`crate::delivery::policy`], asked by
+//! every route here and by the attendee's copy of the photo route
+//! (`/portal/photos/...`, `web::delivery`); this file speaks HTTP.
 
 use std::sync::Arc;
 
@@ -14,33 +15,14 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::db::StoreError;
+use crate::delivery::policy::{self, Viewer};
 use crate::derivatives::{Derivative, RenderState};
 use crate::ingest::Photo;
 use crate::media::privacy::Piece;
 use crate::media::render::Format;
 use crate::web::admin::AdminSession;
+use crate::web::delivery::StaffViewer;
 use crate::web::{AppError, AppState};
-
-/// May this request see this derivative of any photo at all? Asked before the photo
-/// is looked up, so that a refusal reads the same for an id that exists and one that
-/// does not: ids are sequential, and a difference would let anyone count the photos
-/// (issue 13, "existence oracle"). Until the delivery work decides what attendees see,
-/// only an admin may.
-pub fn may_ask(admin: Option<&AdminSession>, _derivative: Derivative) -> bool {
-    admin.is_some()
-}
-
-/// May this request see this derivative of this photo? The one place that decides,
-/// after [`may_ask`]; a refusal here answers 404, as for a photo that does not exist.
-pub fn may_view(admin: Option<&AdminSession>, _photo: &Photo, _derivative: Derivative) -> bool {
-    admin.is_some()
-}
-
-/// May this request see the instant preview of an upload still arriving? Admin only,
-/// like [`may_view`] (no attendee knows an upload's key).
-pub fn may_view_upload(admin: Option<&AdminSession>, _key: &str) -> bool {
-    admin.is_some()
-}
 
 /// The preview routes.
 pub fn router() -> Router<AppState> {
@@ -145,17 +127,65 @@ async fn serve(
     State(state): State<AppState>,
     UrlPath((id, derivative)): UrlPath<(i64, String)>,
     headers: HeaderMap,
-    admin: Option<AdminSession>,
+    StaffViewer(viewer): StaffViewer,
 ) -> Result<Response, AppError> {
-    let derivative = Derivative::parse(&derivative).ok_or(AppError::NotFound)?;
+    serve_photo(&state, &viewer, id, &derivative, &headers).await
+}
+
+/// Serves `derivative` of photo `id` to `viewer`, as [`policy::may_view`] allows
+/// (without a link: links are `web::delivery`'s). A refusal after lookup answers 404,
+/// as for a photo that does not exist.
+pub async fn serve_photo(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+    derivative: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let derivative = Derivative::parse(derivative).ok_or(AppError::NotFound)?;
     // Permission before lookup: the same answer whether the id exists or not.
-    if !may_ask(admin.as_ref(), derivative) {
+    if !policy::may_ask(viewer, derivative, false) {
         return Err(AppError::Unauthorized);
     }
-    let photo = photo_by_id(&state, id).await?;
-    if !may_view(admin.as_ref(), &photo, derivative) {
+    let asking = viewer.clone();
+    let facts = state
+        .store
+        .read_sql(move |c| crate::delivery::reads::facts(c, &asking, id))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if !policy::may_view(viewer, &facts, derivative, false) {
         return Err(AppError::NotFound);
     }
+    let photo = photo_by_id(state, id).await?;
+    let mut response = serve_derivative(
+        state,
+        &photo,
+        derivative,
+        headers,
+        policy::may_see_instant(viewer),
+    )
+    .await?;
+    // An attendee's unwatermarked preview is theirs only while their order stands: not
+    // kept in the phone's cache past a cancellation.
+    if matches!(viewer, Viewer::Attendee(_)) && derivative == Derivative::Preview {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
+}
+
+/// Serves `derivative` of `photo`, already allowed: the full photo (Range) or a
+/// rendered derivative (JPEG or WebP by `Accept`, ETag, cache), with the instant
+/// preview standing in for one not rendered yet when `instant` allows.
+pub async fn serve_derivative(
+    state: &AppState,
+    photo: &Photo,
+    derivative: Derivative,
+    headers: &HeaderMap,
+    instant: bool,
+) -> Result<Response, AppError> {
+    let (state, photo, headers) = (state.clone(), photo.clone(), headers.clone());
     if derivative == Derivative::Full {
         return serve_full(&state, &photo, &headers).await;
     }
@@ -196,7 +226,7 @@ async fn serve(
     // one a power cut left empty or short is removed and rendered again.
     let path = previews.path(&photo.sha256, derivative, format);
     let stored = tokio::fs::try_exists(&path).await.unwrap_or(false);
-    if !stored && derivative != Derivative::Watermarked {
+    if !stored && instant && derivative != Derivative::Watermarked {
         // Not rendered yet: the upload's instant preview, if it had one, at once (not
         // cached by the client: the render replaces it), while the render goes on.
         if let Some(instant) = previews.instant_of_photo(photo.id) {
@@ -357,10 +387,26 @@ async fn serve_full(
 async fn serve_upload(
     State(state): State<AppState>,
     UrlPath(key): UrlPath<String>,
-    admin: Option<AdminSession>,
+    StaffViewer(viewer): StaffViewer,
 ) -> Result<Response, AppError> {
-    if !may_view_upload(admin.as_ref(), &key) {
+    if !policy::may_ask(&viewer, Derivative::Preview, false) {
         return Err(AppError::Unauthorized);
+    }
+    let uploader = {
+        let key = key.clone();
+        state
+            .store
+            .read_sql(move |c| crate::ingest::uploads::get(c, &key))
+            .await?
+            .map(|u| u.creator_id)
+    };
+    // An unknown key and one not the viewer's answer alike.
+    let allowed = match uploader {
+        Some(creator) => policy::may_view_upload(&viewer, creator),
+        None => viewer == Viewer::Admin,
+    };
+    if !allowed {
+        return Err(AppError::NotFound);
     }
     let bytes = state.previews.instant(&key).ok_or(AppError::NotFound)?;
     Ok(image_response(bytes, Format::Jpeg, "no-store"))

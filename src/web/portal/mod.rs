@@ -266,7 +266,10 @@ fn texts(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> &'static 
 }
 
 /// The attendee whose pass cookie this is, if it is a live pass.
-async fn current_attendee(state: &AppState, jar: &CookieJar) -> Result<Option<Attendee>, AppError> {
+pub(crate) async fn current_attendee(
+    state: &AppState,
+    jar: &CookieJar,
+) -> Result<Option<Attendee>, AppError> {
     let Some(id) = jar.get(PASS_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(None);
     };
@@ -280,11 +283,12 @@ async fn current_attendee(state: &AppState, jar: &CookieJar) -> Result<Option<At
 }
 
 /// The CSRF cookie, made if missing, and the token forms must carry.
-fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
+pub(crate) fn csrf(state: &AppState, jar: CookieJar, tls: bool) -> (CookieJar, String) {
     PORTAL_CSRF.issue(jar, tls, false, |v| state.portal.csrf_for(v))
 }
 
-fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
+/// Whether `given` is the CSRF token of this request's cookie.
+pub(crate) fn csrf_ok(state: &AppState, jar: &CookieJar, given: &str) -> bool {
     PORTAL_CSRF.check(jar, given, |v| state.portal.csrf_for(v))
 }
 
