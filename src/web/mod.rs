@@ -20,6 +20,7 @@ pub mod shell;
 pub mod sync;
 pub mod tagging;
 pub mod tus;
+pub mod vendor;
 
 pub use error::{AppError, AppJson};
 pub use server::{serve, ConnectionLimits, Listeners, TlsListener};

@@ -14,16 +14,15 @@
 //! tus): each sees and changes only their own photos; another creator's photo answers
 //! 404, as a missing one does. Codes are never echoed or logged.
 
-use axum::extract::{FromRequestParts, Path as UrlPath, Query, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use crate::creators::{self, Creator};
 use crate::delivery::reads::{self, TagRow};
 use crate::delivery::tagging::{self, TagError, Via};
+use crate::web::vendor::Vendor;
 use crate::web::{AppError, AppJson, AppState};
 
 /// The vendor API of tagging.
@@ -33,32 +32,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/vendor/photos/{id}/tags", post(api_tag))
         .route("/api/vendor/photos/{id}/tags/{attendee}", delete(api_untag))
         .route("/api/vendor/tags", get(api_list))
-}
-
-/// A creator, authenticated by their upload token (the bearer token tus takes). No
-/// header or an unknown token is 401.
-#[derive(Debug, Clone)]
-pub struct Vendor(pub Creator);
-
-impl FromRequestParts<AppState> for Vendor {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty() && t.len() <= 256)
-            .ok_or(AppError::Unauthorized)?;
-        let creator = state
-            .store
-            .read_sql(move |c| creators::by_upload_token(c, &token))
-            .await?
-            .ok_or(AppError::Unauthorized)?;
-        Ok(Vendor(creator))
-    }
 }
 
 impl From<TagError> for AppError {

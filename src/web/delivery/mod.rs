@@ -32,6 +32,7 @@ use crate::delivery::orders::{self, Order, Selection, State as OrderState};
 use crate::delivery::policy::Viewer;
 use crate::delivery::{self, reads};
 use crate::web::admin::AdminSession;
+use crate::web::vendor::{self, Vendor};
 use crate::web::{shell, AppError, AppJson, AppState, ClientAddr};
 use text::Words;
 
@@ -59,38 +60,16 @@ impl FromRequestParts<AppState> for StaffViewer {
 }
 
 /// The creator whose upload token (`vbu_...`) the request carries as a bearer token;
-/// 401 for an upload token that is no creator's.
+/// 401 for an upload token that is no creator's. Another bearer token (an admin's
+/// session) is not looked up here.
 async fn creator_of(parts: &Parts, state: &AppState) -> Result<Option<Creator>, AppError> {
-    let Some(token) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string())
-        .filter(|t| t.starts_with("vbu_"))
-    else {
+    let Some(token) = vendor::bearer(parts).filter(|t| t.starts_with("vbu_")) else {
         return Ok(None);
     };
-    let creator = state
-        .store
-        .read(move |c| creators::by_upload_token(c, &token).map_err(StoreError::from))
+    let creator = vendor::creator_by_token(state, token)
         .await?
         .ok_or(AppError::Unauthorized)?;
     Ok(Some(creator))
-}
-
-/// A vendor API request: the creator whose upload token it carries (401 otherwise).
-pub struct Vendor(pub Creator);
-
-impl FromRequestParts<AppState> for Vendor {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        creator_of(parts, state)
-            .await?
-            .map(Vendor)
-            .ok_or(AppError::Unauthorized)
-    }
 }
 
 /// The attendee routes (merged with the portal's, open to the attendee network).

@@ -55,7 +55,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tower::ServiceExt;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::creators::{self, Creator};
+use crate::creators::Creator;
 use crate::db::StoreError;
 use crate::ingest::uploads::{self, Upload};
 use crate::ingest::{Incoming, Source, SPACE_CHECK_BYTES};
@@ -170,16 +170,8 @@ impl FromRequestParts<AppState> for Uploader {
         {
             return Err(TusError::Version);
         }
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| t.trim().to_string())
-            .ok_or(TusError::Unauthorized)?;
-        let creator = state
-            .store
-            .read(move |c| creators::by_upload_token(c, &token).map_err(StoreError::from))
+        let token = crate::web::vendor::bearer(parts).ok_or(TusError::Unauthorized)?;
+        let creator = crate::web::vendor::creator_by_token(state, token)
             .await?
             .ok_or(TusError::Unauthorized)?;
         Ok(Uploader(creator))
