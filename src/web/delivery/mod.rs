@@ -777,22 +777,10 @@ async fn link_photo(
         ) => d,
         _ => return Err(AppError::NotFound),
     };
-    if let Err(why) = open_link(&state, &token, Some(photo_id)).await? {
-        return Ok(refused(w, why));
-    }
-    let photo = state
-        .store
-        .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    // The policy, asked like every other route: a valid link of this photo's order.
-    let facts = crate::delivery::policy::PhotoFacts {
-        creator_id: photo.creator_id,
-        ..Default::default()
+    let photo = match checked_link_photo(&state, &token, photo_id, derivative).await? {
+        Ok((_, photo)) => photo,
+        Err(why) => return Ok(refused(w, why)),
     };
-    if !crate::delivery::policy::may_view(&Viewer::Anonymous, &facts, derivative, true) {
-        return Err(AppError::NotFound);
-    }
     let mut response =
         crate::web::previews::serve_derivative(&state, &photo, derivative, &headers, false).await?;
     response.headers_mut().insert(
@@ -800,6 +788,36 @@ async fn link_photo(
         header::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// A photo of a link's order, for a route serving `derivative` through the link: the
+/// link checked (an attempt it refuses is recorded), the photo looked up, and the
+/// policy asked like on every other route (a valid link of this photo's order).
+/// `Ok(Err(why))` is a refusal to show as a page; 404 when the photo is gone or the
+/// policy says no.
+async fn checked_link_photo(
+    state: &AppState,
+    token: &str,
+    photo_id: i64,
+    derivative: crate::derivatives::Derivative,
+) -> Result<Result<(links::Link, crate::ingest::Photo), Refusal>, AppError> {
+    let (link, _) = match open_link(state, token, Some(photo_id)).await? {
+        Ok(v) => v,
+        Err(why) => return Ok(Err(why)),
+    };
+    let photo = state
+        .store
+        .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let facts = crate::delivery::policy::PhotoFacts {
+        creator_id: photo.creator_id,
+        ..Default::default()
+    };
+    if !crate::delivery::policy::may_view(&Viewer::Anonymous, &facts, derivative, true) {
+        return Err(AppError::NotFound);
+    }
+    Ok(Ok((link, photo)))
 }
 
 /// `GET /portal/d/{token}/{photo}`: the full photo, as itself (`Content-Disposition:
@@ -811,27 +829,17 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let w = words(&state, &headers, q.lang.as_deref());
-    let (link, _) = match open_link(&state, &token, Some(photo_id)).await? {
+    let (link, photo) = match checked_link_photo(
+        &state,
+        &token,
+        photo_id,
+        crate::derivatives::Derivative::Full,
+    )
+    .await?
+    {
         Ok(v) => v,
         Err(why) => return Ok(refused(w, why)),
     };
-    let photo = state
-        .store
-        .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let facts = crate::delivery::policy::PhotoFacts {
-        creator_id: photo.creator_id,
-        ..Default::default()
-    };
-    if !crate::delivery::policy::may_view(
-        &Viewer::Anonymous,
-        &facts,
-        crate::derivatives::Derivative::Full,
-        true,
-    ) {
-        return Err(AppError::NotFound);
-    }
     let bytes = state.previews.full_plan(&photo).await?.len();
     let spent = state
         .store
