@@ -60,6 +60,7 @@ fn entries(files: Vec<PathBuf>) -> std::io::Result<Vec<Entry>> {
                 len: meta.len(),
                 modified_unix: modified.as_secs() as i64,
                 path,
+                plan: None,
             })
         })
         .collect()

@@ -965,6 +965,50 @@ async fn a_confirmed_order_downloads_through_its_counted_signed_link() {
 }
 
 #[tokio::test]
+async fn a_link_issued_before_a_key_rotation_still_delivers_after_it() {
+    let w = world().await;
+    let (order, link) = confirmed(&w).await;
+    let one = format!("{link}/{}", w.mine);
+    let (vendor, mine) = (w.vendor.clone(), w.mine);
+    // `venuebox keys rotate` beside the service, then a reboot: the box signs with the
+    // new key from now on, and the old key is destroyed.
+    let data_dir = w.b.data_dir();
+    let before = w.b.state.vault.key_id();
+    tokio::task::spawn_blocking(move || venuebox::identity::rotate(&data_dir, 0))
+        .await
+        .unwrap()
+        .expect("rotate");
+    let b = w.b.restart().await;
+    assert_ne!(b.state.vault.key_id(), before, "the rotation took effect");
+    // The old link is still this box's: checked against the key chain.
+    let (status, page) = get(&phone(30), &b, &link).await;
+    assert_eq!((status, refusal(&page)), (200, None), "{page}");
+    assert_eq!(get(&phone(30), &b, &one).await.0, 200);
+    // A link issued now is signed by the new key, and works too.
+    let r = phone(1)
+        .post(b.url(&format!("/api/vendor/orders/{order}/reissue")))
+        .bearer_auth(&vendor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let fresh = link_path(&r.json().await.unwrap());
+    let (payload, _) = fresh
+        .trim_start_matches("/portal/d/")
+        .split_once('.')
+        .unwrap();
+    use base64::Engine;
+    let claims: venuebox::delivery::links::Claims = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims.key, b.state.vault.key_id());
+    assert_eq!(get(&phone(30), &b, &format!("{fresh}/{mine}")).await.0, 200);
+}
+
+#[tokio::test]
 async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
     use base64::Engine;
     let w = world().await;

@@ -36,6 +36,7 @@ fn entry(name: impl Into<String>, path: &Path) -> Entry {
         path: path.to_path_buf(),
         len: std::fs::metadata(path).unwrap().len(),
         modified_unix: 1_796_049_993,
+        plan: None,
     }
 }
 

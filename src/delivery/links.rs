@@ -232,10 +232,37 @@ pub fn check(
     claims: &Claims,
     at: i64,
 ) -> rusqlite::Result<Result<Link, Refusal>> {
+    let (link, code) = match standing(conn, claims.link)? {
+        Ok(v) => v,
+        Err(why) => return Ok(Err(why)),
+    };
+    if code != claims.order || link.expires_at != claims.exp {
+        return Ok(Err(Refusal::Tampered));
+    }
+    if at >= link.expires_at {
+        return Ok(Err(Refusal::Expired));
+    }
+    if link.uses >= link.uses_allowed {
+        return Ok(Err(Refusal::UsedUp));
+    }
+    Ok(Ok(link))
+}
+
+/// Whether link `id` still delivers what a download already under way (a ZIP, file by
+/// file) has paid its use for: not revoked, its order still confirmed (paid or free),
+/// its attendee not erased. Expiry and uses are not asked again: they were checked,
+/// and the use spent, when the download began.
+pub fn still_delivers(conn: &Connection, id: i64) -> rusqlite::Result<Result<(), Refusal>> {
+    Ok(standing(conn, id)?.map(|_| ()))
+}
+
+/// Link `id` and its order's code, when the link is known, not revoked, its order
+/// confirmed and its attendee still there.
+fn standing(conn: &Connection, id: i64) -> rusqlite::Result<Result<(Link, String), Refusal>> {
     let Some(link) = conn
         .query_row(
             &format!("SELECT {LINK_COLUMNS} FROM delivery_links WHERE id = ?1"),
-            [claims.link],
+            [id],
             row_to_link,
         )
         .optional()?
@@ -253,31 +280,23 @@ pub fn check(
     let Some((code, state, attendee)) = order else {
         return Ok(Err(Refusal::Revoked));
     };
-    if code != claims.order || link.expires_at != claims.exp {
-        return Ok(Err(Refusal::Tampered));
-    }
     if link.revoked_at.is_some() || !matches!(state.as_str(), "paid" | "free") {
         return Ok(Err(Refusal::Revoked));
     }
     if crate::consent::attendee(conn, &attendee)?.is_none() {
         return Ok(Err(Refusal::Withdrawn));
     }
-    if at >= link.expires_at {
-        return Ok(Err(Refusal::Expired));
-    }
-    if link.uses >= link.uses_allowed {
-        return Ok(Err(Refusal::UsedUp));
-    }
-    Ok(Ok(link))
+    Ok(Ok((link, code)))
 }
 
-/// Spends one use of link `id` for a download of `photo_id` of `bytes` bytes, and
-/// records it; `false` (and a `used_up` record) when none is left. One statement
-/// decides, so concurrent downloads of the last use give exactly one `true`.
+/// Spends one use of link `id` for a download of `photo_id` (`None`: the order's ZIP)
+/// of `bytes` bytes, and records it; `false` (and a `used_up` record) when none is
+/// left. One statement decides, so concurrent downloads of the last use give exactly
+/// one `true`.
 pub fn spend(
     conn: &Connection,
     id: i64,
-    photo_id: i64,
+    photo_id: Option<i64>,
     bytes: u64,
     at: i64,
 ) -> rusqlite::Result<bool> {
@@ -289,7 +308,7 @@ pub fn spend(
     record(
         conn,
         Some(id),
-        Some(photo_id),
+        photo_id,
         if spent { bytes } else { 0 },
         if spent {
             "ok"

@@ -12,8 +12,13 @@
 //! archive length up front (so the route can send `Content-Length`), and the pull-driven
 //! stream with the per-file check.
 //!
+//! An entry is a file as it is, or (what the download route uses) a photo's full
+//! derivative: its `media::privacy` plan applied to the stored original, so each file in
+//! the ZIP is byte for byte what the photo's own download serves, metadata scrubbed.
+//!
 //! Memory is O(chunk), not O(archive): one [`CHUNK`]-sized read buffer and the bytes of
-//! at most one chunk plus headers in flight, whatever the number or size of the files.
+//! at most one chunk plus headers in flight, whatever the number or size of the files
+//! (plus the plans' rewritten metadata, which the caller holds: a few KiB a photo).
 //!
 //! The ZIP64 format is used for every entry (a ZIP64 extra field in each header, 8-byte
 //! sizes in each data descriptor, the ZIP64 end records), whatever the sizes: it is
@@ -35,7 +40,9 @@ use async_zip::{Compression, ZipDateTime, ZipDateTimeBuilder, ZipEntryBuilder};
 use bytes::{Bytes, BytesMut};
 use futures_lite::io::{AsyncWrite, AsyncWriteExt};
 use futures_util::Stream;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::media::privacy::{FullPlan, Piece};
 
 /// Bytes read from a photo file at a time, and so about the most the stream holds at
 /// once (one read buffer, plus one chunk on its way to the client).
@@ -61,6 +68,62 @@ pub struct Entry {
     /// Last modification, seconds since the Unix epoch (UTC); written as the entry's
     /// MS-DOS date and time in UTC, clamped to the years that format holds (1980–2107).
     pub modified_unix: i64,
+    /// `None`: the entry is the file's bytes as they are. `Some`: the entry is this
+    /// plan applied to the file (`media::privacy`'s full derivative: rewritten
+    /// metadata from memory, the image data read from the file as it goes), and
+    /// [`Entry::len`] is the plan's length.
+    pub plan: Option<Arc<FullPlan>>,
+}
+
+impl Entry {
+    /// The file at `path` as it is, `len` bytes long.
+    pub fn file(name: impl Into<String>, path: PathBuf, len: u64, modified_unix: i64) -> Entry {
+        Entry {
+            name: name.into(),
+            path,
+            len,
+            modified_unix,
+            plan: None,
+        }
+    }
+
+    /// `plan` applied to the file at `path` (the stored original it was made from):
+    /// what a photo's full download serves, so the ZIP holds the same bytes.
+    pub fn planned(
+        name: impl Into<String>,
+        path: PathBuf,
+        plan: Arc<FullPlan>,
+        modified_unix: i64,
+    ) -> Entry {
+        Entry {
+            name: name.into(),
+            path,
+            len: plan.len(),
+            modified_unix,
+            plan: Some(plan),
+        }
+    }
+
+    /// The pieces the entry's bytes are made of, in order.
+    fn pieces(&self) -> Vec<Piece> {
+        match &self.plan {
+            Some(plan) => plan.pieces.clone(),
+            None => vec![Piece::Original(0..self.len)],
+        }
+    }
+
+    /// The least length the file must have: its whole length for a plain file, the end
+    /// of the last range a plan reads from it.
+    fn file_len_needed(&self) -> u64 {
+        self.pieces()
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Original(r) => Some(r.end),
+                Piece::Bytes(_) => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Why a stream ended early. The stream yields it inside an [`io::Error`]
@@ -292,10 +355,15 @@ impl Archive {
                 }
                 let mut file = tokio::fs::File::open(&entry.path).await?;
                 let on_disk = file.metadata().await?.len();
-                if on_disk != entry.len {
+                let needed = entry.file_len_needed();
+                let fits = match entry.plan {
+                    None => on_disk == entry.len,
+                    Some(_) => on_disk >= needed,
+                };
+                if !fits {
                     Err(ZipError::LengthChanged {
                         name: entry.name.clone(),
-                        expected: entry.len,
+                        expected: needed,
                         found: on_disk,
                     })?;
                 }
@@ -305,20 +373,34 @@ impl Archive {
                     .unix_permissions(0o100644);
                 let mut writer = zip.write_entry_stream(header).await.map_err(ZipError::from)?;
                 yield spool.take();
-                let mut left = entry.len;
-                while left > 0 {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = file.read(&mut buf[..want]).await?;
-                    if n == 0 {
-                        Err(ZipError::LengthChanged {
-                            name: entry.name.clone(),
-                            expected: entry.len,
-                            found: entry.len - left,
-                        })?;
+                let mut written = 0u64;
+                for piece in entry.pieces() {
+                    let range = match piece {
+                        Piece::Bytes(bytes) => {
+                            writer.write_all(&bytes).await?;
+                            written += bytes.len() as u64;
+                            yield spool.take();
+                            continue;
+                        }
+                        Piece::Original(range) => range,
+                    };
+                    file.seek(io::SeekFrom::Start(range.start)).await?;
+                    let mut left = range.end - range.start;
+                    while left > 0 {
+                        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                        let n = file.read(&mut buf[..want]).await?;
+                        if n == 0 {
+                            Err(ZipError::LengthChanged {
+                                name: entry.name.clone(),
+                                expected: entry.len,
+                                found: written,
+                            })?;
+                        }
+                        writer.write_all(&buf[..n]).await?;
+                        left -= n as u64;
+                        written += n as u64;
+                        yield spool.take();
                     }
-                    writer.write_all(&buf[..n]).await?;
-                    left -= n as u64;
-                    yield spool.take();
                 }
                 writer.close().await.map_err(ZipError::from)?;
                 // The data descriptor now, not with the next header: an entry whose
@@ -444,6 +526,7 @@ mod tests {
             path: PathBuf::new(),
             len: 0,
             modified_unix: 0,
+            plan: None,
         };
         let archive = Archive::new(vec![
             entry("x.jpg"),

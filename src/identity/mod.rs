@@ -493,6 +493,23 @@ pub fn verify_chain(records: &[KeyRecord]) -> Result<Vec<ChainKey>, (u64, String
     Ok(keys)
 }
 
+/// Every public key this box has signed with, from its chain
+/// (`<data_dir>/keys/chain.json`, verified with [`verify_chain`]), genesis first; empty
+/// while the box has no chain yet (it starts with the first bundle). A download link
+/// signed before a `keys rotate` stays verifiable by the key that signed it.
+/// Errors: the chain cannot be read ([`VaultError::Io`]) or is damaged or does not
+/// verify ([`VaultError::Damaged`]).
+pub fn chain_keys(data_dir: &Path) -> Result<Vec<ChainKey>, VaultError> {
+    let dir = crate::files::layout::keys(data_dir);
+    let Some(records) = read_chain(&dir)? else {
+        return Ok(Vec::new());
+    };
+    verify_chain(&records).map_err(|(i, why)| VaultError::Damaged {
+        path: chain_path(&dir),
+        reason: format!("statement {i}: {why}"),
+    })
+}
+
 /// The key of a verified chain that may sign bundle `sequence`.
 pub fn key_for_bundle(chain: &[ChainKey], sequence: u64) -> Option<&ChainKey> {
     chain.iter().rev().find(|k| k.from_bundle <= sequence)

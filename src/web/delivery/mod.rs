@@ -80,6 +80,7 @@ pub fn attendee_router() -> Router<AppState> {
         .route("/portal/photos/{id}/{derivative}", get(attendee_photo))
         .route("/portal/orders", get(page_orders).post(submit_order))
         .route("/portal/d/{token}", get(page_link))
+        .route("/portal/d/{token}/zip", get(download_zip))
         .route("/portal/d/{token}/{photo}", get(download))
         .route("/portal/d/{token}/{photo}/{derivative}", get(link_photo))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
@@ -699,6 +700,26 @@ fn refused(w: &Words, why: Refusal) -> Response {
     r
 }
 
+/// The keys a link of this box may be signed by: the key in use and every key of the
+/// box's chain, so links issued before a `keys rotate` keep working until they expire.
+/// A chain that cannot be read leaves the key in use alone (and is logged).
+fn link_keys(state: &AppState) -> Vec<(String, ed25519_dalek::VerifyingKey)> {
+    let current = state.vault.key_id();
+    let mut keys = vec![(current.clone(), state.vault.verifying_key())];
+    match crate::identity::chain_keys(&state.config.storage.data_dir) {
+        Ok(chain) => keys.extend(
+            chain
+                .into_iter()
+                .filter(|k| k.key_id != current)
+                .map(|k| (k.key_id, k.key)),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "the key chain could not be read: links are checked against the key in use only")
+        }
+    }
+    keys
+}
+
 /// Verifies `token` (signature, this box's key, the box's record) at `at`; a refusal
 /// is recorded as a failed delivery.
 async fn open_link(
@@ -706,7 +727,7 @@ async fn open_link(
     token: &str,
     photo: Option<i64>,
 ) -> Result<Result<(links::Link, Order), Refusal>, AppError> {
-    let keys = vec![(state.vault.key_id(), state.vault.verifying_key())];
+    let keys = link_keys(state);
     let token = token.to_string();
     state
         .store
@@ -747,6 +768,10 @@ async fn page_link(
     let until = utc(link.expires_at);
     let body = html! {
         p { code { (order.code) } " · " (link.uses_allowed - link.uses) " " (w.uses_left) " · " (w.valid_until) " " (until) }
+        @if order.photos.len() > 1 {
+            p { a.zip href={ "/portal/d/" (token) "/zip" } download { (w.download_all) " (" (order.photos.len()) " " (w.photos) ")" } }
+        }
+        p.small { (w.uses_explained) }
         ul.g {
             @for p in &order.photos {
                 li {
@@ -843,7 +868,7 @@ async fn download(
     let bytes = state.previews.full_plan(&photo).await?.len();
     let spent = state
         .store
-        .write_sql(move |tx| links::spend(tx, link.id, photo_id, bytes, crate::clock::now()))
+        .write_sql(move |tx| links::spend(tx, link.id, Some(photo_id), bytes, crate::clock::now()))
         .await?;
     if !spent {
         return Ok(refused(w, Refusal::UsedUp));
@@ -864,4 +889,135 @@ async fn download(
         header::HeaderValue::from_static("no-store"),
     );
     Ok(response)
+}
+
+/// `GET /portal/d/{token}/zip`: every photo of the link's order in one ZIP (STORE,
+/// ZIP64), each entry byte for byte the photo's own download (metadata scrubbed),
+/// streamed as it is written with its exact `Content-Length`, spending one use for
+/// the whole archive. Before each file the link is asked again
+/// ([`links::still_delivers`]: revoked, order cancelled, attendee erased) along with
+/// the view policy; a refusal mid-way cuts the archive short (no central directory,
+/// so no unzip tool takes it for whole) and is recorded. A photo of the order that is
+/// gone from the box is left out. Ranges are not offered (`Accept-Ranges: none`): a
+/// retry is a new download.
+async fn download_zip(
+    State(state): State<AppState>,
+    UrlPath(token): UrlPath<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    use crate::delivery::zip::{entry_name, Archive, Entry};
+    let w = words(&state, &headers, q.lang.as_deref());
+    let (link, order) = match open_link(&state, &token, None).await? {
+        Ok(v) => v,
+        Err(why) => return Ok(refused(w, why)),
+    };
+    let event = match state.config.event.name.trim() {
+        "" => "venuebox",
+        name => name,
+    };
+    let mut entries = Vec::with_capacity(order.photos.len());
+    let mut ids = Vec::with_capacity(order.photos.len());
+    for &photo_id in &order.photos {
+        let Some(photo) = state
+            .store
+            .read(move |c| crate::ingest::photo_by_id(c, photo_id).map_err(StoreError::from))
+            .await?
+        else {
+            continue;
+        };
+        let facts = crate::delivery::policy::PhotoFacts {
+            creator_id: photo.creator_id,
+            ..Default::default()
+        };
+        let full = crate::derivatives::Derivative::Full;
+        if !crate::delivery::policy::may_view(&Viewer::Anonymous, &facts, full, true) {
+            continue;
+        }
+        let plan = state.previews.full_plan(&photo).await?;
+        let name = entry_name(event, photo.id, plan.ext);
+        let path = state.previews.source(&photo.sha256);
+        entries.push(Entry::planned(name, path, plan, photo.received_at));
+        ids.push(photo.id);
+    }
+    if entries.is_empty() {
+        return Err(AppError::NotFound);
+    }
+    let archive = Archive::new(entries);
+    let len = archive.len();
+    let link_id = link.id;
+    let spent = state
+        .store
+        .write_sql(move |tx| links::spend(tx, link_id, None, len, crate::clock::now()))
+        .await?;
+    if !spent {
+        return Ok(refused(w, Refusal::UsedUp));
+    }
+    let store = state.store.clone();
+    let mut next = ids.into_iter();
+    let body = archive.stream(move |_entry: &Entry| {
+        let store = store.clone();
+        let photo = next.next();
+        async move {
+            let verdict = store
+                .write_sql(move |tx| {
+                    let verdict = links::still_delivers(tx, link_id)?;
+                    if let Err(why) = verdict {
+                        links::record(tx, Some(link_id), photo, 0, why.as_str())?;
+                    }
+                    Ok(verdict)
+                })
+                .await;
+            match verdict {
+                Ok(Ok(())) => true,
+                Ok(Err(why)) => {
+                    tracing::info!(link = link_id, refusal = why.as_str(), "a ZIP download was cut short");
+                    false
+                }
+                Err(e) => {
+                    tracing::warn!(link = link_id, error = %e, "a ZIP download was cut short: the link could not be checked");
+                    false
+                }
+            }
+        }
+    });
+    let file_name = crate::delivery::zip::safe_name(&format!("{event}-{}.zip", order.code));
+    let mut response = Response::new(axum::body::Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/zip"),
+    );
+    h.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        header::ACCEPT_RANGES,
+        header::HeaderValue::from_static("none"),
+    );
+    h.insert(header::CONTENT_DISPOSITION, content_disposition(&file_name));
+    Ok(response)
+}
+
+/// `attachment` with `file_name`: an ASCII `filename` (non-ASCII as `_`, quotes and
+/// backslashes too) and the exact name as RFC 8187 `filename*` (RFC 6266, section 4.3).
+fn content_disposition(file_name: &str) -> header::HeaderValue {
+    let ascii: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded =
+        percent_encoding::utf8_percent_encode(file_name, percent_encoding::NON_ALPHANUMERIC);
+    header::HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| header::HeaderValue::from_static("attachment"))
 }

@@ -48,6 +48,10 @@ pub struct Words {
     pub link_title: &'static str,
     /// Link text of one photo's download.
     pub download: &'static str,
+    /// Link text of the whole order as one ZIP file, before its size.
+    pub download_all: &'static str,
+    /// What one download is, under the list: each photo, or the ZIP, spends one.
+    pub uses_explained: &'static str,
     /// "downloads left", after a number.
     pub uses_left: &'static str,
     /// "valid until", before a UTC time.
@@ -90,6 +94,8 @@ pub static EN: Words = Words {
     photos: "photos",
     link_title: "Your photos",
     download: "Download",
+    download_all: "Download all as one ZIP file",
+    uses_explained: "Each photo you download, or the ZIP file of all of them, uses one download.",
     uses_left: "downloads left",
     valid_until: "valid until",
     your_link: "Download your photos",
@@ -128,6 +134,8 @@ pub static DE: Words = Words {
     photos: "Fotos",
     link_title: "Ihre Fotos",
     download: "Herunterladen",
+    download_all: "Alle als eine ZIP-Datei herunterladen",
+    uses_explained: "Jedes heruntergeladene Foto, oder die ZIP-Datei mit allen, verbraucht einen Download.",
     uses_left: "Downloads übrig",
     valid_until: "gültig bis",
     your_link: "Ihre Fotos herunterladen",
