@@ -9,7 +9,8 @@
 //!
 //! - Delivery (tests/browser/delivery.mjs) at 390x844 and 1280x800: consent, the
 //!   gallery, my photos, an order, the vendor's confirmation through the API, the
-//!   progressive reveal and the download of one photo through the link. Screenshots
+//!   progressive reveal and the download of one photo, then of the order's ZIP, through
+//!   the link. Screenshots
 //!   in target/test-artifacts/delivery/.
 //!
 //! Afterwards the database must hold exactly what the browser did.
@@ -126,8 +127,17 @@ async fn delivery_journey_in_headless_chromium() {
     let b = TestBox::start().await;
     let admin = b.admin_token().await;
     let (_, vendor) = b.creator("Studio Nord").await;
-    let bytes = std::fs::read(common::testdata().join("photos/kodak-dc280_DCP_4394.JPG")).unwrap();
-    let photo = b.tus_upload(&vendor, &bytes).await;
+    let mut photos = Vec::new();
+    for name in ["kodak-dc280_DCP_4394.JPG", "polaroid-pdc640m_POL_0132.JPG"] {
+        let bytes = std::fs::read(common::testdata().join("photos").join(name)).unwrap();
+        photos.push(b.tus_upload(&vendor, &bytes).await);
+    }
+    let photo = photos[0];
+    let photo_list = photos
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let shots = root.join("target/test-artifacts/delivery");
     let _ = std::fs::remove_dir_all(&shots);
     let port = b.http.port().to_string();
@@ -137,13 +147,7 @@ async fn delivery_journey_in_headless_chromium() {
         move || {
             Command::new("node")
                 .arg("delivery.mjs")
-                .args([
-                    &port,
-                    shots.to_str().unwrap(),
-                    &admin,
-                    &vendor,
-                    &photo.to_string(),
-                ])
+                .args([&port, shots.to_str().unwrap(), &admin, &vendor, &photo_list])
                 .current_dir(&script_dir)
                 .output()
                 .expect("node must be installed (tests/run.sh)")
@@ -179,7 +183,44 @@ async fn delivery_journey_in_headless_chromium() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(&saved).unwrap(), full.to_vec());
-    // One order, paid; one download, recorded.
+    // The ZIP the browser saved passes `unzip -t` and holds both full photos.
+    let zip = shots.join(seen["zipname"].as_str().unwrap());
+    let test = Command::new("unzip")
+        .args(["-t", "-qq"])
+        .arg(&zip)
+        .output()
+        .expect("unzip is installed (tests/run.sh)");
+    assert!(test.status.success(), "unzip -t: {test:?}");
+    let listed = Command::new("unzip").arg("-Z1").arg(&zip).output().unwrap();
+    let names: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(names.len(), photos.len(), "{names:?}");
+    for (name, id) in names.iter().zip(&photos) {
+        assert!(name.ends_with(&format!("-{id}.jpg")), "{name}");
+        let full = reqwest::Client::new()
+            .get(b.url(&format!("/photos/{id}/full")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let entry = Command::new("unzip")
+            .arg("-p")
+            .arg(&zip)
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(
+            entry.stdout == full.to_vec(),
+            "{name} is not photo {id}'s full download"
+        );
+    }
+    // One order, paid; two downloads (the photo, the ZIP), recorded.
     let rows: (String, i64) = b
         .state
         .store
@@ -193,7 +234,7 @@ async fn delivery_journey_in_headless_chromium() {
         })
         .await
         .unwrap();
-    assert_eq!(rows, ("paid".to_string(), 1));
+    assert_eq!(rows, ("paid".to_string(), 2));
     b.stop().await;
 }
 

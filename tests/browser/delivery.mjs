@@ -1,9 +1,10 @@
 // Delivery in a real browser (issue 14): Debian's headless Chromium, driven by
 // playwright-core, at a phone's 390x844 and a laptop's 1280x800. portal -> consent ->
 // gallery -> my photos -> claim -> (the vendor confirms through the API) -> the
-// progressive reveal -> the download of one photo through the link.
+// progressive reveal -> the download of one photo, then of the whole order as one ZIP,
+// through the link.
 //
-//   node delivery.mjs <box port> <screenshot dir> <admin token> <vendor token> <photo id>
+//   node delivery.mjs <box port> <screenshot dir> <admin token> <vendor token> <photo id>,<photo id>...
 //
 // Prints one JSON line with what it saw; exits non-zero on any failed expectation.
 // tests/browser.rs runs it and checks the database afterwards.
@@ -11,7 +12,9 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [port, shots, admin, vendor, photo] = process.argv.slice(2);
+const [port, shots, admin, vendor, photoList] = process.argv.slice(2);
+const photos = photoList.split(',');
+const photo = photos[0];
 mkdirSync(shots, { recursive: true });
 const box = `http://127.0.0.1:${port}`;
 const fail = (msg) => { console.error(`delivery.mjs: ${msg}`); process.exit(1); };
@@ -54,9 +57,11 @@ try {
   expect(new URL(page.url()).pathname === '/portal/pass', `after consent: ${page.url()}`);
   const pass = (await page.textContent('code')).trim();
 
-  // The photographer tags the photo to this pass (the admin API).
-  const tagged = await api('PUT', `/api/admin/photos/${photo}/attendees`, admin, { passes: [pass] });
-  expect(tagged.status === 204, `tagging: ${tagged.status}`);
+  // The photographer tags the photos to this pass (the admin API).
+  for (const p of photos) {
+    const tagged = await api('PUT', `/api/admin/photos/${p}/attendees`, admin, { passes: [pass] });
+    expect(tagged.status === 204, `tagging ${p}: ${tagged.status}`);
+  }
   // And marks it public: with the only tagged attendee consenting, it is in the gallery.
   const marked = await api('PUT', `/api/vendor/photos/${photo}/public`, vendor, { public: true });
   expect(marked.status === 200, `public mark: ${marked.status}`);
@@ -76,7 +81,7 @@ try {
   await page.goto(`${box}/portal/mine`);
   expect(await page.isVisible(`a[href="/portal/photos/${photo}/watermarked"]`), 'watermarked before paying');
   await shot('2-mine');
-  await page.check(`input[name=photo][value="${photo}"]`);
+  for (const p of photos) await page.check(`input[name=photo][value="${p}"]`);
   await page.click('button:not([name])');
   expect(new URL(page.url()).pathname === '/portal/orders', `after ordering: ${page.url()}`);
   seen.code = (await page.textContent('h2 code')).trim();
@@ -110,6 +115,15 @@ try {
   await download.saveAs(saved);
   seen.downloadBytes = statSync(saved).size;
   expect(seen.downloadBytes > 1000, `downloaded ${seen.downloadBytes} bytes`);
+  // The whole order as one ZIP file.
+  const [zip] = await Promise.all([
+    page.waitForEvent('download'),
+    page.click('a[href$="/zip"]'),
+  ]);
+  seen.zipname = zip.suggestedFilename();
+  expect(seen.zipname.endsWith('.zip'), `zip file name: ${seen.zipname}`);
+  await zip.saveAs(join(shots, seen.zipname));
+  expect((await zip.failure()) === null, `zip download failed: ${await zip.failure()}`);
   expect(external.length === 0, `pages loaded something from elsewhere: ${external}`);
   seen.ok = true;
 } finally {
