@@ -1099,6 +1099,16 @@ async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
             .await
             .unwrap();
     let csrf = hidden(&page, "csrf");
+    let pass_ids: Vec<String> = b
+        .state
+        .store
+        .read_sql(|c| {
+            let mut s = c.prepare("SELECT id FROM attendees")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap();
     let r =
         w.a.post(b.url("/portal/me/delete"))
             .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
@@ -1108,6 +1118,37 @@ async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
     assert_eq!(r.status(), 200);
     let (status, page) = get(&phone(31), b, &format!("{live}/{}", w.mine)).await;
     assert_eq!((status, refusal(&page)), (410, Some("withdrawn")));
+    // Their orders no longer hold their pass id (a bearer secret), only the pseudonym.
+    let remaining: Vec<String> = b
+        .state
+        .store
+        .read_sql(|c| {
+            let mut s = c.prepare("SELECT id FROM attendees")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap();
+    let erased: Vec<&String> = pass_ids.iter().filter(|p| !remaining.contains(p)).collect();
+    assert_eq!(erased.len(), 1, "one attendee erased");
+    let kept: i64 = {
+        let pass = erased[0].clone();
+        b.state
+            .store
+            .read_sql(move |c| {
+                c.query_row(
+                    "SELECT count(*) FROM delivery_orders WHERE attendee = ?1",
+                    [pass],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        kept, 0,
+        "an erased attendee's pass id stayed on their orders"
+    );
     // Every refusal is a failed delivery in the record, and in the admin's figures.
     let figures: serde_json::Value = phone(1)
         .get(b.url("/api/admin/downloads"))

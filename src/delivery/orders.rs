@@ -347,6 +347,23 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Order>> {
     order.map(|o| with_details(conn, o)).transpose()
 }
 
+/// An attendee erased their records (`consent::erase`): their orders keep their
+/// pseudonym (the vendor's books and the synced bundles name orders by it) but lose
+/// the pass id, which becomes the same `erased:<pseudonym>` marker that erasure leaves
+/// on tags, so no order can be found by, or lead back to, the pass any more, and its
+/// links answer "withdrawn". Call in the erasure's transaction. Returns the orders
+/// changed.
+pub fn forget_attendee(
+    conn: &Connection,
+    pass_id: &str,
+    pseudonym: &str,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE delivery_orders SET attendee = 'erased:' || ?2 WHERE attendee = ?1",
+        params![pass_id, pseudonym],
+    )
+}
+
 /// The pass id of the attendee who placed order `id`.
 pub fn attendee_of(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
     conn.query_row(

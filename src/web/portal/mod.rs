@@ -769,7 +769,10 @@ async fn submit_delete(
     };
     state
         .store
-        .write_sql(move |c| consent::erase(c, &attendee))
+        .write_sql(move |c| {
+            consent::erase(c, &attendee)?;
+            crate::delivery::orders::forget_attendee(c, &attendee.id, &attendee.pseudonym).map(drop)
+        })
         .await?;
     let jar = jar.remove(Cookie::build(PASS_COOKIE).path("/portal"));
     let body = html! {
