@@ -278,6 +278,54 @@ fn the_serial_scanner_device_is_found_or_named_missing() {
 }
 
 #[test]
+fn each_stall_scanner_device_is_found_or_named_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (anna, bert) = (tmp.path().join("ttyAnna"), tmp.path().join("ttyBert"));
+    let config = tmp.path().join("venuebox.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[tagging.scanners]]\ncreator = \"anna\"\ndevice = \"{}\"\n\
+             [[tagging.scanners]]\ncreator = \"bert\"\nscanner = \"simulated\"\ndevice = \"{}\"\n",
+            anna.display(),
+            bert.display()
+        ),
+    )
+    .unwrap();
+    let doctor = || {
+        let out = venuebox(tmp.path())
+            .arg("--config")
+            .arg(&config)
+            .env("VENUEBOX_HTTP__LISTEN", "127.0.0.1:0")
+            .args(["doctor", "--json"])
+            .output()
+            .unwrap();
+        let (_, list) = findings(&out);
+        let stall = |name: &str| {
+            list.iter()
+                .find(|f| f.0 == name)
+                .unwrap_or_else(|| panic!("no {name} in {list:?}"))
+                .clone()
+        };
+        (out.status.code(), stall("stall.anna"), stall("stall.bert"))
+    };
+
+    let (code, a, b) = doctor();
+    assert_eq!(code, Some(1), "{a:?}");
+    assert_eq!(a.1, "error", "{a:?}");
+    assert!(a.2.contains("anna's stall scanner device") && a.2.contains("missing"));
+    assert!(a.3.contains("tagging.scanners.0.device"), "{a:?}");
+    assert_eq!((b.1.as_str(), b.2.contains("simulated")), ("info", true));
+
+    let other = tmp.path().join("ttyOther");
+    let pty = Pty(common::socat_pty_pair(&anna, &other));
+    let (code, a, _) = doctor();
+    assert_eq!(a.1, "ok", "{a:?}");
+    assert_eq!(code, Some(0), "{a:?}");
+    drop(pty);
+}
+
+#[test]
 fn the_s3_endpoint_is_probed_when_sync_is_on() {
     let tmp = tempfile::tempdir().unwrap();
     let endpoint = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -186,7 +186,7 @@ pub async fn run(
 
 /// [`run`] with a router built by the caller (tests add routes to [`web::app`]).
 /// Also serves FTP, announces the box with mDNS, and runs every worker (render queue,
-/// store watcher, upload sweeper, retention, door scanner, printer, sync), all spawned by one
+/// store watcher, upload sweeper, retention, door and stall scanners, printer, sync), all spawned by one
 /// [`Tasks`] and stopped by the same `shutdown`, joined within one deadline (the
 /// HTTP grace period and 2 s more, under systemd's `TimeoutStopSec=20`).
 pub async fn serve_router(
@@ -245,6 +245,23 @@ pub async fn serve_router(
         "door",
         hw::scanner::run(state.door(), state.devices.clone(), tasks.shutdown()),
     );
+    for scanner in &state.config.tagging.scanners {
+        let stall = crate::delivery::stall::Stall::new(
+            state.store.clone(),
+            state.portal.secret().clone(),
+            &scanner.creator,
+            state.config.tagging.gap_secs as i64,
+        );
+        tasks.spawn(
+            "stall scanner",
+            hw::scanner::run_stall(
+                stall,
+                scanner.clone(),
+                state.devices.clone(),
+                tasks.shutdown(),
+            ),
+        );
+    }
     tasks.spawn(
         "printer",
         hw::printer::run(

@@ -361,6 +361,7 @@ impl Config {
         }
         self.gpio.validate(&mut bad);
         self.delivery.validate(&mut bad);
+        self.tagging.validate(&self.door, &self.printer, &mut bad);
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
         for (key, value, max) in self.string_bounds() {
@@ -964,6 +965,35 @@ mod tests {
                 .gap_secs,
             60
         );
+    }
+
+    /// A stall scanner with a mistyped key, or on a device another one reads, is
+    /// refused by its key path; a good one loads.
+    #[test]
+    fn stall_scanners_are_checked_by_their_key() {
+        let text = "[door]\nscanner = \"serial\"\ndevice = \"/dev/door\"\n\
+                    [[tagging.scanners]]\ncreator = \"anna\"\ndevice = \"/dev/stall-anna\"\nbaud = 9600\n\
+                    [[tagging.scanners]]\ncreator = \"bert\"\ndevice = \"/dev/stall-anna\"\nbuad = 9600\n\
+                    [[tagging.scanners]]\ncreator = \"cem\"\nscanner = \"simulated\"\ndevice = \"/dev/door\"\n";
+        let e = load_str(text, &[]).unwrap_err();
+        let shown = e.to_string();
+        assert_eq!(
+            keys(e),
+            [
+                "tagging.scanners.1.buad",
+                "tagging.scanners.1.device",
+                "tagging.scanners.2.device"
+            ],
+            "{shown}"
+        );
+        let ok = load_str(
+            "[[tagging.scanners]]\ncreator = \"Anna Lima\"\ndevice = \"/dev/venuebox-stall-anna\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.tagging.scanners.len(), 1);
+        assert_eq!(ok.tagging.scanners[0].scanner, ScannerKind::Serial);
+        assert_eq!(ok.tagging.scanners[0].baud, 9600);
     }
 
     /// Every numeric key of the typed config, set to a huge value, is refused with

@@ -18,9 +18,11 @@ use serde::{Deserialize, Serialize};
 
 mod delivery;
 mod load;
+mod tagging;
 
 pub use delivery::{CreatorPrices, DeliveryConfig, MAX_PRICE_MINOR};
 pub use load::{http_url, ConfigError, ConfigIssue, Overrides};
+pub use tagging::{StallScannerConfig, TaggingConfig, MAX_STALL_SCANNERS};
 
 /// Prefix of every environment variable venuebox reads.
 pub const ENV_PREFIX: &str = "VENUEBOX_";
@@ -438,7 +440,7 @@ pub struct PortalConfig {
     pub attendee_interfaces: Vec<String>,
 }
 
-/// Which back end reads the door scanner.
+/// Which back end reads a pass scanner (the door's, or one at a creator's stall).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ScannerKind {
@@ -446,7 +448,7 @@ pub enum ScannerKind {
     Off,
     /// A serial (USB CDC or UART) QR/barcode scanner sending one code per line.
     Serial,
-    /// Lines read from a file or FIFO at `door.device` (development without hardware).
+    /// Lines read from a file or FIFO at the `device` (development without hardware).
     Simulated,
 }
 
@@ -460,16 +462,6 @@ pub struct DoorConfig {
     pub device: PathBuf,
     /// Serial speed.
     pub baud: u32,
-}
-
-/// Tagging photos to attendees (see `delivery::tagging`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct TaggingConfig {
-    /// A run of photos tagged to one attendee (after their pass frame or a stall scan)
-    /// ends at a pause longer than this many seconds between two of the creator's
-    /// photos (by capture time, else arrival); 1 to 86 400.
-    pub gap_secs: u64,
 }
 
 /// Which back end drives the receipt printer.
@@ -639,11 +631,6 @@ impl Default for PortalConfig {
             attendee_networks: Vec::new(),
             attendee_interfaces: Vec::new(),
         }
-    }
-}
-impl Default for TaggingConfig {
-    fn default() -> Self {
-        TaggingConfig { gap_secs: 300 }
     }
 }
 impl Default for DoorConfig {

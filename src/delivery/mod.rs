@@ -13,6 +13,7 @@ pub mod links;
 pub mod orders;
 pub mod policy;
 pub mod reads;
+pub mod stall;
 pub mod tagging;
 pub mod zip;
 

@@ -301,7 +301,7 @@ pub fn is_pass_frame(conn: &Connection, photo_id: i64) -> rusqlite::Result<bool>
 
 /// A pseudonym as the audit log shows it (its first 10 hex digits: the short code's
 /// id, enough to tell attendees apart).
-fn short(pseudonym: &str) -> &str {
+pub(crate) fn short(pseudonym: &str) -> &str {
     pseudonym.get(..10).unwrap_or(pseudonym)
 }
 

@@ -26,8 +26,9 @@ pub enum Link {
 /// One device's state, as `GET /api/admin/devices` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceStatus {
-    /// `scanner` or `printer`.
-    pub name: &'static str,
+    /// `scanner` (the door's), `printer`, or `stall-scanner:<creator>` (see
+    /// [`stall_scanner`]).
+    pub name: String,
     /// `serial` or `simulated`.
     pub backend: &'static str,
     /// The device or file path.
@@ -40,9 +41,11 @@ pub struct DeviceStatus {
     pub last_error: Option<String>,
     /// When `last_error` happened (seconds since the Unix epoch).
     pub last_error_at: Option<i64>,
-    /// Lines handled (scanner) or jobs printed (printer).
+    /// Lines handled (door scanner: every clean line; stall scanner: passes that
+    /// tagged) or jobs printed (printer).
     pub handled: u64,
-    /// Lines discarded as garbage (scanner) or jobs dropped (printer).
+    /// Lines discarded (garbage; at a stall also a line that is no pass of this event,
+    /// or a creator not on the box) or jobs dropped (printer).
     pub rejected: u64,
     /// Bytes read (scanner) or written (printer).
     pub bytes: u64,
@@ -53,13 +56,20 @@ pub struct DeviceStatus {
 /// Every configured device's state: a cheap handle, cloned into `hw/` (which writes)
 /// and the web state (which reads).
 #[derive(Debug, Clone, Default)]
-pub struct Devices(Arc<Mutex<BTreeMap<&'static str, DeviceStatus>>>);
+pub struct Devices(Arc<Mutex<BTreeMap<String, DeviceStatus>>>);
 
 impl Devices {
-    /// Adds a device, waiting for it since now.
-    pub fn register(&self, name: &'static str, backend: &'static str, device: &std::path::Path) {
+    /// Adds a device, waiting for it since now (a device registered again under the
+    /// same name starts afresh).
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        backend: &'static str,
+        device: &std::path::Path,
+    ) {
+        let name = name.into();
         let status = DeviceStatus {
-            name,
+            name: name.clone(),
             backend,
             device: device.display().to_string(),
             state: Link::WaitingForDevice,
@@ -105,7 +115,7 @@ impl Devices {
         self.lock().values().cloned().collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, DeviceStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, DeviceStatus>> {
         // A panic while holding the lock leaves plain counters behind: keep going.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -150,6 +160,12 @@ pub struct Printer {
 pub const PRINTER: &str = "printer";
 /// The name the door scanner's state is registered under in [`Devices`].
 pub const SCANNER: &str = "scanner";
+
+/// The name the stall scanner of the creator named `creator` (as configured in
+/// `[[tagging.scanners]]`) is registered under in [`Devices`]: `stall-scanner:anna`.
+pub fn stall_scanner(creator: &str) -> String {
+    format!("stall-scanner:{creator}")
+}
 
 impl Printer {
     /// No printer: every submit fails with [`PrintError::Off`].

@@ -16,6 +16,8 @@
 //!   (`systemctl is-enabled`, systemctl(1)); "cannot tell" when systemd is not running;
 //! - `network.<file>`: the venue network configs beside `--config` (as `config check`);
 //! - `door`: the scanner's serial device exists (when `door.scanner = "serial"`);
+//! - `stall.<creator>`: each `[[tagging.scanners]]` entry's serial device exists, as
+//!   for the door;
 //! - `gpio`: `/dev/gpiochip0` on a Raspberry Pi;
 //! - `power`: under-voltage and throttling since boot (`vcgencmd get_throttled`);
 //! - `uplink`: the S3 sync endpoint answers a TCP connect.
@@ -144,6 +146,7 @@ pub fn examine(config: &Config, config_file: Option<&Path>) -> Report {
     findings.extend(check_services());
     findings.extend(check_network_configs(config, config_file));
     findings.push(check_door(config));
+    findings.extend(check_stall_scanners(config));
     let pi = raspberry_pi_model();
     findings.push(check_gpio(pi.as_deref()));
     findings.push(check_power(pi.as_deref()));
@@ -709,49 +712,79 @@ fn check_network_configs(config: &Config, config_file: Option<&Path>) -> Vec<Fin
     out
 }
 
-// ---- door scanner and GPIO ----
+// ---- pass scanners and GPIO ----
 
 fn check_door(config: &Config) -> Finding {
-    let device = config.door.device.display();
-    match config.door.scanner {
+    check_scanner(
+        "door",
+        "door scanner",
+        "door",
+        config.door.scanner,
+        &config.door.device,
+    )
+}
+
+/// One finding per `[[tagging.scanners]]` entry, named `stall.<creator>`.
+fn check_stall_scanners(config: &Config) -> Vec<Finding> {
+    config
+        .tagging
+        .scanners
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            check_scanner(
+                &format!("stall.{}", s.creator),
+                &format!("{}'s stall scanner", s.creator),
+                &format!("tagging.scanners.{i}"),
+                s.scanner,
+                &s.device,
+            )
+        })
+        .collect()
+}
+
+/// Whether a pass scanner's serial device is there: `check` names the finding, `what`
+/// the scanner in its text, `key` the config table its `scanner` and `device` are in.
+fn check_scanner(check: &str, what: &str, key: &str, kind: ScannerKind, path: &Path) -> Finding {
+    let device = path.display();
+    match kind {
         ScannerKind::Off => finding(
-            "door",
+            check,
             Level::Info,
-            "no door scanner (door.scanner = off)",
+            format!("no {what} ({key}.scanner = off)"),
             None,
         ),
         ScannerKind::Simulated => finding(
-            "door",
+            check,
             Level::Info,
-            format!("door scanner simulated from {device}"),
+            format!("{what} simulated from {device}"),
             None,
         ),
         ScannerKind::Serial => {
             use std::os::unix::fs::FileTypeExt;
-            match std::fs::metadata(&config.door.device) {
+            match std::fs::metadata(path) {
                 Ok(m) if m.file_type().is_char_device() => finding(
-                    "door",
+                    check,
                     Level::Ok,
-                    format!("door scanner device {device} is present"),
+                    format!("{what} device {device} is present"),
                     None,
                 ),
                 Ok(_) => finding(
-                    "door",
+                    check,
                     Level::Error,
-                    format!("door.device {device} is not a serial device"),
-                    Some(
-                        "set door.device to the scanner's tty (`ls -l /dev/serial/by-id/`)".into(),
-                    ),
+                    format!("{key}.device {device} is not a serial device"),
+                    Some(format!(
+                        "set {key}.device to the scanner's tty (`ls -l /dev/serial/by-id/`)"
+                    )),
                 ),
                 Err(e) => finding(
-                    "door",
+                    check,
                     Level::Error,
-                    format!("door scanner device {device} is missing ({e})"),
-                    Some(
-                        "plug the scanner in, or set door.device to its tty \
+                    format!("{what} device {device} is missing ({e})"),
+                    Some(format!(
+                        "plug the scanner in, or set {key}.device to its tty \
                          (`ls -l /dev/serial/by-id/` lists serial devices)"
-                            .into(),
-                    ),
+                    )),
                 ),
             }
         }
