@@ -47,7 +47,7 @@ const SAME_LAYER_OK: &[&str] = &["foundation", "domain"];
 const OWNERS: &[(&str, &str)] = &[
     ("db", "audit_log"),
     ("event", "event"),
-    ("auth", "admin_credential admin_sessions"),
+    ("auth", "admin_credential admin_sessions creator_sessions"),
     ("creators", "creators"),
     ("ingest", "photos uploads"),
     ("derivatives", "renders"),

@@ -315,6 +315,80 @@ pub fn end_session(conn: &Connection, token_hash: &[u8; 32]) -> rusqlite::Result
     db::audit(conn, "admin", "admin.logout", "")
 }
 
+/// Opens a page session for creator `creator_id` (who has just shown their upload
+/// token) lasting `ttl_secs`, for `ip`; audited as `creator:<id>`. Expired creator
+/// sessions are removed on the way.
+pub fn open_creator_session(
+    conn: &Connection,
+    creator_id: i64,
+    ip: IpAddr,
+    ttl_secs: i64,
+) -> rusqlite::Result<NewSession> {
+    let now = now();
+    conn.execute("DELETE FROM creator_sessions WHERE expires_at <= ?1", [now])?;
+    let token = identity::random_token("vbc_");
+    let csrf_token = identity::random_token("");
+    let expires_at = now.saturating_add(ttl_secs);
+    conn.execute(
+        "INSERT INTO creator_sessions (token_hash, creator_id, csrf_token, client, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        rusqlite::params![
+            identity::token_hash(&token).as_slice(),
+            creator_id,
+            csrf_token,
+            ip.to_string(),
+            now,
+            expires_at
+        ],
+    )?;
+    db::audit(
+        conn,
+        &format!("creator:{creator_id}"),
+        "creator.login",
+        &format!("client {ip}"),
+    )?;
+    Ok(NewSession {
+        token,
+        csrf_token,
+        expires_at,
+    })
+}
+
+/// The unexpired creator session whose token is `token`, with its creator's id (the
+/// caller checks the creator is still enabled: `creators::list`).
+pub fn creator_session(conn: &Connection, token: &str) -> rusqlite::Result<Option<(i64, Session)>> {
+    let hash = identity::token_hash(token);
+    conn.query_row(
+        "SELECT creator_id, csrf_token, expires_at FROM creator_sessions
+         WHERE token_hash = ?1 AND expires_at > ?2",
+        rusqlite::params![hash.as_slice(), now()],
+        |r| {
+            Ok((
+                r.get(0)?,
+                Session {
+                    token_hash: hash,
+                    csrf_token: r.get(1)?,
+                    expires_at: r.get(2)?,
+                },
+            ))
+        },
+    )
+    .optional()
+}
+
+/// Ends the creator session with this token hash (logout), audited.
+pub fn end_creator_session(
+    conn: &Connection,
+    creator_id: i64,
+    token_hash: &[u8; 32],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM creator_sessions WHERE token_hash = ?1",
+        [token_hash.as_slice()],
+    )?;
+    db::audit(conn, &format!("creator:{creator_id}"), "creator.logout", "")
+}
+
 /// Does `given` equal `expected`, compared in constant time? (CSRF tokens.)
 pub fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
     given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))

@@ -347,6 +347,17 @@ const MIGRATIONS: &[&str] = &[
         event TEXT NOT NULL CHECK (event IN ('placed', 'paid', 'free', 'cancelled')),
         at INTEGER NOT NULL
     );",
+    // 17 (owner: auth): creators' page sessions (issue 14, the vendor page): the upload
+    // token exchanged for a session cookie; like admin sessions, only hashes stored.
+    "CREATE TABLE creator_sessions (
+        token_hash BLOB PRIMARY KEY,
+        creator_id INTEGER NOT NULL REFERENCES creators (id),
+        csrf_token TEXT NOT NULL,
+        client TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX creator_sessions_expiry ON creator_sessions (expires_at);",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
@@ -826,6 +837,26 @@ pub fn recent_audit(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Audit
     let mut stmt =
         conn.prepare("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
     let rows = stmt.query_map([limit], |r| {
+        Ok(AuditEntry {
+            at: r.get(0)?,
+            actor: r.get(1)?,
+            action: r.get(2)?,
+            detail: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The most recent `limit` audit entries of `actor` (e.g. `creator:7`), newest first.
+pub fn recent_audit_of(
+    conn: &Connection,
+    actor: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, actor, action, detail FROM audit_log WHERE actor = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(rusqlite::params![actor, limit], |r| {
         Ok(AuditEntry {
             at: r.get(0)?,
             actor: r.get(1)?,

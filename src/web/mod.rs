@@ -21,6 +21,7 @@ pub mod sync;
 pub mod tagging;
 pub mod tus;
 pub mod vendor;
+pub mod vendor_page;
 
 pub use error::{AppError, AppJson};
 pub use server::{serve, ConnectionLimits, Listeners, TlsListener};
@@ -159,6 +160,7 @@ pub fn app(state: AppState) -> Router {
     let vendor = previews::router()
         .merge(tagging::router())
         .merge(delivery::staff_router())
+        .merge(vendor_page::router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route
     // (a layer applied with `Router::layer` is cloned per route, so a plain

@@ -51,6 +51,13 @@ impl FromRequestParts<AppState> for StaffViewer {
         if let Some(creator) = creator_of(parts, state).await? {
             return Ok(StaffViewer(Viewer::Creator(creator.id)));
         }
+        // The vendor page's session cookie, for reading only (its thumbs): a change
+        // by cookie goes through the page's forms, which check its CSRF token.
+        if parts.method == axum::http::Method::GET {
+            if let Some(session) = crate::web::vendor_page::session_of(parts, state).await? {
+                return Ok(StaffViewer(Viewer::Creator(session.creator.id)));
+            }
+        }
         let admin = <AdminSession as axum::extract::OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
         Ok(StaffViewer(match admin {
             Some(_) => Viewer::Admin,
@@ -245,7 +252,7 @@ async fn page_mine(
 }
 
 /// An amount in minor units as shown (two decimals, then the currency).
-fn money(minor: u64, currency: &str) -> String {
+pub(crate) fn money(minor: u64, currency: &str) -> String {
     format!("{}.{:02} {currency}", minor / 100, minor % 100)
 }
 
@@ -471,7 +478,7 @@ fn order_state(q: &OrdersQuery) -> Result<Option<OrderState>, AppError> {
 
 /// What the vendor does to an order.
 #[derive(Clone, Copy)]
-enum Action {
+pub(crate) enum Action {
     /// Move it to this state (confirming or making free issues a link; cancelling
     /// revokes its links).
     Decide(OrderState),
@@ -481,7 +488,7 @@ enum Action {
     Reissue,
 }
 
-fn action(name: &str) -> Result<Action, AppError> {
+pub(crate) fn action(name: &str) -> Result<Action, AppError> {
     match name {
         "confirm" => Ok(Action::Decide(OrderState::Paid)),
         "free" => Ok(Action::Decide(OrderState::Free)),
@@ -567,7 +574,7 @@ async fn admin_decide(
     decide(&state, id, None, action, "admin".into()).await
 }
 
-async fn decide(
+pub(crate) async fn decide(
     state: &AppState,
     id: i64,
     creator: Option<i64>,
@@ -663,7 +670,7 @@ pub async fn receipt(state: &AppState, order: &Order, link: &links::Link, url: &
 }
 
 /// A time as shown on pages and receipts: `2026-11-30 15:00 UTC`.
-fn utc(at: i64) -> String {
+pub(crate) fn utc(at: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(at)
         .map(|t| {
             format!(
