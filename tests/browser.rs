@@ -8,7 +8,7 @@
 //!   `tus.cors_allowed_origins` upload and stops an unlisted one.
 //!
 //! - Delivery (tests/browser/delivery.mjs) at 390x844 and 1280x800: consent, the
-//!   gallery, my photos, an order, the vendor's confirmation through the API, the
+//!   gallery, my photos, an order, the vendor's confirmation on the vendor page, the
 //!   progressive reveal and the download of one photo, then of the order's ZIP, through
 //!   the link. Screenshots
 //!   in target/test-artifacts/delivery/.
@@ -164,7 +164,14 @@ async fn delivery_journey_in_headless_chromium() {
     let seen: serde_json::Value =
         serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
     assert_eq!(seen["ok"], true);
-    for shot in ["1-gallery", "2-mine", "3-ordered", "4-revealed", "5-link"] {
+    for shot in [
+        "1-gallery",
+        "2-mine",
+        "3-ordered",
+        "4-revealed",
+        "5-link",
+        "6-vendor",
+    ] {
         for width in [390, 1280] {
             let png = shots.join(format!("{shot}-{width}.png"));
             let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);

@@ -46,7 +46,14 @@ pub fn set_photo_public(
         conn,
         actor,
         "delivery.photo_public",
-        &format!("photo {photo_id}: {public:?}"),
+        &format!(
+            "photo {photo_id}: {}",
+            match public {
+                Some(true) => "public",
+                Some(false) => "not public",
+                None => "creator's default",
+            }
+        ),
     )
 }
 

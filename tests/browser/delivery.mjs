@@ -1,6 +1,6 @@
 // Delivery in a real browser (issue 14): Debian's headless Chromium, driven by
 // playwright-core, at a phone's 390x844 and a laptop's 1280x800. portal -> consent ->
-// gallery -> my photos -> claim -> (the vendor confirms through the API) -> the
+// gallery -> my photos -> claim -> (the vendor confirms on the vendor page) -> the
 // progressive reveal -> the download of one photo, then of the whole order as one ZIP,
 // through the link.
 //
@@ -90,8 +90,23 @@ try {
   // The vendor confirms payment on their own terminal (the API).
   const pending = await api('GET', '/api/vendor/orders?state=pending', vendor);
   expect(pending.status === 200 && pending.body.length === 1 && pending.body[0].code === seen.code, 'pending order');
-  const confirmed = await api('POST', `/api/vendor/orders/${pending.body[0].id}/confirm`, vendor);
-  expect(confirmed.status === 200 && confirmed.body.link, `confirm: ${confirmed.status}`);
+  // On the vendor page, in the vendor's own browser: log in with the upload token,
+  // find the order waiting, press "Paid".
+  const stall = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
+  const vpage = await stall.newPage();
+  await vpage.goto(`${box}/vendor`);
+  expect(new URL(vpage.url()).pathname === '/vendor/login', `vendor page without a session: ${vpage.url()}`);
+  await vpage.fill('#token', vendor);
+  await vpage.click('button[type=submit]');
+  expect(new URL(vpage.url()).pathname === '/vendor', `after vendor login: ${vpage.url()}`);
+  expect(await vpage.isVisible(`text=${seen.code}`), 'the order waits on the vendor page');
+  await vpage.screenshot({ path: join(shots, '6-vendor-1280.png'), fullPage: true });
+  await vpage.click(`form[action="/vendor/orders/${pending.body[0].id}/confirm"] button`);
+  expect(await vpage.isVisible('#link'), 'the link is shown after confirming');
+  seen.vendorLink = (await vpage.textContent('#link')).trim();
+  await vpage.setViewportSize({ width: 390, height: 844 });
+  await vpage.screenshot({ path: join(shots, '6-vendor-390.png'), fullPage: true });
+  await stall.close();
 
   // The progressive reveal: my photos now open the unwatermarked preview.
   await page.goto(`${box}/portal/mine`);
