@@ -64,35 +64,6 @@ fn location(r: &reqwest::Response) -> String {
     r.headers()["location"].to_str().unwrap().to_string()
 }
 
-/// An attendee through the portal on `phone`: their pass code as the pass page shows it.
-async fn attendee(b: &TestBox, phone: &reqwest::Client) -> String {
-    let (_, page) = {
-        let r = phone.get(b.url("/portal")).send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
-    let r = phone
-        .post(b.url("/portal/consent"))
-        .form(&[
-            ("csrf", hidden(&page, "csrf").as_str()),
-            ("action", "accept"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let pass = phone
-        .get(b.url("/portal/pass"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "<code class=\"pass\">";
-    let start = pass.find(marker).expect("pass code shown") + marker.len();
-    pass[start..].split('<').next().unwrap().to_string()
-}
-
 /// The attendees (pseudonyms) tagged on `photo`, waiting up to 120 s for `want` of them.
 async fn tagged(b: &TestBox, token: &str, photo: i64, want: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -173,7 +144,7 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
     // The next attendee, as a wedge scanner types their pass QR's text: Nord's next
     // photo is theirs; a photo before it is not.
     let ben_phone = phone(9);
-    let ben = attendee(&b, &ben_phone).await;
+    let ben = common::portal_pass(&b, &ben_phone, &[]).await;
     let jpeg = |name: &str| std::fs::read(testdata().join("photos").join(name)).unwrap();
     let before = b.tus_upload(&nord, &jpeg("kodak-dc280_DCP_4394.JPG")).await;
     let qr_text = format!("VB1{}", ben.replace('-', ""));

@@ -204,35 +204,7 @@ async fn a_fifty_photo_order_streams_as_one_zip_in_little_memory() {
     }
     // An attendee with a pass, every photo tagged to them.
     let a = phone(9);
-    let page = a
-        .get(b.url("/portal"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = a
-        .post(b.url("/portal/consent"))
-        .form(&[
-            ("csrf", hidden(&page, "csrf").as_str()),
-            ("action", "accept"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let pass = a
-        .get(b.url("/portal/pass"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "<code class=\"pass\">";
-    let start = pass.find(marker).expect("pass code shown") + marker.len();
-    let code = pass[start..].split('<').next().unwrap().to_string();
+    let code = common::portal_pass(&b, &a, &[]).await;
     for &id in &ids {
         let r = phone(1)
             .put(b.url(&format!("/api/admin/photos/{id}/attendees")))

@@ -836,14 +836,7 @@ pub struct AuditEntry {
 pub fn recent_audit(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<AuditEntry>> {
     let mut stmt =
         conn.prepare("SELECT at, actor, action, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
-    let rows = stmt.query_map([limit], |r| {
-        Ok(AuditEntry {
-            at: r.get(0)?,
-            actor: r.get(1)?,
-            action: r.get(2)?,
-            detail: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map([limit], row_to_audit)?;
     rows.collect()
 }
 
@@ -856,15 +849,17 @@ pub fn recent_audit_of(
     let mut stmt = conn.prepare(
         "SELECT at, actor, action, detail FROM audit_log WHERE actor = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(rusqlite::params![actor, limit], |r| {
-        Ok(AuditEntry {
-            at: r.get(0)?,
-            actor: r.get(1)?,
-            action: r.get(2)?,
-            detail: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map(rusqlite::params![actor, limit], row_to_audit)?;
     rows.collect()
+}
+
+fn row_to_audit(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        at: r.get(0)?,
+        actor: r.get(1)?,
+        action: r.get(2)?,
+        detail: r.get(3)?,
+    })
 }
 
 #[cfg(test)]

@@ -325,3 +325,39 @@ impl TestBox {
         self.task.await.unwrap()
     }
 }
+
+/// An attendee through the portal on `phone`: consents with `scopes` ticked and returns
+/// the pass code the pass page shows (its typeable form).
+pub async fn portal_pass(b: &TestBox, phone: &reqwest::Client, scopes: &[&str]) -> String {
+    let page = phone
+        .get(b.url("/portal"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let mut form = vec![("csrf", csrf.as_str()), ("action", "accept")];
+    for s in scopes {
+        form.push((s, "yes"));
+    }
+    let r = phone
+        .post(b.url("/portal/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pass = phone
+        .get(b.url("/portal/pass"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "<code class=\"pass\">";
+    let start = pass.find(marker).expect("pass code shown") + marker.len();
+    pass[start..].split('<').next().unwrap().to_string()
+}
