@@ -169,8 +169,9 @@ BASE=http://127.0.0.1:$PORT
 # connections) and the box's (256 in flight, 1024 connections) would answer wrk's 500
 # connections with 429/503 or closed sockets, which measures the limits, not serving.
 # They are raised for this run only.
-# tus.max_open_uploads_per_creator too: the box counts a creator's finished uploads
-# against it until they expire (24 h), so the 65th upload of the run would get 429.
+# tus.max_open_uploads_per_creator too: builds before 4e739ce count a creator's
+# finished uploads against it until they expire (24 h), so the 65th upload of the run
+# got 429 (kept so that BENCH_BIN can measure such a build).
 LIMITS=(VENUEBOX_HTTP__MAX_IN_FLIGHT=4096 VENUEBOX_HTTP__MAX_IN_FLIGHT_PER_CLIENT=4096
     VENUEBOX_HTTP__MAX_CONNECTIONS=4096 VENUEBOX_HTTP__MAX_CONNECTIONS_PER_CLIENT=4096
     VENUEBOX_TUS__MAX_OPEN_UPLOADS_PER_CREATOR=100000)
@@ -454,7 +455,7 @@ print("- command: \`$COMMAND\` (in $ROOT), at nice $(nice)")
 print("- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)")
 print("- machine: $(nproc) cores (nproc), $cpu, $mem RAM, Linux $(uname -r); load average at start $LOAD_START, at end $LOAD_END; wrk, the servers and the ingest share these cores")
 print("- versions: venuebox $("$BIN" --version | awk '{ print $2 }') ($BUILT), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk --version 2>&1 | head -n1 | awk '{ print $1, $2 }')")
-print("- wrk -t$THREADS --timeout 10s --latency, keep-alive; venuebox's request limits raised for the run (http.max_in_flight, max_in_flight_per_client, max_connections, max_connections_per_client = 4096: every client here is 127.0.0.1; tus.max_open_uploads_per_creator = 100000, as finished uploads count against it)")
+print("- wrk -t$THREADS --timeout 10s --latency, keep-alive; venuebox's request limits raised for the run (http.max_in_flight, max_in_flight_per_client, max_connections, max_connections_per_client = 4096: every client here is 127.0.0.1; tus.max_open_uploads_per_creator = 100000: older builds count finished uploads against it)")
 print()
 print(f"watermarked preview of photo $ID ($PREVIEW_BYTES bytes, the median of the $LISTED photos the public gallery lists, which range $PREVIEW_RANGE bytes; response headers venuebox $VB_HDR_BYTES B, nginx $NG_HDR_BYTES B), {rounds} alternating rounds, $PREVIEW_CONNS connections, ${SECS} s each; nginx: $WORKERS worker processes (= tokio's worker threads), sendfile, open_file_cache:")
 print()
