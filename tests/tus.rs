@@ -1474,6 +1474,43 @@ async fn unfinished_uploads_count_against_the_quota() {
     b.stop().await;
 }
 
+/// Only unfinished uploads count against `tus.max_open_uploads_per_creator`: a phone
+/// sending one photo after another (each upload finished before the next) is never
+/// refused, however many it sends. (Finished uploads keep their rows for HEAD until
+/// they expire; they were counted, so the 65th photo of a day got 429.)
+#[tokio::test]
+async fn finished_uploads_do_not_count_against_the_open_upload_cap() {
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| c.tus.max_open_uploads_per_creator = 2),
+        ..Default::default()
+    })
+    .await;
+    let (_, token) = b.creator("Ana").await;
+    let c = reqwest::Client::new();
+    for i in 0..5 {
+        // The fixture with bytes after its end: a new photo each time, same pixels.
+        let mut body = std::fs::read(FIXTURE).unwrap();
+        body.extend_from_slice(format!("photo {i}").as_bytes());
+        let r = c
+            .post(b.url("/files/"))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", body.len())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "upload {i}: {:?}", r.text().await);
+        assert_eq!(
+            r.headers()["upload-offset"],
+            body.len().to_string().as_str()
+        );
+    }
+    assert_eq!(photo_count(&b).await, 5);
+    b.stop().await;
+}
+
 /// A creator's unfinished uploads are capped (`tus.max_open_uploads_per_creator`):
 /// a burst of creations at once gets exactly the cap through, the rest 429; another
 /// creator is unaffected, and finishing one makes room.

@@ -206,13 +206,15 @@ pub fn attendee(conn: &Connection, id: &str) -> rusqlite::Result<Option<Attendee
 }
 
 fn attendee_where(conn: &Connection, sql: &str, key: &str) -> rusqlite::Result<Option<Attendee>> {
-    conn.query_row(sql, params![key], |r| {
-        Ok(Attendee {
-            id: r.get(0)?,
-            pseudonym: r.get(1)?,
+    // The pass lookup runs on every attendee request: prepared once per connection.
+    conn.prepare_cached(sql)?
+        .query_row(params![key], |r| {
+            Ok(Attendee {
+                id: r.get(0)?,
+                pseudonym: r.get(1)?,
+            })
         })
-    })
-    .optional()
+        .optional()
 }
 
 /// Prefix of the long pass code of the first pass pages (`VBX1:<pseudonym>:<tag>`),

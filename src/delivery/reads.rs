@@ -10,6 +10,8 @@
 //! the photos rendered but not yet searched for a pass QR, a creator's newest photo,
 //! and the tags of a creator's photos.
 
+use std::sync::LazyLock;
+
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -53,15 +55,19 @@ pub fn facts(
         Viewer::Attendee(id) => id.as_str(),
         _ => "",
     };
-    let sql = format!(
-        "SELECT p.creator_id,
+    // Asked on every photo served: made once, and prepared once per connection.
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT p.creator_id,
                 EXISTS (SELECT 1 FROM delivery_pass_frames f WHERE f.photo_id = p.id),
                 {PUBLIC},
                 EXISTS (SELECT 1 FROM photo_attendees t WHERE t.photo_id = p.id AND t.attendee = ?1 AND ?1 != ''),
                 ({CONFIRMED_FOR} AND ?1 != '')
          FROM photos p WHERE p.id = ?2"
-    );
-    conn.query_row(&sql, params![attendee, photo_id], |r| {
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    stmt.query_row(params![attendee, photo_id], |r| {
         Ok(PhotoFacts {
             creator_id: r.get(0)?,
             pass_frame: r.get(1)?,

@@ -732,12 +732,12 @@ pub fn photo_by_sha(conn: &rusqlite::Connection, sha256: &str) -> rusqlite::Resu
 
 /// The photo with this id, if stored.
 pub fn photo_by_id(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Option<Photo>> {
-    conn.query_row(
-        &format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1"),
-        [id],
-        row_to_photo,
-    )
-    .optional()
+    // Looked up on every photo served: prepared once per connection.
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {PHOTO_COLUMNS} FROM photos WHERE id = ?1"));
+    conn.prepare_cached(&SQL)?
+        .query_row([id], row_to_photo)
+        .optional()
 }
 
 /// A creator's photos, newest first.

@@ -66,8 +66,10 @@ pub fn create(
     expires_at: i64,
     max_open: u64,
 ) -> rusqlite::Result<bool> {
+    // A finished upload keeps its row (with its photo) until it expires, so HEAD still
+    // answers; it is not open any more and does not count.
     let open: i64 = conn.query_row(
-        "SELECT count(*) FROM uploads WHERE creator_id = ?1",
+        "SELECT count(*) FROM uploads WHERE creator_id = ?1 AND photo_id IS NULL",
         [creator_id],
         |r| r.get(0),
     )?;

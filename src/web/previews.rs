@@ -108,8 +108,20 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
+/// Bytes shared with the derivative cache, as a response body's owner.
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// An image answer. The body refers to `bytes` (the cache's copy) instead of copying
+/// them: a cached preview costs no allocation or copy per request.
 fn image_response(bytes: Arc<Vec<u8>>, format: Format, cache: &'static str) -> Response {
-    let mut response = (StatusCode::OK, bytes.as_ref().clone()).into_response();
+    let body = axum::body::Body::from(bytes::Bytes::from_owner(Shared(bytes)));
+    let mut response = (StatusCode::OK, body).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -142,27 +154,72 @@ pub async fn serve_photo(
     derivative: &str,
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    let derivative = Derivative::parse(derivative).ok_or(AppError::NotFound)?;
     // Permission before lookup: the same answer whether the id exists or not.
-    if !policy::may_ask(viewer, derivative, false) {
-        return Err(AppError::Unauthorized);
+    if let Some(d) = Derivative::parse(derivative) {
+        if !policy::may_ask(viewer, d, false) {
+            return Err(AppError::Unauthorized);
+        }
     }
-    let asking = viewer.clone();
-    let facts = state
+    let viewer = viewer.clone();
+    serve_photo_as(state, move |_| Ok(viewer), id, derivative, headers).await
+}
+
+/// What one read found for a photo request.
+enum Lookup {
+    /// The viewer may not ask for this derivative at all (decided before the lookup).
+    Refused,
+    /// No such photo, or the policy says no: answered alike.
+    Missing,
+    /// Allowed: who asked, and the photo.
+    Allowed(Viewer, Photo),
+}
+
+/// [`serve_photo`] for a viewer found in the database (the attendee of a pass cookie):
+/// `viewer` runs on the same read as the policy's facts and the photo's lookup, so a
+/// request takes one trip to the blocking pool, not one per query. The policy is asked
+/// in the same order: [`policy::may_ask`] before the photo is looked up (401), then
+/// [`policy::may_view`] (404 like a missing photo).
+pub async fn serve_photo_as<V>(
+    state: &AppState,
+    viewer: V,
+    id: i64,
+    derivative: &str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError>
+where
+    V: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Viewer> + Send + 'static,
+{
+    let derivative = Derivative::parse(derivative).ok_or(AppError::NotFound)?;
+    let lookup = state
         .store
-        .read_sql(move |c| crate::delivery::reads::facts(c, &asking, id))
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if !policy::may_view(viewer, &facts, derivative, false) {
-        return Err(AppError::NotFound);
-    }
-    let photo = photo_by_id(state, id).await?;
+        .read_sql(move |c| {
+            let viewer = viewer(c)?;
+            if !policy::may_ask(&viewer, derivative, false) {
+                return Ok(Lookup::Refused);
+            }
+            let Some(facts) = crate::delivery::reads::facts(c, &viewer, id)? else {
+                return Ok(Lookup::Missing);
+            };
+            if !policy::may_view(&viewer, &facts, derivative, false) {
+                return Ok(Lookup::Missing);
+            }
+            Ok(match crate::ingest::photo_by_id(c, id)? {
+                Some(photo) => Lookup::Allowed(viewer, photo),
+                None => Lookup::Missing,
+            })
+        })
+        .await?;
+    let (viewer, photo) = match lookup {
+        Lookup::Refused => return Err(AppError::Unauthorized),
+        Lookup::Missing => return Err(AppError::NotFound),
+        Lookup::Allowed(viewer, photo) => (viewer, photo),
+    };
     let mut response = serve_derivative(
         state,
         &photo,
         derivative,
         headers,
-        policy::may_see_instant(viewer),
+        policy::may_see_instant(&viewer),
     )
     .await?;
     // An attendee's unwatermarked preview is theirs only while their order stands: not
@@ -438,6 +495,19 @@ async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_cached_image_is_sent_without_a_copy() {
+        let cached = Arc::new(vec![7u8; 100_000]);
+        let response = image_response(cached.clone(), Format::Jpeg, "no-store");
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("a body in memory")
+            .to_bytes();
+        assert_eq!(body.len(), cached.len());
+        // The very bytes of the cache, not a copy of them.
+        assert_eq!(body.as_ptr(), cached.as_ptr());
+    }
 
     #[test]
     fn accept_picks_webp_only_when_named() {

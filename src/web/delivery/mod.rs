@@ -369,11 +369,18 @@ async fn attendee_photo(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, AppError> {
-    let viewer = match attendee(&state, &jar).await? {
-        Some(a) => Viewer::Attendee(a.id),
-        None => Viewer::Anonymous,
+    // The pass is looked up on the same read as the photo (one trip to the pool).
+    let pass = crate::web::portal::pass_id(&jar);
+    let viewer = move |c: &rusqlite::Connection| {
+        Ok(match pass {
+            Some(id) => match crate::consent::attendee(c, &id)? {
+                Some(a) => Viewer::Attendee(a.id),
+                None => Viewer::Anonymous,
+            },
+            None => Viewer::Anonymous,
+        })
     };
-    crate::web::previews::serve_photo(&state, &viewer, id, &derivative, &headers).await
+    crate::web::previews::serve_photo_as(&state, viewer, id, &derivative, &headers).await
 }
 
 // --- Vendor and admin API. ---

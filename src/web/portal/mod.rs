@@ -265,17 +265,23 @@ fn texts(state: &AppState, headers: &HeaderMap, lang: Option<&str>) -> &'static 
     text::choose(lang, accept, &state.config.event.locale)
 }
 
+/// The pass id the pass cookie names, if it could be one (not empty, at most 64
+/// characters); whether it is a live pass is [`consent::attendee`]'s to say.
+pub(crate) fn pass_id(jar: &CookieJar) -> Option<String> {
+    jar.get(PASS_COOKIE)
+        .map(|c| c.value())
+        .filter(|id| !id.is_empty() && id.len() <= 64)
+        .map(str::to_string)
+}
+
 /// The attendee whose pass cookie this is, if it is a live pass.
 pub(crate) async fn current_attendee(
     state: &AppState,
     jar: &CookieJar,
 ) -> Result<Option<Attendee>, AppError> {
-    let Some(id) = jar.get(PASS_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(id) = pass_id(jar) else {
         return Ok(None);
     };
-    if id.is_empty() || id.len() > 64 {
-        return Ok(None);
-    }
     Ok(state
         .store
         .read_sql(move |c| consent::attendee(c, &id))
