@@ -142,6 +142,21 @@ impl MakeRequestId for RequestIds {
     }
 }
 
+/// A request path as it may be logged: a download link's token
+/// (`/portal/d/<token>/...`, a bearer secret: whoever holds it downloads the order) is
+/// replaced by `<token>`, so the log names the route and the photo but never the link.
+/// Secrets stay out of logs (../shared/MISSION.md, "Constraints").
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const LINKS: &str = "/portal/d/";
+    match path.strip_prefix(LINKS) {
+        Some(rest) => {
+            let tail = rest.find('/').map_or("", |i| &rest[i..]);
+            format!("{LINKS}<token>{tail}").into()
+        }
+        None => path.into(),
+    }
+}
+
 /// The whole app: every capability's routes, with the middleware every route gets.
 pub fn app(state: AppState) -> Router {
     let config = &state.config.http;
@@ -224,20 +239,26 @@ pub fn app(state: AppState) -> Router {
     let middleware = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
         .layer(
-            // Only the path is logged: query strings may carry tokens.
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", id, method = %request.method(), path = request.uri().path())
-            })
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
-            .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
+            // Only the path is logged, and not all of it: query strings and download
+            // links carry tokens (`loggable_path`).
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    let path = loggable_path(request.uri().path());
+                    tracing::info_span!("request", id, method = %request.method(), path = %path)
+                })
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::from_fn_with_state(per_client, per_client_cap))
+        .layer(axum::middleware::from_fn_with_state(
+            per_client,
+            per_client_cap,
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -392,4 +413,34 @@ async fn healthz(State(state): State<AppState>) -> Response {
         "disk": { "free_bytes": free },
     });
     (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn download_link_tokens_stay_out_of_logged_paths() {
+        let token = "eyJ2IjoxfQ.c2lnbmF0dXJl";
+        for (path, logged) in [
+            (
+                format!("/portal/d/{token}"),
+                "/portal/d/<token>".to_string(),
+            ),
+            (
+                format!("/portal/d/{token}/zip"),
+                "/portal/d/<token>/zip".into(),
+            ),
+            (
+                format!("/portal/d/{token}/7/thumb"),
+                "/portal/d/<token>/7/thumb".into(),
+            ),
+            ("/portal/gallery".into(), "/portal/gallery".into()),
+            ("/photos/7/full".into(), "/photos/7/full".into()),
+        ] {
+            let got = loggable_path(&path);
+            assert_eq!(got, logged);
+            assert!(!got.contains(token));
+        }
+    }
 }
