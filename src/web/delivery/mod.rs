@@ -189,12 +189,23 @@ fn grid(w: &Words, base: &str, photos: &reads::GalleryPage, select: bool) -> Mar
     }
 }
 
+/// `GET /portal/gallery`: the public gallery, for a phone with a pass (the thumbs are
+/// a pass holder's: `delivery::policy`); without one, a pointer to the start page
+/// rather than a grid of pictures that would not load.
 async fn page_gallery(
     State(state): State<AppState>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
+    jar: CookieJar,
 ) -> Result<Response, AppError> {
     let w = words(&state, &headers, q.lang.as_deref());
+    if attendee(&state, &jar).await?.is_none() {
+        let body = html! {
+            p #no-pass { (w.gallery_no_pass) }
+            p { a href={ "/portal?lang=" (w.lang) } { "→ /portal" } }
+        };
+        return Ok(page(w, w.gallery_title, body));
+    }
     let before = q.before;
     let photos = state
         .store

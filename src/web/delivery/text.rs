@@ -19,6 +19,8 @@ pub struct Words {
     pub yours: &'static str,
     /// "My photos" page without a pass.
     pub no_pass: &'static str,
+    /// The public gallery on a phone without a pass (its thumbs are for pass holders).
+    pub gallery_no_pass: &'static str,
     /// Link to the portal's start.
     pub start: &'static str,
     /// Button ordering the ticked photos.
@@ -78,6 +80,7 @@ pub static EN: Words = Words {
     photo_by: "Photo by",
     yours: "Yours",
     no_pass: "This phone has no pass yet: get one first, then your photos appear here.",
+    gallery_no_pass: "The gallery opens once this phone has a pass. Get yours on the start page: it takes a few seconds.",
     start: "Start",
     order_selected: "Order the ticked photos",
     order_bundle: "All my photos by",
@@ -118,6 +121,7 @@ pub static DE: Words = Words {
     photo_by: "Foto von",
     yours: "Gehört Ihnen",
     no_pass: "Auf diesem Telefon gibt es noch keinen Pass: Holen Sie sich zuerst einen, dann erscheinen hier Ihre Fotos.",
+    gallery_no_pass: "Die Galerie öffnet sich, sobald dieses Telefon einen Pass hat. Holen Sie ihn sich auf der Startseite: Das dauert nur Sekunden.",
     start: "Zum Anfang",
     order_selected: "Angekreuzte Fotos bestellen",
     order_bundle: "Alle meine Fotos von",
