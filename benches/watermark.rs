@@ -7,8 +7,10 @@
 //! outside the clock), then watermarked 20 times, each on a fresh copy of the pixels
 //! (the copy outside the clock), with the default mark ("PREVIEW", opacity 0.35) and a
 //! band line. The first call of the run also rasterises the mark (the tile cache is
-//! cold): it is reported apart. Prints the median and p95 over every timed call and the
-//! slowest photo's median; the target (median and p95 under 5 ms) as met or MISSED.
+//! cold): it is reported apart. Prints the median and p95 over photos (each photo's
+//! median of its calls), the same over every timed call (which a busy machine's
+//! preemptions reach: a 4 ms time slice lands in a call's wall time), and the slowest
+//! photo; the target (under 5 ms) as met or MISSED.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let mut all: Vec<Duration> = Vec::new();
     let mut first: Option<Duration> = None;
     let mut measured = 0;
+    let mut medians: Vec<Duration> = Vec::new();
     let mut slowest: Option<(Duration, String)> = None;
     println!("| photo | size | median ms | max ms |");
     println!("| --- | --- | ---: | ---: |");
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             slowest = Some((median, name));
         }
         all.extend(times);
+        medians.push(median);
         measured += 1;
     }
     if all.is_empty() {
@@ -105,6 +109,8 @@ fn main() -> ExitCode {
     all.sort();
     let median = all[all.len() / 2];
     let p95 = all[(all.len() * 95 / 100).min(all.len() - 1)];
+    medians.sort();
+    let over_photos = |q: usize| medians[(medians.len() * q / 100).min(medians.len() - 1)];
     println!();
     println!(
         "{} photos × {} calls: median {:.2} ms, p95 {:.2} ms; first call (rasterises the mark) {:.2} ms; slowest photo {} ({:.2} ms median)",
@@ -116,9 +122,16 @@ fn main() -> ExitCode {
         slowest.as_ref().map(|s| s.1.as_str()).unwrap_or("-"),
         ms(slowest.as_ref().map(|s| s.0).unwrap_or_default()),
     );
+    println!(
+        "over photos (each photo's median of its calls): median {:.2} ms, p95 {:.2} ms",
+        ms(over_photos(50)),
+        ms(over_photos(95))
+    );
     let met = |ok: bool| if ok { "met" } else { "MISSED" };
     println!(
-        "target median < 5 ms: {}; p95 < 5 ms: {}",
+        "target < 5 ms over photos: median {}, p95 {}; over every call: median {}, p95 {}",
+        met(over_photos(50) < Duration::from_millis(5)),
+        met(over_photos(95) < Duration::from_millis(5)),
         met(median < Duration::from_millis(5)),
         met(p95 < Duration::from_millis(5))
     );
