@@ -45,7 +45,7 @@ const HALO: f32 = 0.8;
 /// Font size of the band's lines per pixel of the longest edge (28 px at 1280).
 const BAND_SIZE: f32 = 1.0 / 45.0;
 /// How much the band darkens the picture under it.
-const BAND_SHADE: f32 = 0.55;
+const BAND_SHADE: f32 = 0.6;
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -345,16 +345,33 @@ impl Watermark {
         if width == 0 || height == 0 || channels == 0 || data.len() < width * height * channels {
             return;
         }
-        let mut canvas = Canvas {
-            data,
-            width,
-            height,
-            channels,
-        };
         let opacity = self.opacity.clamp(0.0, 1.0);
         let longest = width.max(height) as f32;
+        let lines: Vec<&str> = self
+            .lines
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        // The band's geometry: the mark stops above it (its text stays legible).
+        let band_size = (longest * BAND_SIZE).max(6.0).round();
+        let line_h = (band_size * 1.35).round() as usize;
+        let pad = (band_size * 0.5).round() as usize;
+        let band_h = if lines.is_empty() {
+            0
+        } else {
+            (lines.len() * line_h + pad).min(height)
+        };
+        let top = height - band_h;
+        let (above, band) = data[..width * height * channels].split_at_mut(top * width * channels);
+        let mut canvas = Canvas {
+            data: above,
+            width,
+            height: top,
+            channels,
+        };
         let mark = self.mark.trim();
-        if !mark.is_empty() && opacity > 0.0 {
+        if !mark.is_empty() && opacity > 0.0 && top > 0 {
             let size = (longest * MARK_SIZE).max(6.0).round();
             let tile = tile(mark, size, ANGLE, opacity, HALO);
             // Along a row: the text's advance plus the gap; across: ROW_SPACING sizes.
@@ -393,39 +410,32 @@ impl Watermark {
             }
         }
         // The band: a darkened strip with the lines in white.
-        let lines: Vec<&str> = self
-            .lines
-            .iter()
-            .map(|l| l.trim())
-            .filter(|l| !l.is_empty())
-            .collect();
         if !lines.is_empty() {
-            let size = (longest * BAND_SIZE).max(6.0).round();
-            let line_h = (size * 1.35).round() as usize;
-            let pad = (size * 0.5).round() as usize;
-            let band_h = (lines.len() * line_h + pad).min(height);
-            let top = height - band_h;
+            let mut canvas = Canvas {
+                data: band,
+                width,
+                height: band_h,
+                channels,
+            };
             let colour = match channels {
                 2 => 1,
                 4 => 3,
                 n => n,
             };
             let keep = ((1.0 - BAND_SHADE) * 256.0).round() as u32;
-            for px in canvas.data[top * width * channels..height * width * channels]
-                .chunks_exact_mut(channels)
-            {
+            for px in canvas.data.chunks_exact_mut(channels) {
                 for v in &mut px[..colour] {
                     *v = ((*v as u32 * keep + 128) >> 8) as u8;
                 }
             }
             let room = width as f32 - 2.0 * pad as f32;
             for (i, line) in lines.iter().enumerate() {
-                let text = fitted(line, size, room);
+                let text = fitted(line, band_size, room);
                 if text.is_empty() {
                     continue;
                 }
-                let tile = tile(&text, size, 0.0, 1.0, 0.0);
-                let baseline = (top + pad / 2 + i * line_h) as f32 + size * 0.95;
+                let tile = tile(&text, band_size, 0.0, 1.0, 0.0);
+                let baseline = (pad / 2 + i * line_h) as f32 + band_size * 0.95;
                 let left = (pad as f32 - tile.origin.x).round() as i64;
                 let y = (baseline - tile.origin.y).round() as i64;
                 tile.blend(&mut canvas, left, y);
