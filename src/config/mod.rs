@@ -218,9 +218,10 @@ impl Default for PreviewsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct WatermarkConfig {
-    /// Tiled over the picture; empty for none.
+    /// Tiled diagonally over the picture; empty for none. Latin-1 (others draw as `?`).
     pub text: String,
-    /// Strength of the tiled text, 0–1.
+    /// Strength of the tiled text, 0–1: the white text's opacity (its dark halo is
+    /// 0.8 of it).
     pub opacity: f32,
     /// Name the event in the bottom band.
     pub show_event: bool,
