@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the fuzz corpora fuzz/corpus/<target>/ (not committed) from the hand-made seeds
-# in fuzz/seeds/<target>/ and from the shared test photos ($VENUEBOX_TESTDATA, default
-# ../shared/testdata next to the repository): every JPEG of photos/ and bad/, cut down
+# in fuzz/seeds/<target>/, the inputs in fuzz/regressions/ and fuzz/findings/, and the
+# shared test photos ($VENUEBOX_TESTDATA, default ../shared/testdata next to the
+# repository): every JPEG of photos/ and bad/, cut down
 # to its metadata segments and a token scan (so an input is kilobytes, not megabytes),
 # plus PNG, WebP, TIFF and HEIC files made from a camera JPEG by ImageMagick, cwebp and
 # heif-enc and tagged by exiftool with GPS, serial and owner fields (as
@@ -17,7 +18,10 @@ for tool in python3 convert cwebp heif-enc exiftool; do
 done
 corpus="$fuzz/corpus"
 mkdir -p "$corpus"
-for dir in "$fuzz"/seeds/*/; do
+# Hand-made seeds, and the inputs of crashes fixed (fuzz/regressions/, which unit tests
+# also read) and still open (fuzz/findings/).
+for dir in "$fuzz"/seeds/*/ "$fuzz"/regressions/*/ "$fuzz"/findings/*/; do
+  [ -d "$dir" ] || continue
   mkdir -p "$corpus/$(basename "$dir")"
   cp "$dir"* "$corpus/$(basename "$dir")/"
 done

@@ -1,4 +1,5 @@
-//! The TIFF/DNG scrubber (media::privacy::tiff: IFD chains, the GPS and Exif IFDs, maker notes), with the invariants of fuzz/common/privacy.rs.
+//! The TIFF/DNG scrubber (media::privacy::tiff: IFD chains, the GPS and Exif IFDs,
+//! maker notes), with the invariants of fuzz/common/privacy.rs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -6,4 +7,4 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../common/privacy.rs"]
 mod privacy;
 
-fuzz_target!(|data: &[u8]| privacy::check(data, "image/tiff"));
+fuzz_target!(|data: &[u8]| privacy::check(data, "image/tiff", true));
