@@ -113,10 +113,11 @@ pub fn sniff(head: &[u8], name: &str) -> Result<MediaType, String> {
 pub fn clean_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let mut clean: String = last.chars().filter(|c| !c.is_control()).collect();
-    clean = clean.trim().to_string();
     while clean.len() > 255 {
         clean.pop();
     }
+    // Trimmed after the cut, which may leave a space at the end.
+    clean = clean.trim().to_string();
     if clean.is_empty() || clean == "." || clean == ".." {
         "unnamed".into()
     } else {
@@ -888,5 +889,10 @@ mod tests {
         assert_eq!(clean_name(".."), "unnamed");
         assert_eq!(clean_name("dir/"), "unnamed");
         assert_eq!(clean_name(&"é".repeat(300)).len(), 254);
+        // Found by fuzz/fuzz_targets/ftp_path.rs: a name cut at 255 bytes just after a
+        // space kept that space, so cleaning a clean name changed it.
+        let spaced = format!("{} {}", "Q".repeat(254), "I".repeat(9));
+        assert_eq!(clean_name(&spaced), "Q".repeat(254));
+        assert_eq!(clean_name(&clean_name(&spaced)), clean_name(&spaced));
     }
 }

@@ -192,15 +192,16 @@ fn read_mpf(tiff: &[u8], tiff_start: usize, file_len: usize) -> Option<(usize, u
 /// Finds where a JPEG's main image ends (just past its EOI), a piece at a time: from
 /// a marker, through segments (skipped by their lengths) and the entropy-coded data of
 /// each scan (byte stuffing and restart markers passed over), as the bytes arrive.
+/// Public for the fuzz target `fuzz/fuzz_targets/jpeg_meta.rs`.
 #[derive(Debug, Clone)]
-pub(crate) struct EoiScan {
+pub struct EoiScan {
     pos: usize,
     in_scan: bool,
 }
 
 impl EoiScan {
     /// A scan starting at the marker at `pos` (2: just after SOI).
-    pub(crate) fn at(pos: usize) -> EoiScan {
+    pub fn at(pos: usize) -> EoiScan {
         EoiScan {
             pos,
             in_scan: false,
@@ -210,7 +211,8 @@ impl EoiScan {
     /// Scans `data` (the file's first bytes, growing between calls) on from where the
     /// last call stopped. `Ok(Some(end))`: the main image ends at `end`; `Ok(None)`:
     /// more bytes are needed; `Err(())`: not a marker where one must be (damaged).
-    pub(crate) fn advance(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
+    #[allow(clippy::result_unit_err)]
+    pub fn advance(&mut self, data: &[u8]) -> Result<Option<usize>, ()> {
         loop {
             if self.in_scan {
                 let Some(at) = data

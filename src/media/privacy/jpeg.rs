@@ -60,8 +60,9 @@ pub(super) fn exif_block(data: &[u8]) -> Option<&[u8]> {
 pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
     let (segs, sos) = segments(data)?;
     let mut edits = Edits::default();
-    // The EXIF block readers use (the first), and where its segment ends.
-    let mut exif: Option<(&[u8], usize)> = None;
+    // The EXIF block readers use (the first) as it leaves (scrubbed), and where its
+    // segment ends.
+    let mut exif: Option<(Vec<u8>, usize)> = None;
     let mut has_icc = false;
     // Colour components of the frame (SOF's Nf): 3 for YCbCr or RGB.
     let mut components = None;
@@ -75,11 +76,19 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
                 if exif.is_some() {
                     true // a second EXIF block: no reader looks at it, no one needs it
                 } else {
-                    exif = Some((&body[6..], s.end));
                     let mut scrubbed = Edits::default();
                     match tiff::scrub(&body[6..], s.start + 10, &mut scrubbed) {
-                        Ok(()) => edits.extend(scrubbed),
+                        Ok(()) => {
+                            // The colour space is read from the EXIF that is sent: a
+                            // hostile block can overlap what scrubbing zeroes with its
+                            // ColorSpace, and a profile implied by bytes that no longer
+                            // say so would be added again by a second scrub.
+                            let segment = scrubbed.plan(data, s.end, "", "")?.assemble(data);
+                            exif = Some((segment[s.start + 10..].to_vec(), s.end));
+                            edits.extend(scrubbed);
+                        }
                         Err(_) => {
+                            exif = Some((body[6..].to_vec(), s.end));
                             // Unwalkable: only what the renderer would credit survives.
                             let orientation =
                                 crate::media::jpeg::jpeg_meta(data).orientation as u16;
@@ -114,7 +123,7 @@ pub(super) fn plan(data: &[u8]) -> Result<FullPlan, PrivacyError> {
     // profile goes after the EXIF segment, where cameras put one. Never on a profile
     // of its own (that wins), nor on CMYK data (an RGB profile does not describe it).
     if let Some((tiff, exif_end)) = exif.filter(|_| !has_icc && components == Some(3)) {
-        if let Some(icc) = crate::media::colour::implied_profile(Some(tiff)) {
+        if let Some(icc) = crate::media::colour::implied_profile(Some(&tiff)) {
             edits.insert(exif_end, icc_segments(icc));
         }
     }

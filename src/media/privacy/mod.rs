@@ -459,6 +459,33 @@ mod tests {
     }
 
     #[test]
+    fn scrubbing_a_jpeg_twice_changes_nothing_when_its_exif_overlaps_itself() {
+        // Found by fuzz/fuzz_targets/privacy_jpeg.rs: scrubbing zeroed bytes the EXIF's
+        // colour space was read from, so the first scrub added no Adobe RGB profile
+        // (the original said sRGB) and a second scrub of its output did.
+        let original =
+            include_bytes!("../../../fuzz/regressions/privacy_jpeg/exif_colour_space_overlap.jpg");
+        let once = full_plan(original, "image/jpeg")
+            .unwrap()
+            .assemble(original);
+        let twice = full_plan(&once, "image/jpeg").unwrap().assemble(&once);
+        assert!(once == twice, "{} bytes, then {}", once.len(), twice.len());
+    }
+
+    #[test]
+    fn a_webp_whose_riff_size_cuts_its_header_is_refused() {
+        // Found by fuzz/fuzz_targets/privacy_webp.rs: RIFF size 1 made a 9-byte "WebP".
+        let mut webp = b"RIFF\x01\0\0\0WEBPVP8 \x04\0\0\0\0\0\0\0".to_vec();
+        assert!(matches!(
+            full_plan(&webp, "image/webp"),
+            Err(PrivacyError::Damaged(_))
+        ));
+        webp[4] = 16;
+        let plan = full_plan(&webp, "image/webp").unwrap();
+        assert_eq!(plan.assemble(&webp), webp);
+    }
+
+    #[test]
     fn entropy_data_is_scanned_to_the_main_eoi() {
         // SOI, SOS (len 2), entropy bytes with a stuffed FF00 and a restart marker,
         // EOI, then an appended "image".

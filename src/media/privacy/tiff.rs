@@ -89,6 +89,11 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
     // (offset, is a main-chain IFD whose next pointer is followed)
     let mut queue = vec![(r.u32(4).ok_or_else(damaged)? as usize, true)];
     let mut seen = std::collections::HashSet::new();
+    // The directories walked, and the out-of-line bytes zeroed or blanked: a hostile
+    // structure can lay one over the other, and the edits of one would then break the
+    // other (the output could not be walked again), so overlaps are refused.
+    let mut dirs: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut wiped: Vec<std::ops::Range<usize>> = Vec::new();
     while let Some((ifd, chain)) = queue.pop() {
         if ifd == 0 {
             continue;
@@ -112,6 +117,7 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 return Err(damaged());
             }
         }
+        dirs.push(ifd..end.min(tiff.len()));
         let mut kept: Vec<usize> = Vec::with_capacity(count);
         let mut removed = false;
         for i in 0..count {
@@ -122,10 +128,13 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 removed = true;
                 if let Some(e) = &entry {
                     edits.zero(base + e.value.start, e.value.len());
+                    if e.value.start != at + 8 {
+                        wiped.push(e.value.clone());
+                    }
                 }
                 if tag == GPS {
                     if let Some(gps) = r.u32(at + 8) {
-                        zero_ifd(&r, gps as usize, base, edits)?;
+                        zero_ifd(&r, gps as usize, base, edits, &mut wiped)?;
                     }
                 }
                 continue;
@@ -136,6 +145,9 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 let xmp = &tiff[e.value.clone()];
                 if is_private_xmp(xmp) {
                     edits.patch(base + e.value.start, blank_xmp(xmp.len()));
+                    if e.value.start != at + 8 {
+                        wiped.push(e.value.clone());
+                    }
                 }
             }
             if POINTERS.contains(&e.tag) {
@@ -168,6 +180,15 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
             queue.push((next as usize, true));
         }
     }
+    let overlap =
+        |a: &std::ops::Range<usize>, b: &std::ops::Range<usize>| a.start < b.end && b.start < a.end;
+    for (i, dir) in dirs.iter().enumerate() {
+        if dirs[i + 1..].iter().any(|d| overlap(d, dir)) || wiped.iter().any(|w| overlap(w, dir)) {
+            return Err(PrivacyError::Damaged(
+                "an EXIF directory overlaps another or a private value",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -187,7 +208,13 @@ fn read_entry(r: &Reader, at: usize) -> Option<Entry> {
 }
 
 /// Zeroes a GPS IFD: its entries, their values and its count.
-fn zero_ifd(r: &Reader, ifd: usize, base: usize, edits: &mut Edits) -> Result<(), PrivacyError> {
+fn zero_ifd(
+    r: &Reader,
+    ifd: usize,
+    base: usize,
+    edits: &mut Edits,
+    wiped: &mut Vec<std::ops::Range<usize>>,
+) -> Result<(), PrivacyError> {
     let Some(count) = r.u16(ifd).map(usize::from) else {
         return Ok(()); // a pointer out of the block: there is nothing to leak there
     };
@@ -200,9 +227,11 @@ fn zero_ifd(r: &Reader, ifd: usize, base: usize, edits: &mut Edits) -> Result<()
     for i in 0..count {
         if let Some(e) = read_entry(r, ifd + 2 + i * 12) {
             edits.zero(base + e.value.start, e.value.len());
+            wiped.push(e.value);
         }
     }
     edits.zero(base + ifd, end - ifd);
+    wiped.push(ifd..end);
     Ok(())
 }
 
@@ -272,5 +301,24 @@ mod tests {
         t.extend_from_slice(&0u16.to_le_bytes());
         t.extend_from_slice(&8u32.to_le_bytes());
         assert!(scrub(&t, 0, &mut edits).is_ok());
+    }
+
+    #[test]
+    fn a_private_value_laid_over_a_directory_is_refused() {
+        // Found by fuzz/fuzz_targets/privacy_tiff.rs: a private XMP packet whose bytes
+        // held the Exif IFD was blanked over it, and the output, with the Exif pointer
+        // now leading to spaces, was refused by a second scrub.
+        let original =
+            include_bytes!("../../../fuzz/regressions/privacy_tiff/xmp_over_exif_ifd.tif");
+        let mut edits = Edits::default();
+        assert!(matches!(
+            scrub(original, 0, &mut edits),
+            Err(PrivacyError::Damaged(_))
+        ));
+        // The same in the sample: the serial's out-of-line value moved onto IFD0.
+        let mut t = sample();
+        t[72..76].copy_from_slice(&8u32.to_le_bytes());
+        assert!(scrub(&t, 0, &mut Edits::default()).is_err());
+        assert!(scrub(&sample(), 0, &mut Edits::default()).is_ok());
     }
 }

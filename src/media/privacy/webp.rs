@@ -12,6 +12,11 @@ fn chunks(data: &[u8]) -> Result<(Vec<Chunk>, usize), PrivacyError> {
         return Err(PrivacyError::Damaged("not a WebP"));
     }
     let riff = u32::from_le_bytes(data[4..8].try_into().expect("4 bytes")) as usize;
+    // The RIFF size counts the `WEBP` fourcc: a smaller one would cut the file short of
+    // its own header.
+    if riff < 4 {
+        return Err(PrivacyError::Damaged("the RIFF size is too small"));
+    }
     let end = riff.saturating_add(8).min(data.len());
     let mut out = Vec::new();
     let mut pos = 12;

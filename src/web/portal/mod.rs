@@ -501,6 +501,23 @@ macro_rules! portal_form {
 }
 portal_form!(ConsentForm, ScopeForm, DeleteForm);
 
+/// What a posted portal form body parses as, with the `serde_urlencoded` parsing the
+/// handlers do before the CSRF check: for the consent, scope and delete forms, in that
+/// order, `None` when the body is not that form, else its `lang` field. Exposed only
+/// for the fuzz target `fuzz/fuzz_targets/portal_form.rs`.
+#[doc(hidden)]
+pub fn parse_forms(body: &[u8]) -> [Option<Option<String>>; 3] {
+    fn lang<T: PortalForm>(body: &[u8]) -> Option<Option<String>> {
+        let form: T = serde_urlencoded::from_bytes(body).ok()?;
+        Some(form.lang().map(str::to_string))
+    }
+    [
+        lang::<ConsentForm>(body),
+        lang::<ScopeForm>(body),
+        lang::<DeleteForm>(body),
+    ]
+}
+
 /// Parses a posted portal form and checks its CSRF token, returning it with the texts
 /// of its language; otherwise the error page to answer: 400 when the body is not one
 /// of our forms (unknown fields, wrong encoding), 403 when the token is missing or

@@ -1,0 +1,10 @@
+//! The JPEG scrubber (media::privacy::jpeg: segments, EXIF, XMP, MPF, bytes after the
+//! main EOI), with the invariants of fuzz/common/privacy.rs.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../common/privacy.rs"]
+mod privacy;
+
+fuzz_target!(|data: &[u8]| privacy::check(data, "image/jpeg", false));

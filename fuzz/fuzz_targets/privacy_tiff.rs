@@ -1,0 +1,10 @@
+//! The TIFF/DNG scrubber (media::privacy::tiff: IFD chains, the GPS and Exif IFDs,
+//! maker notes), with the invariants of fuzz/common/privacy.rs.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../common/privacy.rs"]
+mod privacy;
+
+fuzz_target!(|data: &[u8]| privacy::check(data, "image/tiff", false));
