@@ -287,9 +287,18 @@ IDLE_RSS=$(awk '/^VmRSS:/ { print $2 }' "/proc/$BOX/status")
 
 echo uploads >"$PHASE_FILE"
 t_start=$(date +%s.%N)
-# wrk: the attendees on the public gallery page (thumbs need an attendee's session,
-# which the portal gives after the consent step; not requested here).
-wrk -t 2 -c "$CLIENTS" -d "${GALLERY_SECS}s" --timeout 10s "$BASE/portal/gallery" >"$WORK/wrk.out" 2>&1 &
+# wrk: attendees with a pass on the public gallery page (a phone without one gets a
+# pointer to the start page instead): one consent through the portal, its pass cookie
+# sent by every connection. (The thumbs are not requested.)
+curl -fsS -c "$WORK/jar" -b "$WORK/jar" -o "$WORK/portal.html" "$BASE/portal?lang=en" || die "GET /portal failed"
+csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' "$WORK/portal.html" | head -n1)
+[[ -n $csrf ]] || die "no CSRF token on /portal"
+code=$(curl -sS -c "$WORK/jar" -b "$WORK/jar" -o /dev/null -w '%{http_code}' "$BASE/portal/consent" \
+    --data-urlencode "csrf=$csrf" -d action=accept -d lang=en -d gallery=yes)
+[[ $code == 303 || $code == 302 ]] || die "POST /portal/consent answered $code"
+PASS=$(awk '$6 == "vb_pass" { print $7 }' "$WORK/jar")
+[[ -n $PASS ]] || die "no pass cookie after consenting"
+wrk -t 2 -c "$CLIENTS" -d "${GALLERY_SECS}s" --timeout 10s -H "Cookie: vb_pass=$PASS" "$BASE/portal/gallery" >"$WORK/wrk.out" 2>&1 &
 WRK=$!
 PIDS+=("$WRK")
 
