@@ -140,6 +140,12 @@ async fn galleries_show_what_each_attendee_may_see_and_nothing_else() {
     // German, like the portal.
     let (_, de) = get(a, b, "/portal/gallery?lang=de").await;
     assert!(de.contains("<html lang=\"de\"") && de.contains("Galerie"));
+    // A phone without a pass is pointed to the start page, not shown thumbs it may
+    // not load.
+    let (status, no_pass) = get(&phone(12), b, "/portal/gallery").await;
+    assert_eq!(status, 200);
+    assert!(no_pass.contains("id=\"no-pass\"") && no_pass.contains("href=\"/portal?lang=en\""));
+    assert!(thumbs(&no_pass).is_empty(), "{no_pass}");
     // B grants the gallery scope: their public photo appears; withdraws: it goes.
     let page = w
         .other
