@@ -553,3 +553,32 @@ mod tests {
         assert_eq!(credit_exif(&Credit::default(), 1), None);
     }
 }
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Found by fuzz targets privacy_png and privacy_webp: an EXIF block whose private
+    /// value lies over its own TIFF header. Zeroing it left EXIF no second scrub could
+    /// walk; the header now counts as a directory no private value may overlap, so the
+    /// photo is refused as damaged, as the TIFF case is.
+    #[test]
+    fn exif_whose_private_value_covers_its_header_is_refused_in_png_and_webp() {
+        for (data, media_type) in [
+            (
+                &include_bytes!("../../../fuzz/regressions/privacy_png/exif_header_zeroed.png")[..],
+                "image/png",
+            ),
+            (
+                &include_bytes!("../../../fuzz/regressions/privacy_webp/exif_header_zeroed.webp")[..],
+                "image/webp",
+            ),
+        ] {
+            assert!(
+                matches!(
+                    super::full_plan(data, media_type),
+                    Err(super::PrivacyError::Damaged(_))
+                ),
+                "{media_type}"
+            );
+        }
+    }
+}

@@ -92,7 +92,10 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
     // The directories walked, and the out-of-line bytes zeroed or blanked: a hostile
     // structure can lay one over the other, and the edits of one would then break the
     // other (the output could not be walked again), so overlaps are refused.
+    // The 8-byte header counts as one: a private value laid over it would leave no
+    // TIFF header to walk a second time (found by fuzz target privacy_tiff).
     let mut dirs: Vec<std::ops::Range<usize>> = Vec::new();
+    dirs.push(0..8);
     let mut wiped: Vec<std::ops::Range<usize>> = Vec::new();
     while let Some((ifd, chain)) = queue.pop() {
         if ifd == 0 {
@@ -313,6 +316,12 @@ mod tests {
         let mut edits = Edits::default();
         assert!(matches!(
             scrub(original, 0, &mut edits),
+            Err(PrivacyError::Damaged(_))
+        ));
+        // A private value laid over the TIFF header itself: zeroing it left no header.
+        let original = include_bytes!("../../../fuzz/regressions/privacy_tiff/header_zeroed.tif");
+        assert!(matches!(
+            scrub(original, 0, &mut Edits::default()),
             Err(PrivacyError::Damaged(_))
         ));
         // The same in the sample: the serial's out-of-line value moved onto IFD0.
