@@ -109,6 +109,16 @@ pub fn by_upload_token(conn: &Connection, token: &str) -> rusqlite::Result<Optio
     .optional()
 }
 
+/// Creator `id`, if they exist and are not disabled.
+pub fn enabled_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<Creator>> {
+    conn.query_row(
+        "SELECT id, name, created_at FROM creators WHERE id = ?1 AND disabled_at IS NULL",
+        [id],
+        row_to_creator,
+    )
+    .optional()
+}
+
 /// FTP credentials just set, shown this once.
 #[derive(Debug, Clone, Serialize)]
 pub struct FtpCredentials {

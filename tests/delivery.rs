@@ -33,6 +33,19 @@ async fn attendee(b: &TestBox, phone: &reqwest::Client, scopes: &[&str]) -> Stri
     common::portal_pass(b, phone, scopes).await
 }
 
+/// Every attendee's pass id (bearer secrets that answers must never show).
+async fn pass_ids(b: &TestBox) -> Vec<String> {
+    b.state
+        .store
+        .read_sql(|c| {
+            let mut s = c.prepare("SELECT id FROM attendees")?;
+            let rows = s.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+        .unwrap()
+}
+
 async fn tag(b: &TestBox, admin: &str, photo: i64, passes: &[&str]) {
     let r = reqwest::Client::new()
         .put(b.url(&format!("/api/admin/photos/{photo}/attendees")))
@@ -619,16 +632,7 @@ async fn an_order_is_placed_confirmed_by_its_creator_and_reveals_the_photo() {
     assert_eq!(order["lines"][0]["creator_minor"], 450);
     assert_eq!(order["lines"][0]["organiser_minor"], 50);
     // The attendee is named by pseudonym only: no pass id anywhere in the answer.
-    let pass_ids: Vec<String> = b
-        .state
-        .store
-        .read_sql(|c| {
-            let mut s = c.prepare("SELECT id FROM attendees")?;
-            let rows = s.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .await
-        .unwrap();
+    let pass_ids: Vec<String> = pass_ids(b).await;
     for id in &pass_ids {
         assert!(!pending.to_string().contains(id.as_str()));
     }
@@ -1075,16 +1079,7 @@ async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
             .await
             .unwrap();
     let csrf = hidden(&page, "csrf");
-    let pass_ids: Vec<String> = b
-        .state
-        .store
-        .read_sql(|c| {
-            let mut s = c.prepare("SELECT id FROM attendees")?;
-            let rows = s.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .await
-        .unwrap();
+    let before_erasure = pass_ids(b).await;
     let r =
         w.a.post(b.url("/portal/me/delete"))
             .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
@@ -1095,17 +1090,11 @@ async fn tampered_foreign_expired_and_withdrawn_links_deliver_nothing() {
     let (status, page) = get(&phone(31), b, &format!("{live}/{}", w.mine)).await;
     assert_eq!((status, refusal(&page)), (410, Some("withdrawn")));
     // Their orders no longer hold their pass id (a bearer secret), only the pseudonym.
-    let remaining: Vec<String> = b
-        .state
-        .store
-        .read_sql(|c| {
-            let mut s = c.prepare("SELECT id FROM attendees")?;
-            let rows = s.query_map([], |r| r.get(0))?;
-            rows.collect()
-        })
-        .await
-        .unwrap();
-    let erased: Vec<&String> = pass_ids.iter().filter(|p| !remaining.contains(p)).collect();
+    let remaining: Vec<String> = pass_ids(b).await;
+    let erased: Vec<&String> = before_erasure
+        .iter()
+        .filter(|p| !remaining.contains(p))
+        .collect();
     assert_eq!(erased.len(), 1, "one attendee erased");
     let kept: i64 = {
         let pass = erased[0].clone();

@@ -355,7 +355,7 @@ pub fn open_creator_session(
 }
 
 /// The unexpired creator session whose token is `token`, with its creator's id (the
-/// caller checks the creator is still enabled: `creators::list`).
+/// caller checks the creator is still enabled: `creators::enabled_by_id`).
 pub fn creator_session(conn: &Connection, token: &str) -> rusqlite::Result<Option<(i64, Session)>> {
     let hash = identity::token_hash(token);
     conn.query_row(

@@ -82,9 +82,7 @@ pub async fn session_of(
             let Some((creator_id, session)) = auth::creator_session(c, &token)? else {
                 return Ok(None);
             };
-            let creator = creators::list(c)?
-                .into_iter()
-                .find(|cr| cr.id == creator_id);
+            let creator = creators::enabled_by_id(c, creator_id)?;
             Ok(creator.map(|creator| VendorSession {
                 creator,
                 csrf_token: session.csrf_token,
@@ -523,10 +521,8 @@ async fn submit_order(
     )
     .await
     {
-        Ok(answer) => {
-            let link = answer["link"]
-                .as_str()
-                .and_then(|l| l.find("/portal/d/").map(|i| l[i..].to_string()));
+        Ok((_, link)) => {
+            let link = link.map(|l| format!("/portal/d/{}", l.token));
             let mut to = format!("/vendor?done={name}");
             if let Some(link) = link {
                 to.push_str("&link=");

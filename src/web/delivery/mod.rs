@@ -555,14 +555,15 @@ async fn vendor_decide(
     UrlPath((id, name)): UrlPath<(i64, String)>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let to = action(&name)?;
-    decide(
+    let decided = decide(
         &state,
         id,
         Some(creator.id),
         to,
         format!("creator:{}", creator.id),
     )
-    .await
+    .await?;
+    Ok(decided_json(&state, decided))
 }
 
 /// `GET /api/admin/downloads`: download attempts by outcome (`ok`, and each refusal:
@@ -589,7 +590,8 @@ async fn admin_decide(
     UrlPath((id, name)): UrlPath<(i64, String)>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let action = action(&name)?;
-    decide(&state, id, None, action, "admin".into()).await
+    let decided = decide(&state, id, None, action, "admin".into()).await?;
+    Ok(decided_json(&state, decided))
 }
 
 pub(crate) async fn decide(
@@ -598,7 +600,7 @@ pub(crate) async fn decide(
     creator: Option<i64>,
     action: Action,
     actor: String,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<(Order, Option<links::Link>), AppError> {
     let vault = state.vault.clone();
     let config = state.config.delivery.clone();
     let (order, link) = state
@@ -649,15 +651,29 @@ pub(crate) async fn decide(
             },
         )
         .await?;
-    let url = link
-        .as_ref()
-        .map(|l| format!("{}/portal/d/{}", state.portal.url(), l.token));
-    if let (Some(url), Some(link)) = (&url, &link) {
-        receipt(state, &order, link, url).await;
+    if let Some(link) = &link {
+        receipt(state, &order, link, &link_url(state, link)).await;
     }
-    Ok(Json(
-        json!({ "order": order, "link": url, "expires_at": link.as_ref().map(|l| l.expires_at), "uses": link.as_ref().map(|l| l.uses_allowed) }),
-    ))
+    Ok((order, link))
+}
+
+/// The full URL of a download link, as the attendee's page, the receipt and the API
+/// give it.
+pub(crate) fn link_url(state: &AppState, link: &links::Link) -> String {
+    format!("{}/portal/d/{}", state.portal.url(), link.token)
+}
+
+/// The API's answer to a decision: the order, and its link when one was issued.
+fn decided_json(
+    state: &AppState,
+    (order, link): (Order, Option<links::Link>),
+) -> Json<serde_json::Value> {
+    Json(json!({
+        "order": order,
+        "link": link.as_ref().map(|l| link_url(state, l)),
+        "expires_at": link.as_ref().map(|l| l.expires_at),
+        "uses": link.as_ref().map(|l| l.uses_allowed),
+    }))
 }
 
 /// Prints the receipt of a confirmed order when a printer is configured (nothing
