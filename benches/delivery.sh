@@ -7,9 +7,14 @@
 #     policy shows an anonymous phone no watermarked copy) against nginx serving the
 #     same bytes from disk, same wrk threads, connections and duration, in alternating
 #     rounds: requests/s, p50/p99, and the ratios (target: >= 1.0x nginx's requests/s,
-#     p99 no worse).
-#  2. The public gallery page (`GET /portal/gallery`) with 500 concurrent connections
-#     while a tus ingest of the corpus runs: p50/p95/p99 (target p95 <= 100 ms).
+#     p99 no worse). A third server in the same rounds, examples/serve_floor.rs (axum
+#     on hyper with one route and the bytes in memory, nothing else), shows the floor
+#     of the HTTP stack venuebox is built on: hyper copies a body into the socket,
+#     nginx's sendfile does not.
+#  2. The public gallery page (`GET /portal/gallery`, as an attendee with a pass:
+#     without one the page only points to the start page) with 500 concurrent
+#     connections while a tus ingest of the corpus runs: p50/p95/p99 (target p95 <=
+#     100 ms).
 #
 #   bash benches/delivery.sh
 #   BENCH_SECS=30 bash benches/delivery.sh
@@ -112,20 +117,28 @@ else
     fi
     BUILT="git $git_rev$git_dirty, release build"
 fi
+# The floor of the stack venuebox is built on (examples/serve_floor.rs: axum on hyper,
+# one route, the bytes from memory, nothing else), run beside the two servers.
+note "building: cargo build --release --example serve_floor"
+cargo build --release --quiet --example serve_floor >&2 || die "cargo build --release --example serve_floor failed"
+FLOOR_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/serve_floor"
+[[ -x $FLOOR_BIN ]] || die "no binary at $FLOOR_BIN after the build"
 
 # --- Clean-up: every process started here, and the temporary directory. ---
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/venuebox-delivery.XXXXXX")
 PID=
 NGINX_PID=
+FLOOR_PID=
 INGEST_PID=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [[ -n $INGEST_PID ]] && touch "$WORK/stop-ingest" && kill "$INGEST_PID" 2>/dev/null
     [[ -n $NGINX_PID ]] && kill -QUIT "$NGINX_PID" 2>/dev/null
+    [[ -n $FLOOR_PID ]] && kill "$FLOOR_PID" 2>/dev/null
     [[ -n $PID ]] && kill "$PID" 2>/dev/null
-    for p in $INGEST_PID $NGINX_PID $PID; do
+    for p in $INGEST_PID $NGINX_PID $FLOOR_PID $PID; do
         for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
@@ -246,14 +259,15 @@ COOKIE="Cookie: vb_pass=$PASS"
 # The photo: every photo of the public gallery (all its pages) fetched once by the
 # attendee (so each is rendered and in the box's cache); the one whose watermarked
 # preview is of median size is measured.
-code=$(curl -sS -o "$WORK/gallery.html" -w '%{http_code}' "$BASE/portal/gallery")
+# The gallery with the pass: without one it shows only a pointer to the start page.
+code=$(curl -sS -H "$COOKIE" -o "$WORK/gallery.html" -w '%{http_code}' "$BASE/portal/gallery")
 [[ $code == 200 ]] || die "GET /portal/gallery answered $code"
 GALLERY_BYTES=$(stat -c %s "$WORK/gallery.html")
 GALLERY_PHOTOS=$(grep -o '/portal/photos/[0-9]*/watermarked' "$WORK/gallery.html" | wc -l)
 IDS=()
 page=/portal/gallery
 while [[ -n $page ]]; do
-    curl -fsS -o "$WORK/page.html" "$BASE$page" || die "GET $page failed"
+    curl -fsS -H "$COOKIE" -o "$WORK/page.html" "$BASE$page" || die "GET $page failed"
     mapfile -t -O "${#IDS[@]}" IDS < <(grep -o '/portal/photos/[0-9]*/watermarked' "$WORK/page.html" | cut -d/ -f4)
     # The "more" link to the next page; none on the last.
     page=$({ grep -o 'href="/portal/gallery?[^"]*before=[0-9]*"' "$WORK/page.html" || true; } |
@@ -330,6 +344,17 @@ for _ in $(seq 100); do
 done
 curl -fsS -H "$COOKIE" -D "$WORK/nginx.hdr" -o "$WORK/nginx.jpg" "$NGINX_URL" || die "nginx does not serve $NGINX_URL"
 cmp -s "$WORK/preview.jpg" "$WORK/nginx.jpg" || die "nginx does not serve the same bytes"
+FLOOR_PORT=$(port)
+"$FLOOR_BIN" "$WORK/preview.jpg" "127.0.0.1:$FLOOR_PORT" >"$WORK/floor.log" 2>&1 &
+FLOOR_PID=$!
+FLOOR_URL="http://127.0.0.1:$FLOOR_PORT$PREVIEW_PATH"
+for _ in $(seq 100); do
+    kill -0 "$FLOOR_PID" 2>/dev/null || { cat "$WORK/floor.log" >&2; die "serve_floor exited while starting"; }
+    curl -fsS -o /dev/null "$FLOOR_URL" 2>/dev/null && break
+    sleep 0.1
+done
+curl -fsS -o "$WORK/floor.jpg" "$FLOOR_URL" || die "serve_floor does not serve $FLOOR_URL"
+cmp -s "$WORK/preview.jpg" "$WORK/floor.jpg" || die "serve_floor does not serve the same bytes"
 VB_HDR_BYTES=$(stat -c %s "$WORK/preview.hdr")
 NG_HDR_BYTES=$(stat -c %s "$WORK/nginx.hdr")
 
@@ -380,13 +405,13 @@ fig() { awk -v k="$2" '$1 == k { print $2 }' "$WORK/$1"; }
 
 hits_before=$(stats | json 'd["cache"]["watermarked"]["hits"]')
 for r in $(seq "$ROUNDS"); do
-    if ((r % 2)); then order="venuebox nginx"; else order="nginx venuebox"; fi
+    if ((r % 2)); then order="venuebox nginx floor"; else order="floor nginx venuebox"; fi
     for who in $order; do
-        if [[ $who == venuebox ]]; then
-            wrk_run "venuebox-$r" "$PREVIEW_CONNS" "$BASE$PREVIEW_PATH" -H "$COOKIE"
-        else
-            wrk_run "nginx-$r" "$PREVIEW_CONNS" "$NGINX_URL" -H "$COOKIE"
-        fi
+        case $who in
+        venuebox) wrk_run "venuebox-$r" "$PREVIEW_CONNS" "$BASE$PREVIEW_PATH" -H "$COOKIE" ;;
+        nginx) wrk_run "nginx-$r" "$PREVIEW_CONNS" "$NGINX_URL" -H "$COOKIE" ;;
+        floor) wrk_run "floor-$r" "$PREVIEW_CONNS" "$FLOOR_URL" -H "$COOKIE" ;;
+        esac
     done
 done
 hits_after=$(stats | json 'd["cache"]["watermarked"]["hits"]')
@@ -422,7 +447,7 @@ renders_before=$(stats | json 'd["renders"]')
 # Until the ingest is under way: its first upload committed.
 for _ in $(seq 300); do [[ -s $WORK/ingest.done || -s $WORK/ingest.failed ]] && break; sleep 0.1; done
 uploads_before=$(wc -l <"$WORK/ingest.done")
-wrk_run gallery "$GALLERY_CONNS" "$BASE/portal/gallery"
+wrk_run gallery "$GALLERY_CONNS" "$BASE/portal/gallery" -H "$COOKIE"
 uploads_after=$(wc -l <"$WORK/ingest.done")
 renders_after=$(stats | json 'd["renders"]')
 touch "$WORK/stop-ingest"
@@ -446,6 +471,7 @@ def figs(name):
     return {k: float(v) for k, v in (l.split() for l in open(f"{work}/{name}"))}
 vb = [figs(f"venuebox-{r}") for r in range(1, rounds + 1)]
 ng = [figs(f"nginx-{r}") for r in range(1, rounds + 1)]
+fl = [figs(f"floor-{r}") for r in range(1, rounds + 1)]
 g = figs("gallery")
 mean = lambda rows, k: sum(x[k] for x in rows) / len(rows)
 print()
@@ -457,20 +483,23 @@ print("- machine: $(nproc) cores (nproc), $cpu, $mem RAM, Linux $(uname -r); loa
 print("- versions: venuebox $("$BIN" --version | awk '{ print $2 }') ($BUILT), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(wrk --version 2>&1 | head -n1 | awk '{ print $1, $2 }')")
 print("- wrk -t$THREADS --timeout 10s --latency, keep-alive; venuebox's request limits raised for the run (http.max_in_flight, max_in_flight_per_client, max_connections, max_connections_per_client = 4096: every client here is 127.0.0.1; tus.max_open_uploads_per_creator = 100000: older builds count finished uploads against it)")
 print()
-print(f"watermarked preview of photo $ID ($PREVIEW_BYTES bytes, the median of the $LISTED photos the public gallery lists, which range $PREVIEW_RANGE bytes; response headers venuebox $VB_HDR_BYTES B, nginx $NG_HDR_BYTES B), {rounds} alternating rounds, $PREVIEW_CONNS connections, ${SECS} s each; nginx: $WORKERS worker processes (= tokio's worker threads), sendfile, open_file_cache:")
+print(f"watermarked preview of photo $ID ($PREVIEW_BYTES bytes, the median of the $LISTED photos the public gallery lists, which range $PREVIEW_RANGE bytes; response headers venuebox $VB_HDR_BYTES B, nginx $NG_HDR_BYTES B), {rounds} alternating rounds, $PREVIEW_CONNS connections, ${SECS} s each; nginx: $WORKERS worker processes (= tokio's worker threads), sendfile, open_file_cache; axum floor: examples/serve_floor.rs, the bytes from memory, tokio's default worker threads:")
 print()
 print("| round | server | req/s | p50 ms | p99 ms | max ms | errors |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for r in range(rounds):
-    for name, x in (("venuebox", vb[r]), ("nginx", ng[r])):
+    for name, x in (("venuebox", vb[r]), ("nginx", ng[r]), ("axum floor", fl[r])):
         print(f"| {r + 1} | {name} | {x['rps']:.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['max']:.1f} | {int(x['errors'])} |")
 rv, rn = mean(vb, "rps"), mean(ng, "rps")
 pv, pn = mean(vb, "p99"), mean(ng, "p99")
 print(f"| mean | venuebox | {rv:.0f} | {mean(vb, 'p50'):.2f} | {pv:.2f} | | |")
 print(f"| mean | nginx | {rn:.0f} | {mean(ng, 'p50'):.2f} | {pn:.2f} | | |")
+rf = mean(fl, "rps")
+print(f"| mean | axum floor | {rf:.0f} | {mean(fl, 'p50'):.2f} | {mean(fl, 'p99'):.2f} | | |")
 print()
 print(f"- ratio venuebox/nginx, requests/s: **{rv / rn:.2f}x** (target >= 1.0: {'met' if rv >= rn else 'NOT met'})")
 print(f"- ratio venuebox/nginx, p99: **{pv / pn:.2f}x** (target <= 1.0, no worse: {'met' if pv <= pn else 'NOT met'})")
+print(f"- the floor of venuebox's HTTP stack (examples/serve_floor.rs: axum/hyper, one route, the same bytes from memory, no middleware): **{rf / rn:.2f}x** nginx; venuebox reaches **{rv / rf:.2f}x** of it")
 print(f"- venuebox's cache: {$hits_after - $hits_before} watermarked hits during the runs for {$vb_requests} requests ({$misses} misses since start)")
 print()
 print(f"gallery page (/portal/gallery, $GALLERY_BYTES bytes, $GALLERY_PHOTOS photos), $GALLERY_CONNS connections, ${SECS} s, while a tus ingest ran: $ingest_n uploads ({$ingest_bytes / 1e6:.1f} MB) committed and {$renders_after - $renders_before} photos rendered during the run; {$ingest_retries} upload retries (503/429)")

@@ -289,6 +289,31 @@ async fn attendees_get_thumb_and_watermarked_only_creators_their_own() {
     let _ = &w.admin;
 }
 
+/// The box remembers what it read for a photo request (`delivery::memo`) so that the
+/// same request again needs no database read. What it remembers must never outlive the
+/// change that narrowed it: the very next request after the change is refused.
+#[tokio::test]
+async fn a_photo_seen_a_moment_ago_is_refused_right_after_the_change_that_hides_it() {
+    let w = world().await;
+    let (b, a) = (&w.b, &w.a);
+    let watermarked = |id: i64| format!("/portal/photos/{id}/watermarked");
+    // Each seen several times, so the memo holds them.
+    for id in [w.public, w.mine] {
+        for _ in 0..3 {
+            assert_eq!(get(a, b, &watermarked(id)).await.0, 200, "photo {id}");
+        }
+    }
+    // The creator takes the public photo out of the gallery.
+    mark_public(b, &w.vendor, w.public, false).await;
+    assert_eq!(get(a, b, &watermarked(w.public)).await.0, 404);
+    // A's own photo: the tag comes off (by the admin, for everyone).
+    tag(b, &w.admin, w.mine, &[]).await;
+    assert_eq!(get(a, b, &watermarked(w.mine)).await.0, 404);
+    // And back: the next request sees the change that widens too.
+    mark_public(b, &w.vendor, w.public, true).await;
+    assert_eq!(get(a, b, &watermarked(w.public)).await.0, 200);
+}
+
 /// Every route the app serves, read from the routers' source (`.route("path",
 /// get(..).post(..))` in `src/web`), so a route added later is covered without
 /// anyone remembering to list it: (method, path).

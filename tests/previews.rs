@@ -222,10 +222,7 @@ async fn photos_that_cannot_be_rendered_are_marked_with_a_reason() {
 async fn new_tus_uploads_are_asked_to_wait_while_previews_are_behind() {
     use tower::ServiceExt;
     // A prepared box with no queue running: what is stored stays unrendered.
-    let (_dir, mut state) = common::prepared_state().await;
-    let mut config = (*state.config).clone();
-    config.previews.backpressure_queue = 2;
-    state.config = std::sync::Arc::new(config);
+    let (_dir, state) = common::prepared_state_with(|c| c.previews.backpressure_queue = 2).await;
     let made = state
         .store
         .write(|tx| venuebox::creators::add(tx, "Ana", "test"))

@@ -98,8 +98,9 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
         Duration::from_secs(config.admin.login_window_secs),
     ));
     Ok(Prepared {
-        state: AppState {
+        state: AppState::new(crate::web::Handles {
             config: Arc::new(config),
+            memo: crate::delivery::memo::Memo::new(store.clone()),
             store,
             vault,
             started: Instant::now(),
@@ -112,7 +113,7 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             devices,
             printer,
             pairing: auth::Pairing::default(),
-        },
+        }),
         setup_code,
     })
 }

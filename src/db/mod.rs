@@ -475,6 +475,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     /// One permit per reader connection, so a reader is always there for a permit holder.
     reader_permits: Semaphore,
+    /// Write transactions this process has finished (see [`Store::commits`]).
+    commits: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -503,8 +505,21 @@ impl Store {
                 reader_permits: Semaphore::new(readers.len()),
                 readers: Mutex::new(readers),
                 writer: Mutex::new(Some(writer)),
+                commits: std::sync::atomic::AtomicU64::new(0),
             }),
         })
+    }
+
+    /// How many write transactions this process has finished through this store,
+    /// committed or rolled back; it grows after the transaction ends and before
+    /// [`Store::write`] returns. A value read before a read and equal to the value read
+    /// now proves that this process wrote nothing in between, which is how memos of
+    /// what the database said stay true (`delivery::memo`). Writes by other processes
+    /// (the CLI) are not counted: such memos also age out.
+    pub fn commits(&self) -> u64 {
+        self.inner
+            .commits
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The database file.
@@ -554,9 +569,15 @@ impl Store {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let value = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        let result = f(&tx).and_then(|value| {
+            tx.commit().map_err(StoreError::from)?;
+            Ok(value)
+        });
+        // Counted whatever the outcome, while the write lock is still held.
+        self.inner
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        result
     }
 
     /// Runs `f` on a read-only connection on a blocking thread.

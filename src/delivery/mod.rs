@@ -10,6 +10,7 @@
 //! tables only in [`reads`].
 
 pub mod links;
+pub mod memo;
 pub mod orders;
 pub mod policy;
 pub mod reads;

@@ -48,9 +48,29 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 
-/// Everything a request handler may reach: cheap handles, cloned per request.
+/// Everything a request handler may reach, behind one `Arc`: the state is cloned
+/// several times per request (each middleware and extractor takes its own), so a clone
+/// is one reference count, not one per handle. Reads its fields through `Deref` to
+/// [`Handles`].
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    /// The state of `handles`.
+    pub fn new(handles: Handles) -> AppState {
+        AppState(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles [`AppState`] shares.
+pub struct Handles {
     /// The validated configuration.
     pub config: Arc<crate::config::Config>,
     /// The database.
@@ -78,6 +98,8 @@ pub struct AppState {
     /// The pairing window the button opens (the login page then shows the setup code
     /// to the vendors' network).
     pub pairing: crate::auth::Pairing,
+    /// Attendees' photo lookups remembered while certainly still true.
+    pub memo: crate::delivery::memo::Memo,
 }
 
 impl AppState {

@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::db::StoreError;
+use crate::delivery::memo;
 use crate::delivery::policy::{self, Viewer};
 use crate::derivatives::{Derivative, RenderState};
 use crate::ingest::Photo;
@@ -164,21 +165,9 @@ pub async fn serve_photo(
     serve_photo_as(state, move |_| Ok(viewer), id, derivative, headers).await
 }
 
-/// What one read found for a photo request.
-enum Lookup {
-    /// The viewer may not ask for this derivative at all (decided before the lookup).
-    Refused,
-    /// No such photo, or the policy says no: answered alike.
-    Missing,
-    /// Allowed: who asked, and the photo.
-    Allowed(Viewer, Photo),
-}
-
 /// [`serve_photo`] for a viewer found in the database (the attendee of a pass cookie):
 /// `viewer` runs on the same read as the policy's facts and the photo's lookup, so a
-/// request takes one trip to the blocking pool, not one per query. The policy is asked
-/// in the same order: [`policy::may_ask`] before the photo is looked up (401), then
-/// [`policy::may_view`] (404 like a missing photo).
+/// request takes one trip to the blocking pool, not one per query.
 pub async fn serve_photo_as<V>(
     state: &AppState,
     viewer: V,
@@ -190,36 +179,69 @@ where
     V: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Viewer> + Send + 'static,
 {
     let derivative = Derivative::parse(derivative).ok_or(AppError::NotFound)?;
-    let lookup = state
+    let found = look_up(state, viewer, id).await?;
+    answer(state, found, derivative, headers).await
+}
+
+/// One read: the viewer `viewer` finds, the photo, and the policy's facts about it for
+/// that viewer; `Err(viewer)` when there is no such photo.
+pub async fn look_up<V>(
+    state: &AppState,
+    viewer: V,
+    id: i64,
+) -> Result<Result<Arc<memo::Found>, Viewer>, AppError>
+where
+    V: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Viewer> + Send + 'static,
+{
+    Ok(state
         .store
         .read_sql(move |c| {
             let viewer = viewer(c)?;
-            if !policy::may_ask(&viewer, derivative, false) {
-                return Ok(Lookup::Refused);
-            }
             let Some(facts) = crate::delivery::reads::facts(c, &viewer, id)? else {
-                return Ok(Lookup::Missing);
+                return Ok(Err(viewer));
             };
-            if !policy::may_view(&viewer, &facts, derivative, false) {
-                return Ok(Lookup::Missing);
-            }
             Ok(match crate::ingest::photo_by_id(c, id)? {
-                Some(photo) => Lookup::Allowed(viewer, photo),
-                None => Lookup::Missing,
+                Some(photo) => Ok(Arc::new(memo::Found {
+                    viewer,
+                    photo,
+                    facts,
+                })),
+                None => Err(viewer),
             })
         })
-        .await?;
-    let (viewer, photo) = match lookup {
-        Lookup::Refused => return Err(AppError::Unauthorized),
-        Lookup::Missing => return Err(AppError::NotFound),
-        Lookup::Allowed(viewer, photo) => (viewer, photo),
+        .await?)
+}
+
+/// Answers a photo request from what [`look_up`] found (or the memo kept), asking the
+/// policy in the order that leaks nothing: [`policy::may_ask`] first, answered alike
+/// whether the photo exists or not (401), then [`policy::may_view`] (404, as for a
+/// missing photo).
+pub async fn answer(
+    state: &AppState,
+    found: Result<Arc<memo::Found>, Viewer>,
+    derivative: Derivative,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
+    let found = match found {
+        Err(viewer) if !policy::may_ask(&viewer, derivative, false) => {
+            return Err(AppError::Unauthorized)
+        }
+        Err(_) => return Err(AppError::NotFound),
+        Ok(found) => found,
     };
+    let viewer = &found.viewer;
+    if !policy::may_ask(viewer, derivative, false) {
+        return Err(AppError::Unauthorized);
+    }
+    if !policy::may_view(viewer, &found.facts, derivative, false) {
+        return Err(AppError::NotFound);
+    }
     let mut response = serve_derivative(
         state,
-        &photo,
+        &found.photo,
         derivative,
         headers,
-        policy::may_see_instant(&viewer),
+        policy::may_see_instant(viewer),
     )
     .await?;
     // An attendee's unwatermarked preview is theirs only while their order stands: not
@@ -242,9 +264,8 @@ pub async fn serve_derivative(
     headers: &HeaderMap,
     instant: bool,
 ) -> Result<Response, AppError> {
-    let (state, photo, headers) = (state.clone(), photo.clone(), headers.clone());
     if derivative == Derivative::Full {
-        return serve_full(&state, &photo, &headers).await;
+        return serve_full(state, photo, headers).await;
     }
     let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let previews = &state.previews;
@@ -269,7 +290,7 @@ pub async fn serve_derivative(
         }
         response
     };
-    if if_none_match(&headers, &etag) {
+    if if_none_match(headers, &etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, None));
     }
     let key = (photo.id, derivative, format);
@@ -296,12 +317,12 @@ pub async fn serve_derivative(
     }
     let mut render = match stored {
         true => None,
-        false => Some(previews.ensure_format(&photo, format).await?),
+        false => Some(previews.ensure_format(photo, format).await?),
     };
     let mut read = crate::derivatives::read_whole(&path, format).await;
     if matches!(read, Ok(None)) {
         tracing::warn!(photo = photo.id, path = %path.display(), "a stored preview was not whole (power cut?): rendering it again");
-        render = Some(previews.ensure_format(&photo, format).await?);
+        render = Some(previews.ensure_format(photo, format).await?);
         read = crate::derivatives::read_whole(&path, format).await;
     }
     let bytes = match read {

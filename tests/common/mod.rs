@@ -122,8 +122,16 @@ pub fn free_port() -> u16 {
 /// A box prepared on a fresh data dir but not serving: no render queue, no sweeper,
 /// so nothing happens unless the test asks. Keep the returned dir alive.
 pub async fn prepared_state() -> (tempfile::TempDir, AppState) {
+    prepared_state_with(|_| {}).await
+}
+
+/// [`prepared_state`] with the test configuration changed by `configure` first.
+pub async fn prepared_state_with(
+    configure: impl FnOnce(&mut venuebox::config::Config),
+) -> (tempfile::TempDir, AppState) {
     let dir = tempfile::tempdir().unwrap();
-    let config = test_config(dir.path().join("data"));
+    let mut config = test_config(dir.path().join("data"));
+    configure(&mut config);
     let state = tokio::task::spawn_blocking(move || venuebox::app::prepare(config, None))
         .await
         .unwrap()

@@ -31,6 +31,7 @@ use crate::delivery::links::{self, Refusal};
 use crate::delivery::orders::{self, Order, Selection, State as OrderState};
 use crate::delivery::policy::Viewer;
 use crate::delivery::{self, reads};
+use crate::derivatives::Derivative;
 use crate::web::admin::AdminSession;
 use crate::web::vendor::{self, Vendor};
 use crate::web::{shell, AppError, AppJson, AppState, ClientAddr};
@@ -380,8 +381,14 @@ async fn attendee_photo(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Result<Response, AppError> {
-    // The pass is looked up on the same read as the photo (one trip to the pool).
+    let derivative = Derivative::parse(&derivative).ok_or(AppError::NotFound)?;
     let pass = crate::web::portal::pass_id(&jar);
+    // A request like one answered a moment ago needs no database read (`memo`).
+    let key = (pass.clone(), id);
+    if let Some(found) = state.memo.get(&key) {
+        return crate::web::previews::answer(&state, Ok(found), derivative, &headers).await;
+    }
+    // The pass is looked up on the same read as the photo (one trip to the pool).
     let viewer = move |c: &rusqlite::Connection| {
         Ok(match pass {
             Some(id) => match crate::consent::attendee(c, &id)? {
@@ -391,7 +398,12 @@ async fn attendee_photo(
             None => Viewer::Anonymous,
         })
     };
-    crate::web::previews::serve_photo_as(&state, viewer, id, &derivative, &headers).await
+    let mark = state.memo.mark();
+    let found = crate::web::previews::look_up(&state, viewer, id).await?;
+    if let Ok(found) = &found {
+        state.memo.put(key, mark, found.clone());
+    }
+    crate::web::previews::answer(&state, found, derivative, &headers).await
 }
 
 // --- Vendor and admin API. ---
