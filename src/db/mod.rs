@@ -436,6 +436,20 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl StoreError {
+    /// True when the database could not grow because its filesystem is full:
+    /// `SQLITE_FULL` (<https://www.sqlite.org/rescode.html#full>), or an I/O error
+    /// that is `ENOSPC`/`EDQUOT` ([`crate::files::is_disk_full`]). SQLite rolls the
+    /// transaction back; the same write succeeds once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            StoreError::Io { source, .. } => crate::files::is_disk_full(source),
+            _ => false,
+        }
+    }
+}
+
 /// Tuning of a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
