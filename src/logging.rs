@@ -2,6 +2,9 @@
 //! (`[log] format = "json"`), both fit for journald. `VENUEBOX_LOG` overrides the
 //! configured filter for a one-off debugging session.
 //!
+//! Nothing is written into the data dir: a line that cannot be written (a full disk
+//! under stderr) is dropped, never retried or reported on the same stderr.
+//!
 //! Nothing secret is ever passed to tracing: tokens, codes and keys are logged by
 //! kind or id only.
 
@@ -22,9 +25,14 @@ pub fn init(config: &LogConfig) {
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(&level));
+    // A line that cannot be written (stderr on a full disk, or a pipe whose reader
+    // went away) is dropped. The builder's default reports such a failure with
+    // `eprintln!` to the same stderr, which panics when that write fails too: every
+    // log line would then panic the task that logged it.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     let _ = match config.format {
         LogFormat::Json => builder
             .json()

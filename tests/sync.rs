@@ -1151,3 +1151,107 @@ async fn the_bucket_gets_what_the_full_download_serves() {
         b.stop().await;
     }
 }
+
+/// Disk full mid-sync (issue 18 item 3): the data dir on a tmpfs with nothing free when
+/// a cut prepares the files it sends. The box stays up, the dashboard says how many
+/// photos wait for space, nothing half-made reaches the bucket, and the first cut after
+/// space is freed sends them all; the bucket verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_mid_cut_holds_the_photos_until_space_returns() {
+    let garage = tokio::task::spawn_blocking(Garage::start).await.unwrap();
+    let fs = common::tmpfs::Tmpfs::mount("32m");
+    let data = fs.path.join("data");
+    let sync = configure(&garage, garage.endpoint.clone(), "events/full");
+    let b = start_box(Box::new({
+        let data = data.clone();
+        move |c: &mut Config| {
+            sync(c);
+            c.storage.data_dir = data;
+            c.ingest.free_disk_reserve_bytes = 1 << 20;
+            // Cuts only when asked, so the test knows when one runs.
+            c.sync.cut_every_secs = 3600;
+            c.sync.cut_every_photos = 1000;
+        }
+    }))
+    .await;
+    let admin = b.admin_token().await;
+    let (creator, _) = b.creator("Ana").await;
+    let files = vec![
+        testdata().join("photos/canon-5dmk3_K6A7944.JPG"),
+        testdata().join("photos/canon-5dmk3_K6A7942.JPG"),
+    ];
+    import(&b, creator, &files).await;
+    // Renders and the first pass done before the disk fills.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.state.previews.pending().await.unwrap() > 0 || b.state.sync.status().uplink != "up" {
+        assert!(Instant::now() < deadline, "{:?}", b.state.sync.status());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::new();
+    let view = || async {
+        client
+            .get(b.url("/api/admin/sync"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let sync_now = || async {
+        let r = client
+            .post(b.url("/api/admin/sync/now"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    };
+
+    let filler = fs.fill("filler", 0);
+    sync_now().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = view().await;
+        if v["waiting_for_space"] == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard never said why: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(outbox(&b).await.1, 2, "both photos wait");
+    let health = reqwest::get(b.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let target = garage.target("events/full");
+    assert!(
+        !list(&target).await.iter().any(|k| k.starts_with("assets/")),
+        "no asset left the box"
+    );
+    let integrity: String = b
+        .state
+        .store
+        .read(|c| {
+            c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(venuebox::db::StoreError::from)
+        })
+        .await
+        .unwrap();
+    assert_eq!(integrity, "ok");
+
+    std::fs::remove_file(&filler).unwrap();
+    sync_now().await;
+    wait_synced(&b, 0, 1, Duration::from_secs(60)).await;
+    assert_eq!(view().await["waiting_for_space"], 0);
+    let bundles = bundles_done(&b).await;
+    assert_eq!(
+        list(&target).await,
+        expected_keys(&box_id(&b), &sha_of(&files), 1, bundles)
+    );
+    let report = verify(&target).await;
+    assert!(report.ok, "the bucket verifies: {report:?}");
+    b.stop().await;
+}

@@ -436,6 +436,20 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+impl StoreError {
+    /// True when the database could not grow because its filesystem is full:
+    /// `SQLITE_FULL` (<https://www.sqlite.org/rescode.html#full>), or an I/O error
+    /// that is `ENOSPC`/`EDQUOT` ([`crate::files::is_disk_full`]). SQLite rolls the
+    /// transaction back; the same write succeeds once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            StoreError::Io { source, .. } => crate::files::is_disk_full(source),
+            _ => false,
+        }
+    }
+}
+
 /// Tuning of a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -661,7 +675,9 @@ impl Store {
     }
 
     /// Flushes the WAL into the main file and closes every connection. Later calls to
-    /// the store answer [`StoreError::Closed`].
+    /// the store answer [`StoreError::Closed`]. On a full disk
+    /// ([`StoreError::is_disk_full`]) the WAL is left for the next start and the close
+    /// still succeeds.
     pub async fn close(&self) -> Result<(), StoreError> {
         let store = self.clone();
         run_blocking(move || {
@@ -679,8 +695,22 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner())
                 .take();
             if let Some(conn) = writer {
-                conn.pragma_update(None, "optimize", 0x10002)?;
-                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+                // On a full disk neither can grow the main file: the WAL keeps every
+                // commit and is checkpointed at the next start, so the store still
+                // closes cleanly (nothing is lost; SQLite reads through the WAL).
+                let flushed = conn
+                    .pragma_update(None, "optimize", 0x10002)
+                    .and_then(|()| {
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                    })
+                    .map_err(StoreError::from);
+                match flushed {
+                    Err(e) if e.is_disk_full() => tracing::warn!(
+                        error = %e,
+                        "the disk is full: the WAL is kept and checkpointed at the next start"
+                    ),
+                    other => other?,
+                }
                 conn.close().map_err(|(_, e)| e)?;
             }
             Ok(())

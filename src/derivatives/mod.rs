@@ -14,7 +14,10 @@
 //! stored while the service was down, found at start). Workers are bounded (one per
 //! core), each render runs on the blocking pool, and two requests for the same
 //! unrendered photo share one render. A photo that cannot be rendered is recorded as
-//! failed with its reason; the queue goes on.
+//! failed with its reason; the queue goes on. A render whose derivatives cannot be
+//! written because the disk is full is not a failure of the photo: nothing is recorded,
+//! the photo's state reads `no_space` (its previews answer 507), and it is rendered
+//! again once [`RETRY_FREE_BYTES`] are free (checked every [`NO_SPACE_RETRY`]).
 //!
 //! Small hot derivatives are kept in an in-memory LRU with a byte budget, with
 //! hit/miss counters per size that the serving edge bumps.
@@ -120,11 +123,21 @@ pub const CACHE_MAX_ITEM: usize = 512 << 10;
 pub const INSTANT_HEAD_BYTES: u64 = 128 << 10;
 /// Instant previews kept in memory.
 const INSTANT_KEEP: usize = 256;
+/// Free bytes in the data dir at which renders the full disk stopped are tried again:
+/// room for every derivative of a large photo (a 45 MP photo's six come to about
+/// 1.5 MB), so a retry on a disk that is still full does not decode for nothing.
+pub const RETRY_FREE_BYTES: u64 = 4 << 20;
+/// How often the render queue looks whether space has returned for renders the full
+/// disk stopped.
+pub const NO_SPACE_RETRY: Duration = Duration::from_secs(2);
+/// The state of a photo whose derivatives could not be written for lack of space.
+pub const NO_SPACE: &str = "no_space";
 
 /// Where a photo's render stands.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RenderState {
-    /// `done`, `failed` or `raw` (no preview for camera RAW).
+    /// `done`, `failed`, `raw` (no preview for camera RAW), `rendering`, or
+    /// [`NO_SPACE`] (the disk was full; rendered again once space returns).
     pub state: String,
     /// Why it failed, in words a vendor can read.
     pub reason: Option<String>,
@@ -185,6 +198,10 @@ struct Inner {
     plans: Mutex<lru::LruCache<i64, Arc<crate::media::privacy::FullPlan>>>,
     max_pixels: u64,
     watermark: crate::config::WatermarkConfig,
+    /// Photos whose last render could not write its derivatives because the disk was
+    /// full: no `renders` row is written for them; the queue renders them again once
+    /// space returns.
+    no_space: Mutex<std::collections::BTreeSet<i64>>,
     /// Photos whose previews are all stored, announced after their render is recorded
     /// (the delivery engine's tagger searches them for pass codes then: after the
     /// first preview, never before it).
@@ -244,6 +261,7 @@ impl Previews {
                 max_pixels: config.previews.max_pixels,
                 watermark: config.watermark.clone(),
                 rendered: tokio::sync::broadcast::channel(256).0,
+                no_space: Mutex::default(),
             }),
         })
     }
@@ -374,6 +392,10 @@ impl Previews {
     }
 
     async fn ensure_until(&self, photo: &Photo, stage: u8) -> Result<RenderState, StoreError> {
+        // The disk was full at the last try and still is: no decode for nothing.
+        if lock(&self.inner.no_space).contains(&photo.id) && !self.space_returned() {
+            return Ok(no_space_state());
+        }
         if let Some(state) = self.state(photo.id).await? {
             if state.state != "done" || self.all_exist(&photo.sha256) {
                 return Ok(state);
@@ -406,6 +428,9 @@ impl Previews {
             }
         };
         let _ = progress.wait_for(|s| *s >= stage).await;
+        if lock(&self.inner.no_space).contains(&photo.id) {
+            return Ok(no_space_state());
+        }
         Ok(self.state(photo.id).await?.unwrap_or(RenderState {
             state: "rendering".into(),
             reason: None,
@@ -471,6 +496,9 @@ impl Previews {
         let max_pixels = self.inner.max_pixels;
         let started = Instant::now();
         let progress = progress.clone();
+        // Set when a derivative could not be written because the disk is full.
+        let out_of_space = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let full = out_of_space.clone();
         /// Route, decode/resize/encode times, when the first format was stored.
         type Outcome = (String, Duration, Duration, Duration, Instant);
         let work = move || -> Result<Outcome, String> {
@@ -502,7 +530,13 @@ impl Previews {
                                 files::write_replacing_cache(target, &rendered.bytes, 0o600)
                             })
                             .map_err(|e| {
-                                crate::media::render::RenderError::Encode(e.to_string())
+                                if files::is_disk_full(&e) {
+                                    full.store(true, Ordering::Relaxed);
+                                }
+                                crate::media::render::RenderError::Encode(format!(
+                                    "cannot write {}: {e}",
+                                    target.display()
+                                ))
                             })?;
                     }
                     stored += 1;
@@ -524,6 +558,14 @@ impl Previews {
             Err(e) => Err(e.to_string()),
         };
         let done = Instant::now();
+        if outcome.is_err() && out_of_space.load(Ordering::Relaxed) {
+            // Not the photo's fault: nothing recorded, rendered again when space returns.
+            let reason = outcome.err().unwrap_or_default();
+            tracing::warn!(photo = id, %reason, "render stopped: the disk is full; it is tried again once space is freed");
+            lock(&self.inner.no_space).insert(id);
+            return Ok(());
+        }
+        lock(&self.inner.no_space).remove(&id);
         let ms = (done - started).as_secs_f64() * 1000.0;
         let mut first_stored = None;
         let (state, reason, route) = match outcome {
@@ -624,6 +666,26 @@ impl Previews {
         }
     }
 
+    /// Whether [`RETRY_FREE_BYTES`] are free in the data dir (an unreadable figure
+    /// counts as yes: the render itself then says).
+    fn space_returned(&self) -> bool {
+        files::free_bytes(&self.inner.data_dir).map_or(true, |free| free >= RETRY_FREE_BYTES)
+    }
+
+    /// Photos whose render the full disk stopped, waiting for space.
+    pub fn waiting_for_space(&self) -> usize {
+        lock(&self.inner.no_space).len()
+    }
+
+    /// The photo's render state for the admin: [`NO_SPACE`] while its render waits
+    /// for disk space, else what [`Previews::state`] records.
+    pub async fn current_state(&self, photo_id: i64) -> Result<Option<RenderState>, StoreError> {
+        if lock(&self.inner.no_space).contains(&photo_id) {
+            return Ok(Some(no_space_state()));
+        }
+        self.state(photo_id).await
+    }
+
     /// The photo's render state, if it was rendered (or tried).
     pub async fn state(&self, photo_id: i64) -> Result<Option<RenderState>, StoreError> {
         self.inner
@@ -656,11 +718,24 @@ impl Previews {
         let (backlog_tx, mut backlog) = mpsc::channel::<Photo>(64);
         let mut filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
         let mut tasks = tokio::task::JoinSet::new();
+        let mut retry = tokio::time::interval(NO_SPACE_RETRY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // New photos first: an attendee is waiting for those.
             let photo = tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                _ = retry.tick() => {
+                    // Renders the full disk stopped have no row: the backlog holds
+                    // them, so it is refilled once space has returned.
+                    let waiting = !lock(&self.inner.no_space).is_empty();
+                    if waiting && self.space_returned() && filler.is_finished() {
+                        tracing::info!(photos = self.waiting_for_space(), "space has returned: rendering what the full disk stopped");
+                        lock(&self.inner.no_space).clear();
+                        filler = tokio::spawn(fill_backlog(self.inner.store.clone(), backlog_tx.clone()));
+                    }
+                    continue;
+                }
                 event = announced.recv() => match event {
                     Ok(event) => {
                         lock(&self.inner.committed_at).put(event.photo.id, Instant::now());
@@ -751,6 +826,20 @@ impl Previews {
 
     pub fn source(&self, sha: &str) -> PathBuf {
         layout::photo(&self.inner.data_dir, sha)
+    }
+}
+
+fn no_space_state() -> RenderState {
+    RenderState {
+        state: NO_SPACE.into(),
+        reason: Some(
+            "the box's disk is full: the previews could not be written; they are rendered once space is freed"
+                .into(),
+        ),
+        route: None,
+        render_ms: None,
+        ttfp_end_ms: None,
+        ttfp_start_ms: None,
     }
 }
 

@@ -84,6 +84,17 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
+/// True when `e` says the filesystem (or the writer's quota) is full: `ENOSPC` or
+/// `EDQUOT` (`std::io::ErrorKind::StorageFull`, `QuotaExceeded`; errno(3)). Such a
+/// write can succeed later, once space is freed: callers answer "disk full" (HTTP 507,
+/// FTP 552) and retry rather than record a lasting failure.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 fn parent_of(path: &Path) -> io::Result<&Path> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => Ok(p),

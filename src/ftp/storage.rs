@@ -180,6 +180,8 @@ fn ingest_error(e: IngestError) -> StorageError {
         IngestError::DiskFull | IngestError::Quota { .. } | IngestError::TooLarge(_) => {
             ErrorKind::ExceededStorageAllocationError
         }
+        // The disk filled while the file or its row was written: 552 as well.
+        e if e.is_disk_full() => ErrorKind::ExceededStorageAllocationError,
         IngestError::Refused(_) => ErrorKind::FileNameNotAllowedError,
         IngestError::Io(_) | IngestError::Store(_) => ErrorKind::LocalError,
     };

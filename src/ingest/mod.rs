@@ -201,6 +201,21 @@ pub enum IngestError {
     Store(#[from] StoreError),
 }
 
+impl IngestError {
+    /// True when the upload failed for lack of disk space: the reserve
+    /// ([`IngestError::DiskFull`]), or the disk filling while the bytes were written
+    /// or the row committed (`ENOSPC`, `SQLITE_FULL`). Answered as HTTP 507 / FTP 552;
+    /// the same upload succeeds once space is freed.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            IngestError::DiskFull => true,
+            IngestError::Io(e) => files::is_disk_full(e),
+            IngestError::Store(e) => e.is_disk_full(),
+            _ => false,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for IngestError {
     fn from(e: rusqlite::Error) -> Self {
         IngestError::Store(e.into())

@@ -74,6 +74,10 @@ pub struct Status {
     pub objects_uploaded: u64,
     /// Objects found already in the target (HEAD) and skipped since start.
     pub objects_skipped: u64,
+    /// Photos the last cut could not send because the disk is full: the files sent
+    /// (their private metadata removed) could not be written. They wait for the first
+    /// cut after space is freed.
+    pub waiting_for_space: u64,
 }
 
 /// A cheap handle on the worker's status.
@@ -203,9 +207,10 @@ impl Syncer {
         let candidates = self.unpublished().await?;
         let data_dir = self.data_dir.clone();
         let originals = self.config.send_originals;
-        let (exif, prepared) = db::run_blocking(move || {
+        let (exif, prepared, no_space) = db::run_blocking(move || {
             let mut exif: HashMap<String, outbox::Exif> = HashMap::new();
             let mut prepared: HashMap<String, outbox::Sent> = HashMap::new();
+            let mut no_space = 0u64;
             for (_, sha, media_type) in candidates {
                 let path = crate::files::layout::photo(&data_dir, &sha);
                 exif.insert(sha.clone(), outbox::read_exif(&path));
@@ -221,12 +226,17 @@ impl Syncer {
                     Err(sent::PrepareError::Privacy(e)) => {
                         tracing::debug!(photo = %sha, reason = %e, "not sent: its metadata cannot be removed")
                     }
+                    Err(sent::PrepareError::Io(e)) if crate::files::is_disk_full(&e) => {
+                        no_space += 1;
+                        tracing::warn!(photo = %sha, error = %e, "not sent this time: the disk is full")
+                    }
                     Err(e) => tracing::warn!(photo = %sha, error = %e, "not sent this time"),
                 }
             }
-            (exif, prepared)
+            (exif, prepared, no_space)
         })
         .await?;
+        self.handle.update(|s| s.waiting_for_space = no_space);
         let (data_dir, event) = (self.data_dir.clone(), self.event_name.clone());
         let cut = self
             .store

@@ -46,6 +46,10 @@ pub enum AppError {
     /// does not have the expected shape.
     #[error("{1}")]
     InvalidBody(StatusCode, String),
+    /// 507: the box's disk is full (the database or a file could not grow); the same
+    /// request succeeds once space is freed.
+    #[error("{0}")]
+    DiskFull(String),
     /// 500: a fault on the box (logged, not described to the client).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -70,6 +74,7 @@ impl AppError {
                     _ => "bad_request",
                 },
             ),
+            AppError::DiskFull(_) => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -77,13 +82,19 @@ impl AppError {
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            tracing::warn!(error = %e, "request refused: the disk is full");
+            return AppError::DiskFull(
+                "the box's disk is full; nothing was changed. Retry once space is freed".into(),
+            );
+        }
         AppError::Internal(e.into())
     }
 }
 
 impl From<rusqlite::Error> for AppError {
     fn from(e: rusqlite::Error) -> Self {
-        AppError::Internal(e.into())
+        StoreError::from(e).into()
     }
 }
 

@@ -333,11 +333,17 @@ pub async fn serve_derivative(
             )))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(AppError::Conflict(
-                render
-                    .and_then(|r| r.reason)
-                    .unwrap_or_else(|| "no preview".into()),
-            ))
+            return Err(match render {
+                // The disk is full: 507, and the preview comes once space is freed.
+                Some(r) if r.state == crate::derivatives::NO_SPACE => {
+                    AppError::DiskFull(r.reason.unwrap_or_default())
+                }
+                render => AppError::Conflict(
+                    render
+                        .and_then(|r| r.reason)
+                        .unwrap_or_else(|| "no preview".into()),
+                ),
+            });
         }
         Err(e) => return Err(AppError::Internal(e.into())),
     };
@@ -499,7 +505,7 @@ async fn render_state(
     Ok(Json(
         state
             .previews
-            .state(photo.id)
+            .current_state(photo.id)
             .await?
             .ok_or(AppError::NotFound)?,
     ))

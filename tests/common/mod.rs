@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod garage;
+pub mod tmpfs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -196,6 +197,12 @@ impl TestBox {
         let code = self.admin_code.clone();
         let dir = self.stop().await;
         Self::launch(dir, config, Some(code), None).await
+    }
+
+    /// Starts a box on a data dir made before (by [`venuebox::app::prepare`], whose
+    /// setup code was `admin_code`), as a box starts again after a power cut.
+    pub async fn start_existing(config: Config, admin_code: String) -> TestBox {
+        Self::launch(tempfile::tempdir().unwrap(), config, Some(admin_code), None).await
     }
 
     async fn launch(

@@ -51,7 +51,7 @@ pub enum TusError {
     /// 460: the chunk's checksum does not match.
     #[error("checksum mismatch; the chunk was discarded")]
     ChecksumMismatch,
-    /// 507: disk reserve or quota.
+    /// 507: disk reserve or quota, or the disk filled while writing.
     #[error("{0}")]
     Storage(String),
     /// 503: the box is behind on previews; retry after the given seconds.
@@ -66,23 +66,43 @@ pub enum TusError {
     Internal(#[source] anyhow::Error),
 }
 
+/// The 507 answer when the disk filled while a request wrote (the bytes of a chunk,
+/// or the database): the chunk is discarded, the upload keeps its last offset and
+/// resumes once space is freed.
+fn disk_full(cause: impl std::fmt::Display) -> TusError {
+    tracing::warn!(error = %cause, "tus upload stopped: the disk is full");
+    TusError::Storage(
+        "the box's disk is full; the upload keeps its offset and can resume once space is freed"
+            .into(),
+    )
+}
+
 impl From<StoreError> for TusError {
     fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            return disk_full(e);
+        }
         TusError::Internal(e.into())
     }
 }
 impl From<rusqlite::Error> for TusError {
     fn from(e: rusqlite::Error) -> Self {
-        TusError::Internal(e.into())
+        StoreError::from(e).into()
     }
 }
 impl From<std::io::Error> for TusError {
     fn from(e: std::io::Error) -> Self {
+        if crate::files::is_disk_full(&e) {
+            return disk_full(e);
+        }
         TusError::Internal(e.into())
     }
 }
 impl From<IngestError> for TusError {
     fn from(e: IngestError) -> Self {
+        if e.is_disk_full() && !matches!(e, IngestError::DiskFull) {
+            return disk_full(e);
+        }
         match e {
             IngestError::Refused(_) => TusError::UnsupportedMedia(e.to_string()),
             IngestError::DiskFull | IngestError::Quota { .. } => TusError::Storage(e.to_string()),
