@@ -136,6 +136,7 @@
         row.mark('stored');
         row.say(t.stored);
         row.poll();
+        forget(row.upload.url);
       },
     });
     row.go();
@@ -206,6 +207,17 @@
       }
     });
   });
+
+  // Drops every remembered entry of a finished upload: tus-js-client removes the one
+  // it resumed from, but an attempt before a reload may have left another.
+  function forget(url) {
+    var storage = tus.defaultOptions && tus.defaultOptions.urlStorage;
+    if (!storage || !storage.findAllUploads) return;
+    storage.findAllUploads().then(function (all) {
+      return Promise.all(all.filter(function (u) { return u.uploadUrl === url; })
+        .map(function (u) { return storage.removeUpload(u.urlStorageKey); }));
+    }).catch(function () {}).then(showUnfinished);
+  }
 
   // The uploads this browser started and did not finish (after a reload): the user
   // chooses those files again to continue them.

@@ -117,6 +117,7 @@ try {
   await page.goto(`${box}/vendor/upload?lang=de`);
   await page.waitForSelector('#pick:not([disabled])');
   seen.german = await page.textContent('h1');
+  expect(await page.isHidden('#unfinished'), 'a finished upload is not listed as unfinished');
   await shot('5-german');
 
   seen.external = external;
