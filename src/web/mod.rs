@@ -20,6 +20,7 @@ pub mod shell;
 pub mod sync;
 pub mod tagging;
 pub mod tus;
+pub mod uploader;
 pub mod vendor;
 pub mod vendor_page;
 
@@ -198,6 +199,7 @@ pub fn app(state: AppState) -> Router {
         .merge(tagging::router())
         .merge(delivery::staff_router())
         .merge(vendor_page::router())
+        .merge(uploader::router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route
     // (a layer applied with `Router::layer` is cloned per route, so a plain

@@ -12,6 +12,8 @@
 //!   re-issue and their link, the tags of the creator's photos with a form to add a tag
 //!   by pass code and a button to take one off, and the creator's tagging log (the audit
 //!   entries of `creator:<id>` for tagging and orders).
+//! - `GET /vendor/upload`: the phone and laptop uploader (`web::uploader`), linked
+//!   from the page.
 //! - `POST /vendor/next`, `/vendor/orders/{id}/{action}`, `/vendor/photos/{id}/tag`,
 //!   `/vendor/photos/{id}/untag`: the forms, each carrying the session's CSRF token
 //!   (field `csrf`), answered with a redirect back to the page and a one-line notice.
@@ -326,6 +328,7 @@ async fn page_home(
     let csrf = &session.csrf_token;
     let body = html! {
         h1 { "venuebox · " (session.creator.name) }
+        p { a #upload href="/vendor/upload" { "Upload photos from this phone or laptop" } }
         @if let Some(text) = notice.done.as_deref().and_then(notice_text) {
             p.notice role="status" { (text) }
         }

@@ -25,6 +25,10 @@ pub enum TusError {
     /// 401: no valid upload token.
     #[error("an upload token is required (Authorization: Bearer vbu_...)")]
     Unauthorized,
+    /// 403: the session cookie on a request that is not from the box's own page
+    /// (`Origin` missing or not the box's).
+    #[error("the session cookie is accepted from the box's own pages only")]
+    CrossOrigin,
     /// 404: no such upload (or another creator's).
     #[error("no such upload")]
     NotFound,
@@ -119,6 +123,7 @@ impl IntoResponse for TusError {
             TusError::Version => StatusCode::PRECONDITION_FAILED,
             TusError::BadRequest(_) => StatusCode::BAD_REQUEST,
             TusError::Unauthorized => StatusCode::UNAUTHORIZED,
+            TusError::CrossOrigin => StatusCode::FORBIDDEN,
             TusError::NotFound => StatusCode::NOT_FOUND,
             TusError::OffsetMismatch { .. } => StatusCode::CONFLICT,
             TusError::Gone => StatusCode::GONE,

@@ -82,6 +82,42 @@ pub fn parse_u64(name: &str, value: Option<&str>) -> Result<Option<u64>, String>
     }
 }
 
+/// Whether a request that carries the vendor session cookie comes from the box's own
+/// page, so the cookie may stand for the creator (CSRF defence in depth beside the
+/// cookie's `SameSite=Strict`; OWASP CSRF Prevention Cheat Sheet, "Verifying Origin
+/// with standard headers").
+///
+/// - `Origin` (RFC 6454 §7), when given, must be exactly `http://<Host>` (`https://`
+///   when `tls`), compared without regard to ASCII case; `null` never matches.
+/// - A request that changes something (anything but GET, HEAD, OPTIONS) must carry
+///   `Origin`: browsers send it on every such request (Fetch standard, "append a
+///   request `Origin` header"). A same-origin HEAD (tus-js-client's resume) comes
+///   without one.
+/// - `Sec-Fetch-Site` (W3C Fetch Metadata), when given, must be `same-origin`.
+pub fn same_origin_request(
+    method: &axum::http::Method,
+    origin: Option<&str>,
+    host: Option<&str>,
+    fetch_site: Option<&str>,
+    tls: bool,
+) -> bool {
+    if fetch_site.is_some_and(|s| !s.trim().eq_ignore_ascii_case("same-origin")) {
+        return false;
+    }
+    match origin {
+        Some(origin) => {
+            let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+                return false;
+            };
+            let scheme = if tls { "https" } else { "http" };
+            origin
+                .trim()
+                .eq_ignore_ascii_case(&format!("{scheme}://{host}"))
+        }
+        None => method.is_safe(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +161,46 @@ mod tests {
         for bad in ["-1", "", "1e3", " 5", "99999999999999999999", "+3"] {
             assert!(parse_u64("L", Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_session_cookie_counts_from_the_box_own_origin_only() {
+        use axum::http::Method;
+        let host = Some("192.168.4.1:8080");
+        let ok = |m: &Method, o: Option<&str>, site: Option<&str>, tls: bool| {
+            same_origin_request(m, o, host, site, tls)
+        };
+        let own = Some("http://192.168.4.1:8080");
+        for m in [Method::POST, Method::PATCH, Method::DELETE, Method::HEAD] {
+            assert!(ok(&m, own, None, false), "{m}");
+            assert!(ok(&m, Some("HTTP://192.168.4.1:8080"), None, false), "{m}");
+            assert!(ok(&m, own, Some("same-origin"), false), "{m}");
+            // Another port of the same host is the same site, not the same origin.
+            assert!(!ok(&m, Some("http://192.168.4.1:9000"), None, false), "{m}");
+            assert!(!ok(&m, Some("http://evil.example"), None, false), "{m}");
+            assert!(!ok(&m, Some("null"), None, false), "{m}");
+            assert!(
+                !ok(&m, own, None, true),
+                "{m}: http origin on the TLS listener"
+            );
+            assert!(!ok(&m, own, Some("same-site"), false), "{m}");
+            assert!(!ok(&m, own, Some("cross-site"), false), "{m}");
+            assert!(
+                !same_origin_request(&m, own, None, None, false),
+                "{m}: no Host"
+            );
+        }
+        assert!(ok(&Method::HEAD, None, None, false));
+        assert!(!ok(&Method::HEAD, None, Some("cross-site"), false));
+        for m in [Method::POST, Method::PATCH, Method::DELETE] {
+            assert!(!ok(&m, None, None, false), "{m} without Origin");
+        }
+        assert!(same_origin_request(
+            &Method::PATCH,
+            Some("https://venuebox.local"),
+            Some("venuebox.local"),
+            None,
+            true
+        ));
     }
 }

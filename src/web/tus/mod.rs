@@ -156,7 +156,14 @@ async fn load(state: &AppState, id: &str, creator: &Creator) -> Result<Upload, T
     }
 }
 
-/// The creator an upload request authenticates as.
+/// The creator an upload request authenticates as: by the upload token
+/// (`Authorization: Bearer vbu_…`, cameras' apps, tus clients, other origins' pages
+/// under CORS), or by the vendor session cookie (`vb_vendor`) for the box's own
+/// uploader page. The cookie counts only on a same-origin request
+/// ([`headers::same_origin_request`]): besides its `SameSite=Strict`, the request's
+/// `Origin` must be the box's own as the request addressed it, so no other page, not
+/// even one on another port of the same host (same site, other origin), can make the
+/// creator's browser upload or delete. A bearer token, when present, decides alone.
 pub struct Uploader(pub Creator);
 
 impl FromRequestParts<AppState> for Uploader {
@@ -170,11 +177,43 @@ impl FromRequestParts<AppState> for Uploader {
         {
             return Err(TusError::Version);
         }
-        let token = crate::web::vendor::bearer(parts).ok_or(TusError::Unauthorized)?;
-        let creator = crate::web::vendor::creator_by_token(state, token)
+        if let Some(token) = crate::web::vendor::bearer(parts) {
+            let creator = crate::web::vendor::creator_by_token(state, token)
+                .await?
+                .ok_or(TusError::Unauthorized)?;
+            return Ok(Uploader(creator));
+        }
+        // The uploader page (`web::uploader`): the vendor session cookie, from the
+        // box's own pages only.
+        let has_cookie = axum_extra::extract::cookie::CookieJar::from_headers(&parts.headers)
+            .get(crate::web::vendor_page::SESSION_COOKIE)
+            .is_some();
+        if !has_cookie {
+            return Err(TusError::Unauthorized);
+        }
+        let tls = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::web::ClientAddr>>()
+            .is_some_and(|c| c.0.tls);
+        let header =
+            |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let fetch_site = parts
+            .headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok());
+        if !headers::same_origin_request(
+            &parts.method,
+            header(header::ORIGIN),
+            header(header::HOST),
+            fetch_site,
+            tls,
+        ) {
+            return Err(TusError::CrossOrigin);
+        }
+        let session = crate::web::vendor_page::session_of(parts, state)
             .await?
             .ok_or(TusError::Unauthorized)?;
-        Ok(Uploader(creator))
+        Ok(Uploader(session.creator))
     }
 }
 
