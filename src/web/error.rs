@@ -75,6 +75,12 @@ impl AppError {
     }
 }
 
+impl From<crate::metrics::MetricsError> for AppError {
+    fn from(e: crate::metrics::MetricsError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         AppError::Internal(e.into())
