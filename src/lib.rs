@@ -13,7 +13,7 @@
 //! | edges | [`web`] (HTTP: admin, portal, previews, tus, sync API), [`ftp`] (cameras), [`hw`] (systemd, GPIO, serial devices, doctor) |
 //! | engines | [`sync`]: signed bundles to object storage; [`delivery`]: view policy, galleries, tagging, orders, links |
 //! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`] |
-//! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark |
+//! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark; [`metrics`]: the figures as Prometheus text |
 //! | foundation | [`config`], [`db`], [`devices`], [`files`], [`identity`], [`net`], [`clock`], [`logging`], [`lowprio`] |
 //!
 //! The binary (`src/main.rs`) only hands over to [`cli::main`]; tests drive
@@ -39,6 +39,7 @@ pub mod ingest;
 pub mod logging;
 pub mod lowprio;
 pub mod media;
+pub mod metrics;
 pub mod net;
 pub mod sync;
 pub mod web;

@@ -40,6 +40,8 @@ declare -A tools=(
                               # stand-in `convert` that is not ImageMagick)
   [debootstrap]=debootstrap   # tests/image_boot.sh builds a Debian rootfs ...
   [systemd-nspawn]=systemd-container  # ... and boots it under systemd
+  [promtool]=prometheus       # tests/metrics.rs: `promtool check metrics` on GET /metrics
+                              # (22.5 MB download; the server it also ships is not started)
 )
 missing=()
 for cmd in "${!tools[@]}"; do

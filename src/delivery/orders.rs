@@ -374,6 +374,14 @@ pub fn attendee_of(conn: &Connection, id: i64) -> rusqlite::Result<Option<String
     .optional()
 }
 
+/// How many orders are in each state, by the state's name; a state with none is absent.
+pub fn counts_by_state(conn: &Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt =
+        conn.prepare("SELECT state, count(*) FROM delivery_orders GROUP BY state ORDER BY state")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// Orders, newest first: of one creator (or all with `None`), in one state (or all),
 /// of one attendee (or all), at most `limit`.
 pub fn list(

@@ -29,7 +29,7 @@
 mod reads;
 mod stats;
 
-use stats::{push_sample, Counters, Figures, Timeline};
+use stats::{Counters, Figures, Timeline};
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -611,10 +611,10 @@ impl Previews {
             ttfp_start = timeline.started.map(since);
             let mut figures = lock(&self.inner.figures);
             if let Some(v) = ttfp_end {
-                push_sample(&mut figures.ttfp_end, v);
+                figures.ttfp_from_end(v);
             }
             if let Some(v) = ttfp_start {
-                push_sample(&mut figures.ttfp_start, v);
+                figures.ttfp_from_start(v);
             }
         }
         if state == "done" {

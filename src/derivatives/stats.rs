@@ -1,7 +1,8 @@
 //! The render figures kept in memory since the start: cache hits and misses per
 //! derivative, requests per format, renders and instant previews, time spent per
 //! render route, and time-to-first-preview samples (from upload end and start) with
-//! their p50/p95, as the admin API shows them.
+//! their p50/p95, as the admin API shows them; the same figures typed for `/metrics`
+//! ([`Previews::metrics`]), with time-to-first-preview as a histogram since start.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,13 +58,31 @@ pub(super) struct Figures {
     pub(super) routes: HashMap<&'static str, RouteTimes>,
     pub(super) ttfp_end: std::collections::VecDeque<f64>,
     pub(super) ttfp_start: std::collections::VecDeque<f64>,
+    /// Every time-to-first-preview since start (the samples above keep the last
+    /// `TTFP_SAMPLES` only), for the histogram of `/metrics`.
+    pub(super) ttfp_end_histogram: crate::metrics::Histogram,
+    pub(super) ttfp_start_histogram: crate::metrics::Histogram,
 }
 
-pub(super) fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
+fn push_sample(q: &mut std::collections::VecDeque<f64>, v: f64) {
     if q.len() == TTFP_SAMPLES {
         q.pop_front();
     }
     q.push_back(v);
+}
+
+impl Figures {
+    /// Records a time to first preview of `ms` milliseconds from the upload's end.
+    pub(super) fn ttfp_from_end(&mut self, ms: f64) {
+        push_sample(&mut self.ttfp_end, ms);
+        self.ttfp_end_histogram.observe(ms / 1000.0);
+    }
+
+    /// Records a time to first preview of `ms` milliseconds from the upload's start.
+    pub(super) fn ttfp_from_start(&mut self, ms: f64) {
+        push_sample(&mut self.ttfp_start, ms);
+        self.ttfp_start_histogram.observe(ms / 1000.0);
+    }
 }
 
 fn percentiles(q: &std::collections::VecDeque<f64>) -> serde_json::Value {
@@ -99,6 +118,53 @@ impl Previews {
         let c = &self.inner.counters;
         let counter = if hit { &c.hits } else { &c.misses };
         counter[index(d)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The render figures for `/metrics`: the counters [`Self::stats`] shows (read from
+    /// the same atomics, so a scrape and the JSON agree when nothing happens between
+    /// them), `pending` as the queue depth, and time-to-first-preview as histograms.
+    pub fn metrics(&self, pending: u64) -> crate::metrics::RenderFigures {
+        let c = &self.inner.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let figures = lock(&self.inner.figures);
+        let mut routes: Vec<crate::metrics::RouteFigures> = figures
+            .routes
+            .iter()
+            .map(|(name, t)| crate::metrics::RouteFigures {
+                route: name.to_string(),
+                renders: t.renders,
+                decode_seconds: t.decode_ms / 1000.0,
+                resize_seconds: t.resize_ms / 1000.0,
+                encode_seconds: t.encode_ms / 1000.0,
+            })
+            .collect();
+        routes.sort_by(|a, b| a.route.cmp(&b.route));
+        crate::metrics::RenderFigures {
+            queue_depth: pending,
+            in_flight: lock(&self.inner.inflight).len() as u64,
+            renders: load(&c.renders),
+            instant_previews: load(&c.instants),
+            cache: ALL
+                .iter()
+                .map(|&d| {
+                    let i = index(d);
+                    (d.name().to_string(), load(&c.hits[i]), load(&c.misses[i]))
+                })
+                .collect(),
+            formats: [Format::Jpeg, Format::Webp]
+                .iter()
+                .map(|&f| {
+                    let name = match f {
+                        Format::Jpeg => "jpeg",
+                        Format::Webp => "webp",
+                    };
+                    (name.to_string(), load(&c.formats[format_index(f)]))
+                })
+                .collect(),
+            routes,
+            ttfp_from_upload_end: figures.ttfp_end_histogram.clone(),
+            ttfp_from_upload_start: figures.ttfp_start_histogram.clone(),
+        }
     }
 
     /// The render figures as JSON for the admin API (`GET /api/admin/previews/stats`):

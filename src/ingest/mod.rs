@@ -736,6 +736,15 @@ fn row_to_photo(r: &rusqlite::Row<'_>) -> rusqlite::Result<Photo> {
     })
 }
 
+/// How many photos are stored per source (`ftp`, `tus`, `import`), by name; a source
+/// with none is absent. Photos are never deleted, so the counts only grow.
+pub fn counts_by_source(conn: &rusqlite::Connection) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut stmt =
+        conn.prepare("SELECT source, count(*) FROM photos GROUP BY source ORDER BY source")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// The photo with this content hash, if stored.
 pub fn photo_by_sha(conn: &rusqlite::Connection, sha256: &str) -> rusqlite::Result<Option<Photo>> {
     conn.query_row(

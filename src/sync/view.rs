@@ -14,6 +14,31 @@ pub struct OutboxView {
     waiting_objects: Vec<ObjectView>,
 }
 
+impl OutboxView {
+    /// Bundles by state: `[("uploaded", n), ("pending", n)]` (the JSON's `bundles`).
+    pub fn bundles_by_state(&self) -> [(&'static str, u64); 2] {
+        [
+            ("uploaded", self.bundles.uploaded),
+            ("pending", self.bundles.pending),
+        ]
+    }
+
+    /// Objects by state: `done`, `pending`, `conflict` (the JSON's `objects`:
+    /// `uploaded` is the `done` state).
+    pub fn objects_by_state(&self) -> [(&'static str, u64); 3] {
+        [
+            ("done", self.objects.uploaded),
+            ("pending", self.objects.pending),
+            ("conflict", self.objects.conflict),
+        ]
+    }
+
+    /// Bytes of the objects not uploaded yet.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pending_bytes
+    }
+}
+
 #[derive(Debug, Serialize, Default)]
 struct Counts {
     total: u64,

@@ -80,6 +80,12 @@ impl AppError {
     }
 }
 
+impl From<crate::metrics::MetricsError> for AppError {
+    fn from(e: crate::metrics::MetricsError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         if e.is_disk_full() {

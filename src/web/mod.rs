@@ -13,6 +13,7 @@ pub mod admin;
 pub mod csrf;
 pub mod delivery;
 mod error;
+pub mod metrics;
 pub mod portal;
 pub mod previews;
 mod server;
@@ -193,6 +194,7 @@ pub fn app(state: AppState) -> Router {
     let attendee = portal::router().merge(delivery::attendee_router());
     let admin = admin::router()
         .merge(sync::router())
+        .merge(metrics::router())
         .merge(portal::staff_router())
         .route_layer(staff_only());
     let vendor = previews::router()

@@ -44,7 +44,7 @@ use crate::web::{AppError, ClientAddr};
 use text::Texts;
 
 /// Cookie holding the attendee's pass id.
-const PASS_COOKIE: &str = "vb_pass";
+pub const PASS_COOKIE: &str = "vb_pass";
 /// The portal forms' CSRF cookie; the token is its keyed hash under the event secret.
 const PORTAL_CSRF: DoubleSubmit = DoubleSubmit {
     cookie: "vb_csrf",
