@@ -249,7 +249,35 @@ impl Syncer {
         if !cut.bundles.is_empty() {
             tracing::info!(bundles = ?cut.bundles, assets = cut.assets, records = cut.records, "cut sync bundles");
         }
+        // Files prepared for photos the cut left out are not needed until a later cut
+        // prepares them again.
+        self.sweep_sent().await?;
         Ok(cut)
+    }
+
+    /// Removes the prepared files no queued asset needs ([`sent::sweep`]).
+    pub async fn sweep_sent(&self) -> Result<usize, SyncError> {
+        let needed = self
+            .store
+            .read(|c| outbox::assets_waiting(c).map_err(SyncError::from))
+            .await?;
+        let data_dir = self.data_dir.clone();
+        // Best effort: a file left here is only disk space, never sent by mistake.
+        match db::run_blocking(move || sent::sweep(&data_dir, &needed)).await? {
+            Ok(removed) => {
+                if removed > 0 {
+                    tracing::debug!(
+                        files = removed,
+                        "removed prepared sync files no queued asset needs"
+                    );
+                }
+                Ok(removed)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping prepared sync files failed");
+                Ok(0)
+            }
+        }
     }
 
     /// Is the target answering? (A missing object is an answer.)
@@ -649,6 +677,11 @@ pub async fn run(
         }
     };
     let mut photos = ingest.subscribe();
+    // What a power cut left in sync-sent/ (`.part` files, files of assets recorded
+    // as uploaded) goes before anything else.
+    if let Err(e) = syncer.sweep_sent().await {
+        tracing::warn!(error = %e, "sweeping prepared sync files failed");
+    }
     let cut_every = Duration::from_secs(config.cut_every_secs);
     let min_backoff = Duration::from_millis(config.probe_min_backoff_ms);
     let mut backoff = min_backoff;

@@ -534,6 +534,16 @@ pub fn next_batch(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Pendi
     rows.collect()
 }
 
+/// The SHA-256s of the assets not yet in the target (pending, or stopped by a
+/// conflict): the prepared files in `sync-sent/` that must stay.
+pub fn assets_waiting(conn: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sha256 FROM sync_objects WHERE kind = 'asset' AND state <> 'done' AND sha256 IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Pending objects (of any kind).
 pub fn pending_count(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row(
