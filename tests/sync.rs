@@ -1152,11 +1152,11 @@ async fn the_bucket_gets_what_the_full_download_serves() {
     }
 }
 
-/// The files each cut prepares for photos it then leaves out (here a creator who turned
-/// sync off) are removed, and what a power cut left in `sync-sent/` (a `.part` file, a
-/// file of an asset recorded as uploaded) is gone after the restart. Found by the crash
-/// soak (tests/soak.py): every cut prepared the left-out photos again, and nothing
-/// ever removed them.
+/// A photo sync may not send (here: its creator turned sync off) is not prepared at
+/// every cut, nothing is left in `sync-sent/`, and what a power cut left there (a
+/// `.part` file, a file of an asset recorded as uploaded) is gone after the restart.
+/// Found by the crash soak (tests/soak.py): every cut prepared the left-out photos
+/// again, nothing ever removed them, and they counted as waiting, so every pass cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_files_no_queued_asset_needs_are_removed() {
     let b = start_box(Box::new(|c: &mut Config| c.sync.cut_every_secs = 1)).await;
@@ -1173,10 +1173,18 @@ async fn prepared_files_no_queued_asset_needs_are_removed() {
     let files = photos(2);
     import(&b, ana, &files[..1]).await;
     import(&b, bo, &files[1..]).await;
-    // Ana's photo is published; Bo's waits, and several cuts consider it.
+    // Ana's photo is published; Bo's waits, and is not prepared again at every cut
+    // (each would write a file into sync-sent/, changing its mtime).
     wait_synced(&b, 1, 1, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
     let sent = b.data_dir().join("sync-sent");
+    let mtime = || std::fs::metadata(&sent).unwrap().modified().unwrap();
+    let before = mtime();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        mtime(),
+        before,
+        "a photo sync may not send was prepared again"
+    );
     let left = |dir: &Path| -> Vec<String> {
         std::fs::read_dir(dir).map_or(Vec::new(), |d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -188,10 +188,16 @@ impl Syncer {
         })
     }
 
-    /// Photos waiting to be considered for a bundle: `(id, sha256, media type)`.
+    /// Photos waiting for a bundle that may leave now: `(id, sha256, media type)`.
+    /// Those consent or the creator's switch hold back are left out
+    /// ([`outbox::may_leave`]): preparing them would read, scrub and fsync each of
+    /// them again at every cut, and counting them would make every pass a cut.
     async fn unpublished(&self) -> Result<Vec<(i64, String, String)>, SyncError> {
         self.store
-            .read(|c| reads::unpublished(c).map_err(SyncError::from))
+            .read(|c| {
+                let all = reads::unpublished(c)?;
+                outbox::may_leave(c, all).map_err(SyncError::from)
+            })
             .await
     }
 

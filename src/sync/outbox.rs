@@ -45,6 +45,28 @@ fn photo_blocked(
     Ok(None)
 }
 
+/// The photos of `candidates` (`(id, sha256, media type)`, as
+/// [`reads::unpublished`] lists them) that may leave now: their creator syncs and every
+/// attendee tagged on them consents. The others are neither prepared for a cut nor
+/// counted as waiting for one, until consent or the creator's switch changes.
+pub fn may_leave(
+    conn: &Connection,
+    candidates: Vec<(i64, String, String)>,
+) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    let mut out = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let creator_sync: bool = conn.query_row(
+            "SELECT c.sync_enabled FROM photos p JOIN creators c ON c.id = p.creator_id WHERE p.id = ?1",
+            [candidate.0],
+            |r| r.get(0),
+        )?;
+        if photo_blocked(conn, candidate.0, creator_sync)?.is_none() {
+            out.push(candidate);
+        }
+    }
+    Ok(out)
+}
+
 /// Capture time and camera from a photo's EXIF, when it has any.
 #[derive(Debug, Clone, Default)]
 pub struct Exif {
