@@ -55,11 +55,7 @@ pub fn may_leave(
 ) -> rusqlite::Result<Vec<(i64, String, String)>> {
     let mut out = Vec::with_capacity(candidates.len());
     for candidate in candidates {
-        let creator_sync: bool = conn.query_row(
-            "SELECT c.sync_enabled FROM photos p JOIN creators c ON c.id = p.creator_id WHERE p.id = ?1",
-            [candidate.0],
-            |r| r.get(0),
-        )?;
+        let creator_sync = reads::creator_syncs(conn, candidate.0)?;
         if photo_blocked(conn, candidate.0, creator_sync)?.is_none() {
             out.push(candidate);
         }
