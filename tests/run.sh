@@ -14,7 +14,8 @@ declare -A tools=(
   [node]=nodejs               # tus-js-client runs under Node
   [npm]=npm
   [lftp]=lftp                 # FTP resume test
-  [python3]=python3           # ftplib camera tests; tests/zip.rs reads archives with zipfile
+  [python3]=python3           # ftplib camera tests; tests/zip.rs reads archives with zipfile;
+                              # tests/soak.py, the crash soak
   [unzip]=unzip               # tests/zip.rs: `unzip -t` of the order ZIP
   [zip]=zip                   # benches/zip.sh compares with `zip -0`
   [unshare]=util-linux        # tests/mdns.rs runs in a network namespace of its own
@@ -81,6 +82,8 @@ echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== crash soak (15 rounds of SIGKILL, the debug binary cargo test built)"
+python3 tests/soak.py --rounds 15 --bin "${CARGO_TARGET_DIR:-target}/debug/venuebox"
 echo "== image build"
 bash tests/image_build.sh
 echo "== image boot (systemd-nspawn)"

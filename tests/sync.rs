@@ -1255,3 +1255,65 @@ async fn a_full_disk_mid_cut_holds_the_photos_until_space_returns() {
     assert!(report.ok, "the bucket verifies: {report:?}");
     b.stop().await;
 }
+
+/// A photo sync may not send (here: its creator turned sync off) is not prepared at
+/// every cut, nothing is left in `sync-sent/`, and what a power cut left there (a
+/// `.part` file, a file of an asset recorded as uploaded) is gone after the restart.
+/// Found by the crash soak (tests/soak.py): every cut prepared the left-out photos
+/// again, nothing ever removed them, and they counted as waiting, so every pass cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_files_no_queued_asset_needs_are_removed() {
+    let b = start_box(Box::new(|c: &mut Config| c.sync.cut_every_secs = 1)).await;
+    let (ana, _) = b.creator("Ana").await;
+    let (bo, _) = b.creator("Bo").await;
+    let r = reqwest::Client::new()
+        .put(b.url(&format!("/api/admin/creators/{bo}/sync")))
+        .bearer_auth(b.admin_token().await)
+        .json(&serde_json::json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let files = photos(2);
+    import(&b, ana, &files[..1]).await;
+    import(&b, bo, &files[1..]).await;
+    // Ana's photo is published; Bo's waits, and is not prepared again at every cut
+    // (each would write a file into sync-sent/, changing its mtime).
+    wait_synced(&b, 1, 1, Duration::from_secs(30)).await;
+    let sent = b.data_dir().join("sync-sent");
+    let mtime = || std::fs::metadata(&sent).unwrap().modified().unwrap();
+    let before = mtime();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        mtime(),
+        before,
+        "a photo sync may not send was prepared again"
+    );
+    let left = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir).map_or(Vec::new(), |d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+    };
+    assert_eq!(
+        left(&sent),
+        Vec::<String>::new(),
+        "prepared files left behind"
+    );
+    // A power cut's leftovers: a file being written, and the prepared file of an
+    // asset already in the target.
+    std::fs::create_dir_all(&sent).unwrap();
+    std::fs::write(sent.join(".abc.part"), b"half").unwrap();
+    std::fs::write(sent.join(&sha_of(&files[..1])[0]), b"uploaded").unwrap();
+    let b = b.restart().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !left(&sent).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left after the restart: {:?}",
+            left(&sent)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+}

@@ -192,10 +192,16 @@ impl Syncer {
         })
     }
 
-    /// Photos waiting to be considered for a bundle: `(id, sha256, media type)`.
+    /// Photos waiting for a bundle that may leave now: `(id, sha256, media type)`.
+    /// Those consent or the creator's switch hold back are left out
+    /// ([`outbox::may_leave`]): preparing them would read, scrub and fsync each of
+    /// them again at every cut, and counting them would make every pass a cut.
     async fn unpublished(&self) -> Result<Vec<(i64, String, String)>, SyncError> {
         self.store
-            .read(|c| reads::unpublished(c).map_err(SyncError::from))
+            .read(|c| {
+                let all = reads::unpublished(c)?;
+                outbox::may_leave(c, all).map_err(SyncError::from)
+            })
             .await
     }
 
@@ -259,7 +265,35 @@ impl Syncer {
         if !cut.bundles.is_empty() {
             tracing::info!(bundles = ?cut.bundles, assets = cut.assets, records = cut.records, "cut sync bundles");
         }
+        // Files prepared for photos the cut left out are not needed until a later cut
+        // prepares them again.
+        self.sweep_sent().await?;
         Ok(cut)
+    }
+
+    /// Removes the prepared files no queued asset needs ([`sent::sweep`]).
+    pub async fn sweep_sent(&self) -> Result<usize, SyncError> {
+        let needed = self
+            .store
+            .read(|c| outbox::assets_waiting(c).map_err(SyncError::from))
+            .await?;
+        let data_dir = self.data_dir.clone();
+        // Best effort: a file left here is only disk space, never sent by mistake.
+        match db::run_blocking(move || sent::sweep(&data_dir, &needed)).await? {
+            Ok(removed) => {
+                if removed > 0 {
+                    tracing::debug!(
+                        files = removed,
+                        "removed prepared sync files no queued asset needs"
+                    );
+                }
+                Ok(removed)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping prepared sync files failed");
+                Ok(0)
+            }
+        }
     }
 
     /// Is the target answering? (A missing object is an answer.)
@@ -659,6 +693,11 @@ pub async fn run(
         }
     };
     let mut photos = ingest.subscribe();
+    // What a power cut left in sync-sent/ (`.part` files, files of assets recorded
+    // as uploaded) goes before anything else.
+    if let Err(e) = syncer.sweep_sent().await {
+        tracing::warn!(error = %e, "sweeping prepared sync files failed");
+    }
     let cut_every = Duration::from_secs(config.cut_every_secs);
     let min_backoff = Duration::from_millis(config.probe_min_backoff_ms);
     let mut backoff = min_backoff;

@@ -45,6 +45,24 @@ fn photo_blocked(
     Ok(None)
 }
 
+/// The photos of `candidates` (`(id, sha256, media type)`, as
+/// [`reads::unpublished`] lists them) that may leave now: their creator syncs and every
+/// attendee tagged on them consents. The others are neither prepared for a cut nor
+/// counted as waiting for one, until consent or the creator's switch changes.
+pub fn may_leave(
+    conn: &Connection,
+    candidates: Vec<(i64, String, String)>,
+) -> rusqlite::Result<Vec<(i64, String, String)>> {
+    let mut out = Vec::with_capacity(candidates.len());
+    for candidate in candidates {
+        let creator_sync = reads::creator_syncs(conn, candidate.0)?;
+        if photo_blocked(conn, candidate.0, creator_sync)?.is_none() {
+            out.push(candidate);
+        }
+    }
+    Ok(out)
+}
+
 /// Capture time and camera from a photo's EXIF, when it has any.
 #[derive(Debug, Clone, Default)]
 pub struct Exif {
@@ -531,6 +549,16 @@ pub fn next_batch(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<Pendi
             parts: serde_json::from_str(&parts).unwrap_or_default(),
         })
     })?;
+    rows.collect()
+}
+
+/// The SHA-256s of the assets not yet in the target (pending, or stopped by a
+/// conflict): the prepared files in `sync-sent/` that must stay.
+pub fn assets_waiting(conn: &Connection) -> rusqlite::Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sha256 FROM sync_objects WHERE kind = 'asset' AND state <> 'done' AND sha256 IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     rows.collect()
 }
 

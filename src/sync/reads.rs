@@ -24,6 +24,15 @@ pub fn pseudonyms_of(conn: &Connection, photo_id: i64) -> rusqlite::Result<Vec<S
     rows.collect()
 }
 
+/// Whether the creator of photo `photo_id` has sync on (`creators.sync_enabled`).
+pub fn creator_syncs(conn: &Connection, photo_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT c.sync_enabled FROM photos p JOIN creators c ON c.id = p.creator_id WHERE p.id = ?1",
+        [photo_id],
+        |r| r.get(0),
+    )
+}
+
 /// Photos not yet published, as (id, sha256, media type): what the next cut would
 /// consider.
 pub fn unpublished(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String)>> {

@@ -92,3 +92,36 @@ pub fn file(data_dir: &Path, sha256: &str) -> PathBuf {
 pub fn done(data_dir: &Path, sha256: &str) {
     let _ = std::fs::remove_file(layout::sync_sent(data_dir, sha256));
 }
+
+/// Removes from `sync-sent/` every file no queued asset needs: the prepared files of
+/// photos a cut left out (consent withdrawn, creator opted out: every cut prepares
+/// every candidate before deciding), of assets recorded as uploaded when a power cut
+/// came before their removal, and the `.part` files a cut was writing. `needed` holds
+/// the SHA-256s of the assets still waiting ([`super::outbox::assets_waiting`]).
+/// Returns how many files went. A `sync push` cutting beside the service at that
+/// moment may lose a file it has just prepared; its upload then fails as damaged and
+/// is retried.
+pub fn sweep(
+    data_dir: &Path,
+    needed: &std::collections::HashSet<String>,
+) -> std::io::Result<usize> {
+    let dir = layout::sync_sent(data_dir, "x")
+        .parent()
+        .expect("sync-sent/<hex>")
+        .to_path_buf();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !needed.contains(&name) {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
