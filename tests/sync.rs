@@ -1280,6 +1280,17 @@ async fn prepared_files_no_queued_asset_needs_are_removed() {
     // Ana's photo is published; Bo's waits, and is not prepared again at every cut
     // (each would write a file into sync-sent/, changing its mtime).
     wait_synced(&b, 1, 1, Duration::from_secs(30)).await;
+    // Nothing waits for the uplink (the sync LED's "waiting"): Bo's photo waits for Bo.
+    let waiting = b
+        .state
+        .store
+        .read_sql(venuebox::sync::outbox::waiting)
+        .await
+        .unwrap();
+    assert!(
+        !waiting,
+        "a held-back photo counted as waiting for the uplink"
+    );
     let sent = b.data_dir().join("sync-sent");
     let mtime = || std::fs::metadata(&sent).unwrap().modified().unwrap();
     let before = mtime();

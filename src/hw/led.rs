@@ -152,11 +152,7 @@ impl Sources {
             && db_healthy
             && self
                 .store
-                .read(|c| {
-                    let waiting = crate::sync::outbox::pending_count(c)? > 0
-                        || !crate::sync::reads::unpublished(c)?.is_empty();
-                    Ok::<_, StoreError>(waiting)
-                })
+                .read(|c| Ok::<_, StoreError>(crate::sync::outbox::waiting(c)?))
                 .await
                 .unwrap_or(false);
         let free = crate::files::free_bytes(&self.data_dir).ok();

@@ -562,6 +562,14 @@ pub fn assets_waiting(conn: &Connection) -> rusqlite::Result<std::collections::H
     rows.collect()
 }
 
+/// Whether anything waits for the uplink: objects not yet uploaded, or photos a cut
+/// would send now ([`may_leave`]). Photos that consent or their creator's switch hold
+/// back do not count: they wait for a change on the box, not for the cloud (the sync
+/// LED's "waiting", `hw::led`; found by the crash soak, tests/soak.py).
+pub fn waiting(conn: &Connection) -> rusqlite::Result<bool> {
+    Ok(pending_count(conn)? > 0 || !may_leave(conn, reads::unpublished(conn)?)?.is_empty())
+}
+
 /// Pending objects (of any kind).
 pub fn pending_count(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row(
