@@ -161,25 +161,11 @@ pub async fn serve_photo(
             return Err(AppError::Unauthorized);
         }
     }
+    let Some(derivative) = Derivative::parse(derivative) else {
+        return Err(AppError::NotFound);
+    };
     let viewer = viewer.clone();
-    serve_photo_as(state, move |_| Ok(viewer), id, derivative, headers).await
-}
-
-/// [`serve_photo`] for a viewer found in the database (the attendee of a pass cookie):
-/// `viewer` runs on the same read as the policy's facts and the photo's lookup, so a
-/// request takes one trip to the blocking pool, not one per query.
-pub async fn serve_photo_as<V>(
-    state: &AppState,
-    viewer: V,
-    id: i64,
-    derivative: &str,
-    headers: &HeaderMap,
-) -> Result<Response, AppError>
-where
-    V: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Viewer> + Send + 'static,
-{
-    let derivative = Derivative::parse(derivative).ok_or(AppError::NotFound)?;
-    let found = look_up(state, viewer, id).await?;
+    let found = look_up(state, move |_| Ok(viewer), id).await?;
     answer(state, found, derivative, headers).await
 }
 
@@ -222,17 +208,16 @@ pub async fn answer(
     derivative: Derivative,
     headers: &HeaderMap,
 ) -> Result<Response, AppError> {
-    let found = match found {
-        Err(viewer) if !policy::may_ask(&viewer, derivative, false) => {
-            return Err(AppError::Unauthorized)
-        }
-        Err(_) => return Err(AppError::NotFound),
-        Ok(found) => found,
+    let viewer = match &found {
+        Ok(found) => &found.viewer,
+        Err(viewer) => viewer,
     };
-    let viewer = &found.viewer;
     if !policy::may_ask(viewer, derivative, false) {
         return Err(AppError::Unauthorized);
     }
+    let Ok(found) = found.as_ref() else {
+        return Err(AppError::NotFound);
+    };
     if !policy::may_view(viewer, &found.facts, derivative, false) {
         return Err(AppError::NotFound);
     }
