@@ -405,16 +405,7 @@ async fn an_upload_still_arriving_has_an_instant_preview() {
     // Orientation 6: the instant preview must be upright (portrait).
     let bytes = std::fs::read(testdata().join("photos/canon-5dmk3_K6A7944.JPG")).unwrap();
     let c = reqwest::Client::new();
-    let created = c
-        .post(b.url("/files/"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let location = b.tus_create(&token, bytes.len()).await;
     let key = location.rsplit('/').next().unwrap().to_string();
     let started = Instant::now();
     // A slow client: 64 KiB chunks, 100 ms apart (the whole file would take ~1.7 s).

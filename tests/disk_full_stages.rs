@@ -150,16 +150,7 @@ async fn tus_chunk_mid_stream() {
 
     let bytes = std::fs::read(photo("apple-iphone5.jpg")).unwrap();
     let client = reqwest::Client::new();
-    let created = client
-        .post(b.url("/files/"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let location = created.headers()["location"].to_str().unwrap().to_string();
+    let location = b.tus_create(&token, bytes.len()).await;
     let upload_id = location.rsplit('/').next().unwrap().to_string();
     let part = venuebox::files::layout::upload_part(&data, &upload_id);
 

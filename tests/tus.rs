@@ -465,15 +465,7 @@ async fn offsets_survive_a_restart() {
     let (_, token) = b.creator("Ana").await;
     let bytes = std::fs::read(FIXTURE).unwrap();
     let c = reqwest::Client::new();
-    let create = c
-        .post(b.url("/files/"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .send()
-        .await
-        .unwrap();
-    let location = create.headers()["location"].to_str().unwrap().to_string();
+    let location = b.tus_create(&token, bytes.len()).await;
     let patch = c
         .patch(b.url(&location))
         .bearer_auth(&token)
@@ -740,15 +732,7 @@ async fn concurrent_patches_to_one_upload_cannot_interleave() {
     let b = TestBox::start().await;
     let (_, token) = b.creator("Ana").await;
     let c = reqwest::Client::new();
-    let create = c
-        .post(b.url("/files/"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", "1000000")
-        .send()
-        .await
-        .unwrap();
-    let url = b.url(create.headers()["location"].to_str().unwrap());
+    let url = b.url(&b.tus_create(&token, 1_000_000).await);
     // A slow PATCH: the body trickles in, holding the upload.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let stream = tokio_stream_from(rx);
@@ -796,16 +780,7 @@ async fn a_patch_streaming_past_the_expiry_is_not_swept_from_under_it() {
     .await;
     let (_, token) = b.creator("Ana").await;
     let c = reqwest::Client::new();
-    let create = c
-        .post(b.url("/files/"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", "1000000")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(create.status(), 201);
-    let url = b.url(create.headers()["location"].to_str().unwrap());
+    let url = b.url(&b.tus_create(&token, 1_000_000).await);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let slow = tokio::spawn(
         c.patch(&url)
@@ -1026,16 +1001,7 @@ async fn uploads_finishing_at_once_stay_within_the_quota() {
     for i in 0..3u8 {
         let mut body = bytes.clone();
         body.push(i); // three different photos
-        let created = c
-            .post(b.url("/files/"))
-            .bearer_auth(&ana)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Length", body.len())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(created.status(), 201);
-        let location = created.headers()["location"].to_str().unwrap().to_string();
+        let location = b.tus_create(&ana, body.len()).await;
         uploads.push((location, body));
     }
     let finishing = uploads.into_iter().map(|(location, body)| {

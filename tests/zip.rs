@@ -10,6 +10,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::checks::{status_kib, unzip_test};
 use futures_util::StreamExt;
 use venuebox::delivery::zip::{entry_name, Archive, Entry, ZipError};
 
@@ -91,21 +92,6 @@ async fn drain(
     (produced, first.unwrap_or(0), error)
 }
 
-/// `unzip -t -qq` on the archive: (success, what it said).
-fn unzip_test(zip: &Path) -> (bool, String) {
-    let out = Command::new("unzip")
-        .args(["-t", "-qq"])
-        .arg(zip)
-        .output()
-        .expect("unzip is installed (tests/run.sh)");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
-}
-
 /// Python's zipfile: the archive opens, `testzip()` finds every CRC right, the names are
 /// exactly `names` in order with the UTF-8 flag set, and each entry's bytes equal its
 /// source file (compared by SHA-256, read in 1 MiB pieces). Returns what Python said
@@ -170,16 +156,6 @@ fn names_and_paths(archive: &Archive) -> Vec<(String, PathBuf)> {
         .iter()
         .map(|e| (e.name.clone(), e.path.clone()))
         .collect()
-}
-
-/// The `VmHWM`/`VmRSS` line of /proc/self/status, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("{field} not in /proc/self/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 /// Where the child writes the archive and its figure; set by the parent test.

@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::checks::{status_kib, unzip_test};
 use common::{hidden, phone, testdata, TestBox};
 
 /// The corpus's JPEGs, sorted by name.
@@ -56,16 +57,6 @@ fn fifty_photos() -> Vec<Vec<u8>> {
             copy
         })
         .collect()
-}
-
-/// The `VmHWM:`/`VmRSS:` figure of /proc/self/status, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("{field} not in /proc/self/status"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 async fn wait_rendered(b: &TestBox, admin: &str, ids: &[i64]) {
@@ -121,20 +112,6 @@ async fn fetch_to(
             Err(_) => return (status, headers, got, true),
         }
     }
-}
-
-fn unzip_test(zip: &Path) -> (bool, String) {
-    let out = Command::new("unzip")
-        .args(["-t", "-qq"])
-        .arg(zip)
-        .output()
-        .expect("unzip is installed (tests/run.sh)");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
 }
 
 /// Python's zipfile reads the archive: every CRC right, STORE, the names in order, and

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod checks;
 pub mod garage;
 pub mod tmpfs;
 
@@ -274,6 +275,21 @@ impl TestBox {
         assert_eq!(r.status(), 201);
         self.photo_id(&hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)))
             .await
+    }
+
+    /// Creates a tus upload of `length` bytes (POST /files/, no body) for the creator
+    /// `token`, checks the 201 and returns its `Location` path (`/files/<id>`).
+    pub async fn tus_create(&self, token: &str, length: usize) -> String {
+        let r = reqwest::Client::new()
+            .post(self.url("/files/"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", length)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.headers()["location"].to_str().unwrap().to_string()
     }
 
     /// The id of the stored photo with this SHA-256 (which must be stored).
