@@ -23,7 +23,7 @@ mkdir -p "$corpus"
 for dir in "$fuzz"/seeds/*/ "$fuzz"/regressions/*/ "$fuzz"/findings/*/; do
   [ -d "$dir" ] || continue
   mkdir -p "$corpus/$(basename "$dir")"
-  cp "$dir"* "$corpus/$(basename "$dir")/"
+  find "$dir" -maxdepth 1 -type f -exec cp -t "$corpus/$(basename "$dir")/" {} +
 done
 
 # JPEGs: the segments before the first scan, the scan's header, 8 bytes of scan data

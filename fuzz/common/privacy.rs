@@ -3,9 +3,8 @@
 //! - any two slices of the plan assemble to the whole;
 //! - the scrubbed output's EXIF, as kamadak-exif reads it, holds no private field;
 //! - the output re-parses as the same format and scrubbing it again changes nothing
-//!   (a fixed point), where `fixed_point` asks for it: no target does yet, as every
-//!   scrubber can leave a hostile file in a state a second scrub refuses or changes
-//!   (open findings: docs/fuzzing.md, their inputs in fuzz/findings/).
+//!   (a fixed point), where `fixed_point` asks for it: every privacy target does since
+//!   the last open findings were fixed (docs/fuzzing.md; inputs in fuzz/regressions/).
 
 use venuebox::media::privacy::{exif_block, full_plan, is_private, FullPlan};
 

@@ -7,4 +7,4 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../common/privacy.rs"]
 mod privacy;
 
-fuzz_target!(|data: &[u8]| privacy::check(data, "image/heic", false));
+fuzz_target!(|data: &[u8]| privacy::check(data, "image/heic", true));

@@ -78,6 +78,9 @@ struct Items {
     xmp: Vec<u32>,
     /// Item → its byte ranges in the file.
     locations: std::collections::HashMap<u32, Vec<Range>>,
+    /// Where item data may lie: the contents of the top-level `mdat` boxes and of
+    /// `meta`'s `idat` (ISO/IEC 14496-12 §8.11.3, construction methods 0 and 1).
+    data_areas: Vec<Range>,
 }
 
 fn items(data: &[u8]) -> Result<Items, PrivacyError> {
@@ -95,6 +98,12 @@ fn items(data: &[u8]) -> Result<Items, PrivacyError> {
         .iter()
         .find(|(k, _)| k == b"idat")
         .map(|(_, r)| r.clone());
+    items.data_areas = top
+        .iter()
+        .filter(|(k, _)| k == b"mdat")
+        .map(|(_, r)| r.clone())
+        .chain(idat.clone())
+        .collect();
     for (kind, r) in &children {
         let mut c = Cursor {
             data,
@@ -192,11 +201,34 @@ fn items(data: &[u8]) -> Result<Items, PrivacyError> {
     Ok(items)
 }
 
-/// The single byte range of an item; an item that cannot be located, or whose bytes
-/// are spread over extents, cannot be scrubbed in place.
+/// The single byte range of a metadata item; an item that cannot be located, or whose
+/// bytes are spread over extents, cannot be scrubbed in place. Nor can one whose bytes
+/// are not inside an `mdat` or the `idat`, or overlap another item's (found by fuzzing,
+/// docs/fuzzing.md): scrubbing it would rewrite box headers, the item tables or another
+/// item (an Exif item's offset inside a blanked XMP item), and the output would no
+/// longer parse the same. Camera and phone files keep items apart.
 fn location(items: &Items, id: u32) -> Result<Range, PrivacyError> {
     match items.locations.get(&id).map(Vec::as_slice) {
-        Some([r]) if !r.is_empty() => Ok(r.clone()),
+        Some([r]) if !r.is_empty() => {
+            let inside = items
+                .data_areas
+                .iter()
+                .any(|a| a.start <= r.start && r.end <= a.end);
+            let overlaps = items.locations.iter().any(|(other, ranges)| {
+                *other != id && ranges.iter().any(|o| o.start < r.end && r.start < o.end)
+            });
+            if !inside {
+                Err(PrivacyError::Damaged(
+                    "a HEIF metadata item lies outside the file's media data",
+                ))
+            } else if overlaps {
+                Err(PrivacyError::Damaged(
+                    "a HEIF metadata item overlaps another item",
+                ))
+            } else {
+                Ok(r.clone())
+            }
+        }
         _ => Err(PrivacyError::Damaged(
             "a HEIF metadata item cannot be located in one piece",
         )),

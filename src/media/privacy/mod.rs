@@ -581,4 +581,45 @@ mod fuzz_regressions {
             );
         }
     }
+
+    /// Found by fuzz target privacy_heif: a HEIF whose private XMP item (588..36161)
+    /// holds the Exif item's first bytes (3701..): blanking the XMP overwrote the Exif
+    /// item's TIFF offset, and a second scrub refused the output ("the HEIF item
+    /// structure is broken"). A metadata item overlapping another item is now refused
+    /// as damaged.
+    #[test]
+    fn a_heif_whose_metadata_items_overlap_is_refused() {
+        let data = include_bytes!("../../../fuzz/regressions/privacy_heif/rescrub_refused.heic");
+        match super::full_plan(data, "image/heic") {
+            Err(super::PrivacyError::Damaged(why)) => assert!(why.contains("overlaps"), "{why}"),
+            other => panic!("{:?}", other.map(|p| p.len())),
+        }
+    }
+
+    /// Found by fuzz target privacy_jpeg: a Qualcomm JPEG with an APP4 block and an EXIF
+    /// block whose IFD0 sits near its end, which a second scrub changed again (fixed by
+    /// deciding the implied Adobe RGB profile from the scrubbed EXIF). Scrubbing the
+    /// output again changes nothing.
+    #[test]
+    fn scrubbing_the_qualcomm_jpeg_twice_changes_nothing() {
+        let data = include_bytes!("../../../fuzz/regressions/privacy_jpeg/rescrub_differs.jpg");
+        let once = super::full_plan(data, "image/jpeg").unwrap().assemble(data);
+        let twice = super::full_plan(&once, "image/jpeg")
+            .unwrap()
+            .assemble(&once);
+        assert!(once == twice, "a second scrub changed the output");
+    }
+
+    /// Found by fuzz target privacy_tiff: a TIFF whose out-of-line SubIFDs pointers lie
+    /// under a private value; the scrubbed output sent a second walk past the block ("an
+    /// EXIF directory runs past its block"). Such pointers now count as structure no
+    /// private value may overlap, and the file is refused as damaged.
+    #[test]
+    fn a_tiff_whose_pointers_lie_under_a_private_value_is_refused() {
+        let data = include_bytes!("../../../fuzz/regressions/privacy_tiff/pointers_under_xmp.tif");
+        match super::full_plan(data, "image/tiff") {
+            Err(super::PrivacyError::Damaged(why)) => assert!(why.contains("overlaps"), "{why}"),
+            other => panic!("{:?}", other.map(|p| p.len())),
+        }
+    }
 }

@@ -154,6 +154,12 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 }
             }
             if POINTERS.contains(&e.tag) {
+                // Pointers kept out of line are structure too: a private value laid over
+                // them would send a second walk elsewhere (found by fuzz target
+                // privacy_tiff: pointers laid under a private value).
+                if e.value.start != at + 8 {
+                    dirs.push(e.value.clone());
+                }
                 for p in e.value.clone().step_by(4) {
                     if let Some(sub) = r.u32(p).filter(|_| p + 4 <= e.value.end) {
                         queue.push((sub as usize, false));
