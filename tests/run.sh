@@ -84,6 +84,9 @@ echo "== cargo test"
 cargo test --locked
 echo "== crash soak (15 rounds of SIGKILL, the debug binary cargo test built)"
 python3 tests/soak.py --rounds 15 --bin "${CARGO_TARGET_DIR:-target}/debug/venuebox"
+echo "== fuzzing (every target of fuzz/, 10 s each; docs/fuzzing.md)"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+bash fuzz/run.sh 10
 echo "== image build"
 bash tests/image_build.sh
 echo "== image boot (systemd-nspawn)"
