@@ -22,16 +22,16 @@ nav a[aria-current]{opacity:1;font-weight:700;text-decoration:underline}\
 #live.on{background:#2e7d32}main{padding:.6rem;max-width:80rem;margin:0 auto}\
 .alerts{list-style:none;margin:0 0 .6rem;padding:0}.alerts li{padding:.5rem .7rem;border-radius:.3rem;margin-bottom:.3rem;font-weight:600}\
 .alerts .critical{background:#b71c1c;color:#fff}.alerts .warning{background:#ffe08a}.alerts .ok{background:#dcefdc;font-weight:400}\
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(9.5rem,1fr));gap:.4rem;margin-bottom:.6rem}\
-.tile{background:#fff;border-radius:.3rem;padding:.4rem .6rem}.tile b{display:block;font-size:1.25rem}\
-.tile small{color:#555}.panels{display:grid;grid-template-columns:1fr;gap:.6rem}\
+.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(7rem,1fr));gap:.4rem;margin-bottom:.6rem}\
+.tile{background:#fff;border-radius:.3rem;padding:.35rem .5rem;line-height:1.25}.tile b{display:block;font-size:1.15rem}\
+.tile small{color:#555;font-size:.75rem}.asof{color:#666;font-size:.75rem;font-weight:400}.panels{display:grid;grid-template-columns:1fr;gap:.6rem}\
 @media(min-width:60rem){.panels{grid-template-columns:1fr 1fr}}\
 section.panel{background:#fff;border-radius:.3rem;padding:.5rem .8rem;min-width:0}\
 h2{font-size:1rem;margin:.2rem 0 .4rem}h3{font-size:.9rem;margin:.6rem 0 .2rem;color:#333}\
 table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{padding:.15rem .3rem;text-align:left;border-bottom:1px solid #eee}\
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.na{color:#888;font-style:italic}\
 .up{color:#2e7d32;font-weight:700}.down{color:#b71c1c;font-weight:700}\
-svg.chart{width:100%;height:auto;max-width:36rem;display:block}svg.chart rect{fill:#1a4d8f}\
+svg.chart{width:100%;height:auto;max-width:26rem;display:block}svg.chart rect{fill:#1a4d8f}\
 svg.chart polyline{fill:none;stroke:#1a4d8f;stroke-width:2}svg.chart text{font-size:11px;fill:#333}\
 svg.chart text.c{text-anchor:middle;font-size:9px}code{word-break:break-all;font-size:.8rem}";
 
@@ -68,6 +68,13 @@ fn na() -> Markup {
 
 fn na_here() -> Markup {
     html! { span.na { "n/a" } }
+}
+
+/// When a heavy panel's figures were read (they are redrawn every
+/// `dashboard.heavy_refresh_secs`), as `HH:MM:SS UTC`.
+fn asof(now: i64) -> Markup {
+    let t = time::OffsetDateTime::from_unix_timestamp(now).map_or((0, 0, 0), |t| t.to_hms());
+    html! { span.asof { (format!("as of {:02}:{:02}:{:02} UTC", t.0, t.1, t.2)) } }
 }
 
 fn ago(now: i64, at: Option<i64>) -> Markup {
@@ -202,7 +209,7 @@ pub fn sync(live: &Live, heavy: &Heavy) -> Markup {
     let s = &live.snapshot.sync;
     let state = |v: &[(String, u64)], k: &str| v.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
     html! {
-        h2 { "Sync" }
+        h2 { "Sync " (asof(live.now)) }
         table {
             tr { th { "Uplink" } td { (uplink(live)) } }
             tr { th { "Target" } td { code { (live.sync.target) } } }
@@ -259,7 +266,7 @@ pub fn funnel(live: &Live, heavy: &Heavy) -> Markup {
     let scopes: std::collections::BTreeSet<&str> =
         heavy.grants.iter().map(|g| g.0.as_str()).collect();
     html! {
-        h2 { "The event funnel · " (heavy.span.label()) }
+        h2 { "The event funnel · " (heavy.span.label()) " " (asof(live.now)) }
         (chart::bars("Event funnel", &steps))
         table {
             tr { th { "Portal joins" } td.n data-figure="portal_joins" { (f.portal_joins) } }
@@ -318,14 +325,14 @@ pub fn ingest(live: &Live, heavy: &Heavy) -> Markup {
         .map(|(le, total)| {
             let n = total - below;
             below = total;
-            (format!("≤{le}"), n)
+            (format!("{le}"), n)
         })
         .collect();
-    buckets.push(("more".into(), hist.count() - below));
+    buckets.push((">30".into(), hist.count() - below));
     let sources: std::collections::BTreeSet<&str> =
         heavy.ttfp.iter().map(|t| t.source.as_str()).collect();
     html! {
-        h2 { "Ingest and previews · " (heavy.span.label()) }
+        h2 { "Ingest and previews · " (heavy.span.label()) " " (asof(live.now)) }
         h3 { "Uploads per creator and source" }
         @if heavy.ingest.is_empty() { p { "No photos in the span" } } @else {
             table {
@@ -354,8 +361,10 @@ pub fn ingest(live: &Live, heavy: &Heavy) -> Markup {
                 tr { td { (source.unwrap_or("all")) } td.n { (n) } td.n { (ms(e50)) } td.n { (ms(e95)) } td.n { (ms(s50)) } td.n { (ms(s95)) } }
             }
         }
-        p { "Seconds from upload end to first preview (photos rendered in the span)" }
-        (chart::histogram("time to first preview", &buckets))
+        p { "Photos by seconds from upload end to first preview (upper bound of each column; rendered in the span)" }
+        @if hist.count() == 0 { p.na { "No photos rendered in the span" } } @else {
+            (chart::histogram("time to first preview", &buckets))
+        }
         table {
             tr { th { "Render queue" } td.n { (r.queue_depth) " waiting · " (r.in_flight) " rendering" } }
             tr { th { "Renders since start" } td.n { (r.renders) } }
@@ -388,7 +397,7 @@ pub fn host(live: &Live, identity: &PublicIdentity) -> Markup {
     let rate = live.bytes_last_hour as f64 / 3600.0;
     let uptime = live.snapshot.box_figures.uptime_seconds;
     html! {
-        h2 { "The box" }
+        h2 { "The box " (asof(live.now)) }
         table {
             tr { th { "Disk free" } td.n { @match live.disk {
                 Some((total, free)) => { (bytes(free)) " of " (bytes(total)) " (" (format!("{:.1} %", free as f64 * 100.0 / total.max(1) as f64)) ")" }
@@ -400,9 +409,9 @@ pub fn host(live: &Live, identity: &PublicIdentity) -> Markup {
                     None => (na()),
                 } } }
             tr { th { "Photo bytes stored, last hour" } td.n { (bytes(live.bytes_last_hour)) } }
-            tr { th { "Bytes written per hour by venuebox (since start)" } td.n {
+            tr { th { "Bytes written to storage by venuebox" } td.n {
                 @match h.written_bytes {
-                    Some(w) => (bytes((w as f64 / (uptime / 3600.0).max(1.0 / 60.0)) as u64)),
+                    Some(w) => { (bytes(w)) " since start" @if uptime >= 600.0 { " · " (bytes((w as f64 / (uptime / 3600.0)) as u64)) " per hour" } }
                     None => (na_here()),
                 } } }
             tr { th { "CPU temperature" } td.n { @match h.cpu_celsius { Some(c) => (format!("{c:.1} °C")), None => (na_here()) } } }
