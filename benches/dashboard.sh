@@ -23,6 +23,8 @@
 #   BENCH_ROUNDS        rounds (default 3)
 #   BENCH_DASHBOARDS    dashboards open in the second scenario (default 5)
 #   BENCH_HOLD_SECS     idle seconds measured after the renders settle (default 30)
+#   BENCH_FILES         upload only the first N corpus files by name (default 0: all);
+#                       on a loaded machine the renders (idle priority) can take long
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,8 @@ PHOTOS=${VENUEBOX_TESTDATA:-$ROOT/../shared/testdata}/photos
 ROUNDS=${BENCH_ROUNDS:-3}
 DASHBOARDS=${BENCH_DASHBOARDS:-5}
 HOLD=${BENCH_HOLD_SECS:-30}
+FILES=${BENCH_FILES:-0}
+[[ $FILES =~ ^[0-9]+$ ]] || die "BENCH_FILES must be a number (got '$FILES')"
 die() { echo "dashboard.sh: $*" >&2; exit 1; }
 note() { echo "[dashboard] $*" >&2; }
 for tool in curl python3; do command -v $tool >/dev/null || die "$tool is not installed"; done
@@ -115,9 +119,10 @@ scenario() {
         sleep 0.2
     done) &
     SAMPLER=$!
-    local before photos=0
+    local before photos=0 started
     before=$(cpu_ticks "$PID")
-    for f in "$PHOTOS"/*; do
+    started=$(date +%s.%N)
+    for f in "${CORPUS[@]}"; do
         local size
         size=$(stat -c %s "$f")
         status=$(curl -sS -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $token" \
@@ -127,8 +132,9 @@ scenario() {
     done
     settle
     sleep "$HOLD"
-    local after hwm events=0
+    local after hwm events=0 wall
     after=$(cpu_ticks "$PID")
+    wall=$(python3 -c "import time; print(time.time() - $started)")
     hwm=$(awk '/^VmHWM/{print $2}' "/proc/$PID/status")
     kill "$SAMPLER" 2>/dev/null || true
     wait "$SAMPLER" 2>/dev/null || true
@@ -146,20 +152,23 @@ scenario() {
     rm -rf "$data"
     local rss
     rss=$(sort -n "$WORK/rss" | tail -n 1)
-    echo "$(python3 -c "print(($after - $before) / $TICKS)") $rss $hwm $photos $events"
+    echo "$(python3 -c "print(($after - $before) / $TICKS)") $rss $hwm $photos $events $wall"
 }
 
-echo "dashboard cost: $ROUNDS rounds, corpus $(ls "$PHOTOS" | wc -l) files over tus, $DASHBOARDS dashboards vs none, $HOLD s idle held ($PROFILE)"
-printf '%-6s %-11s %10s %12s %12s %7s %8s\n' round scenario cpu_s max_rss_MiB hwm_MiB photos events
+CORPUS=("$PHOTOS"/*)
+((FILES > 0 && FILES < ${#CORPUS[@]})) && CORPUS=("${CORPUS[@]:0:FILES}")
+echo "dashboard cost: $ROUNDS rounds, ${#CORPUS[@]} corpus files over tus, $DASHBOARDS dashboards vs none, $HOLD s idle held ($PROFILE)"
+printf '%-6s %-11s %8s %8s %7s %12s %10s %7s %8s\n' round scenario wall_s cpu_s cpu_% max_rss_MiB hwm_MiB photos events
 : >"$WORK/results"
 for r in $(seq "$ROUNDS"); do
     for n in 0 "$DASHBOARDS"; do
         note "round $r, $n dashboards"
         scenario "$n" >"$WORK/one" # in this shell, so the exit trap stops what it started
-        read -r cpu rss hwm photos events <"$WORK/one"
-        printf '%-6s %-11s %10.2f %12.1f %12.1f %7s %8s\n' "$r" "$n open" "$cpu" \
-            "$(python3 -c "print($rss/1024)")" "$(python3 -c "print($hwm/1024)")" "$photos" "$events"
-        echo "$n $cpu $rss $hwm" >>"$WORK/results"
+        read -r cpu rss hwm photos events wall <"$WORK/one"
+        printf '%-6s %-11s %8.1f %8.2f %7.1f %12.1f %10.1f %7s %8s\n' "$r" "$n open" "$wall" "$cpu" \
+            "$(python3 -c "print($cpu * 100 / $wall)")" "$(python3 -c "print($rss/1024)")" \
+            "$(python3 -c "print($hwm/1024)")" "$photos" "$events"
+        echo "$n $cpu $rss $hwm $wall" >>"$WORK/results"
     done
 done
 python3 - "$WORK/results" "$DASHBOARDS" <<'PY'
@@ -169,6 +178,9 @@ n = sys.argv[2]
 def med(k, i):
     return statistics.median(float(r[i]) for r in rows if r[0] == k)
 cpu0, cpun = med("0", 1), med(n, 1)
+pct0 = statistics.median(float(r[1]) / float(r[4]) * 100 for r in rows if r[0] == "0")
+pctn = statistics.median(float(r[1]) / float(r[4]) * 100 for r in rows if r[0] == n)
+print(f"median CPU % of one core over the window: none {pct0:.2f}, {n} open {pctn:.2f}")
 rss0, rssn = med("0", 2) / 1024, med(n, 2) / 1024
 print(f"median CPU s: none {cpu0:.2f}, {n} open {cpun:.2f} ({(cpun / cpu0 - 1) * 100:+.1f} %; target < +5 %)")
 print(f"median max RSS MiB: none {rss0:.1f}, {n} open {rssn:.1f} ({rssn - rss0:+.1f} MiB; target < +10 MiB)")
