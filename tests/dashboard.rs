@@ -7,7 +7,11 @@
 //!   `/metrics`;
 //! - alerts fire and clear with simulated sysfs files (a temp dir as
 //!   `dashboard.host_root`), a full tmpfs under the data dir, and a camera that went
-//!   silent during the event window.
+//!   silent during the event window;
+//! - the uplink alert fires while the sync target is gone (the local target's directory
+//!   replaced by a file: uploads and probes fail as with a cut uplink) with a photo
+//!   waiting longer than the threshold, and clears once the target is back and the
+//!   bundle has gone.
 //!
 //! Phones are loopback addresses of their own; `127.0.0.8/29` is the attendee network.
 
@@ -365,4 +369,78 @@ async fn alerts_fire_and_clear_with_simulated_sysfs_a_full_disk_and_a_silent_cam
     assert_eq!(alerts(&b, &admin).await, []);
     b.stop().await;
     drop(fs);
+}
+
+/// Polls the page's alerts until they are `want`, for at most `secs` seconds.
+async fn alerts_become(b: &TestBox, admin: &str, want: &[(&str, &str)], secs: u64) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(k, s)| (k.to_string(), s.to_string()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = alerts(b, admin).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alerts {got:?}, want {want:?} within {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_uplink_alert_fires_while_the_target_is_gone_and_clears_when_it_is_back() {
+    let b = start_with(|c| {
+        c.sync.enabled = true;
+        c.sync.cut_every_photos = 1;
+        c.sync.probe_min_backoff_ms = 200;
+        c.sync.probe_max_backoff_ms = 1000;
+        c.dashboard.unsynced_alert_minutes = 1;
+        // The machine's own disk may be nearly full; that alert is another test's.
+        c.dashboard.disk_free_alert_percent = 1;
+    })
+    .await;
+    let admin = b.admin_token().await;
+    let (_, token) = b.creator("Studio Nord").await;
+    // The local target (a directory in the data dir) becomes a file: every upload and
+    // every probe fails, as with a cut uplink.
+    let target = b.data_dir().join("sync-target");
+    std::fs::remove_dir_all(&target).unwrap();
+    std::fs::write(&target, b"not a directory").unwrap();
+
+    let bytes = std::fs::read(testdata().join("photos/canon-5dmk3_K6A7945.JPG")).unwrap();
+    let id = b.tus_upload(&token, &bytes).await;
+    // It arrived two minutes ago (the threshold is one): the row's arrival is moved back,
+    // as a photo waiting since then would have it.
+    b.state
+        .store
+        .write(move |tx| {
+            tx.execute(
+                "UPDATE photos SET received_at = received_at - 120 WHERE id = ?1",
+                [id],
+            )?;
+            Ok::<_, venuebox::db::StoreError>(())
+        })
+        .await
+        .unwrap();
+    alerts_become(&b, &admin, &[("uplink", "critical")], 60).await;
+    let sync: serde_json::Value = phone(1)
+        .get(b.url("/api/admin/sync"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sync["uplink"], "down", "{sync}");
+
+    // The target is back: the worker's probe finds it, the bundle goes, the alert clears.
+    std::fs::remove_file(&target).unwrap();
+    std::fs::create_dir(&target).unwrap();
+    alerts_become(&b, &admin, &[], 60).await;
+    b.stop().await;
 }
