@@ -17,6 +17,11 @@
 //!   a loopback proxy the test cuts twice mid-upload, a third interrupted by a reload;
 //!   all stored byte-exact. Screenshots in target/test-artifacts/uploader/.
 //!
+//! - The organiser dashboard (tests/browser/dashboard.mjs): admin login, the dashboard,
+//!   the photo count changing live (SSE) after a camera upload over FTP, no request off
+//!   the box, no sideways scrolling on a phone. Screenshots in
+//!   target/test-artifacts/dashboard/.
+//!
 //! Afterwards the database must hold exactly what the browser did.
 //!
 //! Needs node, npm's playwright-core (tests/run.sh runs `npm ci` in tests/browser),
