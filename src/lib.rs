@@ -12,7 +12,7 @@
 //! | composition | [`app`]: prepares the data dir, binds, spawns and joins every task |
 //! | edges | [`web`] (HTTP: admin, portal, previews, tus, sync API), [`ftp`] (cameras), [`hw`] (systemd, GPIO, serial devices, doctor) |
 //! | engines | [`sync`]: signed bundles to object storage; [`delivery`]: view policy, galleries, tagging, orders, links |
-//! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`] |
+//! | domain | [`ingest`], [`derivatives`], [`consent`], [`auth`], [`creators`], [`event`], [`dashboard`] (the dashboard's spans, alerts, host health, reads) |
 //! | pure | [`media`]: JPEG segments, render, privacy scrubbing, watermark; [`metrics`]: the figures as Prometheus text |
 //! | foundation | [`config`], [`db`], [`devices`], [`files`], [`identity`], [`net`], [`clock`], [`logging`], [`lowprio`] |
 //!
@@ -26,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod creators;
+pub mod dashboard;
 pub mod db;
 pub mod delivery;
 pub mod derivatives;

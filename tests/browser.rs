@@ -17,6 +17,11 @@
 //!   a loopback proxy the test cuts twice mid-upload, a third interrupted by a reload;
 //!   all stored byte-exact. Screenshots in target/test-artifacts/uploader/.
 //!
+//! - The organiser dashboard (tests/browser/dashboard.mjs): admin login, the dashboard,
+//!   the photo count changing live (SSE) after a camera upload over FTP, no request off
+//!   the box, no sideways scrolling on a phone. Screenshots in
+//!   target/test-artifacts/dashboard/.
+//!
 //! Afterwards the database must hold exactly what the browser did.
 //!
 //! Needs node, npm's playwright-core (tests/run.sh runs `npm ci` in tests/browser),
@@ -614,5 +619,78 @@ async fn uploader_page_survives_a_cut_connection_and_a_reload_in_headless_chromi
         .await
         .unwrap();
     assert_eq!(uploads, (3, 3));
+    b.stop().await;
+}
+
+/// The organiser dashboard (tests/browser/dashboard.mjs): log in, open the dashboard,
+/// watch the photo count change live (SSE) after a camera upload over FTP; screenshots
+/// at 1280x800 and 390x844 in target/test-artifacts/dashboard/.
+#[tokio::test(flavor = "multi_thread")]
+async fn dashboard_goes_live_in_headless_chromium() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
+    );
+    let b = TestBox::start_with(Options {
+        configure: Box::new(|c| {
+            c.event.name = "Night <Market>".into();
+            // The test machine's disk may be nearly full: not this test's alert.
+            c.dashboard.disk_free_alert_percent = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let name = "Studio Nord";
+    b.creator(name).await;
+    let creds = b
+        .state
+        .store
+        .write(move |tx| venuebox::creators::set_ftp_credentials(tx, name, "test"))
+        .await
+        .unwrap();
+    let photo = common::testdata().join("photos/canon-5dmk3_K6A7945.JPG");
+    let shots = root.join("target/test-artifacts/dashboard");
+    let _ = std::fs::remove_dir_all(&shots);
+    let ftp = b.ftp.unwrap();
+    let args = vec![
+        format!("http://{}", b.http),
+        shots.display().to_string(),
+        b.admin_code.clone(),
+        ftp.ip().to_string(),
+        ftp.port().to_string(),
+        creds.user.clone(),
+        creds.password.clone(),
+        photo.display().to_string(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("dashboard.mjs")
+            .args(&args)
+            .current_dir(&script_dir)
+            .output()
+            .expect("node must be installed (tests/run.sh)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "dashboard in the browser failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(seen["ok"], true, "{seen}");
+    assert_eq!(seen["before"], "0");
+    assert_eq!(seen["after"], "1");
+    assert!(seen["changedAfterMs"].as_u64().unwrap() < 3000, "{seen}");
+    assert_eq!(seen["current"], "Today (UTC)");
+    for shot in ["dashboard-1280", "dashboard-390", "dashboard-390-full"] {
+        let png = shots.join(format!("{shot}.png"));
+        let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 5_000, "screenshot {} missing or blank", png.display());
+    }
     b.stop().await;
 }

@@ -31,7 +31,7 @@ const LAYERS: &[(u8, &str, &str)] = &[
     (
         2,
         "domain",
-        "ingest derivatives consent auth creators event",
+        "ingest derivatives consent auth creators event dashboard",
     ),
     (1, "pure", "media metrics"),
     (

@@ -361,6 +361,7 @@ impl Config {
         }
         self.gpio.validate(&mut bad);
         self.delivery.validate(&mut bad);
+        self.dashboard.validate(&mut bad);
         self.tagging.validate(&self.door, &self.printer, &mut bad);
         // Every string has a length bound and no control characters: they end up in
         // every portal page, watermark band and manifest.
@@ -450,6 +451,7 @@ impl Config {
             ("door.device", &self.door.device),
             ("printer.device", &self.printer.device),
             ("gpio.sim_dir", &self.gpio.sim_dir),
+            ("dashboard.host_root", &self.dashboard.host_root),
         ] {
             if let Some(value) = value.to_str() {
                 bounds.push((key, value, PATH));

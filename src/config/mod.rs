@@ -16,10 +16,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod dashboard;
 mod delivery;
 mod load;
 mod tagging;
 
+pub use dashboard::DashboardConfig;
 pub use delivery::{CreatorPrices, DeliveryConfig, MAX_PRICE_MINOR};
 pub use load::{http_url, ConfigError, ConfigIssue, Overrides};
 pub use tagging::{StallScannerConfig, TaggingConfig, MAX_STALL_SCANNERS};
@@ -78,6 +80,8 @@ pub struct Config {
     pub clock: ClockConfig,
     /// Prices, the co-op split and download links (see `delivery`).
     pub delivery: DeliveryConfig,
+    /// The organiser dashboard: refresh, host root, alert thresholds.
+    pub dashboard: DashboardConfig,
 }
 
 /// `[clock]`: which clock readings records mark as trusted.

@@ -570,6 +570,19 @@ pub fn waiting(conn: &Connection) -> rusqlite::Result<bool> {
     Ok(pending_count(conn)? > 0 || !may_leave(conn, reads::unpublished(conn)?)?.is_empty())
 }
 
+/// The id of the oldest photo (by id, the order of arrival) that waits for a cut: not
+/// yet published, and allowed to leave now ([`may_leave`]); `None` when none waits.
+/// Stops at the first that may leave, so a backlog held back by consent costs one
+/// check per held photo ahead of it, not one per photo (the dashboard asks every second).
+pub fn oldest_waiting(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    for candidate in reads::unpublished(conn)? {
+        if let Some(photo) = may_leave(conn, vec![candidate])?.into_iter().next() {
+            return Ok(Some(photo.0));
+        }
+    }
+    Ok(None)
+}
+
 /// Pending objects (of any kind).
 pub fn pending_count(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row(

@@ -88,7 +88,7 @@ async fn metrics(
 
 /// Every figure, read from its owner: the in-memory ones first, then the database in
 /// one blocking read.
-async fn snapshot(state: &AppState) -> Result<Snapshot, AppError> {
+pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, AppError> {
     let pending = state.previews.pending().await?;
     let renders = state.previews.metrics(pending);
     let status = state.sync.status();

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod csrf;
+pub mod dashboard;
 pub mod delivery;
 mod error;
 pub mod metrics;
@@ -195,6 +196,7 @@ pub fn app(state: AppState) -> Router {
     let admin = admin::router()
         .merge(sync::router())
         .merge(metrics::router())
+        .merge(dashboard::router())
         .merge(portal::staff_router())
         .route_layer(staff_only());
     let vendor = previews::router()
