@@ -113,6 +113,12 @@ pub struct RouteFigures {
     pub resize_seconds: f64,
     /// See `decode_seconds`.
     pub encode_seconds: f64,
+    /// Renders whose CPU time was measured (all of them where the kernel offers
+    /// `/proc/thread-self/schedstat`).
+    pub cpu_renders: u64,
+    /// CPU time (user and system) of the render threads for those renders, in
+    /// seconds, summed: the cost of a preview whatever the load.
+    pub cpu_seconds: f64,
 }
 
 /// Renders and the derivative cache (`derivatives`), as `GET /api/admin/previews/stats`
@@ -421,6 +427,29 @@ pub fn encode(s: &Snapshot) -> Result<String, MetricsError> {
             }
         }
         f.0.register(Box::new(stages))?;
+        let measured: Vec<(Vec<&str>, u64)> = r
+            .routes
+            .iter()
+            .map(|t| (vec![t.route.as_str()], t.cpu_renders))
+            .collect();
+        f.counters_by(
+            "venuebox_render_cpu_measured_renders_total",
+            "Renders whose thread CPU time was read (/proc/thread-self/schedstat), by route.",
+            &["route"],
+            &measured,
+        )?;
+        let cpu = CounterVec::new(
+            Opts::new(
+                "venuebox_render_cpu_seconds_total",
+                "CPU seconds (user and system) the render threads spent on those renders, by route.",
+            ),
+            &["route"],
+        )?;
+        for t in &r.routes {
+            cpu.get_metric_with_label_values(&[&t.route])?
+                .inc_by(t.cpu_seconds.max(0.0));
+        }
+        f.0.register(Box::new(cpu))?;
     }
     f.0.register(Box::new(FixedHistograms::new(
         "venuebox_time_to_first_preview_seconds",
@@ -579,6 +608,8 @@ mod tests {
                     decode_seconds: 0.7,
                     resize_seconds: 0.2,
                     encode_seconds: 0.1,
+                    cpu_renders: 7,
+                    cpu_seconds: 0.63,
                 }],
                 ttfp_from_upload_end: ttfp,
                 ..RenderFigures::default()
@@ -645,6 +676,20 @@ mod tests {
                 &[("route", "turbo_shrink"), ("stage", "decode")]
             ),
             Some(0.7)
+        );
+        assert_eq!(
+            v(
+                "venuebox_render_cpu_seconds_total",
+                &[("route", "turbo_shrink")]
+            ),
+            Some(0.63)
+        );
+        assert_eq!(
+            v(
+                "venuebox_render_cpu_measured_renders_total",
+                &[("route", "turbo_shrink")]
+            ),
+            Some(7.0)
         );
         assert_eq!(v("venuebox_build_info", &[("version", "1.2.3")]), Some(1.0));
         // No source, no series: no last upload, no orders, no attendance by source.

@@ -249,6 +249,22 @@ async fn the_text_passes_promtool_and_matches_the_json_stats() {
         );
         let mean_ms = (decode / renders * 1000.0 * 100.0).round() / 100.0;
         assert!((mean_ms - n(&t["decode_ms_mean"])).abs() < 0.02, "{route}");
+        // CPU per preview: measured for every render here (Linux has schedstat), more
+        // than nothing, and no more than the render's wall time allows on one thread.
+        let measured = metric(
+            &text,
+            "venuebox_render_cpu_measured_renders_total",
+            &[("route", route)],
+        );
+        assert_eq!(measured, renders, "{route}");
+        let cpu = metric(
+            &text,
+            "venuebox_render_cpu_seconds_total",
+            &[("route", route)],
+        );
+        let cpu_ms = (cpu / measured * 1000.0 * 100.0).round() / 100.0;
+        assert!((cpu_ms - n(&t["cpu_ms_mean"])).abs() < 0.02, "{route}: {t}");
+        assert!(cpu_ms > 0.0, "{route}: {t}");
     }
     let ttfp = &previews["ttfp_ms"]["from_upload_end"];
     let count = "venuebox_time_to_first_preview_seconds_count";

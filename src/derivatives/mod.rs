@@ -499,12 +499,21 @@ impl Previews {
         // Set when a derivative could not be written because the disk is full.
         let out_of_space = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let full = out_of_space.clone();
-        /// Route, decode/resize/encode times, when the first format was stored.
-        type Outcome = (String, Duration, Duration, Duration, Instant);
+        /// Route, decode/resize/encode times, when the first format was stored, and
+        /// the CPU time the render's thread spent (None where the kernel does not say).
+        type Outcome = (
+            String,
+            Duration,
+            Duration,
+            Duration,
+            Instant,
+            Option<Duration>,
+        );
         let work = move || -> Result<Outcome, String> {
             if raw {
                 return Err("raw".into());
             }
+            let cpu_before = stats::thread_cpu_time();
             let data = crate::media::render::read_source(&source)
                 .map_err(|e| format!("cannot read the photo: {e}"))?;
             let mut renderer = Renderer::new(max_pixels).map_err(|e| e.to_string())?;
@@ -551,7 +560,10 @@ impl Previews {
             let resize = set[..jobs.len()].iter().map(|r| r.resize).sum();
             let encode = set.iter().map(|r| r.encode).sum();
             let first = first_stored.expect("a format was stored");
-            Ok((route, set[0].decode, resize, encode, first))
+            let cpu = cpu_before
+                .zip(stats::thread_cpu_time())
+                .map(|(before, after)| after.saturating_sub(before));
+            Ok((route, set[0].decode, resize, encode, first, cpu))
         };
         let outcome = match self.inner.background.run(work).await {
             Ok(outcome) => outcome,
@@ -569,7 +581,7 @@ impl Previews {
         let ms = (done - started).as_secs_f64() * 1000.0;
         let mut first_stored = None;
         let (state, reason, route) = match outcome {
-            Ok((route, decode, resize, encode, first)) => {
+            Ok((route, decode, resize, encode, first, cpu)) => {
                 first_stored = Some(first);
                 let mut figures = lock(&self.inner.figures);
                 let name = crate::media::render::ROUTES
@@ -581,6 +593,10 @@ impl Previews {
                 t.decode_ms += decode.as_secs_f64() * 1000.0;
                 t.resize_ms += resize.as_secs_f64() * 1000.0;
                 t.encode_ms += encode.as_secs_f64() * 1000.0;
+                if let Some(cpu) = cpu {
+                    t.cpu_renders += 1;
+                    t.cpu_ms += cpu.as_secs_f64() * 1000.0;
+                }
                 ("done", None, Some(route))
             }
             Err(raw) if raw == "raw" => (

@@ -49,6 +49,21 @@ pub(super) struct RouteTimes {
     pub(super) decode_ms: f64,
     pub(super) resize_ms: f64,
     pub(super) encode_ms: f64,
+    /// Renders whose thread CPU time was read, and that time summed, in ms.
+    pub(super) cpu_renders: u64,
+    pub(super) cpu_ms: f64,
+}
+
+/// The CPU time (user and system) the calling thread has used so far: the first field
+/// of `/proc/thread-self/schedstat`, in nanoseconds (Documentation/scheduler/
+/// sched-stats.rst, "/proc/<pid>/schedstat"). None where the kernel lacks the file
+/// (built without CONFIG_SCHED_INFO) or it does not parse. A render runs on one
+/// thread, so the difference across it is the render's CPU cost, whatever else
+/// shares the cores.
+pub(super) fn thread_cpu_time() -> Option<std::time::Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(ns))
 }
 
 /// Figures kept in memory since the start.
@@ -136,6 +151,8 @@ impl Previews {
                 decode_seconds: t.decode_ms / 1000.0,
                 resize_seconds: t.resize_ms / 1000.0,
                 encode_seconds: t.encode_ms / 1000.0,
+                cpu_renders: t.cpu_renders,
+                cpu_seconds: t.cpu_ms / 1000.0,
             })
             .collect();
         routes.sort_by(|a, b| a.route.cmp(&b.route));
@@ -199,6 +216,8 @@ impl Previews {
                     "decode_ms_mean": mean(t.decode_ms),
                     "resize_ms_mean": mean(t.resize_ms),
                     "encode_ms_mean": mean(t.encode_ms),
+                    "cpu_ms_mean": (t.cpu_renders > 0)
+                        .then(|| (t.cpu_ms / t.cpu_renders as f64 * 100.0).round() / 100.0),
                 }),
             );
         }

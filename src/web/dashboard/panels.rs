@@ -369,7 +369,8 @@ pub fn ingest(live: &Live, heavy: &Heavy) -> Markup {
             tr { th { "Render queue" } td.n { (r.queue_depth) " waiting · " (r.in_flight) " rendering" } }
             tr { th { "Renders since start" } td.n { (r.renders) } }
             tr { th { "Render time per photo (wall clock, mean)" } td.n { (ms(heavy.render_time.1)) } }
-            tr { th { "CPU ms per preview" } td.n { (na()) } }
+            tr { th { "CPU ms per preview (render threads, mean since start)" } td.n {
+                @match cpu_ms_per_preview(&r.routes) { Some(v) => (ms(Some(v))), None => (na()) } } }
         }
         h3 { "Cache hit ratio since start" }
         table {
@@ -432,6 +433,15 @@ pub fn host(live: &Live, identity: &PublicIdentity) -> Markup {
             tr { th { "TLS fingerprint (SHA-256)" } td { code { (identity.tls_fingerprint) } } }
         }
     }
+}
+
+/// CPU milliseconds per rendered preview since start, over every route: the render
+/// threads' own CPU time (`derivatives`, from /proc/thread-self/schedstat), so the
+/// figure holds whatever else keeps the cores busy. None before a measured render.
+fn cpu_ms_per_preview(routes: &[crate::metrics::RouteFigures]) -> Option<f64> {
+    let renders: u64 = routes.iter().map(|t| t.cpu_renders).sum();
+    let seconds: f64 = routes.iter().map(|t| t.cpu_seconds).sum();
+    (renders > 0).then(|| seconds * 1000.0 / renders as f64)
 }
 
 #[cfg(test)]
