@@ -327,3 +327,239 @@ async fn guessing_upload_tokens_on_the_login_page_is_limited() {
     assert_eq!(login(&browser(5), &b, &token).await.status(), 303);
     b.stop().await;
 }
+
+/// Waits until every photo in `ids` has a render row (done, failed or raw).
+async fn rendered(b: &TestBox, ids: &[i64]) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for &id in ids {
+        while b.state.previews.state(id).await.unwrap().is_none() {
+            assert!(Instant::now() < deadline, "photo {id} never rendered");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The photo rows of a `/vendor/photos` page: (id, its `data-state`).
+fn photo_rows(page: &str) -> Vec<(i64, String)> {
+    page.split("<tr class=\"photo\" data-photo=\"")
+        .skip(1)
+        .map(|rest| {
+            let id = rest.split('"').next().unwrap().parse().unwrap();
+            let state = rest
+                .split("data-state=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap()
+                .to_string();
+            (id, state)
+        })
+        .collect()
+}
+
+/// One table row of the page, by photo id.
+fn row_of(page: &str, id: i64) -> String {
+    let start = page
+        .find(&format!("data-photo=\"{id}\""))
+        .unwrap_or_else(|| panic!("photo {id} not on the page: {page}"));
+    let rest = &page[start..];
+    rest[..rest.find("</tr>").unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn photos_appear_with_their_preview_state_explained_in_a_vendors_words() {
+    let b = start().await;
+    let (_, nord) = b.creator("Studio Nord").await;
+    let (_, sued) = b.creator("Studio Sued").await;
+    let laptop = browser(1);
+    assert_eq!(login(&laptop, &b, &nord).await.status(), 303);
+    let (status, page) = text(&laptop, &b, "/vendor/photos").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("No photo of yours has arrived yet"), "{page}");
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "it refreshes itself"
+    );
+
+    let good = b
+        .tus_upload(
+            &nord,
+            &std::fs::read(testdata().join("photos/kodak-dc280_DCP_4394.JPG")).unwrap(),
+        )
+        .await;
+    // Starts like a JPEG (so it is stored) but cannot be decoded.
+    let broken = b
+        .tus_upload(
+            &nord,
+            &std::fs::read(testdata().join("bad/gen_sof_zero_width.jpg")).unwrap(),
+        )
+        .await;
+    let mut cr2 = b"II*\0\x10\0\0\0CR\x02\0".to_vec();
+    cr2.resize(4096, 0);
+    let raw = b.tus_upload(&nord, &cr2).await;
+    rendered(&b, &[good, broken, raw]).await;
+    let reason = b
+        .state
+        .previews
+        .state(broken)
+        .await
+        .unwrap()
+        .unwrap()
+        .reason
+        .unwrap();
+
+    let (_, page) = text(&laptop, &b, "/vendor/photos").await;
+    assert_eq!(
+        photo_rows(&page),
+        vec![
+            (raw, "raw".to_string()),
+            (broken, "failed".into()),
+            (good, "done".into())
+        ],
+        "newest first, each with its state"
+    );
+    let row = row_of(&page, good);
+    assert!(
+        row.contains("Preview ready") && row.contains(&format!("src=\"/photos/{good}/thumb\"")),
+        "{row}"
+    );
+    let row = row_of(&page, broken);
+    assert!(
+        row.contains("Damaged file") && row.contains("Send the photo again"),
+        "{row}"
+    );
+    assert!(!row.contains("/thumb"), "no thumb of a failed render");
+    assert!(
+        !page.contains(&reason),
+        "the renderer's own words ({reason}) are not shown"
+    );
+    assert!(
+        row_of(&page, raw).contains("RAW: no preview"),
+        "{}",
+        row_of(&page, raw)
+    );
+    assert!(page.contains("2 need a look"), "{page}");
+
+    // Another creator's page lists none of them.
+    let other = browser(3);
+    assert_eq!(login(&other, &b, &sued).await.status(), 303);
+    let (_, page) = text(&other, &b, "/vendor/photos").await;
+    assert!(photo_rows(&page).is_empty(), "{page}");
+    b.stop().await;
+}
+
+/// The value of the element with `id` on `page` (`<code id="…">value</code>`).
+fn shown(page: &str, id: &str) -> String {
+    page.split(&format!("id=\"{id}\">"))
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_else(|| panic!("#{id} not on the page: {page}"))
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a_phone_in() {
+    let b = start().await;
+    let (nord_id, nord) = b.creator("Studio Nord").await;
+    let laptop = browser(1);
+    assert_eq!(login(&laptop, &b, &nord).await.status(), 303);
+    let (status, page) = text(&laptop, &b, "/vendor/cameras").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        shown(&page, "ftp-host"),
+        "127.0.0.1",
+        "the address it reached"
+    );
+    assert_eq!(
+        shown(&page, "ftp-port"),
+        b.state.config.ftp_addr().port().to_string()
+    );
+    for maker in ["<h3>Canon</h3>", "<h3>Nikon</h3>", "<h3>Sony</h3>"] {
+        assert!(page.contains(maker), "{maker}");
+    }
+    assert!(page.contains("Make my FTP login") && page.contains("Passive mode"));
+    assert_eq!(
+        shown(&page, "tls-fingerprint"),
+        b.state.vault.public_identity().tls_fingerprint
+    );
+
+    // A forged form changes nothing.
+    let r = laptop
+        .post(b.url("/vendor/cameras/ftp"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = submit(&laptop, &b, "/vendor/cameras/ftp", &[]).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let (user, password) = (shown(&page, "ftp-user"), shown(&page, "ftp-password"));
+    // The login works: curl sends a photo with it, and it is Nord's.
+    let file = testdata().join("photos/kodak-dc280_DCP_4394.JPG");
+    let url = format!("ftp://{user}:{password}@{}/", b.ftp.unwrap());
+    let out = tokio::process::Command::new("curl")
+        .args(["-sS", "--ftp-pasv", "-T", file.to_str().unwrap(), &url])
+        .output()
+        .await
+        .expect("curl (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let photo = b.photo_id(&common::sha256_file(&file)).await;
+    let owner: i64 = b
+        .state
+        .store
+        .read_sql(move |c| {
+            c.query_row(
+                "SELECT creator_id FROM photos WHERE id = ?1",
+                [photo],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(owner, nord_id);
+    // The page shows the user name again, never the password.
+    let (_, page) = text(&laptop, &b, "/vendor/cameras").await;
+    assert_eq!(shown(&page, "ftp-login"), user);
+    assert!(!page.contains(&password));
+
+    // A second phone already logged in with the token.
+    let tablet = browser(2);
+    assert_eq!(login(&tablet, &b, &nord).await.status(), 303);
+    let r = submit(&laptop, &b, "/vendor/cameras/token", &[]).await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains("QR code"), "{page}");
+    let link = shown(&page, "login-url");
+    let base = b.url("/vendor/login?token=vbu_");
+    assert!(link.starts_with(&base), "{link} is not {base}…");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    assert_ne!(token, nord);
+    // The phone opens the link: the token is filled in; one tap logs it in.
+    let phone_browser = browser(4);
+    let (_, form) = text(
+        &phone_browser,
+        &b,
+        &link[link.find("/vendor/login").unwrap()..],
+    )
+    .await;
+    assert!(form.contains(&format!("value=\"{token}\"")), "{form}");
+    let r = phone_browser
+        .post(b.url("/vendor/login"))
+        .form(&[("csrf", hidden(&form, "csrf")), ("token", token.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/vendor".into()));
+    // The old token is gone, with the sessions it opened; this laptop stays in.
+    assert_eq!(login(&browser(5), &b, &nord).await.status(), 401);
+    assert_eq!(
+        tablet.get(b.url("/vendor")).send().await.unwrap().status(),
+        303
+    );
+    assert_eq!(text(&laptop, &b, "/vendor").await.0, 200);
+    b.stop().await;
+}

@@ -23,7 +23,9 @@ pub mod tagging;
 pub mod tus;
 pub mod uploader;
 pub mod vendor;
+pub mod vendor_cameras;
 pub mod vendor_page;
+pub mod vendor_photos;
 
 pub use error::{AppError, AppJson};
 pub use server::{serve, ConnectionLimits, Listeners, TlsListener};
@@ -201,6 +203,8 @@ pub fn app(state: AppState) -> Router {
         .merge(tagging::router())
         .merge(delivery::staff_router())
         .merge(vendor_page::router())
+        .merge(vendor_photos::router())
+        .merge(vendor_cameras::router())
         .merge(uploader::router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route
