@@ -10,6 +10,7 @@
 //! nowhere else. This module owns no business rules.
 
 pub mod admin;
+pub mod admin_pages;
 pub mod csrf;
 pub mod delivery;
 mod error;
@@ -195,6 +196,7 @@ pub fn app(state: AppState) -> Router {
     let public = Router::new().route("/healthz", get(healthz));
     let attendee = portal::router().merge(delivery::attendee_router());
     let admin = admin::router()
+        .merge(admin_pages::router())
         .merge(sync::router())
         .merge(metrics::router())
         .merge(portal::staff_router())
