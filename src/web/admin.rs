@@ -433,7 +433,9 @@ code{background:#e8e8e4;padding:.1rem .3rem;word-break:break-all}table{border-co
 td,th{padding:.25rem .5rem;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}\
 nav.links{margin:.5rem 0 1rem}.notice{background:#e3f1e3;padding:.5rem}td form{display:inline}\
 button.quiet{background:#e8e8e4;color:#1a1a1a}.disabled{color:#777}table{width:100%}\
-.filters input{min-width:0;width:100%;box-sizing:border-box}.filters{display:grid;grid-template-columns:1fr 1fr;gap:0 .6rem}\
+.filters input{min-width:0;width:100%;box-sizing:border-box}.filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:0 .6rem}\
+.filters>div{min-width:0}#creator-prices input{width:4.5rem;min-width:0}form>button{display:block}#audit td{word-break:break-word}td.actor{white-space:nowrap}\
+td.actions{width:1%;white-space:nowrap}td.actions form{display:block}.name{font-weight:600}small code{white-space:nowrap;word-break:normal}\
 .wide{overflow-x:auto}";
 
 pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {

@@ -35,7 +35,7 @@ use crate::creators::{self, CreatorListing};
 use crate::db::{self, AuditEntry, AuditFilter, StoreError};
 use crate::event::{self, Event, PriceSetting};
 use crate::web::admin::{format_time, html_response, nav, page, AdminForm, AdminPage};
-use crate::web::delivery::money;
+use crate::web::delivery::{money, utc};
 use crate::web::{AppError, AppState};
 
 /// Audit entries on one page.
@@ -94,18 +94,19 @@ fn creators_markup(csrf: &str, list: &[CreatorListing], shown: Shown) -> Markup 
         }
         @if list.is_empty() { p { "No creators yet." } } @else {
             div.wide { table #creators {
-                tr { th { "Name" } th { "Added" } th { "FTP user" } th {} }
+                tr { th { "Creator" } th {} }
                 @for c in list {
                     tr.disabled[c.disabled_at.is_some()] data-creator=(c.creator.id) {
-                        td { (c.creator.name) @if c.disabled_at.is_some() { " (disabled)" } }
-                        td { (format_time(c.creator.created_at)) }
-                        td { @match &c.ftp_user { Some(u) => code { (u) }, None => "—" } }
                         td {
+                            span.name { (c.creator.name) } @if c.disabled_at.is_some() { " (disabled)" } br;
+                            small { "added " (utc(c.creator.created_at)) " · FTP user "
+                                @match &c.ftp_user { Some(u) => code { (u) }, None => "none" } }
+                        }
+                        td.actions {
                             @if c.disabled_at.is_some() {
                                 (button(csrf, c.creator.id, "enable", "Enable", false))
                             } @else {
                                 (button(csrf, c.creator.id, "token", "New upload token", true))
-                                " "
                                 (button(csrf, c.creator.id, "disable", "Disable", true))
                             }
                         }
@@ -606,7 +607,7 @@ async fn page_audit(
         div.wide { table #audit {
             tr { th { "When (UTC)" } th { "Who" } th { "What" } th { "Detail" } }
             @for e in &rows {
-                tr { td { (format_time(e.at)) } td { code { (e.actor) } } td { (e.action) } td { (e.detail) } }
+                tr { td { (utc(e.at)) } td.actor { (e.actor) } td { (e.action) } td { (e.detail) } }
             }
         } }
     };

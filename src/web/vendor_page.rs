@@ -137,7 +137,7 @@ td,th{padding:.3rem .4rem;text-align:left;border-bottom:1px solid #ddd;vertical-
 td form{display:inline}img{display:block;width:96px;height:72px;object-fit:cover;background:#ddd}\
 nav.links{margin:.6rem 0}.qr svg{display:block;width:min(80vw,18rem);height:auto;background:#fff}\
 .why{font-size:.9rem}.name{font-size:.85rem;word-break:break-all}h3{font-size:1rem;margin-bottom:.2rem}\
-th{white-space:nowrap}#camera-settings th{white-space:normal;width:38%}";
+td.thumb{width:96px}#ftp-password,#ftp-user{white-space:nowrap;word-break:normal;font-size:1.1rem}#camera-settings th{width:38%}";
 
 pub(crate) fn page(title: &str, body: Markup) -> Markup {
     shell::document("en", &format!("{title} · venuebox"), STYLE, body)

@@ -88,25 +88,24 @@ async fn page_photos(
                 a href="/vendor/upload" { "upload from this phone" } "." }
         } @else {
             table #photos {
-                tr { th { "Photo" } th { "Arrived" } th { "Preview" } th { "Tagged to" } }
+                tr { th { "Photo" } th { "Arrived, preview, tags" } }
                 @for p in &photos {
                     @let said = derivatives::explain(p.state.as_deref(), p.reason.as_deref(), state.previews.is_waiting_for_space(p.id));
                     @let on: Vec<&str> = tags.iter().filter(|t| t.photo_id == p.id && !t.removed).map(|t| t.attendee.as_str()).collect();
                     tr.photo data-photo=(p.id) data-state=(p.state.as_deref().unwrap_or("waiting")) {
-                        td {
+                        td.thumb {
                             @if p.state.as_deref() == Some("done") {
                                 img src={ "/photos/" (p.id) "/thumb" } alt={ "photo " (p.id) } loading="lazy";
                             }
-                            "#" (p.id) br; span.name { (p.original_name) }
+                            "#" (p.id)
                         }
-                        td { (source_words(&p.source)) br; (utc(p.received_at)) }
                         td {
+                            span.name { (p.original_name) } br;
+                            small { (source_words(&p.source)) " · " (utc(p.received_at)) } br;
                             strong.label.error[!said.fine] { (said.label) }
                             @if !said.fine { br; span.why { (said.words) } }
-                        }
-                        td {
-                            @if on.is_empty() { "—" } @else {
-                                @for a in &on { code { (tagging::short(a)) } " " }
+                            @if !on.is_empty() {
+                                br; "Tagged to " @for a in &on { code { (tagging::short(a)) } " " }
                             }
                         }
                     }
