@@ -471,7 +471,8 @@ async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a
     );
     assert_eq!(
         shown(&page, "ftp-port"),
-        b.state.config.ftp_addr().port().to_string()
+        b.ftp.unwrap().port().to_string(),
+        "the port FTP listens on"
     );
     for maker in ["<h3>Canon</h3>", "<h3>Nikon</h3>", "<h3>Sony</h3>"] {
         assert!(page.contains(maker), "{maker}");

@@ -102,15 +102,20 @@ async fn render(
         .await?;
     let config = &state.config.ftp;
     let host = box_host(state, client);
-    let port = config
-        .listen
-        .parse::<SocketAddr>()
-        .map_or(21, |a: SocketAddr| a.port());
-    let implicit = config
-        .implicit_listen
-        .as_deref()
-        .and_then(|l| l.parse::<SocketAddr>().ok())
-        .map(|a| a.port());
+    // The ports as bound (the configured ones may be 0: any free port), else as
+    // configured.
+    let (port, implicit) = state.portal.ftp_ports().unwrap_or_else(|| {
+        let port = config
+            .listen
+            .parse::<SocketAddr>()
+            .map_or(21, |a: SocketAddr| a.port());
+        let implicit = config
+            .implicit_listen
+            .as_deref()
+            .and_then(|l| l.parse::<SocketAddr>().ok())
+            .map(|a| a.port());
+        (port, implicit)
+    });
     let (pasv_from, pasv_to) = config.passive_ports;
     let fingerprint = state.vault.public_identity().tls_fingerprint;
     let csrf = &session.csrf_token;
