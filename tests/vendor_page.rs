@@ -1007,6 +1007,17 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
         csrf: Some(nord_csrf),
         cookie: None,
     };
+    // Each page and list Sued read shows Nord their own things.
+    for p in probes.iter().filter(|p| !p.targets_a && p.method == "GET") {
+        let got = send(&b, &nord_who, p).await;
+        assert_eq!(got.0, 200, "Nord's own {}", p.path);
+        assert!(
+            a_marks.iter().any(|m| got.2.contains(m.as_str())),
+            "{} shows Nord nothing of theirs: {}",
+            p.path,
+            got.2
+        );
+    }
     for p in probes.iter().filter(|p| p.targets_a) {
         let got = send(&b, &nord_who, p).await;
         let ok = (200..300).contains(&got.0) || (got.0 == 303 && got.1.contains("done="));
