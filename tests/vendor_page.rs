@@ -447,6 +447,63 @@ async fn photos_appear_with_their_preview_state_explained_in_a_vendors_words() {
     b.stop().await;
 }
 
+/// Reads the QR code of the first inline SVG on `page` (the `qrcode` crate's SVG: one
+/// `M{x} {y}h{w}v{h}H{x}V{y}` rectangle per dark run) with rqrr, as a phone would read
+/// it off the screen.
+fn decode_qr_svg(page: &str) -> String {
+    let svg = &page[page.find("<svg").expect("an SVG")..];
+    let attr = |name: &str| -> usize {
+        svg.split(&format!(" {name}=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (w, h) = (attr("width"), attr("height"));
+    let mut dark = vec![false; w * h];
+    let d = svg
+        .split("<path")
+        .nth(1)
+        .unwrap()
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    for rect in d.split('M').filter(|r| !r.is_empty()) {
+        let nums: Vec<usize> = rect
+            .split(|c: char| c == ' ' || c.is_ascii_alphabetic())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (x, y, rw, rh) = (nums[0], nums[1], nums[2], nums[3]);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                dark[yy * w + xx] = true;
+            }
+        }
+    }
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(
+            w,
+            h,
+            |x, y| {
+                if dark[y * w + x] {
+                    0
+                } else {
+                    255
+                }
+            },
+        );
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().expect("a readable QR code").1
+}
+
 /// The value of the element with `id` on `page` (`<code id="…">value</code>`).
 fn shown(page: &str, id: &str) -> String {
     page.split(&format!("id=\"{id}\">"))
@@ -537,6 +594,7 @@ async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a
     let link = shown(&page, "login-url");
     let base = b.url("/vendor/login?token=vbu_");
     assert!(link.starts_with(&base), "{link} is not {base}…");
+    assert_eq!(decode_qr_svg(&page), link, "the QR code holds the link");
     let token = link.split("token=").nth(1).unwrap().to_string();
     assert_ne!(token, nord);
     // The phone opens the link: the token is filled in; one tap logs it in.
