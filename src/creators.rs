@@ -239,6 +239,98 @@ fn row_to_creator(r: &rusqlite::Row<'_>) -> rusqlite::Result<Creator> {
     })
 }
 
+/// A creator as the admin's list shows them: enabled or not, and their FTP user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CreatorListing {
+    /// The account.
+    #[serde(flatten)]
+    pub creator: Creator,
+    /// When they were disabled (seconds since the epoch); `None` while enabled.
+    pub disabled_at: Option<i64>,
+    /// Their cameras' FTP user name, once credentials were made.
+    pub ftp_user: Option<String>,
+}
+
+/// Every creator, disabled ones included, by name.
+pub fn list_all(conn: &Connection) -> rusqlite::Result<Vec<CreatorListing>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, name, created_at, disabled_at, ftp_user FROM creators ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(CreatorListing {
+            creator: row_to_creator(r)?,
+            disabled_at: r.get(3)?,
+            ftp_user: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The FTP user name of creator `id`, if they have FTP credentials.
+pub fn ftp_user_of(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT ftp_user FROM creators WHERE id = ?1", [id], |r| {
+            r.get::<_, Option<String>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
+/// Disables (`true`) or enables again (`false`) creator `id`: a disabled creator's
+/// upload token, FTP login and page sessions stop working at once (every lookup
+/// here asks for `disabled_at IS NULL`); their photos stay. Audited as
+/// `creator.disable` / `creator.enable`. `Ok(false)`: no such creator, or already so.
+pub fn set_disabled(
+    conn: &Connection,
+    id: i64,
+    disabled: bool,
+    actor: &str,
+) -> rusqlite::Result<bool> {
+    let n = if disabled {
+        conn.execute(
+            "UPDATE creators SET disabled_at = ?2 WHERE id = ?1 AND disabled_at IS NULL",
+            rusqlite::params![id, crate::clock::now()],
+        )?
+    } else {
+        conn.execute(
+            "UPDATE creators SET disabled_at = NULL WHERE id = ?1 AND disabled_at IS NOT NULL",
+            [id],
+        )?
+    };
+    if n > 0 {
+        let name = name_of(conn, id)?.unwrap_or_default();
+        let action = if disabled {
+            "creator.disable"
+        } else {
+            "creator.enable"
+        };
+        db::audit(conn, actor, action, &name)?;
+    }
+    Ok(n > 0)
+}
+
+/// Gives enabled creator `id` a new upload token (the old one stops working) and
+/// returns it, shown this once; `Ok(None)`: no such enabled creator. Audited as
+/// `creator.token` (never the token). Sessions opened with the old token are the
+/// caller's to end (`auth::end_creator_sessions`).
+pub fn reset_upload_token(
+    conn: &Connection,
+    id: i64,
+    actor: &str,
+) -> rusqlite::Result<Option<String>> {
+    let token = identity::random_token("vbu_");
+    let n = conn.execute(
+        "UPDATE creators SET upload_token_hash = ?2 WHERE id = ?1 AND disabled_at IS NULL",
+        rusqlite::params![id, identity::token_hash(&token).as_slice()],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let name = name_of(conn, id)?.unwrap_or_default();
+    db::audit(conn, actor, "creator.token", &name)?;
+    Ok(Some(token))
+}
+
 /// The id of the enabled creator named exactly `name`, if there is one.
 pub fn id_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(

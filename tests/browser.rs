@@ -694,3 +694,112 @@ async fn dashboard_goes_live_in_headless_chromium() {
     }
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vendor_and_admin_pages_in_headless_chromium() {
+    use venuebox::ingest::{Incoming, Source};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script_dir = root.join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
+    );
+    let b = TestBox::start().await;
+    let (creator, token) = b.creator("Studio Nord").await;
+    b.creator("<script>alert(1)</script>").await;
+    // Photos as a camera sends them: two good ones, one damaged, one RAW.
+    let mut cr2 = b"II*\0\x10\0\0\0CR\x02\0".to_vec();
+    cr2.resize(4096, 0);
+    let photos = [
+        (
+            "DCP_4394.JPG",
+            std::fs::read(common::testdata().join("photos/kodak-dc280_DCP_4394.JPG")).unwrap(),
+        ),
+        (
+            "POL_0132.JPG",
+            std::fs::read(common::testdata().join("photos/polaroid-pdc640m_POL_0132.JPG")).unwrap(),
+        ),
+        (
+            "IMG_0007.JPG",
+            std::fs::read(common::testdata().join("bad/gen_sof_zero_width.jpg")).unwrap(),
+        ),
+        ("IMG_0008.CR2", cr2),
+    ];
+    let mut ids = Vec::new();
+    for (name, bytes) in photos {
+        let incoming = Incoming {
+            creator_id: creator,
+            original_name: name.into(),
+            source: Source::Ftp,
+        };
+        let received = b
+            .state
+            .ingest
+            .receive(incoming, std::io::Cursor::new(bytes))
+            .await
+            .unwrap();
+        ids.push(received.photo().clone());
+    }
+    for photo in &ids {
+        b.state.previews.ensure(photo).await.unwrap();
+    }
+    let shots = root.join("target/test-artifacts/pages");
+    let _ = std::fs::remove_dir_all(&shots);
+    let url = b.url("");
+    let url = url.trim_end_matches('/').to_string();
+    let code = b.admin_code.clone();
+    let out = tokio::task::spawn_blocking({
+        let shots = shots.clone();
+        move || {
+            Command::new("node")
+                .arg("pages.mjs")
+                .arg(&url)
+                .arg(&shots)
+                .arg(&token)
+                .arg(&code)
+                .current_dir(&script_dir)
+                .output()
+                .expect("node must be installed (tests/run.sh)")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser pages failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(seen["ok"], true);
+    assert_eq!(
+        seen["photoRows"],
+        serde_json::json!(["raw", "failed", "done", "done"]),
+        "{seen}"
+    );
+    assert_eq!(seen["thumbsLoaded"], true);
+    assert_eq!(seen["ftpUser"], "studionord");
+    assert_eq!(
+        seen["creatorNames"],
+        serde_json::json!(["<script>alert(1)</script>", "Studio Nord"]),
+        "the name is text on the page, not a script"
+    );
+    for shot in [
+        "1-vendor",
+        "2-vendor-photos",
+        "3-vendor-cameras",
+        "4-vendor-qr",
+        "5-admin-creators",
+        "6-admin-prices",
+        "7-admin-audit",
+        "8-admin-event",
+    ] {
+        for width in [390, 1280] {
+            let png = shots.join(format!("{shot}-{width}.png"));
+            let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+            assert!(len > 5_000, "screenshot {} missing or blank", png.display());
+        }
+    }
+    b.stop().await;
+}

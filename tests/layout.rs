@@ -46,7 +46,7 @@ const SAME_LAYER_OK: &[&str] = &["foundation", "domain"];
 /// docs/architecture.md (`delivery_*` tables go here when they exist).
 const OWNERS: &[(&str, &str)] = &[
     ("db", "audit_log"),
-    ("event", "event"),
+    ("event", "event event_prices"),
     ("auth", "admin_credential admin_sessions creator_sessions"),
     ("creators", "creators"),
     ("ingest", "photos uploads"),

@@ -746,6 +746,11 @@ async fn attendee_network_never_reaches_admin_or_vendor_paths() {
     for path in [
         "/admin",
         "/admin/login",
+        "/admin/creators",
+        "/admin/event",
+        "/admin/prices",
+        "/admin/audit",
+        "/admin/audit.csv",
         "/api/admin/session",
         "/api/admin/attendance",
         "/files/",

@@ -69,6 +69,17 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin"),
     ("POST", "/admin/creators"),
     ("POST", "/admin/logout"),
+    ("GET", "/admin/creators"),
+    ("POST", "/admin/creators/1/disable"),
+    ("POST", "/admin/creators/1/enable"),
+    ("POST", "/admin/creators/1/token"),
+    ("GET", "/admin/event"),
+    ("POST", "/admin/event"),
+    ("GET", "/admin/prices"),
+    ("POST", "/admin/prices"),
+    ("POST", "/admin/prices/1"),
+    ("GET", "/admin/audit"),
+    ("GET", "/admin/audit.csv"),
 ];
 
 #[tokio::test]
@@ -735,5 +746,346 @@ async fn a_burst_of_logins_is_checked_at_most_the_limit() {
         .filter(|e| e.action == "admin.login.failed")
         .count();
     assert!(failures <= 5, "{failures} failed checks audited");
+    b.stop().await;
+}
+
+/// A browser keeping cookies, logged in on the admin page; with the page's CSRF token.
+async fn admin_browser(b: &TestBox) -> (reqwest::Client, String) {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = c.get(b.url("/admin/login")).send().await.unwrap();
+    let csrf = hidden_csrf(&page.text().await.unwrap());
+    let login = c
+        .post(b.url("/admin/login"))
+        .form(&[("code", b.admin_code.as_str()), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let home = c.get(b.url("/admin")).send().await.unwrap();
+    let csrf = hidden_csrf(&home.text().await.unwrap());
+    (c, csrf)
+}
+
+async fn get_text(c: &reqwest::Client, b: &TestBox, path: &str) -> (StatusCode, String) {
+    let r = c.get(b.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post_form(
+    c: &reqwest::Client,
+    b: &TestBox,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    c.post(b.url(path)).form(fields).send().await.unwrap()
+}
+
+/// Whether `token` is a live upload token (the vendor API answers it).
+async fn token_works(b: &TestBox, token: &str) -> bool {
+    let r = client()
+        .get(b.url("/api/vendor/tags"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    match r.status().as_u16() {
+        200 => true,
+        401 => false,
+        other => panic!("/api/vendor/tags answered {other}"),
+    }
+}
+
+#[tokio::test]
+async fn admin_pages_manage_creators_the_event_prices_and_the_audit_log() {
+    let b = TestBox::start().await;
+    let (c, csrf) = admin_browser(&b).await;
+    let evil = "<script>alert(1)</script>";
+
+    // Creators: one named like a script is shown as text everywhere.
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/creators",
+        &[("name", evil), ("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let token = {
+        let page = r.text().await.unwrap();
+        let at = page.find("vbu_").unwrap();
+        page[at..].split('<').next().unwrap().to_string()
+    };
+    let (status, page) = get_text(&c, &b, "/admin/creators").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains(evil), "a name is never markup");
+    let id: i64 = page
+        .split("data-creator=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(token_works(&b, &token).await);
+
+    // A form without the session's CSRF token changes nothing.
+    for forged in [vec![], vec![("csrf", "guess")]] {
+        let r = post_form(&c, &b, &format!("/admin/creators/{id}/disable"), &forged).await;
+        assert_eq!(r.status(), 403);
+    }
+    assert!(token_works(&b, &token).await, "still enabled");
+
+    // A new upload token: shown once; the old one stops working.
+    let r = post_form(
+        &c,
+        &b,
+        &format!("/admin/creators/{id}/token"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    let new_token = page
+        .split("<code id=\"token\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap()
+        .to_string();
+    assert!(new_token.starts_with("vbu_") && new_token != token);
+    assert!(!token_works(&b, &token).await && token_works(&b, &new_token).await);
+    // Disabled: the token stops; enabled again: it works again.
+    let r = post_form(
+        &c,
+        &b,
+        &format!("/admin/creators/{id}/disable"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("(disabled)"));
+    assert!(!token_works(&b, &new_token).await);
+    let r = post_form(
+        &c,
+        &b,
+        &format!("/admin/creators/{id}/enable"),
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(token_works(&b, &new_token).await);
+    let r = post_form(&c, &b, "/admin/creators/999/disable", &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 404);
+
+    // The event: checked like the config file; stored; escaped.
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/event",
+        &[
+            ("csrf", &csrf),
+            ("name", "Night market"),
+            ("starts_on", "2026-13-40"),
+            ("ends_on", ""),
+            ("locale", "en"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("event.starts_on"));
+    let name = format!("Night market {evil}");
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/event",
+        &[
+            ("csrf", &csrf),
+            ("name", &name),
+            ("starts_on", "2026-12-05"),
+            ("ends_on", ""),
+            ("locale", "de"),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/admin/event?saved=1");
+    let stored = b
+        .state
+        .store
+        .read_sql(venuebox::event::event)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stored.name.as_str(),
+            stored.starts_on.as_deref(),
+            stored.ends_on,
+            stored.locale.as_str()
+        ),
+        (name.as_str(), Some("2026-12-05"), None, "de")
+    );
+    let (_, page) = get_text(&c, &b, "/admin/event?saved=1").await;
+    assert!(page.contains("Saved.") && !page.contains(evil), "{page}");
+
+    // Prices and split: checked like the file's [delivery]; the creator's own price
+    // and the event's split price the next order.
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/prices",
+        &[("csrf", &csrf), ("organiser_percent", "150")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("delivery.organiser_percent"));
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/prices",
+        &[("csrf", &csrf), ("photo_price", "5x")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let r = post_form(
+        &c,
+        &b,
+        "/admin/prices",
+        &[
+            ("csrf", &csrf),
+            ("photo_price", "700"),
+            ("bundle_price", ""),
+            ("organiser_percent", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/admin/prices?saved=1");
+    let r = post_form(
+        &c,
+        &b,
+        &format!("/admin/prices/{id}"),
+        &[("csrf", &csrf), ("photo_price", "900")],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/admin/prices?saved=1");
+    let (_, page) = get_text(&c, &b, "/admin/prices").await;
+    assert!(
+        page.contains("a photo 7.00 EUR") && page.contains("9.00 EUR"),
+        "{page}"
+    );
+    assert!(!page.contains(evil));
+    let photo = b
+        .tus_upload(
+            &new_token,
+            &std::fs::read(common::testdata().join("photos/kodak-dc280_DCP_4394.JPG")).unwrap(),
+        )
+        .await;
+    let attendee = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pass = common::portal_pass(&b, &attendee, &[]).await;
+    let r = client()
+        .post(b.url(&format!("/api/vendor/photos/{photo}/tags")))
+        .bearer_auth(&new_token)
+        .json(&json!({ "code": pass }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let mine = attendee
+        .get(b.url("/portal/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = attendee
+        .post(b.url("/portal/orders"))
+        .form(&[
+            ("csrf", common::hidden(&mine, "csrf")),
+            ("photo", photo.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let line: (i64, i64, i64) = b
+        .state
+        .store
+        .read_sql(|c| {
+            c.query_row(
+                "SELECT price_minor, creator_minor, organiser_minor FROM delivery_order_lines",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        line,
+        (900, 810, 90),
+        "the creator's price, the event's split"
+    );
+
+    // The audit log: filtered by who, what and when; exported as CSV.
+    let (status, page) = get_text(&c, &b, "/admin/audit?actor=admin&action=creator.").await;
+    assert_eq!(status, 200);
+    for action in [
+        "creator.add",
+        "creator.token",
+        "creator.disable",
+        "creator.enable",
+    ] {
+        assert!(
+            page.contains(&format!("<td>{action}</td>")),
+            "{action}: {page}"
+        );
+    }
+    assert!(!page.contains("prices.update") && !page.contains("event.update"));
+    assert!(!page.contains(evil) && page.contains("&lt;script&gt;"));
+    let (_, page) = get_text(&c, &b, "/admin/audit?action=prices").await;
+    assert!(page.contains("prices.update") && !page.contains("creator.add"));
+    let (_, page) = get_text(&c, &b, "/admin/audit?since=2999-01-01T00:00").await;
+    assert!(page.contains("0 entries"), "{page}");
+    let (_, page) = get_text(&c, &b, "/admin/audit?since=soon").await;
+    assert!(page.contains("is not a date"));
+    let r = c
+        .get(b.url("/admin/audit.csv?actor=admin&action=creator.add"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    let body = r.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec!["at", "actor", "action", "detail"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1, "{body}");
+    assert_eq!(
+        (&rows[0][1], &rows[0][2], &rows[0][3]),
+        ("admin", "creator.add", evil)
+    );
     b.stop().await;
 }

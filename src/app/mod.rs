@@ -291,6 +291,13 @@ pub async fn serve_router(
         Some(l) => Some(l.local_addr()?.port()),
         None => None,
     };
+    if let Some(port) = ftp_port {
+        let implicit = match &sockets.ftps_implicit {
+            Some(l) => Some(l.local_addr()?.port()),
+            None => None,
+        };
+        state.portal.ftp_bound(port, implicit);
+    }
     if let Some(listener) = sockets.ftp {
         let handles = ftp::Handles {
             config: state.config.clone(),

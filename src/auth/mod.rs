@@ -389,6 +389,20 @@ pub fn end_creator_session(
     db::audit(conn, &format!("creator:{creator_id}"), "creator.logout", "")
 }
 
+/// Ends every page session of creator `creator_id` except the one whose token hash
+/// is `keep` (after their upload token was replaced: whoever held the old one is
+/// logged out). Returns how many ended.
+pub fn end_creator_sessions(
+    conn: &Connection,
+    creator_id: i64,
+    keep: Option<&[u8; 32]>,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM creator_sessions WHERE creator_id = ?1 AND token_hash IS NOT ?2",
+        rusqlite::params![creator_id, keep.map(|k| k.as_slice())],
+    )
+}
+
 /// Does `given` equal `expected`, compared in constant time? (CSRF tokens.)
 pub fn csrf_matches(expected: &str, given: Option<&str>) -> bool {
     given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))

@@ -358,6 +358,16 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX creator_sessions_expiry ON creator_sessions (expires_at);",
+    // 18 (owner: event): prices and the co-op split set on the admin pages (issue 16),
+    // over the config file's `[delivery]`: row 0 the event's own (a NULL keeps the
+    // file's value), one row per creator with their own prices.
+    "CREATE TABLE event_prices (
+        creator_id INTEGER PRIMARY KEY,
+        photo_price INTEGER,
+        bundle_price INTEGER,
+        organiser_percent INTEGER,
+        updated_at INTEGER NOT NULL
+    );",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens
@@ -901,6 +911,49 @@ pub fn recent_audit_of(
         "SELECT at, actor, action, detail FROM audit_log WHERE actor = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(rusqlite::params![actor, limit], row_to_audit)?;
+    rows.collect()
+}
+
+/// Which audit entries to read: each field narrows, `None` does not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Entries whose actor starts with this (`admin`, `creator:7`, `creator:` for all
+    /// creators).
+    pub actor: Option<String>,
+    /// Entries whose action starts with this (`creator.`, `delivery.confirm`).
+    pub action: Option<String>,
+    /// Entries at or after this time (seconds since the epoch).
+    pub since: Option<i64>,
+    /// Entries before this time (seconds since the epoch).
+    pub until: Option<i64>,
+}
+
+/// The newest `limit` audit entries that `filter` lets through, newest first.
+pub fn audit_filtered(
+    conn: &Connection,
+    filter: &AuditFilter,
+    limit: u32,
+) -> rusqlite::Result<Vec<AuditEntry>> {
+    // Prefixes compared with substr, not LIKE: a `%` or `_` typed into the filter is
+    // a plain character.
+    let mut stmt = conn.prepare(
+        "SELECT at, actor, action, detail FROM audit_log
+         WHERE (?1 IS NULL OR substr(actor, 1, length(?1)) = ?1)
+           AND (?2 IS NULL OR substr(action, 1, length(?2)) = ?2)
+           AND (?3 IS NULL OR at >= ?3)
+           AND (?4 IS NULL OR at < ?4)
+         ORDER BY id DESC LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(
+        rusqlite::params![
+            filter.actor,
+            filter.action,
+            filter.since,
+            filter.until,
+            limit
+        ],
+        row_to_audit,
+    )?;
     rows.collect()
 }
 

@@ -163,6 +163,8 @@ pub fn place(
     if selection.photos.len() > MAX_PHOTOS || selection.bundles.len() > MAX_PHOTOS {
         return Err(OrderError::TooMany);
     }
+    // The prices in force: the file's, with what the admin pages set over them.
+    let config = &crate::event::delivery_in_force(conn, config)?;
     let mut wanted: Vec<i64> = selection.photos.clone();
     wanted.sort_unstable();
     wanted.dedup();

@@ -26,7 +26,7 @@
 //! map and its stages; the figures are `derivatives::stats`, the cross-owner reads
 //! `derivatives::reads`.
 
-mod reads;
+pub mod reads;
 mod stats;
 
 use stats::{Counters, Figures, Timeline};
@@ -693,6 +693,11 @@ impl Previews {
         lock(&self.inner.no_space).len()
     }
 
+    /// Is photo `photo_id`'s render waiting for disk space ([`NO_SPACE`])?
+    pub fn is_waiting_for_space(&self, photo_id: i64) -> bool {
+        lock(&self.inner.no_space).contains(&photo_id)
+    }
+
     /// The photo's render state for the admin: [`NO_SPACE`] while its render waits
     /// for disk space, else what [`Previews::state`] records.
     pub async fn current_state(&self, photo_id: i64) -> Result<Option<RenderState>, StoreError> {
@@ -845,6 +850,72 @@ impl Previews {
     }
 }
 
+/// Where a photo's previews stand, in words a vendor understands (their page,
+/// `web::vendor_photos`), not the render's internal reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Explained {
+    /// A short label: "Preview ready", "Waiting", "No preview".
+    pub label: &'static str,
+    /// One or two sentences: what happened and what the vendor can do.
+    pub words: &'static str,
+    /// Whether the vendor need do nothing (the preview is there or on its way).
+    pub fine: bool,
+}
+
+/// Explains a render `state` (`None`: not tried yet) and its recorded `reason`
+/// (the [`crate::media::render::RenderError`] text, or another failure's) to the photo's
+/// creator; `waiting_for_space`: the full disk stopped its render ([`NO_SPACE`]).
+pub fn explain(state: Option<&str>, reason: Option<&str>, waiting_for_space: bool) -> Explained {
+    let says = |label, words, fine| Explained { label, words, fine };
+    if waiting_for_space || state == Some(NO_SPACE) {
+        return says(
+            "Waiting for space",
+            "The box's storage is full, so the preview could not be saved. Your photo is safe; \
+             its preview is made as soon as space is freed. Please tell the organiser.",
+            false,
+        );
+    }
+    let reason = reason.unwrap_or("");
+    match state {
+        None | Some("rendering") => says(
+            "Preview on its way",
+            "The photo is stored; its preview is being made.",
+            true,
+        ),
+        Some("done") => says("Preview ready", "Attendees can see its preview.", true),
+        Some("raw") => says(
+            "RAW: no preview",
+            "A camera RAW file is stored and can be delivered, but the box makes no preview \
+             of RAW files, so attendees cannot see it. Shoot RAW+JPEG to give them a preview.",
+            false,
+        ),
+        Some(_) if reason.starts_with("image too large to render") => says(
+            "Too large to preview",
+            "The photo has more pixels than the box can make a preview of (a very large \
+             panorama, for example). It is stored, but attendees cannot see it.",
+            false,
+        ),
+        Some(_) if reason.starts_with("no preview for") => says(
+            "File type without preview",
+            "The box cannot make previews of this kind of file (HEIC, for example). It is \
+             stored; send a JPEG as well if attendees should see it.",
+            false,
+        ),
+        Some(_) if reason.starts_with("cannot decode the image") => says(
+            "Damaged file",
+            "The file looks damaged or incomplete: the transfer may have been cut off, or \
+             the memory card has an error. Send the photo again from the camera or card.",
+            false,
+        ),
+        Some(_) => says(
+            "Preview failed",
+            "The box could not make a preview of this photo. It is stored; the organiser \
+             can find the details in the box's log.",
+            false,
+        ),
+    }
+}
+
 fn no_space_state() -> RenderState {
     RenderState {
         state: NO_SPACE.into(),
@@ -906,5 +977,50 @@ pub fn is_whole(bytes: &[u8], format: Format) -> bool {
                 && u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize + 8
                     == bytes.len()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+    use crate::media::render::RenderError;
+
+    /// Each failure the renderer records gets its own words, taken from the error's
+    /// own text (so a changed message cannot slip to the generic words unnoticed).
+    #[test]
+    fn every_render_failure_is_explained_in_its_own_words() {
+        let failures = [
+            RenderError::TooLarge {
+                width: 90_000,
+                height: 20_000,
+                limit: 100_000_000,
+            },
+            RenderError::Unsupported("HEIC".into()),
+            RenderError::Decode("premature end of data".into()),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for e in &failures {
+            let said = explain(Some("failed"), Some(&e.to_string()), false);
+            assert!(!said.fine, "{e}");
+            assert_ne!(
+                said.label, "Preview failed",
+                "{e} fell to the generic words"
+            );
+            assert!(seen.insert(said.label), "{e}: {} twice", said.label);
+        }
+        let other = explain(
+            Some("failed"),
+            Some("No such file or directory (os error 2)"),
+            false,
+        );
+        assert_eq!(other.label, "Preview failed");
+        assert!(
+            !other.words.contains("os error"),
+            "internal text is not shown"
+        );
+        assert!(explain(Some("done"), None, false).fine);
+        assert!(explain(None, None, false).fine);
+        assert!(!explain(Some("raw"), Some("camera RAW: stored, no preview"), false).fine);
+        assert_eq!(explain(None, None, true).label, "Waiting for space");
     }
 }

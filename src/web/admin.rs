@@ -165,6 +165,32 @@ impl FromRequestParts<AppState> for AdminSession {
     }
 }
 
+/// An admin page request (`GET`): the session; without one, the "log in first" page
+/// with 401 (credentials that are no live session: 401 too).
+pub struct AdminPage(pub AdminSession);
+
+impl FromRequestParts<AppState> for AdminPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match authenticate(parts, state).await {
+            Ok(Some(session)) => Ok(AdminPage(session)),
+            Ok(None) | Err(AppError::Unauthorized) => Err(log_in_first()),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+fn log_in_first() -> Response {
+    html_response(
+        StatusCode::UNAUTHORIZED,
+        page(
+            "Log in",
+            html! { h1 { "Log in first" } p { a href="/admin/login" { "Go to the admin login" } } },
+        ),
+    )
+}
+
 /// A form posted by an admin page: the session, and the form's fields with the
 /// session's CSRF token checked (field `csrf`).
 pub struct AdminForm<T> {
@@ -337,6 +363,12 @@ async fn api_set_event(
     _: AdminSession,
     AppJson(event): AppJson<Event>,
 ) -> Result<Json<Event>, AppError> {
+    Ok(Json(save_event(&state, event).await?))
+}
+
+/// Checks `event` as the config file's `[event]` section is checked and stores it,
+/// audited as `event.update`; 400 naming each problem.
+pub(crate) async fn save_event(state: &AppState, event: Event) -> Result<Event, AppError> {
     // The same checks as the config file's [event] section.
     let mut config = (*state.config).clone();
     config.event = crate::config::EventConfig {
@@ -363,7 +395,7 @@ async fn api_set_event(
             Ok(())
         })
         .await?;
-    Ok(Json(event))
+    Ok(event)
 }
 
 #[derive(Deserialize)]
@@ -387,7 +419,7 @@ async fn api_audit(
 
 // --- Pages. Server-rendered, no scripts, no external assets. ---
 
-fn page(title: &str, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, body: Markup) -> Markup {
     shell::document("en", &format!("{title} · venuebox"), STYLE, body)
 }
 
@@ -398,9 +430,15 @@ input,button{font:inherit;padding:.5rem;margin:.25rem 0}\
 button{background:#1a4d8f;color:#fff;border:0;border-radius:.25rem;cursor:pointer}\
 label{display:block;font-weight:600}.error{color:#a00000}\
 code{background:#e8e8e4;padding:.1rem .3rem;word-break:break-all}table{border-collapse:collapse}\
-td,th{padding:.25rem .5rem;text-align:left;border-bottom:1px solid #ddd}";
+td,th{padding:.25rem .5rem;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}\
+nav.links{margin:.5rem 0 1rem}.notice{background:#e3f1e3;padding:.5rem}td form{display:inline}\
+button.quiet{background:#e8e8e4;color:#1a1a1a}.disabled{color:#777}table{width:100%}\
+.filters input{min-width:0;width:100%;box-sizing:border-box}.filters{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:0 .6rem}\
+.filters>div{min-width:0}#creator-prices input{width:4.5rem;min-width:0}form>button{display:block}#audit td{word-break:break-word}td.actor{white-space:nowrap}\
+td.actions{width:1%;white-space:nowrap}td.actions form{display:block}.name{font-weight:600}small code{white-space:nowrap;word-break:normal}\
+.wide{overflow-x:auto}";
 
-fn html_response(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
     shell::respond(status, markup, false, None)
 }
 
@@ -508,6 +546,7 @@ fn home_page(
         "Admin",
         html! {
             h1 { "venuebox admin" }
+            (nav())
             @if let Some(event) = event { p { "Event: " strong { (event.name) } } }
             @if let Some(new) = new {
                 section role="status" {
@@ -536,7 +575,20 @@ fn home_page(
     )
 }
 
-fn format_time(unix: i64) -> String {
+/// The admin pages' links.
+pub(crate) fn nav() -> Markup {
+    html! {
+        nav.links {
+            a href="/admin" { "Home" } " · "
+            a href="/admin/creators" { "Creators" } " · "
+            a href="/admin/event" { "Event" } " · "
+            a href="/admin/prices" { "Prices and split" } " · "
+            a href="/admin/audit" { "Audit log" }
+        }
+    }
+}
+
+pub(crate) fn format_time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {
@@ -561,22 +613,8 @@ async fn render_home(
     ))
 }
 
-async fn page_home(State(state): State<AppState>, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
-    match authenticate(&mut parts, &state)
-        .await
-        .and_then(|s| s.ok_or(AppError::Unauthorized))
-    {
-        Ok(session) => render_home(&state, &session, None).await.into_response(),
-        Err(AppError::Unauthorized) => html_response(
-            StatusCode::UNAUTHORIZED,
-            page(
-                "Log in",
-                html! { h1 { "Log in first" } p { a href="/admin/login" { "Go to the admin login" } } },
-            ),
-        ),
-        Err(e) => e.into_response(),
-    }
+async fn page_home(State(state): State<AppState>, AdminPage(session): AdminPage) -> Response {
+    render_home(&state, &session, None).await.into_response()
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@
 //! nowhere else. This module owns no business rules.
 
 pub mod admin;
+pub mod admin_pages;
 pub mod csrf;
 pub mod dashboard;
 pub mod delivery;
@@ -24,7 +25,9 @@ pub mod tagging;
 pub mod tus;
 pub mod uploader;
 pub mod vendor;
+pub mod vendor_cameras;
 pub mod vendor_page;
+pub mod vendor_photos;
 
 pub use error::{AppError, AppJson};
 pub use server::{serve, ConnectionLimits, Listeners, TlsListener};
@@ -194,6 +197,7 @@ pub fn app(state: AppState) -> Router {
     let public = Router::new().route("/healthz", get(healthz));
     let attendee = portal::router().merge(delivery::attendee_router());
     let admin = admin::router()
+        .merge(admin_pages::router())
         .merge(sync::router())
         .merge(metrics::router())
         .merge(dashboard::router())
@@ -203,6 +207,8 @@ pub fn app(state: AppState) -> Router {
         .merge(tagging::router())
         .merge(delivery::staff_router())
         .merge(vendor_page::router())
+        .merge(vendor_photos::router())
+        .merge(vendor_cameras::router())
         .merge(uploader::router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route

@@ -363,10 +363,18 @@ async fn status(
         (Some(id), Some(r)) if r.state == "done" => {
             ("done", Some(format!("/photos/{id}/thumb")), None)
         }
-        (Some(_), Some(r)) => (
+        (Some(id), Some(r)) => (
             if r.state == "raw" { "raw" } else { "failed" },
             instant,
-            r.reason,
+            Some(
+                crate::derivatives::explain(
+                    Some(&r.state),
+                    r.reason.as_deref(),
+                    state.previews.is_waiting_for_space(id),
+                )
+                .words
+                .to_string(),
+            ),
         ),
         (Some(_), None) => ("stored", instant, None),
     };

@@ -65,6 +65,13 @@ pub struct VendorSession {
     token_hash: [u8; 32],
 }
 
+impl VendorSession {
+    /// The hash of this session's token (to keep it when the others end).
+    pub fn token_hash(&self) -> &[u8; 32] {
+        &self.token_hash
+    }
+}
+
 /// The creator session a request's cookie names, if it is live and its creator
 /// enabled.
 pub async fn session_of(
@@ -127,17 +134,20 @@ button.quiet{background:#e8e8e4;color:#1a1a1a}label{display:block;font-weight:60
 .error{color:#a00000;font-weight:700}.notice{background:#e3f1e3;padding:.5rem}\
 code{background:#e8e8e4;padding:.1rem .3rem;word-break:break-all}table{border-collapse:collapse;width:100%}\
 td,th{padding:.3rem .4rem;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}\
-td form{display:inline}img{display:block;width:96px;height:72px;object-fit:cover;background:#ddd}";
+td form{display:inline}img{display:block;width:96px;height:72px;object-fit:cover;background:#ddd}\
+nav.links{margin:.6rem 0}.qr svg{display:block;width:min(80vw,18rem);height:auto;background:#fff}\
+.why{font-size:.9rem}.name{font-size:.85rem;word-break:break-all}h3{font-size:1rem;margin-bottom:.2rem}\
+td.thumb{width:96px}#ftp-password,#ftp-user{white-space:nowrap;word-break:normal;font-size:1.1rem}#camera-settings th{width:38%}";
 
-fn page(title: &str, body: Markup) -> Markup {
+pub(crate) fn page(title: &str, body: Markup) -> Markup {
     shell::document("en", &format!("{title} · venuebox"), STYLE, body)
 }
 
-fn respond(status: StatusCode, markup: Markup) -> Response {
+pub(crate) fn respond(status: StatusCode, markup: Markup) -> Response {
     shell::respond(status, markup, true, Some("Cookie"))
 }
 
-fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+fn login_page(csrf: &str, error: Option<&str>, token: Option<&str>) -> Markup {
     page(
         "Vendor login",
         html! {
@@ -148,19 +158,33 @@ fn login_page(csrf: &str, error: Option<&str>) -> Markup {
             form method="post" action="/vendor/login" {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="token" { "Upload token" }
-                input #token name="token" type="password" autocomplete="off" required maxlength="256";
+                input #token name="token" type="password" autocomplete="off" required maxlength="256" value=[token];
                 button type="submit" { "Log in" }
             }
         },
     )
 }
 
+/// `?token=`: the upload token a phone read from the QR code on the creator's
+/// camera page (`web::vendor_cameras`), filled in so one tap logs in.
+#[derive(Deserialize)]
+struct LoginQuery {
+    token: Option<String>,
+}
+
 async fn page_login(
     jar: CookieJar,
     ConnectInfo(client): ConnectInfo<ClientAddr>,
+    Query(q): Query<LoginQuery>,
 ) -> (CookieJar, Response) {
     let (jar, csrf) = LOGIN_CSRF.issue(jar, client.tls, true, str::to_string);
-    (jar, respond(StatusCode::OK, login_page(&csrf, None)))
+    let token = q
+        .token
+        .filter(|t| t.starts_with("vbu_") && t.len() <= crate::web::vendor::MAX_BEARER_BYTES);
+    (
+        jar,
+        respond(StatusCode::OK, login_page(&csrf, None, token.as_deref())),
+    )
 }
 
 #[derive(Deserialize)]
@@ -216,20 +240,25 @@ async fn submit_login(
             tracing::warn!(client = %ip, "failed vendor login");
             respond(
                 StatusCode::UNAUTHORIZED,
-                login_page(&form.csrf, Some("That is not an upload token of this box.")),
+                login_page(
+                    &form.csrf,
+                    Some("That is not an upload token of this box."),
+                    None,
+                ),
             )
         }
         Err(e) => AppError::from(e).into_response(),
     }
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
+pub(crate) struct CsrfOnly {
+    pub(crate) csrf: String,
 }
 
 /// Checks a form's CSRF field against the session's token.
-fn checked(session: &VendorSession, given: &str) -> Result<(), AppError> {
+pub(crate) fn checked(session: &VendorSession, given: &str) -> Result<(), AppError> {
     if csrf_matches(&session.csrf_token, Some(given)) {
         Ok(())
     } else {
@@ -328,7 +357,11 @@ async fn page_home(
     let csrf = &session.csrf_token;
     let body = html! {
         h1 { "venuebox · " (session.creator.name) }
-        p { a #upload href="/vendor/upload" { "Upload photos from this phone or laptop" } }
+        nav.links {
+            a #upload href="/vendor/upload" { "Upload photos from this phone or laptop" }
+            " · " a #photos href="/vendor/photos" { "Your photos" }
+            " · " a #cameras href="/vendor/cameras" { "Cameras and phone" }
+        }
         @if let Some(text) = notice.done.as_deref().and_then(notice_text) {
             p.notice role="status" { (text) }
         }

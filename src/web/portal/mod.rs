@@ -71,6 +71,9 @@ struct Inner {
     notices: Vec<(&'static str, String, String)>,
     /// The portal's base URL: configured, or learnt from the bound HTTP address.
     url: std::sync::OnceLock<String>,
+    /// The FTP ports as bound (plain and explicit FTPS, implicit FTPS), for the
+    /// creators' camera page: the configured ones may be 0 (any free port).
+    ftp_ports: std::sync::OnceLock<(u16, Option<u16>)>,
     /// Hosts that are the box itself (lowercase, no port).
     own_hosts: Vec<String>,
     /// The path `portal.api_url` names, if any.
@@ -118,6 +121,7 @@ impl Portal {
                     Some(_) => std::sync::OnceLock::from(config.portal_url()),
                     None => std::sync::OnceLock::new(),
                 },
+                ftp_ports: std::sync::OnceLock::new(),
                 own_hosts,
                 api_path,
                 attendee_networks: config.portal.attendee_networks.clone(),
@@ -130,6 +134,21 @@ impl Portal {
     /// configured (a development box, or tests on port 0).
     pub fn bound(&self, http: std::net::SocketAddr) {
         let _ = self.inner.url.set(crate::config::http_url(http));
+    }
+
+    /// Learns the FTP ports as bound (`app::run`): the control port, and the implicit
+    /// FTPS port when served.
+    pub fn ftp_bound(&self, ftp: u16, implicit: Option<u16>) {
+        let _ = self.ftp_ports_cell().set((ftp, implicit));
+    }
+
+    /// The FTP ports as bound, once FTP listens.
+    pub fn ftp_ports(&self) -> Option<(u16, Option<u16>)> {
+        self.ftp_ports_cell().get().copied()
+    }
+
+    fn ftp_ports_cell(&self) -> &std::sync::OnceLock<(u16, Option<u16>)> {
+        &self.inner.ftp_ports
     }
 
     /// The portal's base URL, without a trailing slash.
