@@ -3,6 +3,7 @@
     m = PowerMount(backing, mountpoint, strict=False)   # mounted on return
     ...                                                 # the program under test
     report = m.cut()   # drops unsynced data, unmounts; BACKING is the disk now
+    # or m.cut(unmount=False), ... readers finish ..., m.unmount()
 
 Standard library only, so it runs under any python3; the layer itself runs under
 the interpreter that has Debian's python3-pyfuse3 (/usr/bin/python3).
@@ -47,28 +48,32 @@ class PowerMount:
             raise RuntimeError(f"powerfs did not mount {mountpoint}: {line!r} "
                                f"(exit {self.proc.returncode})")
 
-    def cut(self):
+    def cut(self, unmount=True):
         """The power cut: the layer drops what was never fsynced (and, strict, the name
-        changes whose directory was never fsynced), then is unmounted. Returns the
-        layer's report (dropped files and bytes, fsync counts)."""
+        changes whose directory was never fsynced) and refuses every later change;
+        then it is unmounted (or later, by `unmount`, once nothing reads through it).
+        Returns the layer's report (dropped files and bytes, fsync counts)."""
         self.proc.send_signal(10)  # SIGUSR1
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"powerfs ended before the cut (exit {self.proc.wait()})")
         report = json.loads(line)
-        self.unmount()
+        if unmount:
+            self.unmount()
         return report
 
     def unmount(self):
+        """Unmounts (retrying while a process still holds a file there) and waits for
+        the layer to end."""
         deadline = time.monotonic() + 30
         while True:
             r = subprocess.run(["umount", self.mountpoint], capture_output=True, text=True)
             if r.returncode == 0 or self.proc.poll() is not None:
                 break
             if time.monotonic() > deadline:
-                subprocess.run(["umount", "-l", self.mountpoint])
-                break
-            time.sleep(0.1)  # busy: a process still holds a file there
+                raise RuntimeError(f"cannot unmount {self.mountpoint}: {r.stderr.strip()}; "
+                                   f"held by {holders(self.mountpoint)}")
+            time.sleep(0.1)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -78,3 +83,24 @@ class PowerMount:
         self.proc.stdout.close()
         if self.proc.returncode != 0:
             raise RuntimeError(f"powerfs exited with {self.proc.returncode}")
+
+
+def holders(mountpoint):
+    """Processes with a file, a mapping or their working directory under `mountpoint`
+    (from /proc), to say why an unmount is refused."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = [os.readlink(f"/proc/{pid}/cwd")]
+            links += [os.readlink(f"/proc/{pid}/fd/{fd}")
+                      for fd in os.listdir(f"/proc/{pid}/fd")]
+            with open(f"/proc/{pid}/maps") as f:
+                links += [line.split(maxsplit=5)[-1].strip() for line in f]
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        held = sorted({p for p in links if p.startswith(mountpoint + "/") or p == mountpoint})
+        if held:
+            found.append(f"{pid} ({comm}): {held[:5]}")
+    return found or "no process (a request in flight?)"

@@ -257,9 +257,19 @@ class PowerFS(pyfuse3.Operations):
             raise FUSEError(errno.EIO)
 
     # --- strict mode: name changes and their undo ---
-    def logged(self, dir_ino, undo, keep=None):
+    def logged(self, dir_ino, what, undo, keep=None):
+        """Strict: logs a name change in directory `dir_ino` (`what` names it in
+        reports) with its undo, and what to do once its directory is fsynced."""
         if self.strict:
-            self.log.append([dir_ino, undo, keep])
+            self.log.append([dir_ino, undo, keep, what])
+
+    def kept(self, dir_ino):
+        """Strict: the name changes logged for `dir_ino` are durable now."""
+        kept = [e for e in self.log if e[0] == dir_ino]
+        self.log = [e for e in self.log if e[0] != dir_ino]
+        for e in kept:
+            if e[2]:
+                e[2]()
 
     def grave(self, path):
         """Moves `path` out of the tree, keeping it until its removal is kept."""
@@ -290,7 +300,8 @@ class PowerFS(pyfuse3.Operations):
         return undo
 
     def new_name(self, parent, name, s):
-        self.logged(parent, self.undo_new(parent, os.fsdecode(name), self.ino(s)))
+        self.logged(parent, f"new {os.fsdecode(name)}",
+                    self.undo_new(parent, os.fsdecode(name), self.ino(s)))
 
     # --- lookups and attributes ---
     async def lookup(self, parent, name, ctx=None):
@@ -384,11 +395,7 @@ class PowerFS(pyfuse3.Operations):
         self.alive()
         self.stats["dir_fsyncs"] += 1
         if self.strict:
-            kept = [e for e in self.log if e[0] == fh]
-            self.log = [e for e in self.log if e[0] != fh]
-            for e in kept:
-                if e[2]:
-                    e[2]()
+            self.kept(fh)
 
     async def mkdir(self, parent, name, mode, ctx):
         self.alive()
@@ -456,37 +463,44 @@ class PowerFS(pyfuse3.Operations):
         if not dir and st.S_ISDIR(s.st_mode):
             raise FUSEError(errno.EISDIR)
         try:
-            if dir:
-                os.rmdir(path)
-            elif self.strict:
+            if self.strict:
+                # Kept in the graves, so its inode number is not used again while
+                # undos may name it, and the undo gets the same file back.
+                if dir and os.listdir(path):
+                    raise FUSEError(errno.ENOTEMPTY)
                 g = self.grave(path)
+            elif dir:
+                os.rmdir(path)
             else:
                 os.unlink(path)
         except OSError as exc:
             raise fail(exc)
-        self.drop(inode, path)
-        if not dir and not self.strict and s.st_nlink <= 1 and inode not in self.fds:
-            self.dirty.pop(inode, None)
-        if self.strict:
-            name = os.fsdecode(name)
+        if not self.strict:
+            self.drop(inode, path)
+            if not dir and s.st_nlink <= 1 and inode not in self.fds:
+                self.dirty.pop(inode, None)
+            return
+        if dir:
+            self.moved(path, g)
+        else:
+            self.drop(inode, path)
+            self.add(inode, g)
+        name = os.fsdecode(name)
+
+        def undo():
+            p = os.path.join(self.path(parent), name)
+            if not os.path.lexists(p):
+                os.rename(g, p)
+                self.moved(g, p)
+
+        def keep():
             if dir:
-                mode = st.S_IMODE(s.st_mode)
-
-                def undo():
-                    p = os.path.join(self.path(parent), name)
-                    if not os.path.lexists(p):
-                        os.mkdir(p, mode)
-                self.logged(parent, undo)
-            else:
-                def undo():
-                    p = os.path.join(self.path(parent), name)
-                    if not os.path.lexists(p):
-                        os.rename(g, p)
-
-                def keep():
-                    if os.path.lexists(g):
-                        os.unlink(g)
-                self.logged(parent, undo, keep)
+                # Gone for good: what was logged inside it can no longer be undone.
+                self.kept(inode)
+            if os.path.lexists(g):
+                self.remove_tree(g)
+            self.forget_tree(g)
+        self.logged(parent, f"remove {name}", undo, keep)
 
     async def rename(self, parent_old, name_old, parent_new, name_new, flags, ctx):
         self.alive()
@@ -524,11 +538,15 @@ class PowerFS(pyfuse3.Operations):
             na, nb = os.fsdecode(name_old), os.fsdecode(name_new)
 
             def undo():
-                a = os.path.join(self.path(parent_old), na)
                 b = os.path.join(self.path(parent_new), nb)
+                try:
+                    a = os.path.join(self.path(parent_old), na)
+                except FUSEError:
+                    a = None  # its old directory is gone for good: so is the file
                 if self.is_ino(b, inode):
-                    if os.path.lexists(a):
+                    if a is None or os.path.lexists(a):
                         self.remove_tree(b)
+                        self.forget_tree(b)
                     else:
                         os.rename(b, a)
                         self.moved(b, a)
@@ -538,7 +556,7 @@ class PowerFS(pyfuse3.Operations):
             def keep():
                 if replaced and os.path.lexists(replaced):
                     self.remove_tree(replaced)
-            self.logged(parent_new, undo, keep)
+            self.logged(parent_new, f"rename {na} -> {nb}", undo, keep)
 
     # --- files ---
     def opened(self, inode, path, flags):
@@ -651,7 +669,7 @@ class PowerFS(pyfuse3.Operations):
             try:
                 e[1]()
             except (OSError, FUSEError) as exc:
-                report["undo_errors"].append(repr(exc))
+                report["undo_errors"].append(f"{e[3]}: {exc!r}")
         self.log = []
         if self.strict:
             shutil.rmtree(self.graves, ignore_errors=True)

@@ -225,6 +225,35 @@ class Strict(Layer):
         self.assertEqual(read(self.d("b")), b"b")
         self.assertFalse(os.path.exists(self.disk + ".powerfs-graves"))
 
+    def test_rmdir_and_directory_rename_are_undone(self):
+        os.makedirs(self.m("a", "b"))
+        write(self.m("a", "b", "f"), b"f", sync=True)
+        sync_dir(self.m("a", "b"))
+        sync_dir(self.m("a"))
+        sync_dir(self.mnt)
+        os.unlink(self.m("a", "b", "f"))
+        os.rmdir(self.m("a", "b"))
+        os.mkdir(self.m("a", "c"))  # may take the number of b's inode on BACKING
+        os.rename(self.m("a"), self.m("z"))
+        self.assertEqual(os.listdir(self.m("z")), ["c"])
+        report = self.mount.cut()
+        self.assertEqual(report["undo_errors"], [])
+        self.assertEqual(os.listdir(self.d()), ["a"])
+        self.assertEqual(os.listdir(self.d("a")), ["b"])
+        self.assertEqual(read(self.d("a", "b", "f")), b"f")
+
+    def test_removal_kept_with_its_directory(self):
+        os.makedirs(self.m("a", "b"))
+        write(self.m("a", "b", "f"), b"f", sync=True)
+        for d in (self.m("a", "b"), self.m("a"), self.mnt):
+            sync_dir(d)
+        os.unlink(self.m("a", "b", "f"))  # never kept: b is not fsynced after it
+        os.rmdir(self.m("a", "b"))
+        sync_dir(self.m("a"))  # b is gone for good, and with it f
+        report = self.mount.cut()
+        self.assertEqual(report["undo_errors"], [])
+        self.assertEqual(os.listdir(self.d("a")), [])
+
     def test_new_directory_needs_its_parent_fsynced(self):
         os.mkdir(self.m("d"))
         write(self.m("d", "f"), b"f", sync=True)
