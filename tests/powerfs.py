@@ -41,8 +41,12 @@ Names. Two models:
                 keeps the changes logged for it; the cut undoes the others, newest
                 first. A rename belongs to its destination directory (the old name
                 goes with it: no state has both names); a new directory's own entry
-                belongs to its parent. Removed files wait in BACKING.powerfs-graves
-                (same filesystem) until their removal is kept or undone.
+                belongs to its parent. Removed files and directories wait in
+                BACKING.powerfs-graves (same filesystem, so a rename moves them)
+                until their removal is kept or undone; a directory's removal, once
+                kept, also keeps what was logged inside it (it is gone for good).
+                Inode numbers of BACKING are the layer's, and are not reused while
+                an undo may name them (removed inodes live on in the graves).
 
 Not modelled (what real storage does that this does not): torn writes (a sector or a
 flash page half written; a 4 KiB page here is all or nothing), writes reaching the
@@ -163,6 +167,8 @@ class Dirty:
         os.ftruncate(fd, self.size)
 
     def bytes(self):
+        """Bytes this state holds for the report: its dirty pages, plus one for a
+        pending truncation."""
         return len(self.pages) * PAGE + (0 if self.floor is None else 1)
 
 

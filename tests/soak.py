@@ -395,7 +395,8 @@ class Soak:
         # under the layer, looked at after the cut and the unmount.
         self.disk = os.path.join(self.tmp, "disk") if args.power_loss else self.data
         self.mount = None
-        self.models = collections.Counter()  # power-loss: rounds per name model
+        self.models = collections.Counter()  # power-loss: mounts per name model
+        self.forced_unmounts = 0
         self.cuts = collections.Counter()    # power-loss: what the cuts dropped, summed
         self.bin = os.path.abspath(args.bin)
         # What the driver knows across rounds.
@@ -504,6 +505,10 @@ class Soak:
 
     def unmount_layer(self):
         self.mount.unmount()
+        if self.mount.forced:
+            self.forced_unmounts += 1
+            log(f"round {self.round}: the layer was unmounted by force: "
+                f"{self.mount.forced}")
         self.mount = None
 
     def start(self):
@@ -1204,7 +1209,8 @@ class Soak:
             "temp_files_after_kills": self.temp_seen,
             "temp_files_left_after_restart": len(f["temp_files"]),
             "workload_ops": dict(self.ops),
-            "power_loss": ({"rounds_by_model": dict(self.models), **self.cuts}
+            "power_loss": ({"mounts_by_model": dict(self.models), **self.cuts,
+                            "forced_unmounts": self.forced_unmounts}
                            if self.args.power_loss else None),
             "failures": {k: v[:10] for k, v in f.items() if v},
         }
@@ -1248,6 +1254,14 @@ def main():
         sys.exit("soak: --rounds must be at least 1")
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"soak: no venuebox binary at {args.bin} (cargo build --bin venuebox)")
+    if args.power_loss and os.environ.get("VENUEBOX_SOAK_MOUNT_NS") != str(os.getpid()):
+        # The layer's mounts live in a mount namespace of the soak's own, so that a
+        # namespace another program makes meanwhile (unshare -m, systemd-nspawn) does
+        # not copy them and keep them alive past their unmount.
+        os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--",
+                               "sh", "-c", 'VENUEBOX_SOAK_MOUNT_NS=$$ exec "$0" "$@"',
+                               sys.executable, *sys.argv],
+                   os.environ)
     sys.exit(Soak(args).main())
 
 
