@@ -43,10 +43,19 @@ declare -A tools=(
   [systemd-nspawn]=systemd-container  # ... and boots it under systemd
   [promtool]=prometheus       # tests/metrics.rs: `promtool check metrics` on GET /metrics
                               # (22.5 MB download; the server it also ships is not started)
+  [fusermount3]=fuse3         # tests/powerfs.py, the layer that drops unsynced writes at a
+                              # power cut (soak --power-loss); libfuse 3 and its tools
+)
+# Python modules of Debian's own python3 (/usr/bin/python3): module -> package.
+declare -A python_modules=(
+  [pyfuse3]=python3-pyfuse3   # tests/powerfs.py is a pyfuse3 file system (libfuse 3, trio)
 )
 missing=()
 for cmd in "${!tools[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${tools[$cmd]}")
+done
+for module in "${!python_modules[@]}"; do
+  /usr/bin/python3 -c "import $module" >/dev/null 2>&1 || missing+=("${python_modules[$module]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -84,6 +93,11 @@ echo "== cargo test"
 cargo test --locked
 echo "== crash soak (15 rounds of SIGKILL, the debug binary cargo test built)"
 python3 tests/soak.py --rounds 15 --bin "${CARGO_TARGET_DIR:-target}/debug/venuebox"
+echo "== power-loss layer (tests/powerfs.py drops unsynced writes, keeps synced ones)"
+[ -c /dev/fuse ] || { echo "tests/run.sh: /dev/fuse is missing (the power-loss soak needs FUSE)" >&2; exit 1; }
+python3 tests/powerfs_test.py
+echo "== power-loss soak (10 rounds: SIGKILL, then the layer drops what was not fsynced)"
+python3 tests/soak.py --rounds 10 --power-loss --bin "${CARGO_TARGET_DIR:-target}/debug/venuebox"
 echo "== fuzzing (every target of fuzz/, 10 s each; docs/fuzzing.md)"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 bash fuzz/run.sh 10

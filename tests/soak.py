@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Crash soak (issue 18, item 1): power cuts at random instants, and what must survive.
+"""Crash soak (issue 18, items 1 and 2): kills and power cuts at random instants, and
+what must survive.
 
     python3 tests/soak.py [--rounds N] [--bin PATH] [--seed S] [--round-secs A,B]
-                          [--keep] [--json FILE]
+                          [--power-loss [lazy|strict|mixed]] [--keep] [--json FILE]
 
 Each round starts `venuebox run` (the binary given, default target/debug/venuebox) on
 a data dir carried over from the last round, runs a mixed workload against it, and
@@ -46,6 +47,17 @@ kills it with SIGKILL:
   the end   one more start without a kill: the outbox is drained (sync/now until no
             object is pending), the box stopped with SIGTERM, and `bundle verify`
             must pass.
+  power     with --power-loss, the data dir is a mount of tests/powerfs.py over
+            <work>/disk (a fresh mount each round): writes the box never fsynced stay
+            in the layer's memory. At the kill: SIGKILL, wait for the box to end,
+            then the cut (the layer drops every unsynced byte; with the strict model
+            also every name change whose directory was never fsynced), unmount, and
+            the same checks on <work>/disk, what a disk holds after the power comes
+            back. Names: lazy (as LazyFS: durable at once), strict, or mixed (either,
+            at random per round; the default). The CLI's setup is cut too, and the
+            end's clean stop is followed by a cut. Needs root, /dev/fuse and
+            python3-pyfuse3 (tests/run.sh installs it). Without --power-loss (the
+            default) the kill is SIGKILL alone: the page cache survives it.
 
 Prints a line per round and a summary (rounds, kill points per phase, acknowledged
 photos lost, integrity failures, bucket anomalies, link over-use, temp files left);
@@ -79,6 +91,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from powercut import PowerMount  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_CODE = "soak-admin-code-" + secrets.token_hex(8)
@@ -348,6 +363,14 @@ class Client:
         return Response(status, resp.headers, resp.read())
 
 
+def whole_image(b):
+    """A whole JPEG (SOI to EOI) or WebP (RIFF size covering the file)."""
+    if b[:2] == b"\xff\xd8":
+        return b[-2:] == b"\xff\xd9"
+    return (len(b) >= 12 and b[:4] == b"RIFF" and b[8:12] == b"WEBP"
+            and int.from_bytes(b[4:8], "little") + 8 == len(b))
+
+
 def hidden(page, name):
     marker = f'name="{name}" value="'
     i = page.find(marker)
@@ -368,6 +391,13 @@ class Soak:
         self.rng = random.Random(args.seed)
         self.tmp = tempfile.mkdtemp(prefix="venuebox-soak-")
         self.data = os.path.join(self.tmp, "data")
+        # What the checks read: the data dir itself, or with --power-loss the disk
+        # under the layer, looked at after the cut and the unmount.
+        self.disk = os.path.join(self.tmp, "disk") if args.power_loss else self.data
+        self.mount = None
+        self.models = collections.Counter()  # power-loss: mounts per name model
+        self.forced_unmounts = 0
+        self.cuts = collections.Counter()    # power-loss: what the cuts dropped, summed
         self.bin = os.path.abspath(args.bin)
         # What the driver knows across rounds.
         self.acked = {}            # sha -> (source, round)
@@ -451,7 +481,39 @@ class Soak:
             sys.exit(f"soak: venuebox {args}: {r.stderr}")
         return r.stdout
 
+    def mount_layer(self):
+        """--power-loss: serves the disk at the data dir through tests/powerfs.py,
+        with the round's model of names (mixed: lazy or strict at random)."""
+        model = self.args.power_loss
+        if model == "mixed":
+            model = self.rng.choice(["lazy", "strict"])
+        self.models[model] += 1
+        self.mount_model = model
+        self.mount = PowerMount(self.disk, self.data, strict=model == "strict",
+                                log=open(os.path.join(self.tmp, "powerfs.log"), "a"))
+
+    def cut_power(self):
+        """--power-loss: the layer drops every unsynced byte (and, strict, every name
+        change whose directory was never fsynced). The box is already dead."""
+        report = self.mount.cut(unmount=False)
+        for k in ("dropped_files", "dropped_bytes", "undone", "fsyncs", "dir_fsyncs"):
+            self.cuts[k] += report[k]
+        if report["undo_errors"]:
+            self.fail("integrity", f"round {self.round}: the layer could not undo "
+                                   f"{report['undo_errors'][:3]}")
+        self.last_cut = report
+
+    def unmount_layer(self):
+        self.mount.unmount()
+        if self.mount.forced:
+            self.forced_unmounts += 1
+            log(f"round {self.round}: the layer was unmounted by force: "
+                f"{self.mount.forced}")
+        self.mount = None
+
     def start(self):
+        if self.args.power_loss:
+            self.mount_layer()
         self.http, self.ftp = free_port(), free_port()
         self.base = f"http://127.0.0.1:{self.http}"
         self.boxlog = open(os.path.join(self.tmp, "box.log"), "a")
@@ -491,15 +553,23 @@ class Soak:
         self.box.send_signal(signal.SIGKILL)
         self.box.wait()
         self.boxlog.close()
+        if self.args.power_loss:
+            self.cut_power()
 
     # --- workload ---
     def setup(self):
         os.makedirs(self.data)
+        if self.args.power_loss:
+            self.mount_layer()
         self.cli("creator", "add", "Soak Camera")
         self.vendor = self.cli("creator", "add", "Soak Phone").strip().splitlines()[-1]
         out = self.cli("creator", "ftp", "Soak Camera").strip().splitlines()
         self.ftp_user = next(l.split(": ", 1)[1] for l in out if l.startswith("FTP user: "))
         self.ftp_password = out[-1]
+        if self.args.power_loss:
+            # What the CLI said it did must outlive a cut right after it exited.
+            self.cut_power()
+            self.unmount_layer()
 
     def phase(self, name):
         soak = self
@@ -748,7 +818,14 @@ class Soak:
             ids = self.known_photos()
             if ids:
                 d = self.rng.choice(["thumb", "preview", "watermarked", "full"])
-                self.admin.req("GET", f"/photos/{self.rng.choice(ids)}/{d}", headers=admin)
+                photo = self.rng.choice(ids)
+                r = self.admin.req("GET", f"/photos/{photo}/{d}", headers=admin)
+                if (self.args.power_loss and r.status == 200 and d != "full"
+                        and not whole_image(r.body)):
+                    # A derivative is written without fsync (it can be made again):
+                    # after a cut the box must notice it is not whole, not serve it.
+                    self.fail("half_present", f"round {self.round}: /photos/{photo}/{d} "
+                                              f"served {len(r.body)} bytes, not whole")
             self.admin.req("GET", "/api/admin/sync", headers=admin)
         time.sleep(self.rng.uniform(0.05, 0.2))
 
@@ -798,6 +875,8 @@ class Soak:
         elapsed = time.monotonic() - t0
         for t in threads:
             t.join(timeout=15)
+        if self.args.power_loss:
+            self.unmount_layer()  # the workers may have read through it until now
         self.kills_by_trigger[trigger] += 1
         for p in flight:
             self.kills_in_flight[p] += 1
@@ -808,12 +887,18 @@ class Soak:
         log(f"round {self.round}: killed at {elapsed:.2f}s by {trigger}; in flight: "
             f"{','.join(sorted(flight)) or '-'}; acknowledged {len(self.acked)}, "
             f"tus open {len(self.tus_open)}, links {len(self.links)}; "
-            f"{'ok' if bad == 0 else f'{bad} FAILURES'}"
+            + (f"cut ({self.mount_model}) dropped {self.last_cut['dropped_bytes']} B in "
+               f"{self.last_cut['dropped_files']} files, undid {self.last_cut['undone']} "
+               "name changes; " if self.args.power_loss else "")
+            + f"{'ok' if bad == 0 else f'{bad} FAILURES'}"
             + (f"; workload refusals {dict(self.workload_errors)}" if errs else ""))
 
     # --- checks ---
-    def db(self):
-        return sqlite3.connect(f"file:{self.data}/venuebox.db?mode=ro", uri=True)
+    def db(self, live=False):
+        """The box's database as the checks see it (the disk, with --power-loss), or
+        `live`, as the running box sees it (through the layer)."""
+        d = self.data if live else self.disk
+        return sqlite3.connect(f"file:{d}/venuebox.db?mode=ro", uri=True)
 
     def files_under(self, d):
         out = []
@@ -824,7 +909,7 @@ class Soak:
     def temp_files(self):
         """Temporary files in the data dir (looked at while the box is down): each must
         be gone once the next start is up."""
-        d = self.data
+        d = self.disk
         found = []
         for root, _, files in os.walk(d):
             for f in files:
@@ -889,7 +974,19 @@ class Soak:
         return self.sha_cache[key]
 
     def check_down(self):
-        d = self.data
+        try:
+            self.check_disk()
+        except sqlite3.DatabaseError as e:
+            # A database without its tables (commits that were never fsynced, lost to
+            # a power cut) or unreadable: everything acknowledged is lost with it.
+            self.fail("integrity", f"round {self.round}: the database: {e}")
+            for sha, (source, rnd) in self.acked.items():
+                self.fail("acknowledged_lost", f"round {self.round}: {source} photo of "
+                                               f"round {rnd} {sha[:12]}: no database")
+            self.temp_before = []
+
+    def check_disk(self):
+        d = self.disk
         db = self.db()
         q = lambda sql, *a: db.execute(sql, a).fetchall()
         # SQLite.
@@ -1036,7 +1133,7 @@ class Soak:
             self.admin.req("POST", "/api/admin/sync/now", headers=admin)
             time.sleep(1)
             s = json.loads(self.admin.req("GET", "/api/admin/sync", headers=admin).body)
-            db = self.db()
+            db = self.db(live=True)
             pending = db.execute("SELECT count(*) FROM sync_objects WHERE state <> 'done'"
                                  ).fetchone()[0]
             db.close()
@@ -1052,6 +1149,10 @@ class Soak:
             self.box.kill()
             self.box.wait()
         self.boxlog.close()
+        if self.args.power_loss:
+            # A clean stop, then the power goes: nothing may be left unsynced.
+            self.cut_power()
+            self.unmount_layer()
         before = self.verify_runs
         self.check_down()
         if self.verify_runs == before:
@@ -1076,7 +1177,13 @@ class Soak:
             if getattr(self, "box", None) and self.box.poll() is None:
                 self.box.kill()
                 self.box.wait()
-            self.garage.stop()
+            try:
+                if self.mount is not None:
+                    if self.mount.proc.poll() is None:
+                        self.mount.cut(unmount=False)
+                    self.mount.unmount()
+            finally:
+                self.garage.stop()
         return self.summary(time.monotonic() - t0)
 
     def summary(self, secs):
@@ -1102,6 +1209,9 @@ class Soak:
             "temp_files_after_kills": self.temp_seen,
             "temp_files_left_after_restart": len(f["temp_files"]),
             "workload_ops": dict(self.ops),
+            "power_loss": ({"mounts_by_model": dict(self.models), **self.cuts,
+                            "forced_unmounts": self.forced_unmounts}
+                           if self.args.power_loss else None),
             "failures": {k: v[:10] for k, v in f.items() if v},
         }
         print(json.dumps(s, indent=2))
@@ -1131,6 +1241,12 @@ def main():
     p.add_argument("--round-secs", default="1.5,6",
                    type=lambda s: tuple(float(x) for x in s.split(",")),
                    help="a round lasts uniformly between A and B seconds (default 1.5,6)")
+    p.add_argument("--power-loss", nargs="?", const="mixed",
+                   choices=["lazy", "strict", "mixed"],
+                   help="serve the data dir through tests/powerfs.py and drop its "
+                        "unsynced writes at each kill (names: lazy = durable at once, "
+                        "strict = once their directory is fsynced, mixed = either, at "
+                        "random per round; the default when no model is named)")
     p.add_argument("--keep", action="store_true", help="keep the work dir")
     p.add_argument("--json", help="also write the summary to FILE")
     args = p.parse_args()
@@ -1138,6 +1254,14 @@ def main():
         sys.exit("soak: --rounds must be at least 1")
     if not os.access(args.bin, os.X_OK):
         sys.exit(f"soak: no venuebox binary at {args.bin} (cargo build --bin venuebox)")
+    if args.power_loss and os.environ.get("VENUEBOX_SOAK_MOUNT_NS") != str(os.getpid()):
+        # The layer's mounts live in a mount namespace of the soak's own, so that a
+        # namespace another program makes meanwhile (unshare -m, systemd-nspawn) does
+        # not copy them and keep them alive past their unmount.
+        os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private", "--",
+                               "sh", "-c", 'VENUEBOX_SOAK_MOUNT_NS=$$ exec "$0" "$@"',
+                               sys.executable, *sys.argv],
+                   os.environ)
     sys.exit(Soak(args).main())
 
 

@@ -65,9 +65,26 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Creates `dir` (and parents) if missing, with `mode` on the directories it creates.
+/// Creates `dir` (and parents) if missing, with `mode` on the directories it creates,
+/// and makes each new directory's entry durable by flushing its parent (fsync(2): a
+/// new name is on disk only once its directory is flushed). Without that a power cut
+/// could take a directory, and every file later made durable inside it, away.
 pub fn create_dir(dir: &Path, mode: u32) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(mode).create(dir)
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = parent_of(dir)?;
+    if parent == dir {
+        // "." or "/" that is not a directory: nothing above to create.
+        return fs::DirBuilder::new().mode(mode).create(dir);
+    }
+    create_dir(parent, mode)?;
+    match fs::DirBuilder::new().mode(mode).create(dir) {
+        Ok(()) => sync_dir(parent),
+        // Made by someone else meanwhile: flushed by them.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Checks that `dir` accepts new files, by creating and removing one. Permission bits

@@ -376,13 +376,17 @@ async fn create(
         }
     }
     // The row first, then the file: a crash in between leaves a row whose file the
-    // first PATCH creates, never a file no row knows.
+    // first PATCH creates, never a file no row knows. The file's name is made durable
+    // with the directory (fsync(2): a file's fsync does not flush its directory
+    // entry), before any byte of it is acknowledged: a power cut must not take a
+    // file whose row says bytes were received (found by the power-loss soak).
     let dir = uploads_dir(&state);
     files::create_dir(&dir, 0o700)?;
     tokio::fs::File::create(part_path(&state, &id))
         .await?
         .sync_all()
         .await?;
+    files::sync_dir(&dir)?;
     state.previews.upload_started(&id);
     tracing::info!(upload = %id, creator = creator.id, length, "tus upload created");
     let location = format!("/files/{id}");
