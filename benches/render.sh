@@ -34,8 +34,10 @@
 #      the files where venuebox trails vipsthumbnail the most, kept in a folder whose
 #      path is printed.
 # Targets (printed as met/MISSED, which does not change the exit status): venuebox's
-# batch time at most 0.4x vipsthumbnail's, its peak RSS no higher, its median score no
-# lower.
+# batch time at most 0.4x vipsthumbnail's, its peak RSS no higher, and at each size the
+# quality gate: its median score no lower than vipsthumbnail's, and no file more than 2
+# points below vipsthumbnail's score of the same file (the worst file and its gap are
+# printed either way).
 #
 # Prints the tables on stdout; progress goes to stderr. Exits non-zero when a tool
 # fails or leaves out a file, venuebox's output lines do not parse, or an output
@@ -438,6 +440,8 @@ for size in "${SIZES[@]}"; do
     if ((!SKIP_VENUEBOX)); then
         q=$(grep -o 'target, venuebox median >= vipsthumbnail median: .*' "$WORK/quality-$size.txt" | sed 's/^target, //' || true)
         VERDICTS+=("size $size: SSIMULACRA2 ${q:-not computed}")
+        q=$(grep -o 'target, no venuebox file more than .*' "$WORK/quality-$size.txt" | sed 's/^target, //' || true)
+        VERDICTS+=("size $size: SSIMULACRA2 ${q:-per-file gate not computed}")
     fi
 done
 

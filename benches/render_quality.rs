@@ -27,10 +27,11 @@
 //!   files where the first folder trails the second the most.
 //!
 //! Prints per-file scores, then per tool the median, mean and minimum over the files
-//! every tool has a score for, and whether the first folder's median is at least the
-//! second's. Exit status: 0 when every output was scored (originals the reference
-//! cannot decode are reported and skipped), 1 when an output is missing or cannot be
-//! decoded, 2 on bad usage. With no arguments at all (as `cargo bench` and
+//! every tool has a score for, whether the first folder's median is at least the
+//! second's, and the file where the first trails the second the most, with whether
+//! no file trails by more than 2 points (the per-file gate). Exit status: 0 when
+//! every output was scored (originals the reference cannot decode are reported and
+//! skipped), 1 when an output is missing or cannot be decoded, 2 on bad usage. With no arguments at all (as `cargo bench` and
 //! `cargo test --benches` run every bench) it prints a note and exits 0.
 
 use std::collections::{BTreeMap, HashMap};
@@ -594,6 +595,43 @@ fn score_of(result: &FileResult, t: usize) -> Option<f64> {
     }
 }
 
+/// The per-file quality gate: no file's score of the first folder may trail the
+/// second's by more than this many SSIMULACRA2 points (issue 17, item 3). Two points
+/// is about what the eye cannot tell apart in the crops at 100 % (docs/benchmarks.md).
+const MAX_FILE_GAP: f64 = 2.0;
+
+/// The file where the first folder trails the second the most.
+struct WorstFile {
+    /// Index into the originals.
+    file: usize,
+    /// The first folder's score.
+    first: f64,
+    /// The second folder's score.
+    second: f64,
+    /// `second - first`: positive when the first trails.
+    gap: f64,
+}
+
+/// How far the first folder's score trails the second's for one file.
+fn gap_of(result: &FileResult) -> Option<f64> {
+    Some(score_of(result, 1)? - score_of(result, 0)?)
+}
+
+/// The file of `files` with the largest [`gap_of`], if any has both scores.
+fn worst_gap(results: &[FileResult], files: &[usize]) -> Option<WorstFile> {
+    files
+        .iter()
+        .filter_map(|&i| {
+            Some(WorstFile {
+                file: i,
+                first: score_of(&results[i], 0)?,
+                second: score_of(&results[i], 1)?,
+                gap: gap_of(&results[i])?,
+            })
+        })
+        .max_by(|a, b| a.gap.total_cmp(&b.gap))
+}
+
 /// Prints the tables; returns false when an output was missing or unscorable.
 #[allow(clippy::too_many_arguments)]
 fn report(
@@ -735,6 +773,28 @@ fn report(
                 a,
                 b,
                 if a >= b { "met" } else { "MISSED" }
+            );
+        }
+        if let Some(worst) = worst_gap(results, &common) {
+            let trailing = common
+                .iter()
+                .filter(|&&i| gap_of(&results[i]).is_some_and(|g| g > MAX_FILE_GAP))
+                .count();
+            let _ = writeln!(
+                out,
+                "  worst file for {}: {} ({:.2} vs {} {:.2}, {:.2} points below)",
+                labels[0], names[worst.file], worst.first, labels[1], worst.second, worst.gap
+            );
+            let _ = writeln!(
+                out,
+                "  target, no {} file more than {MAX_FILE_GAP:.0} points below {}: worst gap \
+                 {:.2} ({}), {trailing} of {} files over: {}",
+                labels[0],
+                labels[1],
+                worst.gap,
+                names[worst.file],
+                common.len(),
+                if trailing == 0 { "met" } else { "MISSED" }
             );
         }
     }

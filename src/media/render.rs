@@ -4,15 +4,20 @@
 //! The expensive part of a thumbnail is decoding 24–45 megapixels. Two routes avoid it:
 //! - **Embedded previews.** Camera JPEGs carry an EXIF thumbnail (IFD1, usually
 //!   160×120) and often a large MPF preview (APP2 "MPF", e.g. 1616×1080) appended
-//!   after the main image. When one is at least as large as the derivative and has the
-//!   main image's aspect ratio, the derivative is rendered from it.
+//!   after the main image. When the picture in one is at least twice the derivative
+//!   and its framing is known (the main image's aspect ratio, or letterbox bars found),
+//!   the derivative is rendered from it.
 //! - **Shrink-on-load.** libjpeg-turbo decodes at 1/2, 1/4 or 1/8 scale in the DCT
 //!   domain (as libvips does); the largest reduction that keeps the image at least as
 //!   large as the target is used.
 //!
-//! Then EXIF orientation 1–8 is applied to the (now small) pixels, fast_image_resize
-//! (SIMD: AVX2 on x86-64, NEON on aarch64) resizes with Lanczos3, a watermark is drawn
-//! if asked, and libjpeg-turbo (JPEG) or libwebp (lossy WebP) encodes. Outputs carry
+//! Every route knows where the picture lies in its pixels in exact fractional
+//! coordinates (`Region`: a scaled decode's last row and column stand for part of a
+//! pixel; a letterboxed thumbnail's picture is a band of it), and fast_image_resize
+//! (SIMD: AVX2 on x86-64, NEON on aarch64) resizes exactly that region with Lanczos3,
+//! in the stored frame. Then EXIF orientation 1–8 is applied to the small result, a
+//! watermark is drawn if asked, and libjpeg-turbo (JPEG) or libwebp (lossy WebP)
+//! encodes. Outputs carry
 //! only Artist and Copyright (a minimal EXIF, orientation 1: their pixels are upright)
 //! and, for Adobe RGB / Display P3 sources, the source's ICC profile: the pixels are
 //! not converted but tagged, so colour-managed viewers (phone browsers) show the
@@ -179,10 +184,211 @@ struct Decoded {
     /// The main image's dimensions as stored (the pixels may be scaled down, or come
     /// from an embedded preview).
     dims: (usize, usize),
+    /// Where the main image's picture lies in `pixels`, in fractional pixels of the
+    /// stored (unrotated) frame: every resize takes exactly this region.
+    region: Region,
     /// The source's ICC profile, if it has one.
     icc: Option<Vec<u8>>,
     /// The source is CMYK (its pixels here are converted, without a profile).
     cmyk: bool,
+}
+
+/// A rectangle in fractional source pixels (left and top edges, width and height; a
+/// pixel `x` spans `x..x + 1`): where the main image's picture lies in decoded pixels.
+///
+/// A DCT-scaled decode has ceil(dimension × scale) pixels while the picture covers
+/// dimension × scale of them (the last row or column stands for part of a pixel), and
+/// an embedded preview may be letterboxed: resizing all the decoded pixels would
+/// stretch or shift the picture by up to half an output pixel (issue 17, item 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Region {
+    left: f64,
+    top: f64,
+    width: f64,
+    height: f64,
+}
+
+impl Region {
+    /// All of a `width` × `height` raster.
+    fn whole(width: usize, height: usize) -> Region {
+        Region {
+            left: 0.0,
+            top: 0.0,
+            width: width as f64,
+            height: height as f64,
+        }
+    }
+
+    /// What a `width` × `height` image decoded at `factor` covers: the first
+    /// width × factor by height × factor pixels of the ceil(dimension × factor) decoded.
+    fn scaled(width: usize, height: usize, factor: ScalingFactor) -> Region {
+        let scale = factor.num() as f64 / factor.denom() as f64;
+        Region {
+            left: 0.0,
+            top: 0.0,
+            width: width as f64 * scale,
+            height: height as f64 * scale,
+        }
+    }
+
+    /// Whether this is all of `pixels`, to the last pixel.
+    fn is_all_of(&self, pixels: &Pixels) -> bool {
+        *self == Region::whole(pixels.width, pixels.height)
+    }
+}
+
+/// An embedded preview whose aspect ratio is within this fraction of the main image's
+/// shows the whole picture, stretched to the preview's pixels: measured on the corpus's
+/// Sony files (6000×4000 and 4912×3264 in a 1616×1080 MPF preview), a full decode
+/// resized anisotropically to 1616×1080 differs from the preview by a mean of 0.98 and
+/// 1.08 levels, centre crops of an isotropic resize by 1.59 and 3.36 at best.
+const SAME_FRAMING: f64 = 0.01;
+
+/// Where the main image's picture (`main_w` × `main_h`, stored frame) lies in the
+/// pixels of an embedded preview `p` whose whole frame is `extent` of them.
+///
+/// - Same framing (aspect within [`SAME_FRAMING`]): all of `extent`.
+/// - Otherwise the camera letterboxed (or pillarboxed) the picture into the preview:
+///   the picture fitted and centred, refined by the black bars actually found, because
+///   cameras round the band their own way (a Nikon D90 fills rows 8–111 of its 160×120
+///   thumbnail with a 4288×2848 picture, where fitting gives 6.85–113.15; a Canon EOS
+///   RP rows 6–113 with 6.67–113.33). A bar is only believed within
+///   [`BAR_TOLERANCE`] pixels of where fitting puts it (a dark sky is not a bar).
+///
+/// The flag says whether the framing is known: same framing, or bars found on both
+/// sides. A preview of another aspect without bars may be a crop of the picture
+/// rather than a letterbox of it; rendering a derivative from one would zoom in.
+fn preview_framing(
+    p: Pixels,
+    extent: Region,
+    main_w: usize,
+    main_h: usize,
+) -> (Pixels, Region, bool) {
+    let aspect = main_w as f64 / main_h as f64;
+    let preview_aspect = extent.width / extent.height;
+    if (preview_aspect - aspect).abs() / aspect < SAME_FRAMING {
+        return (p, extent, true);
+    }
+    let (region, bars) = if preview_aspect < aspect {
+        // Bars above and below.
+        let height = extent.width / aspect;
+        let top = extent.top + (extent.height - height) / 2.0;
+        let (top, bottom, bars) = refine_band(top, top + height, extent.top, extent.height, |y| {
+            is_bar(&p, y, true)
+        });
+        let region = Region {
+            top,
+            height: bottom - top,
+            ..extent
+        };
+        (region, bars)
+    } else {
+        // Bars left and right.
+        let width = extent.height * aspect;
+        let left = extent.left + (extent.width - width) / 2.0;
+        let (left, right, bars) = refine_band(left, left + width, extent.left, extent.width, |x| {
+            is_bar(&p, x, false)
+        });
+        let region = Region {
+            left,
+            width: right - left,
+            ..extent
+        };
+        (region, bars)
+    };
+    let (p, region) = without_bars(p, region);
+    (p, region, bars)
+}
+
+/// `p` cut to the whole pixels `region` touches, and `region` in the cut pixels: a
+/// resize reads pixels just outside its region (as it should where they are picture),
+/// and a letterbox's black bars would darken the picture's edge lines.
+fn without_bars(p: Pixels, region: Region) -> (Pixels, Region) {
+    let x0 = (region.left.floor().max(0.0) as usize).min(p.width - 1);
+    let y0 = (region.top.floor().max(0.0) as usize).min(p.height - 1);
+    let x1 = ((region.left + region.width).ceil() as usize).clamp(x0 + 1, p.width);
+    let y1 = ((region.top + region.height).ceil() as usize).clamp(y0 + 1, p.height);
+    if (x0, y0, x1, y1) == (0, 0, p.width, p.height) {
+        return (p, region);
+    }
+    let c = p.channels;
+    let mut data = Vec::with_capacity((x1 - x0) * (y1 - y0) * c);
+    for y in y0..y1 {
+        let row = (y * p.width + x0) * c;
+        data.extend_from_slice(&p.data[row..row + (x1 - x0) * c]);
+    }
+    let cut = Pixels {
+        data,
+        width: x1 - x0,
+        height: y1 - y0,
+        channels: c,
+    };
+    let region = Region {
+        left: region.left - x0 as f64,
+        top: region.top - y0 as f64,
+        ..region
+    };
+    (cut, region)
+}
+
+/// How far (in preview pixels) a bar found may move an edge from where fitting puts it.
+const BAR_TOLERANCE: f64 = 2.5;
+
+/// The picture's band `start..end` (fractional) along one axis of a preview whose
+/// frame is `origin..origin + len`: each edge moved to the first line that is not a
+/// bar (`bar(line)`), counting in from the frame's edge, when that is within
+/// [`BAR_TOLERANCE`] of the fitted edge. The flag: a bar was found and believed at
+/// both ends.
+fn refine_band(
+    start: f64,
+    end: f64,
+    origin: f64,
+    len: f64,
+    bar: impl Fn(usize) -> bool,
+) -> (f64, f64, bool) {
+    let first = origin.ceil() as usize;
+    let last = (origin + len).floor() as usize; // exclusive
+    let mut top = first;
+    while top < last && bar(top) {
+        top += 1;
+    }
+    let mut bottom = last;
+    while bottom > top && bar(bottom - 1) {
+        bottom -= 1;
+    }
+    let believe = |found: usize, fitted: f64| (found as f64 - fitted).abs() <= BAR_TOLERANCE;
+    let (top_ok, bottom_ok) = (believe(top, start), believe(bottom, end));
+    (
+        if top_ok { top as f64 } else { start },
+        if bottom_ok { bottom as f64 } else { end },
+        top_ok && bottom_ok && top > first && bottom < last,
+    )
+}
+
+/// Whether row (`row` true) or column `i` of `p` is a letterbox bar: black throughout,
+/// allowing for JPEG noise (the corpus's bars average 0.0–1.4 with a maximum below 40).
+fn is_bar(p: &Pixels, i: usize, row: bool) -> bool {
+    const MAX: u8 = 40;
+    const MEAN: u64 = 6;
+    let c = p.channels;
+    let (mut sum, mut n) = (0u64, 0u64);
+    let mut check = |x: usize, y: usize| {
+        let at = (y * p.width + x) * c;
+        for &v in &p.data[at..at + c] {
+            if v > MAX {
+                return false;
+            }
+            sum += v as u64;
+            n += 1;
+        }
+        true
+    };
+    let all = if row {
+        i < p.height && (0..p.width).all(|x| check(x, i))
+    } else {
+        i < p.width && (0..p.height).all(|y| check(i, y))
+    };
+    all && n > 0 && sum <= MEAN * n
 }
 
 /// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge at least
@@ -318,6 +524,7 @@ impl Renderer {
             orientation,
             route,
             dims: (main_w, main_h),
+            region,
             icc,
             cmyk,
         } = if jpeg {
@@ -325,21 +532,20 @@ impl Renderer {
         } else {
             self.decode_other(data)?
         };
-        let pixels = orient(pixels, orientation);
-        let (main_w, main_h) = if orientation >= 5 {
-            (main_h, main_w)
-        } else {
-            (main_w, main_h)
-        };
         let decode = started.elapsed();
         let tags = Tags::of(data, icc, pixels.channels, !cmyk);
         // Every job's pixels (None: the decode itself), and how long each took.
         let mut made: Vec<(Option<Pixels>, Duration)> = Vec::with_capacity(jobs.len());
         for job in jobs {
             let started = Instant::now();
-            // The output's size follows the main image, whatever was decoded.
+            // The output's size follows the main image, whatever was decoded; resized
+            // in the stored frame (where `region` is), then turned upright.
             let (width, height) = fit(main_w, main_h, job.size);
-            let mut resized = self.resize(&pixels, width, height)?;
+            let mut resized = self.resize(&pixels, region, width, height)?;
+            if orientation != 1 {
+                let stored = resized.unwrap_or_else(|| pixels.clone());
+                resized = Some(orient(stored, orientation));
+            }
             if let Some(watermark) = job.watermark {
                 let mut copy = resized.unwrap_or_else(|| pixels.clone());
                 watermark.apply(&mut copy.data, copy.width, copy.height, copy.channels);
@@ -435,11 +641,12 @@ impl Renderer {
             .map_err(|e| RenderError::Decode(e.to_string()))?;
         self.check_pixels(header.width as u64, header.height as u64)?;
         let meta = jpeg_meta(data);
-        let decoded = |pixels, route| Decoded {
+        let decoded = |(pixels, region), route| Decoded {
             pixels,
             orientation: meta.orientation_for(header.width, header.height),
             route,
             dims: (header.width, header.height),
+            region,
             icc: icc_profile(data),
             cmyk: matches!(
                 header.colorspace,
@@ -447,7 +654,7 @@ impl Renderer {
             ),
         };
         let aspect = header.width as f64 / header.height as f64;
-        // An embedded preview, if one is large enough and shows the same framing.
+        // An embedded preview, if the picture in it is large enough.
         for (range, route) in [
             (meta.exif_thumbnail, Route::ExifThumbnail),
             (meta.mpf_preview, Route::MpfPreview),
@@ -457,14 +664,32 @@ impl Renderer {
             let Ok(h) = self.decompressor.read_header(preview) else {
                 continue;
             };
+            if h.width == 0 || h.height == 0 {
+                continue;
+            }
             let same_framing =
-                ((h.width as f64 / h.height.max(1) as f64) - aspect).abs() / aspect < 0.01;
+                ((h.width as f64 / h.height as f64) - aspect).abs() / aspect < SAME_FRAMING;
+            // The picture's longest edge in the preview, as fitting puts it.
+            let picture = if same_framing {
+                h.width.max(h.height) as f64
+            } else {
+                (h.width as f64)
+                    .min(h.height as f64 * aspect)
+                    .max((h.height as f64).min(h.width as f64 / aspect))
+            };
             // Embedded previews are compressed harder than the main image: only one at
             // least twice the derivative's size keeps its artefacts below what the
             // downscale removes (measured with benches/render.sh, SSIMULACRA2).
-            if h.width.max(h.height) >= 2 * size as usize && same_framing {
-                if let Ok(pixels) = self.decode_jpeg_pixels(preview, size) {
-                    return Ok(decoded(pixels, route));
+            if picture < 2.0 * size as f64 {
+                continue;
+            }
+            // A letterboxed preview is decoded whole, so its bars are found to the pixel.
+            let decode_size = if same_framing { size } else { u32::MAX };
+            if let Ok((pixels, extent)) = self.decode_jpeg_pixels(preview, decode_size) {
+                let (pixels, region, known) =
+                    preview_framing(pixels, extent, header.width, header.height);
+                if known {
+                    return Ok(decoded((pixels, region), route));
                 }
             }
         }
@@ -477,7 +702,13 @@ impl Renderer {
         Ok(decoded(self.decode_jpeg_pixels(data, size)?, route))
     }
 
-    fn decode_jpeg_pixels(&mut self, data: &[u8], size: u32) -> Result<Pixels, RenderError> {
+    /// Decodes `data` at the largest DCT reduction that [`shrink_factor`] allows for
+    /// `size`: the pixels, and the region of them its whole frame covers.
+    fn decode_jpeg_pixels(
+        &mut self,
+        data: &[u8],
+        size: u32,
+    ) -> Result<(Pixels, Region), RenderError> {
         let err = |e: turbojpeg::Error| RenderError::Decode(e.to_string());
         let header = self.decompressor.read_header(data).map_err(err)?;
         self.check_pixels(header.width as u64, header.height as u64)?;
@@ -519,12 +750,13 @@ impl Renderer {
         if cmyk {
             buf = cmyk_to_rgb(&buf, is_adobe_inverted(data));
         }
-        Ok(Pixels {
+        let pixels = Pixels {
             data: buf,
             width: scaled.width,
             height: scaled.height,
             channels: if cmyk { 3 } else { channels },
-        })
+        };
+        Ok((pixels, Region::scaled(header.width, header.height, factor)))
     }
 
     /// PNG, WebP, TIFF through the image crate, with its allocation limits: the pixels
@@ -584,6 +816,7 @@ impl Renderer {
         };
         Ok(Decoded {
             dims: (pixels.width, pixels.height),
+            region: Region::whole(pixels.width, pixels.height),
             pixels,
             orientation,
             route: Route::FullDecode,
@@ -592,15 +825,18 @@ impl Renderer {
         })
     }
 
-    /// Resizes to a longest edge of `size`; `None` when the image is already no larger.
-    /// Resizes to exactly `width`×`height`; `None` when the pixels already are.
+    /// Resizes `region` of `pixels` (fractional, see [`Region`]) to exactly
+    /// `width`×`height`; `None` when that is all of the pixels at that size already.
+    /// Lanczos3 reads pixels just outside the region where there are any, as a resize
+    /// of the full-size picture would.
     fn resize(
         &mut self,
         pixels: &Pixels,
+        region: Region,
         width: usize,
         height: usize,
     ) -> Result<Option<Pixels>, RenderError> {
-        if (pixels.width, pixels.height) == (width, height) {
+        if (pixels.width, pixels.height) == (width, height) && region.is_all_of(pixels) {
             return Ok(None);
         }
         let (width, height) = (width as u32, height as u32);
@@ -618,7 +854,8 @@ impl Renderer {
         .map_err(|e| RenderError::Decode(e.to_string()))?;
         let mut dst = fir::images::Image::new(width, height, pixel_type);
         let options = fir::ResizeOptions::new()
-            .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Lanczos3));
+            .resize_alg(fir::ResizeAlg::Convolution(fir::FilterType::Lanczos3))
+            .crop(region.left, region.top, region.width, region.height);
         self.resizer
             .resize(&src, &mut dst, &options)
             .map_err(|e| RenderError::Decode(e.to_string()))?;
@@ -855,9 +1092,10 @@ fn encode_webp(pixels: &Pixels, quality: f32, tags: &Tags) -> Result<Vec<u8>, Re
 }
 
 /// The instant preview of an upload in progress: the EXIF thumbnail found in the
-/// first bytes of a JPEG, upright, cropped to the main image's framing (cameras
-/// letterbox a 3:2 photo into a 4:3 thumbnail), as a JPEG. `None` when `head` holds
-/// none (yet). Cheap: a 160×120 decode.
+/// first bytes of a JPEG, upright, cut to the main image's framing (cameras letterbox
+/// a 3:2 photo into a 4:3 thumbnail: the picture's exact band, see
+/// `preview_framing`) and resized to the main image's aspect at the band's size, as a
+/// JPEG. `None` when `head` holds none (yet). Cheap: a 160×120 decode.
 pub fn instant_preview(head: &[u8]) -> Option<Vec<u8>> {
     if !head.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return None;
@@ -867,15 +1105,27 @@ pub fn instant_preview(head: &[u8]) -> Option<Vec<u8>> {
     let thumb = head.get(start..end)?;
     let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).ok()?;
     // At full size: a thumbnail is small already.
-    let pixels = renderer.decode_jpeg_pixels(thumb, u32::MAX).ok()?;
-    let (pixels, orientation) = match main_dimensions(head) {
-        Some((w, h)) => (
-            crop_to_aspect(pixels, w as f64 / h as f64),
-            meta.orientation_for(w as usize, h as usize),
-        ),
-        None => (pixels, meta.orientation),
+    let (pixels, extent) = renderer.decode_jpeg_pixels(thumb, u32::MAX).ok()?;
+    let (pixels, region, (width, height), orientation) = match main_dimensions(head) {
+        Some((w, h)) => {
+            let (w, h) = (w as usize, h as usize);
+            // Without bars, fitted: the best guess there is for a first look.
+            let (pixels, region, _) = preview_framing(pixels, extent, w, h);
+            let longest = region.width.max(region.height).round().max(1.0) as u32;
+            (
+                pixels,
+                region,
+                fit(w, h, longest),
+                meta.orientation_for(w, h),
+            )
+        }
+        None => {
+            let dims = (pixels.width, pixels.height);
+            (pixels, extent, dims, meta.orientation)
+        }
     };
-    let pixels = orient(pixels, orientation);
+    let resized = renderer.resize(&pixels, region, width, height).ok()?;
+    let pixels = orient(resized.unwrap_or(pixels), orientation);
     renderer.encode(&pixels, 85, &Tags::default()).ok()
 }
 
@@ -915,35 +1165,6 @@ fn main_dimensions(head: &[u8]) -> Option<(u32, u32)> {
         pos += 2 + len;
     }
     None
-}
-
-/// Crops the centre of `p` to `aspect` (width / height) when it differs by over 2 %.
-fn crop_to_aspect(p: Pixels, aspect: f64) -> Pixels {
-    let current = p.width as f64 / p.height as f64;
-    if (current - aspect).abs() / aspect < 0.02 {
-        return p;
-    }
-    let (w, h) = if current > aspect {
-        (
-            ((p.height as f64 * aspect).round() as usize).max(1),
-            p.height,
-        )
-    } else {
-        (p.width, ((p.width as f64 / aspect).round() as usize).max(1))
-    };
-    let (x0, y0) = ((p.width - w) / 2, (p.height - h) / 2);
-    let c = p.channels;
-    let mut data = Vec::with_capacity(w * h * c);
-    for y in y0..y0 + h {
-        let row = (y * p.width + x0) * c;
-        data.extend_from_slice(&p.data[row..row + w * c]);
-    }
-    Pixels {
-        data,
-        width: w,
-        height: h,
-        channels: c,
-    }
 }
 
 /// The size of a derivative of `size` (longest edge) for an image of `width`×`height`:
@@ -1168,5 +1389,386 @@ mod tests {
         mpf.extend_from_slice(b"MPF\0MM\0*\xFF\xFF\xFF\xFF");
         mpf.resize(40, 0);
         assert_eq!(jpeg_meta(&mpf).mpf_preview, None);
+    }
+
+    // --- Exact geometry on every route (issue 17, item 1). ---
+
+    /// The stored frame of the geometry tests: neither side a multiple of 8, both one
+    /// more (the worst case: a DCT-scaled decode's last pixel then stands for 1/8 of
+    /// one). Landscape, as cameras store it.
+    const GRID: (usize, usize) = (2001, 1201);
+    /// Black lines on white, each two one-pixel lines side by side: columns centred at
+    /// 60 + 192 k, rows at 20 + 160 k, the last ones near the far edges (where a
+    /// stretch is largest), placed so that no flip maps the grid onto itself (a flip
+    /// moves the lines by 39 source pixels or more). Each is centred on its 8×8 JPEG
+    /// block, which is also a boundary between the 4- and 2-pixel cells of a 1/4 and
+    /// 1/2 decode: a DCT-scaled decode keeps little of where in its cell a detail lies
+    /// (at 1/8 only the block's mean), so a single one-pixel line would land up to half
+    /// a decoded pixel off by that alone (0.28 output pixels at 160), which is the
+    /// decode's blur, not the geometry tested here.
+    const COLUMNS: (usize, usize) = (59, 192);
+    const ROWS: (usize, usize) = (19, 160);
+
+    fn grid() -> Pixels {
+        let (w, h) = GRID;
+        let mut data = vec![255u8; w * h * 3];
+        for y in 0..h {
+            for x in 0..w {
+                let on =
+                    |v: usize, (first, step): (usize, usize)| v >= first && (v - first) % step <= 1;
+                if on(x, COLUMNS) || on(y, ROWS) {
+                    data[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(0);
+                }
+            }
+        }
+        Pixels {
+            data,
+            width: w,
+            height: h,
+            channels: 3,
+        }
+    }
+
+    /// How many lines of the grid an upright output of orientation `o` shows as
+    /// columns and as rows.
+    fn line_counts(o: u8) -> (usize, usize) {
+        let count = |len: usize, (first, step): (usize, usize)| (len - 2 - first) / step + 1;
+        let (c, r) = (count(GRID.0, COLUMNS), count(GRID.1, ROWS));
+        if o >= 5 {
+            (r, c)
+        } else {
+            (c, r)
+        }
+    }
+
+    fn encode(pixels: &Pixels, quality: u8) -> Vec<u8> {
+        Renderer::new(DEFAULT_MAX_PIXELS)
+            .unwrap()
+            .encode(pixels, quality, &Tags::default())
+            .unwrap()
+    }
+
+    fn decode(jpeg: &[u8]) -> Pixels {
+        let image = turbojpeg::decompress(jpeg, PixelFormat::RGB).unwrap();
+        Pixels {
+            data: image.pixels,
+            width: image.width,
+            height: image.height,
+            channels: 3,
+        }
+    }
+
+    /// `pixels` resized whole to `width` × `height` (Lanczos3, as the renderer does).
+    fn resized(pixels: &Pixels, width: usize, height: usize) -> Pixels {
+        let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+        let whole = Region::whole(pixels.width, pixels.height);
+        renderer
+            .resize(pixels, whole, width, height)
+            .unwrap()
+            .unwrap_or_else(|| pixels.clone())
+    }
+
+    /// A camera-style letterboxed thumbnail: `main` squeezed into rows `band` of a
+    /// black `width` × `height` frame.
+    fn letterboxed(main: &Pixels, width: usize, height: usize, band: (usize, usize)) -> Pixels {
+        let picture = resized(main, width, band.1 - band.0);
+        let mut data = vec![0u8; width * height * 3];
+        data[band.0 * width * 3..band.1 * width * 3].copy_from_slice(&picture.data);
+        Pixels {
+            data,
+            width,
+            height,
+            channels: 3,
+        }
+    }
+
+    /// `jpeg` with an EXIF block: orientation `o`, the stored frame's dimensions (so
+    /// the tag is never stale), and `thumbnail` as its IFD1 JPEG.
+    fn with_exif(jpeg: Vec<u8>, o: u8, thumbnail: Option<&[u8]>) -> Vec<u8> {
+        let fields = [
+            exif::Field {
+                tag: exif::Tag::Orientation,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Short(vec![o as u16]),
+            },
+            exif::Field {
+                tag: exif::Tag::PixelXDimension,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Long(vec![GRID.0 as u32]),
+            },
+            exif::Field {
+                tag: exif::Tag::PixelYDimension,
+                ifd_num: exif::In::PRIMARY,
+                value: exif::Value::Long(vec![GRID.1 as u32]),
+            },
+        ];
+        let mut writer = exif::experimental::Writer::new();
+        for f in &fields {
+            writer.push_field(f);
+        }
+        if let Some(thumbnail) = thumbnail {
+            writer.set_jpeg(thumbnail, exif::In::THUMBNAIL);
+        }
+        let mut tiff = std::io::Cursor::new(Vec::new());
+        writer.write(&mut tiff, false).unwrap();
+        super::super::jpeg::insert_exif(jpeg, &tiff.into_inner())
+    }
+
+    /// `jpeg` with an MPF APP2 segment whose second entry, a large preview (class 2),
+    /// is `preview`, appended after the main image as cameras do.
+    fn with_mpf(jpeg: Vec<u8>, preview: &[u8]) -> Vec<u8> {
+        let mut tiff = b"II*\0".to_vec();
+        tiff.extend_from_slice(&8u32.to_le_bytes()); // the IFD
+        tiff.extend_from_slice(&1u16.to_le_bytes());
+        tiff.extend_from_slice(&0xB002u16.to_le_bytes()); // MP Entry, UNDEFINED × 32
+        tiff.extend_from_slice(&7u16.to_le_bytes());
+        tiff.extend_from_slice(&32u32.to_le_bytes());
+        tiff.extend_from_slice(&26u32.to_le_bytes());
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        for (attribute, size) in [(0x2003_0000u32, 0u32), (0x0001_0002, preview.len() as u32)] {
+            tiff.extend_from_slice(&attribute.to_le_bytes());
+            tiff.extend_from_slice(&size.to_le_bytes());
+            tiff.extend_from_slice(&0u32.to_le_bytes()); // offset: set below
+            tiff.extend_from_slice(&[0; 4]);
+        }
+        let mut segment = vec![0xFF, 0xE2];
+        segment.extend_from_slice(&((2 + 4 + tiff.len()) as u16).to_be_bytes());
+        segment.extend_from_slice(b"MPF\0");
+        segment.extend_from_slice(&tiff);
+        let mut out = super::super::jpeg::insert_segments(jpeg, &segment);
+        let tiff_start = out.windows(4).position(|w| w == b"MPF\0").unwrap() + 4;
+        let offset = (out.len() - tiff_start) as u32;
+        let at = tiff_start + 26 + 16 + 8;
+        out[at..at + 4].copy_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(preview);
+        out
+    }
+
+    /// Darkness profiles of `p`: 255 minus the mean of each column, and of each row.
+    fn profiles(p: &Pixels) -> (Vec<f64>, Vec<f64>) {
+        let mut columns = vec![0f64; p.width];
+        let mut rows = vec![0f64; p.height];
+        for (y, line) in p.data.chunks_exact(p.width * p.channels).enumerate() {
+            for (x, px) in line.chunks_exact(p.channels).enumerate() {
+                let v = px.iter().map(|&v| v as f64).sum::<f64>() / p.channels as f64;
+                columns[x] += (255.0 - v) / p.height as f64;
+                rows[y] += (255.0 - v) / p.width as f64;
+            }
+        }
+        (columns, rows)
+    }
+
+    /// The lines of a darkness profile: their centroids (in pixels, a pixel's centre at
+    /// index + 0.5), around each peak of `reference` higher than a third of its
+    /// highest, of the darkness above the profile's median (the lines running the
+    /// other way add the same to every entry), signed, over ±6 pixels: all of a line's
+    /// blur (Lanczos3 reaches 3 output pixels, a 1/8 decode's block 0.7 more) and none
+    /// of the next line's (12.8 or more away), so the centroid is the line's, whatever
+    /// the shape of the blur.
+    fn lines(profile: &[f64], reference: &[f64]) -> Vec<f64> {
+        let base = |p: &[f64]| {
+            let mut v = p.to_vec();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (rb, pb) = (base(reference), base(profile));
+        let top = reference.iter().copied().fold(f64::MIN, f64::max) - rb;
+        let n = reference.len();
+        let mut found = Vec::new();
+        for i in 0..n {
+            let left = if i > 0 { reference[i - 1] } else { f64::MIN };
+            let right = if i + 1 < n {
+                reference[i + 1]
+            } else {
+                f64::MIN
+            };
+            if reference[i] - rb > top / 3.0 && reference[i] >= left && reference[i] > right {
+                let (mut sum, mut moment) = (0.0, 0.0);
+                let window = i.saturating_sub(6)..(i + 7).min(n);
+                for (j, &v) in profile
+                    .iter()
+                    .enumerate()
+                    .take(window.end)
+                    .skip(window.start)
+                {
+                    let w = v - pb;
+                    sum += w;
+                    moment += w * (j as f64 + 0.5);
+                }
+                found.push(if sum > 0.0 { moment / sum } else { f64::NAN });
+            }
+        }
+        found
+    }
+
+    /// How far the lines of `out` are from where they are in `reference` (output
+    /// pixels, the largest over columns and rows), after checking both are upright
+    /// `o` outputs of the same size showing every line; and each line's shift, for
+    /// the failure message.
+    fn largest_shift(out: &Pixels, reference: &Pixels, o: u8, what: &str) -> (f64, String) {
+        assert_eq!(
+            (out.width, out.height),
+            (reference.width, reference.height),
+            "{what}: dimensions"
+        );
+        let (oc, or) = profiles(out);
+        let (rc, rr) = profiles(reference);
+        let (columns, rows) = line_counts(o);
+        let mut largest = 0f64;
+        let mut detail = String::new();
+        for (profile, reference, count, axis) in
+            [(&oc, &rc, columns, "columns"), (&or, &rr, rows, "rows")]
+        {
+            let want = lines(reference, reference);
+            let got = lines(profile, reference);
+            assert_eq!(
+                want.len(),
+                count,
+                "{what}: lines found in the reference {axis}"
+            );
+            for (g, w) in got.iter().zip(&want) {
+                largest = largest.max((g - w).abs());
+            }
+            let shifts: Vec<String> = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| format!("{w:.1}{:+.2}", g - w))
+                .collect();
+            detail.push_str(&format!(" {axis}: {}", shifts.join(" ")));
+            assert!(largest.is_finite(), "{what}: a line vanished ({axis})");
+        }
+        (largest, detail)
+    }
+
+    /// What an exact route must give: the main image decoded in full, resized whole to
+    /// the output's size in the stored frame, turned upright.
+    fn reference(main_jpeg: &[u8], out_w: usize, out_h: usize, o: u8) -> Pixels {
+        let full = decode(main_jpeg);
+        let (w, h) = if o >= 5 {
+            (out_h, out_w)
+        } else {
+            (out_w, out_h)
+        };
+        orient(resized(&full, w, h), o)
+    }
+
+    /// A line may move this far (output pixels) through an exact route. JPEG's
+    /// quantisation of the source and of the output, a DCT-domain reduction instead of
+    /// Lanczos3 for part of the way, and a second resampling for an embedded preview
+    /// reshape a line's blur, and its centroid a little with it. Measured over the 8
+    /// orientations: at most 0.02 (1/8 decode), 0.15 (1/4), 0.11 (1/2), 0.00 (full),
+    /// 0.11 (MPF preview at 1/4), 0.12 (letterboxed EXIF thumbnail). The old code
+    /// moved the far lines by 0.62 (1/8) and 0.51 (MPF), and did not use a letterboxed
+    /// thumbnail at all.
+    const SHIFT_TOLERANCE: f64 = 0.25;
+
+    /// The instant preview is encoded at quality 85 from a 160×120 thumbnail where a
+    /// line of the 2001-pixel picture is a faint grey smudge: JPEG noise moves such a
+    /// line by up to 0.36 pixels here (over the 8 orientations). The old centred cut
+    /// moved them by up to 3.6 pixels.
+    const INSTANT_TOLERANCE: f64 = 0.6;
+
+    #[test]
+    fn scaled_and_full_decodes_put_every_line_where_a_full_decode_does() {
+        let main = encode(&grid(), 95);
+        let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+        for o in 1..=8u8 {
+            let jpeg = with_exif(main.clone(), o, None);
+            // 1/8, 1/4 and 1/2 (thumb margin 1.5: 160 → 240, 320 → 480, 640 → 960),
+            // then a full decode.
+            for (size, route, denom) in [
+                (160, Route::ScaledDecode, 8),
+                (320, Route::ScaledDecode, 4),
+                (640, Route::ScaledDecode, 2),
+                (1280, Route::FullDecode, 1),
+            ] {
+                assert_eq!(
+                    shrink_factor(GRID.0, GRID.1, size),
+                    ScalingFactor::new(1, denom)
+                );
+                let out = renderer.render(&jpeg, size, 100).unwrap();
+                assert_eq!(out.route, route);
+                let out = decode(&out.bytes);
+                let what = format!("orientation {o}, size {size}");
+                let expected = reference(&main, out.width, out.height, o);
+                let (shift, lines) = largest_shift(&out, &expected, o, &what);
+                assert!(
+                    shift <= SHIFT_TOLERANCE,
+                    "{what}: lines moved by up to {shift:.3} px;{lines}"
+                );
+            }
+        }
+    }
+
+    /// Renders `jpeg(o)` for every orientation at `size` and checks the route and
+    /// that every line lands where a full decode puts it.
+    fn check_route(size: u32, route: Route, main: &[u8], jpeg: impl Fn(u8) -> Vec<u8>) {
+        let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
+        for o in 1..=8u8 {
+            let out = renderer.render(&jpeg(o), size, 100).unwrap();
+            assert_eq!(out.route, route, "orientation {o}, size {size}");
+            let out = decode(&out.bytes);
+            let what = format!("{}, orientation {o}", route.as_str());
+            let expected = reference(main, out.width, out.height, o);
+            let (shift, lines) = largest_shift(&out, &expected, o, &what);
+            assert!(
+                shift <= SHIFT_TOLERANCE,
+                "{what}: lines moved by up to {shift:.3} px;{lines}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_letterboxed_exif_thumbnail_puts_every_line_where_a_full_decode_does() {
+        let grid = grid();
+        let main = encode(&grid, 95);
+        // A Nikon-like thumbnail: 320×240 with the picture in rows 26–213, where
+        // fitting would put it at 23.98–216.02 (a camera rounds its own way).
+        let thumb = encode(&letterboxed(&grid, 320, 240, (26, 214)), 95);
+        check_route(160, Route::ExifThumbnail, &main, |o| {
+            with_exif(main.clone(), o, Some(&thumb))
+        });
+    }
+
+    #[test]
+    fn a_scaled_mpf_preview_puts_every_line_where_a_full_decode_does() {
+        let grid = grid();
+        let main = encode(&grid, 95);
+        // An MPF preview of the same framing whose sides are not multiples of 4 either,
+        // decoded at 1/4 for a 120 derivative.
+        let preview = encode(&resized(&grid, 1001, 601), 95);
+        check_route(120, Route::MpfPreview, &main, |o| {
+            with_mpf(with_exif(main.clone(), o, None), &preview)
+        });
+    }
+
+    #[test]
+    fn the_instant_preview_puts_every_line_where_a_full_decode_does() {
+        let grid = grid();
+        let main = encode(&grid, 95);
+        // 160×120, the picture in rows 13–106 where fitting says 11.98–108.02.
+        let thumb = encode(&letterboxed(&grid, 160, 120, (13, 107)), 95);
+        for o in 1..=8u8 {
+            let jpeg = with_exif(main.clone(), o, Some(&thumb));
+            let out = decode(&instant_preview(&jpeg).expect("a preview"));
+            let what = format!("instant preview, orientation {o}");
+            let (w, h) = fit(GRID.0, GRID.1, 160);
+            let (w, h) = if o >= 5 { (h, w) } else { (w, h) };
+            assert_eq!((out.width, out.height), (w, h), "{what}");
+            let expected = reference(&main, w, h, o);
+            let (shift, lines) = largest_shift(&out, &expected, o, &what);
+            assert!(
+                shift <= INSTANT_TOLERANCE,
+                "{what}: lines moved by up to {shift:.3} px;{lines}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scaled_decode_covers_a_fraction_of_its_last_pixel() {
+        let region = Region::scaled(4128, 2322, ScalingFactor::new(1, 8));
+        assert_eq!(region.width, 516.0);
+        assert_eq!(region.height, 290.25);
+        assert_eq!(ScalingFactor::new(1, 8).scale(2322), 291);
     }
 }
