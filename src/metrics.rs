@@ -192,6 +192,12 @@ pub struct Snapshot {
     pub orders: Vec<(String, u64)>,
     /// Download attempts per outcome (`ok`, and each refusal); the record is append-only.
     pub downloads: Vec<(String, u64)>,
+    /// Refused upload requests as `(source, reason, count)` (`ingest_refusals`,
+    /// append-only): source `ftp`, `tus`, `import`; reason `not_a_photo`,
+    /// `too_large`, `quota`, `disk_full`.
+    pub upload_refusals: Vec<(String, String, u64)>,
+    /// Gallery page views per page (`gallery`, `mine`), counted since the event began.
+    pub gallery_views: Vec<(String, u64)>,
 }
 
 /// The families of one scrape, registered as they are made.
@@ -556,6 +562,29 @@ pub fn encode(s: &Snapshot) -> Result<String, MetricsError> {
         &["outcome"],
         &downloads,
     )?;
+    let refusals: Vec<(Vec<&str>, u64)> = s
+        .upload_refusals
+        .iter()
+        .map(|(source, reason, n)| (vec![source.as_str(), reason.as_str()], *n))
+        .collect();
+    f.counters_by(
+        "venuebox_upload_refusals_total",
+        "Upload requests the box refused, by source (ftp, tus, import) and reason \
+         (not_a_photo, too_large, quota, disk_full); a retry counts again.",
+        &["source", "reason"],
+        &refusals,
+    )?;
+    let views: Vec<(Vec<&str>, u64)> = s
+        .gallery_views
+        .iter()
+        .map(|(page, n)| (vec![page.as_str()], *n))
+        .collect();
+    f.counters_by(
+        "venuebox_gallery_views_total",
+        "Gallery pages opened by attendees with a pass, by page (gallery, mine).",
+        &["page"],
+        &views,
+    )?;
 
     let mut text = String::new();
     TextEncoder::new().encode_utf8(&f.0.gather(), &mut text)?;
@@ -620,6 +649,8 @@ mod tests {
                 ..SyncFigures::default()
             },
             downloads: vec![("expired".into(), 2), ("ok".into(), 9)],
+            upload_refusals: vec![("tus".into(), "quota".into(), 3)],
+            gallery_views: vec![("gallery".into(), 7)],
             ..Snapshot::default()
         }
     }
@@ -646,6 +677,17 @@ mod tests {
         assert_eq!(
             v("venuebox_downloads_total", &[("outcome", "expired")]),
             Some(2.0)
+        );
+        assert_eq!(
+            v(
+                "venuebox_upload_refusals_total",
+                &[("source", "tus"), ("reason", "quota")]
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            v("venuebox_gallery_views_total", &[("page", "gallery")]),
+            Some(7.0)
         );
         assert_eq!(
             v("venuebox_photos_stored_total", &[("source", "tus")]),

@@ -445,3 +445,189 @@ async fn the_uplink_alert_fires_while_the_target_is_gone_and_clears_when_it_is_b
     alerts_become(&b, &admin, &[], 60).await;
     b.stop().await;
 }
+
+/// Issue 16's two figures that used to say "not available": upload refusals by source
+/// and reason, and gallery views by page. A camera's FTP upload of something that is
+/// not a photo (553), a tus upload declared over `ingest.max_file_bytes` (413) and one
+/// whose bytes are not a photo (415) are each counted under their reason; an
+/// attendee's gallery pages are counted (a phone without a pass is not), on the
+/// dashboard's funnel and ingest panels and in `/metrics`; and the views survive a
+/// restart (flushed at shutdown).
+#[tokio::test]
+async fn refused_uploads_and_gallery_views_are_counted_by_reason_and_page() {
+    let limit = 5 << 20;
+    let b = start_with(move |c| c.ingest.max_file_bytes = limit).await;
+    let admin = b.admin_token().await;
+    let (_, token) = b.creator("Ada").await;
+    let creds = b
+        .state
+        .store
+        .write(|tx| venuebox::creators::set_ftp_credentials(tx, "Ada", "test"))
+        .await
+        .unwrap();
+
+    // FTP: a text file under a photo's name.
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "not a photo\n".repeat(100)).unwrap();
+    let ftp = b.ftp.unwrap();
+    let plan = serde_json::json!([["stor", "IMG_0001.JPG", text_file, null]]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["steps", &ftp.ip().to_string(), &ftp.port().to_string()])
+        .args([&creds.user, &creds.password, &plan.to_string()])
+        .output()
+        .await
+        .expect("python3 must be installed (tests/run.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replies: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        replies["replies"][0].as_str().unwrap().starts_with("553"),
+        "{replies}"
+    );
+
+    // tus: declared too large, and not a photo.
+    let tus = |length: usize, body: Vec<u8>| {
+        reqwest::Client::new()
+            .post(b.url("/files/"))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", length)
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        tus(limit as usize + 1, Vec::new()).await.unwrap().status(),
+        413
+    );
+    let junk = b"GIF89a this is not a photo the box takes".to_vec();
+    assert_eq!(tus(junk.len(), junk).await.unwrap().status(), 415);
+    // A protocol mistake is not a refusal of a photo.
+    let r = reqwest::Client::new()
+        .post(b.url("/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Gallery views: two of the public gallery and one of "my photos" with a pass; a
+    // phone without a pass sees the pointer to the start page, not counted.
+    let attendee = phone(9);
+    common::portal_pass(&b, &attendee, &["gallery"]).await;
+    for path in [
+        "/portal/gallery",
+        "/portal/gallery?before=1",
+        "/portal/mine",
+    ] {
+        let r = attendee.get(b.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let stranger = phone(10)
+        .get(b.url("/portal/gallery"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 200);
+    assert!(stranger.text().await.unwrap().contains("no-pass"));
+
+    let (funnel, ingest) = funnel_and_ingest(&b, &admin).await;
+    assert_eq!(
+        figure(&funnel, "gallery_views").as_deref(),
+        Some("3"),
+        "{funnel}"
+    );
+    assert!(!funnel.contains("not available"), "{funnel}");
+    assert_eq!(
+        figure(&ingest, "uploads_refused").as_deref(),
+        Some("3"),
+        "{ingest}"
+    );
+    assert!(ingest.contains("Refused (ftp): not_a_photo"), "{ingest}");
+    assert!(ingest.contains("Refused (tus): too_large"), "{ingest}");
+    assert!(ingest.contains("Refused (tus): not_a_photo"), "{ingest}");
+
+    let text = metrics_text(&b, &admin).await;
+    let v =
+        |text: &str, name, labels: &[(&str, &str)]| venuebox::metrics::value(text, name, labels);
+    let refused = "venuebox_upload_refusals_total";
+    assert_eq!(
+        v(
+            &text,
+            refused,
+            &[("source", "ftp"), ("reason", "not_a_photo")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        v(
+            &text,
+            refused,
+            &[("source", "tus"), ("reason", "too_large")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        v(
+            &text,
+            refused,
+            &[("source", "tus"), ("reason", "not_a_photo")]
+        ),
+        Some(1.0)
+    );
+    let views = "venuebox_gallery_views_total";
+    assert_eq!(v(&text, views, &[("page", "gallery")]), Some(2.0), "{text}");
+    assert_eq!(v(&text, views, &[("page", "mine")]), Some(1.0));
+
+    // Flushed at shutdown: the same counts after a restart, now from the table.
+    let b = b.restart().await;
+    let admin = b.admin_token().await;
+    let text = metrics_text(&b, &admin).await;
+    assert_eq!(v(&text, views, &[("page", "gallery")]), Some(2.0), "{text}");
+    assert_eq!(v(&text, views, &[("page", "mine")]), Some(1.0));
+    assert_eq!(
+        v(
+            &text,
+            refused,
+            &[("source", "tus"), ("reason", "too_large")]
+        ),
+        Some(1.0)
+    );
+    b.stop().await;
+}
+
+/// The funnel and ingest panels as a new stream first draws them.
+async fn funnel_and_ingest(b: &TestBox, admin: &str) -> (String, String) {
+    let mut stream = Stream::open(b, admin, "hour").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut funnel, mut ingest) = (None, None);
+    while funnel.is_none() || ingest.is_none() {
+        let (event, data) = stream.next(deadline).await;
+        match event.as_str() {
+            "funnel" => funnel = Some(data),
+            "ingest" => ingest = Some(data),
+            _ => {}
+        }
+    }
+    (funnel.unwrap(), ingest.unwrap())
+}
+
+/// `GET /metrics` as the admin.
+async fn metrics_text(b: &TestBox, admin: &str) -> String {
+    let r = phone(1)
+        .get(b.url("/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}

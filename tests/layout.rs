@@ -49,7 +49,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("event", "event event_prices"),
     ("auth", "admin_credential admin_sessions creator_sessions"),
     ("creators", "creators"),
-    ("ingest", "photos uploads"),
+    ("ingest", "photos uploads ingest_refusals"),
     ("derivatives", "renders"),
     (
         "consent",
@@ -63,7 +63,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("delivery", "delivery_pass_frames"),
     ("delivery", "delivery_frames"),
     ("delivery", "delivery_stall_scans"),
-    ("delivery", "delivery_tags"),
+    ("delivery", "delivery_tags delivery_gallery_views"),
     ("delivery", "delivery_photo_public delivery_creator_public"),
     (
         "delivery",

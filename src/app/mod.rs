@@ -33,6 +33,7 @@ pub struct Prepared {
 /// `admin_token` is `VENUEBOX_ADMIN_TOKEN`, if set.
 pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prepared> {
     let store = db::open_store(&config)?;
+    sweep_temporaries(&config.storage.data_dir)?;
     let vault = Vault::open(&config.storage.data_dir, &config.device.name)?;
     let event = crate::event::Event {
         name: config.event.name.clone(),
@@ -113,9 +114,28 @@ pub fn prepare(config: Config, admin_token: Option<&str>) -> anyhow::Result<Prep
             devices,
             printer,
             pairing: auth::Pairing::default(),
+            gallery_views: Arc::default(),
         }),
         setup_code,
     })
+}
+
+/// Removes what writers killed mid-write left (`files::sweep_temporaries`) where the
+/// box writes files by rename: the data dir itself (the setup code, the GPIO state),
+/// `keys/` and the derivative shards. Camera trees and tus parts are not touched:
+/// their names are the clients'.
+fn sweep_temporaries(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use crate::files::{self, layout};
+    let mut removed = files::sweep_temporaries(data_dir, 0)?;
+    removed += files::sweep_temporaries(&layout::keys(data_dir), 0)?;
+    removed += files::sweep_temporaries(&layout::derivatives(data_dir), 1)?;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed temporary files left by an interrupted write"
+        );
+    }
+    Ok(())
 }
 
 /// Binds the configured listeners. Errors name the listener and the address, e.g.
@@ -175,6 +195,10 @@ pub struct Sockets {
     pub ftps_implicit: Option<tokio::net::TcpListener>,
 }
 
+/// How often gallery views counted in memory go to the database
+/// (`delivery::views`): a power cut loses at most this much of the count.
+const GALLERY_VIEWS_FLUSH: Duration = Duration::from_secs(30);
+
 /// Serves the app until `shutdown` is cancelled, waits for in-flight requests (within
 /// the configured grace period), then flushes and closes the database.
 pub async fn run(
@@ -216,6 +240,17 @@ pub async fn serve_router(
         tasks.every("retention", Duration::from_secs(3600), move || {
             let store = store.clone();
             async move { consent::purge_expired(&store, days).await }
+        });
+    }
+    {
+        let (store, views) = (state.store.clone(), state.gallery_views.clone());
+        tasks.every("gallery views", GALLERY_VIEWS_FLUSH, move || {
+            let (store, views) = (store.clone(), views.clone());
+            async move {
+                if let Err(e) = views.flush(&store).await {
+                    tracing::warn!(error = %e, "gallery views not written; kept for the next try");
+                }
+            }
         });
     }
     {
@@ -324,6 +359,9 @@ pub async fn serve_router(
     web::serve(router, sockets.web, limits, shutdown, grace).await;
     db::run_blocking(move || announcer.shutdown()).await?;
     tasks.join(grace + Duration::from_secs(2)).await;
+    if let Err(e) = state.gallery_views.flush(&state.store).await {
+        tracing::warn!(error = %e, "the last gallery views were not written");
+    }
     state.store.close().await.context("closing the database")?;
     tracing::info!("stopped");
     gpio.finish(&state).await.context("powering off")?;

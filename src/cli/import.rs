@@ -70,7 +70,11 @@ pub async fn import(
                 .unwrap_or_default(),
             source: Source::Import,
         };
-        match ingest.receive(incoming, file).await {
+        let received = ingest.receive(incoming, file).await;
+        if let Some(refusal) = received.as_ref().err().and_then(IngestError::refusal) {
+            ingest.note_refusal(Source::Import, refusal).await;
+        }
+        match received {
             Ok(Outcome::New(_)) => summary.new += 1,
             Ok(Outcome::Duplicate(_)) => summary.duplicate += 1,
             Err(IngestError::Refused(reason)) => summary

@@ -4,9 +4,9 @@
 //! delivery_orders, delivery_downloads, sync_photos, sync_bundles, sync_objects.
 //!
 //! Every function takes `since` (seconds since the epoch, `Span::since`) where the
-//! figure is a count over the span, and reads only what the database records: a figure
-//! the box does not record (gallery views, refused uploads) has no function here and is
-//! shown as "not available".
+//! figure is a count over the span, and reads only what the database records. Gallery
+//! views and refused uploads are read through their owners (`delivery::views`,
+//! `ingest::refusals_since`), since each is one table.
 
 use rusqlite::{params, Connection};
 

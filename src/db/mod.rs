@@ -368,6 +368,25 @@ const MIGRATIONS: &[&str] = &[
         organiser_percent INTEGER,
         updated_at INTEGER NOT NULL
     );",
+    // 19 (owner: ingest): every refused upload request, when, how it came and why
+    // (issue 16, the dashboard's refusals by reason); append-only.
+    "CREATE TABLE ingest_refusals (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('ftp', 'tus', 'import')),
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX ingest_refusals_at ON ingest_refusals (at);
+    CREATE TRIGGER ingest_refusals_no_update BEFORE UPDATE ON ingest_refusals
+        BEGIN SELECT RAISE(ABORT, 'ingest_refusals is append-only'); END;",
+    // 20 (owner: delivery): gallery page views per minute and page (`gallery`, `mine`),
+    // counted in memory and added here every half minute; no attendee is named.
+    "CREATE TABLE delivery_gallery_views (
+        minute INTEGER NOT NULL,
+        page TEXT NOT NULL,
+        views INTEGER NOT NULL,
+        PRIMARY KEY (minute, page)
+    ) WITHOUT ROWID;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

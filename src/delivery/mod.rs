@@ -16,6 +16,7 @@ pub mod policy;
 pub mod reads;
 pub mod stall;
 pub mod tagging;
+pub mod views;
 pub mod zip;
 
 use rusqlite::{params, Connection};

@@ -28,7 +28,7 @@ use super::logins::CameraUser;
 use super::usage::TreeUsage;
 use crate::files;
 use crate::ingest::{
-    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Outcome, Source,
+    keep_buffer, take_buffer, Hashing, Incoming, Ingest, IngestError, Outcome, Refusal, Source,
     SPACE_CHECK_BYTES,
 };
 
@@ -174,6 +174,18 @@ fn io_error(e: std::io::Error) -> StorageError {
     StorageError::new(kind, e)
 }
 
+/// The refusal an FTP error stands for: the ingest error it carries, or a disk that
+/// filled while the file was written (552 from [`io_error`]).
+fn refusal_of(e: &StorageError) -> Option<Refusal> {
+    let source = std::error::Error::source(e);
+    if let Some(ingest) = source.and_then(|s| s.downcast_ref::<IngestError>()) {
+        return ingest.refusal();
+    }
+    let io = source.and_then(|s| s.downcast_ref::<std::io::Error>());
+    io.filter(|io| files::is_disk_full(io))
+        .map(|_| Refusal::DiskFull)
+}
+
 fn ingest_error(e: IngestError) -> StorageError {
     let kind = match &e {
         // 552: out of space (the reserve) or over quota, as cameras expect.
@@ -190,6 +202,82 @@ fn ingest_error(e: IngestError) -> StorageError {
 }
 
 impl CameraTrees {
+    /// Records a refused upload (`ingest::Refusal`: not a photo, too large, over quota,
+    /// out of disk) for the dashboard; any other outcome is left alone.
+    async fn note_refusal<T>(&self, result: &Result<T, StorageError>) {
+        if let Some(refusal) = result.as_ref().err().and_then(refusal_of) {
+            self.ingest.note_refusal(Source::Ftp, refusal).await;
+        }
+    }
+
+    /// `STOR`/`APPE` (libunftp's `put`): the upload to `path`, from `start_pos` on a
+    /// `REST`; see [`Upload`].
+    async fn receive<R: AsyncRead + Send + Sync + Unpin + 'static>(
+        &self,
+        user: &CameraUser,
+        mut input: R,
+        path: &Path,
+        start_pos: u64,
+    ) -> unftp_core::storage::Result<u64> {
+        let opened = match self.upload_target(user, path) {
+            Ok(target) => match self.room(user, &target).await {
+                // A resumed upload starts with a copy of the bytes already stored,
+                // which can be large: made on a blocking thread. A new one only opens
+                // a file.
+                Ok(room) if start_pos > 0 => {
+                    let trees = self.clone();
+                    crate::db::run_blocking(move || Upload::open(&trees, target, start_pos, room))
+                        .await
+                        .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
+                        .and_then(|opened| opened)
+                }
+                Ok(room) => Upload::open(self, target, 0, room),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let mut upload = match opened {
+            Ok(upload) => upload,
+            Err(e) => {
+                // Refused before anything was written (a folder's name, out of space,
+                // over quota): the client reads the refusal after sending, instead of
+                // hitting a closed connection and retrying blindly.
+                drain(&mut input).await;
+                return Err(e);
+            }
+        };
+        // The data connection is read on this task and each chunk written to the file
+        // in line: a write into the page cache takes microseconds, while a hop to a
+        // blocking thread per chunk (or a blocking thread woken per read) cost more
+        // than the copy itself (benches/ingest.sh on tmpfs). The fsync and the commit,
+        // which wait for the disk, run on a blocking thread.
+        let mut buf = take_buffer(STOR_BUFFER);
+        let streamed: Result<(), StorageError> = loop {
+            match input.read(&mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if let Err(e) = upload.take(self, &buf[..n]) {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
+            }
+        };
+        keep_buffer(buf);
+        if let Err(e) = &streamed {
+            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
+            if e.kind() != ErrorKind::ConnectionClosed {
+                drop(upload);
+                drain(&mut input).await;
+                return streamed.map(|()| 0);
+            }
+        }
+        let (trees, user) = (self.clone(), user.clone());
+        crate::db::run_blocking(move || upload.finish(&trees, &user, streamed))
+            .await
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
+    }
+
     fn home(&self, user: &CameraUser) -> PathBuf {
         self.root.join(user.creator.id.to_string())
     }
@@ -570,67 +658,13 @@ impl StorageBackend<CameraUser> for CameraTrees {
     >(
         &self,
         user: &CameraUser,
-        mut input: R,
+        input: R,
         path: P,
         start_pos: u64,
     ) -> unftp_core::storage::Result<u64> {
-        let opened = match self.upload_target(user, path.as_ref()) {
-            Ok(target) => match self.room(user, &target).await {
-                // A resumed upload starts with a copy of the bytes already stored,
-                // which can be large: made on a blocking thread. A new one only opens
-                // a file.
-                Ok(room) if start_pos > 0 => {
-                    let trees = self.clone();
-                    crate::db::run_blocking(move || Upload::open(&trees, target, start_pos, room))
-                        .await
-                        .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
-                        .and_then(|opened| opened)
-                }
-                Ok(room) => Upload::open(self, target, 0, room),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        let mut upload = match opened {
-            Ok(upload) => upload,
-            Err(e) => {
-                // Refused before anything was written (a folder's name, out of space,
-                // over quota): the client reads the refusal after sending, instead of
-                // hitting a closed connection and retrying blindly.
-                drain(&mut input).await;
-                return Err(e);
-            }
-        };
-        // The data connection is read on this task and each chunk written to the file
-        // in line: a write into the page cache takes microseconds, while a hop to a
-        // blocking thread per chunk (or a blocking thread woken per read) cost more
-        // than the copy itself (benches/ingest.sh on tmpfs). The fsync and the commit,
-        // which wait for the disk, run on a blocking thread.
-        let mut buf = take_buffer(STOR_BUFFER);
-        let streamed: Result<(), StorageError> = loop {
-            match input.read(&mut buf).await {
-                Ok(0) => break Ok(()),
-                Ok(n) => {
-                    if let Err(e) = upload.take(self, &buf[..n]) {
-                        break Err(e);
-                    }
-                }
-                Err(e) => break Err(StorageError::new(ErrorKind::ConnectionClosed, e)),
-            }
-        };
-        keep_buffer(buf);
-        if let Err(e) = &streamed {
-            // A cut connection keeps what arrived (for REST); anything else keeps nothing.
-            if e.kind() != ErrorKind::ConnectionClosed {
-                drop(upload);
-                drain(&mut input).await;
-                return streamed.map(|()| 0);
-            }
-        }
-        let (trees, user) = (self.clone(), user.clone());
-        crate::db::run_blocking(move || upload.finish(&trees, &user, streamed))
-            .await
-            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))?
+        let stored = self.receive(user, input, path.as_ref(), start_pos).await;
+        self.note_refusal(&stored).await;
+        stored
     }
 
     async fn del<P: AsRef<Path> + Send + fmt::Debug>(
@@ -695,7 +729,7 @@ impl StorageBackend<CameraUser> for CameraTrees {
                 .is_ok_and(|m| m.is_file() && m.nlink() == 1);
         if becomes_photo {
             let (trees, user) = (self.clone(), user.clone());
-            crate::db::run_blocking(move || {
+            let committed = crate::db::run_blocking(move || {
                 let committed = match trees.commit_blocking(&user, &to, &name, None) {
                     Ok(Outcome::New(_)) => Ok(()),
                     Ok(Outcome::Duplicate(photo)) => {
@@ -714,7 +748,10 @@ impl StorageBackend<CameraUser> for CameraTrees {
                 committed
             })
             .await
-            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))??;
+            .map_err(|e| StorageError::new(ErrorKind::LocalError, e))
+            .and_then(|committed| committed);
+            self.note_refusal(&committed).await;
+            committed?;
         }
         Ok(())
     }

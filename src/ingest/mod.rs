@@ -222,6 +222,87 @@ impl From<rusqlite::Error> for IngestError {
     }
 }
 
+/// Why an upload was refused, as the dashboard and `/metrics` count it (issue 16,
+/// "refusals by reason"): only what the box decided about the photo or its room, never
+/// a protocol mistake, a cut connection or an internal failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// Not a photo this box accepts ([`sniff`]), or an empty file.
+    NotAPhoto,
+    /// Larger than `ingest.max_file_bytes`.
+    TooLarge,
+    /// The creator's quota (`ingest.creator_quota_bytes`) would be exceeded.
+    Quota,
+    /// The free-disk reserve, or the disk filled while the bytes were written.
+    DiskFull,
+}
+
+impl Refusal {
+    /// Every reason, in the order the dashboard lists them.
+    pub const ALL: [Refusal; 4] = [
+        Refusal::NotAPhoto,
+        Refusal::TooLarge,
+        Refusal::Quota,
+        Refusal::DiskFull,
+    ];
+
+    /// Its name in the table, on the dashboard and as a metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NotAPhoto => "not_a_photo",
+            Refusal::TooLarge => "too_large",
+            Refusal::Quota => "quota",
+            Refusal::DiskFull => "disk_full",
+        }
+    }
+}
+
+impl IngestError {
+    /// The refusal this error is, or `None` for an I/O or database failure (not a
+    /// decision about the upload).
+    pub fn refusal(&self) -> Option<Refusal> {
+        if self.is_disk_full() {
+            return Some(Refusal::DiskFull);
+        }
+        match self {
+            IngestError::Refused(_) => Some(Refusal::NotAPhoto),
+            IngestError::Quota { .. } => Some(Refusal::Quota),
+            IngestError::TooLarge(_) => Some(Refusal::TooLarge),
+            _ => None,
+        }
+    }
+}
+
+/// Records one refused upload request in `ingest_refusals` (append-only): when, how it
+/// came (`ftp`, `tus`, `import`) and why. A client that retries a refused upload is
+/// counted again: the figure is refused requests, not distinct files.
+pub fn record_refusal(
+    conn: &rusqlite::Connection,
+    at: i64,
+    source: Source,
+    refusal: Refusal,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO ingest_refusals (at, source, reason) VALUES (?1, ?2, ?3)",
+        rusqlite::params![at, source.as_str(), refusal.as_str()],
+    )?;
+    Ok(())
+}
+
+/// Refused upload requests since `since` (seconds since the epoch) as
+/// `(source, reason, count)`, most first.
+pub fn refusals_since(
+    conn: &rusqlite::Connection,
+    since: i64,
+) -> rusqlite::Result<Vec<(String, String, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, reason, count(*) AS n FROM ingest_refusals WHERE at >= ?1
+         GROUP BY source, reason ORDER BY n DESC, source, reason",
+    )?;
+    let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
 /// Who sent a photo and how.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -339,6 +420,21 @@ impl Ingest {
 
     fn announce(&self, photo: Photo) {
         let _ = self.inner.committed.send(PhotoCommitted { photo });
+    }
+
+    /// Records that an upload from `source` was refused for `refusal`
+    /// ([`record_refusal`]). Best effort: a failed write (the disk may be the very
+    /// reason) is logged and dropped, and never changes the client's answer.
+    pub async fn note_refusal(&self, source: Source, refusal: Refusal) {
+        let at = crate::clock::now();
+        let written = self
+            .inner
+            .store
+            .write_sql(move |c| record_refusal(c, at, source, refusal))
+            .await;
+        if let Err(e) = written {
+            tracing::debug!(error = %e, reason = refusal.as_str(), "refusal not recorded");
+        }
     }
 
     /// A watch on the store for photos that other processes (a CLI import beside the

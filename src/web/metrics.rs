@@ -93,7 +93,7 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, AppError> {
     let renders = state.previews.metrics(pending);
     let status = state.sync.status();
     let free = crate::files::free_bytes(&state.config.storage.data_dir).ok();
-    let (photos, outbox, summary, orders, downloads) = state
+    let (photos, outbox, summary, orders, downloads, upload_refusals, mut gallery_views) = state
         .store
         .read(|c| {
             Ok::<_, StoreError>((
@@ -102,9 +102,12 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, AppError> {
                 crate::consent::summary(c)?,
                 crate::delivery::orders::counts_by_state(c)?,
                 crate::delivery::links::outcomes(c)?,
+                crate::ingest::refusals_since(c, 0)?,
+                crate::delivery::views::views_since(c, 0)?,
             ))
         })
         .await?;
+    crate::delivery::views::add_pending(&mut gallery_views, &state.gallery_views, 0);
     let count = |v: i64| u64::try_from(v).unwrap_or(0);
     let by_name = |v: Vec<(String, i64)>| v.into_iter().map(|(k, n)| (k, count(n))).collect();
     let states = |v: &[(&str, u64)]| v.iter().map(|(k, n)| (k.to_string(), *n)).collect();
@@ -133,5 +136,7 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, AppError> {
         unique_attendance: count(summary.unique_attendance),
         orders,
         downloads: by_name(downloads),
+        upload_refusals,
+        gallery_views,
     })
 }

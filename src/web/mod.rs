@@ -106,6 +106,8 @@ pub struct Handles {
     pub pairing: crate::auth::Pairing,
     /// Attendees' photo lookups remembered while certainly still true.
     pub memo: crate::delivery::memo::Memo,
+    /// Gallery page views counted in memory until the next flush (the funnel).
+    pub gallery_views: Arc<crate::delivery::views::GalleryViews>,
 }
 
 impl AppState {
@@ -234,7 +236,7 @@ pub fn app(state: AppState) -> Router {
     // The uploads alone may be reached from other origins' pages (CORS, when
     // configured); the staff guard stays outside it, so the attendee network gets a
     // plain 404 even for a preflight.
-    let uploads = tus::router(&state.config.tus)
+    let uploads = tus::router(&state)
         .route_layer(staff_only())
         .layer(box_limit());
     // Ordinary routes: the whole body is read first, within `http.body_timeout_secs`

@@ -46,6 +46,7 @@ use crate::dashboard::alerts::{self, Alert};
 use crate::dashboard::host::{self, Health};
 use crate::dashboard::{reads, Span};
 use crate::db::StoreError;
+use crate::delivery::views;
 use crate::metrics::Snapshot;
 use crate::web::admin::AdminSession;
 use crate::web::{AppError, AppState};
@@ -291,6 +292,11 @@ pub(crate) struct Heavy {
     pub render_time: (u64, Option<f64>),
     /// The outbox over the span.
     pub sync: reads::SyncSpan,
+    /// Gallery page views per page (`gallery`, `mine`): the table's and those still in
+    /// memory (`delivery::views`).
+    pub gallery_views: Vec<(String, u64)>,
+    /// Refused upload requests as `(source, reason, count)`, most first.
+    pub refusals: Vec<(String, String, u64)>,
 }
 
 /// One row of the ingest table.
@@ -298,7 +304,7 @@ pub(crate) type IngestLine = reads::IngestRow;
 
 async fn heavy(state: &AppState, span: Span, now: i64) -> Result<Heavy, AppError> {
     let since = span.since(now);
-    Ok(state
+    let mut heavy = state
         .store
         .read(move |c| {
             Ok::<_, StoreError>(Heavy {
@@ -312,9 +318,13 @@ async fn heavy(state: &AppState, span: Span, now: i64) -> Result<Heavy, AppError
                 render_failures: reads::render_failures(c, since)?,
                 render_time: reads::render_time(c, since)?,
                 sync: reads::sync_span(c, since)?,
+                gallery_views: views::views_since(c, since)?,
+                refusals: crate::ingest::refusals_since(c, since)?,
             })
         })
-        .await?)
+        .await?;
+    views::add_pending(&mut heavy.gallery_views, &state.gallery_views, since);
+    Ok(heavy)
 }
 
 /// An HTML answer under the dashboard's CSP, never cached.

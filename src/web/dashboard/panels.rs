@@ -253,8 +253,10 @@ pub fn funnel(live: &Live, heavy: &Heavy) -> Markup {
     for (scope, n) in &f.consents {
         steps.push((format!("Consent: {scope}"), *n));
     }
+    let views: u64 = heavy.gallery_views.iter().map(|v| v.1).sum();
     steps.extend([
         ("Photos tagged".to_string(), f.photos_tagged),
+        ("Gallery views".to_string(), views),
         ("Orders".to_string(), f.orders),
         ("Confirmed".to_string(), f.confirmations),
         ("Deliveries".to_string(), ok),
@@ -262,7 +264,8 @@ pub fn funnel(live: &Live, heavy: &Heavy) -> Markup {
     let to = live.now;
     let from = heavy
         .since
-        .max(heavy.grants.first().map_or(to - 3600, |g| g.1));
+        .max(heavy.grants.first().map_or(to - 3600, |g| g.1))
+        .min(to - 60);
     let scopes: std::collections::BTreeSet<&str> =
         heavy.grants.iter().map(|g| g.0.as_str()).collect();
     html! {
@@ -274,7 +277,8 @@ pub fn funnel(live: &Live, heavy: &Heavy) -> Markup {
             @for (scope, n) in &f.consents { tr { th { "Consent granted: " (scope) } td.n { (n) } } }
             @for (scope, n) in &f.withdrawals { tr { th { "Consent withdrawn: " (scope) } td.n { (n) } } }
             tr { th { "Photos tagged" } td.n { (f.photos_tagged) } }
-            tr { th { "Gallery views" } td.n { (na()) } }
+            tr { th { "Gallery views" } td.n data-figure="gallery_views" { (views) } }
+            @for (page, n) in &heavy.gallery_views { tr { th { "Gallery views: " (page) } td.n { (n) } } }
             tr { th { "Orders" } td.n { (f.orders) } }
             tr { th { "Confirmations" } td.n { (f.confirmations) } }
             tr { th { "Deliveries" } td.n { (ok) } }
@@ -348,7 +352,9 @@ pub fn ingest(live: &Live, heavy: &Heavy) -> Markup {
         (chart::sparkline("photos stored over the span", &per_bucket))
         h3 { "Refusals" }
         table {
-            tr { th { "Uploads refused (by reason)" } td.n { (na()) } }
+            @let refused: u64 = heavy.refusals.iter().map(|r| r.2).sum();
+            tr { th { "Upload requests refused" } td.n data-figure="uploads_refused" { (refused) } }
+            @for (source, reason, n) in &heavy.refusals { tr { th { "Refused (" (source) "): " (reason) } td.n { (n) } } }
             @for (reason, n) in &heavy.render_failures { tr { th { "Render failed: " (reason) } td.n { (n) } } }
             @if heavy.render_failures.is_empty() { tr { th { "Renders failed" } td.n { "0" } } }
         }

@@ -30,6 +30,7 @@ use crate::db::StoreError;
 use crate::delivery::links::{self, Refusal};
 use crate::delivery::orders::{self, Order, Selection, State as OrderState};
 use crate::delivery::policy::Viewer;
+use crate::delivery::views::GalleryPage;
 use crate::delivery::{self, reads};
 use crate::derivatives::Derivative;
 use crate::web::admin::AdminSession;
@@ -207,6 +208,9 @@ async fn page_gallery(
         };
         return Ok(page(w, w.gallery_title, body));
     }
+    state
+        .gallery_views
+        .note(GalleryPage::Public, crate::clock::now());
     let before = q.before;
     let photos = state
         .store
@@ -230,6 +234,9 @@ async fn page_mine(
     let Some(attendee) = attendee(&state, &jar).await? else {
         return Ok(page(w, w.mine_title, html! { p { (w.no_pass) } }));
     };
+    state
+        .gallery_views
+        .note(GalleryPage::Mine, crate::clock::now());
     let before = q.before;
     let photos = state
         .store

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::TUS_VERSION;
 use crate::db::StoreError;
-use crate::ingest::IngestError;
+use crate::ingest::{IngestError, Refusal};
 
 /// The status tus defines for a checksum mismatch.
 const CHECKSUM_MISMATCH: u16 = 460;
@@ -55,9 +55,12 @@ pub enum TusError {
     /// 460: the chunk's checksum does not match.
     #[error("checksum mismatch; the chunk was discarded")]
     ChecksumMismatch,
-    /// 507: disk reserve or quota, or the disk filled while writing.
-    #[error("{0}")]
-    Storage(String),
+    /// The box refused the upload itself (`ingest::Refusal`): 415 not a photo, 413
+    /// over `ingest.max_file_bytes`, 507 over quota or out of disk (the reserve, or the
+    /// disk filled while writing). The response carries the refusal as an extension,
+    /// which the tus router's layer records for the dashboard.
+    #[error("{1}")]
+    Refused(Refusal, String),
     /// 503: the box is behind on previews; retry after the given seconds.
     #[error("{0}")]
     Busy(String),
@@ -75,7 +78,8 @@ pub enum TusError {
 /// resumes once space is freed.
 fn disk_full(cause: impl std::fmt::Display) -> TusError {
     tracing::warn!(error = %cause, "tus upload stopped: the disk is full");
-    TusError::Storage(
+    TusError::Refused(
+        Refusal::DiskFull,
         "the box's disk is full; the upload keeps its offset and can resume once space is freed"
             .into(),
     )
@@ -107,12 +111,12 @@ impl From<IngestError> for TusError {
         if e.is_disk_full() && !matches!(e, IngestError::DiskFull) {
             return disk_full(e);
         }
-        match e {
-            IngestError::Refused(_) => TusError::UnsupportedMedia(e.to_string()),
-            IngestError::DiskFull | IngestError::Quota { .. } => TusError::Storage(e.to_string()),
-            IngestError::TooLarge(_) => TusError::TooLarge(e.to_string()),
-            IngestError::Io(e) => TusError::Internal(e.into()),
-            IngestError::Store(e) => TusError::Internal(e.into()),
+        match e.refusal() {
+            Some(refusal) => TusError::Refused(refusal, e.to_string()),
+            None => match e {
+                IngestError::Store(e) => TusError::Internal(e.into()),
+                e => TusError::Internal(e.into()),
+            },
         }
     }
 }
@@ -131,7 +135,11 @@ impl IntoResponse for TusError {
             TusError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TusError::Locked => StatusCode::LOCKED,
             TusError::ChecksumMismatch => StatusCode::from_u16(CHECKSUM_MISMATCH).expect("valid"),
-            TusError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            TusError::Refused(refusal, _) => match refusal {
+                Refusal::NotAPhoto => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Refusal::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                Refusal::Quota | Refusal::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+            },
             TusError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             TusError::TooManyOpen(_) => StatusCode::TOO_MANY_REQUESTS,
             TusError::Internal(cause) => {
@@ -144,6 +152,9 @@ impl IntoResponse for TusError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
+        if let TusError::Refused(refusal, _) = self {
+            response.extensions_mut().insert(refusal);
         }
         if matches!(self, TusError::Version) {
             response

@@ -58,7 +58,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::creators::Creator;
 use crate::db::StoreError;
 use crate::ingest::uploads::{self, Upload};
-use crate::ingest::{Incoming, Source, SPACE_CHECK_BYTES};
+use crate::ingest::{Incoming, Refusal, Source, SPACE_CHECK_BYTES};
 use crate::{files, web::AppState};
 
 /// The protocol version served.
@@ -221,12 +221,17 @@ impl FromRequestParts<AppState> for Uploader {
 /// they are streamed, bounded by `ingest.max_file_bytes`, and cut off when idle.
 /// With `tus.cors_allowed_origins` set, pages on those origins may use them from a
 /// browser ([`cors`]); the CORS scope is outermost, so a preflight it answers carries
-/// no tus header.
-pub fn router(config: &crate::config::TusConfig) -> Router<AppState> {
+/// no tus header. Every refused upload is recorded ([`note_refusal`]).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let config = &state.config.tus;
     let routes = Router::new()
         .route("/files", post(create).options(describe))
         .route("/files/", post(create).options(describe))
         .route("/files/{id}", upload_methods().post(method_override))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            note_refusal,
+        ))
         .layer(DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("tus-resumable"),
@@ -236,6 +241,21 @@ pub fn router(config: &crate::config::TusConfig) -> Router<AppState> {
         Some(policy) => routes.layer(axum::middleware::from_fn_with_state(policy, cors::scope)),
         None => routes,
     }
+}
+
+/// Records a refused upload (a response carrying an `ingest::Refusal`, put there by
+/// [`TusError::Refused`]) for the dashboard's refusals by reason, after the answer is
+/// made; the answer itself is unchanged.
+async fn note_refusal(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Some(&refusal) = response.extensions().get::<Refusal>() {
+        state.ingest.note_refusal(Source::Tus, refusal).await;
+    }
+    response
 }
 
 /// The methods a tus request may name in `X-HTTP-Method-Override`.
@@ -325,15 +345,17 @@ async fn create(
     }
     let max = state.config.ingest.max_file_bytes;
     if length == Some(0) {
-        return Err(TusError::UnsupportedMedia(
+        return Err(TusError::Refused(
+            Refusal::NotAPhoto,
             "an empty file is not a photo".into(),
         ));
     }
     if let Some(length) = length {
         if length > max {
-            return Err(TusError::TooLarge(format!(
-                "Upload-Length exceeds the limit of {max} bytes"
-            )));
+            return Err(TusError::Refused(
+                Refusal::TooLarge,
+                format!("Upload-Length exceeds the limit of {max} bytes"),
+            ));
         }
         state.ingest.check_space(length)?;
         // Against everything the creator holds: photos and unfinished uploads.
@@ -496,9 +518,10 @@ async fn write_chunk(
                 ))
             }
             None if declared > max => {
-                return Err(TusError::TooLarge(format!(
-                    "Upload-Length exceeds the limit of {max} bytes"
-                )))
+                return Err(TusError::Refused(
+                    Refusal::TooLarge,
+                    format!("Upload-Length exceeds the limit of {max} bytes"),
+                ))
             }
             _ => upload.length = Some(declared),
         }
