@@ -149,6 +149,17 @@ async fn the_dashboard_and_its_stream_are_refused_to_all_but_an_admin() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // The admin pages and the dashboard link to each other.
+    let text = |path: &'static str| {
+        let r = phone(1).get(b.url(path)).bearer_auth(&admin).send();
+        async move { r.await.unwrap().text().await.unwrap() }
+    };
+    assert!(text("/admin/dashboard")
+        .await
+        .contains("<a href=\"/admin\">"));
+    assert!(text("/admin")
+        .await
+        .contains("<a href=\"/admin/dashboard\">"));
     b.stop().await;
 }
 

@@ -580,6 +580,7 @@ pub(crate) fn nav() -> Markup {
     html! {
         nav.links {
             a href="/admin" { "Home" } " · "
+            a href="/admin/dashboard" { "Dashboard" } " · "
             a href="/admin/creators" { "Creators" } " · "
             a href="/admin/event" { "Event" } " · "
             a href="/admin/prices" { "Prices and split" } " · "

@@ -134,6 +134,7 @@ pub fn page(live: &Live, heavy: &Heavy, identity: &PublicIdentity) -> Markup {
                         }
                     }
                     span #live { "static" }
+                    nav aria-label="Admin" { a href="/admin" { "Admin pages" } }
                 }
                 main {
                     div #panel-alerts { (alerts(live)) }
