@@ -392,16 +392,24 @@ fn is_bar(p: &Pixels, i: usize, row: bool) -> bool {
 }
 
 /// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge at least
-/// the target — for thumbs (≤ 640) at least `THUMB_SHRINK_MARGIN` × the target, so
-/// Lanczos3 does more of the reduction: DCT scaling to 1/8 aliases fine detail, and a
-/// thumb's decode is cheap enough to afford the margin (a preview's is not, in time
-/// and memory on a Pi).
+/// the target times a margin, so that Lanczos3 always does some of the reduction: a
+/// scaled decode that lands within a few pixels of the target leaves a resize by
+/// ~1.01, which only interpolates (a sub-pixel blur) and costs SSIMULACRA2 points (the
+/// Samsung portrait of the corpus: 2576 px at 1/2 is 1288 for a 1280 preview, 3.7
+/// points below vipsthumbnail; at 1/8 for a 320 thumb, 6.5 points). Thumbs (≤ 640 px)
+/// keep [`THUMB_SHRINK_MARGIN`], previews [`PREVIEW_SHRINK_MARGIN`].
+///
+/// Both were chosen on half the corpus and checked on the other half (issue 17, items
+/// 2 and 7; docs/benchmarks.md, "Shrink-on-load margins"): the smallest margin of
+/// 1.0, 1.05, 1.25, 1.5 whose worst file stays within 1 SSIMULACRA2 point of
+/// vipsthumbnail (half the gate of 2, kept for photos never seen) and whose median is
+/// no lower.
 pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor {
     let longest = width.max(height);
     let margin = if target <= 640 {
         THUMB_SHRINK_MARGIN
     } else {
-        1.0
+        PREVIEW_SHRINK_MARGIN
     };
     let needed = (target as f64 * margin).ceil() as usize;
     for denom in [8usize, 4, 2] {
@@ -413,8 +421,13 @@ pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor 
     ScalingFactor::ONE
 }
 
-/// How much larger than a thumb's target a shrink-on-load decode stays.
-pub const THUMB_SHRINK_MARGIN: f64 = 1.5;
+/// How much larger than a thumb's target (≤ 640 px) a shrink-on-load decode stays:
+/// 1.25 (it was 1.5 before issue 17, item 2: more photos now decode at 1/8).
+pub const THUMB_SHRINK_MARGIN: f64 = 1.25;
+
+/// How much larger than a preview's target (> 640 px) a shrink-on-load decode stays:
+/// 1.05 (it was 1.0: a decode landing within 5 % of the target now decodes larger).
+pub const PREVIEW_SHRINK_MARGIN: f64 = 1.05;
 
 /// Reusable per-thread state: a decompressor, a compressor and a resizer.
 pub struct Renderer {
@@ -1275,7 +1288,17 @@ mod tests {
         );
         assert_eq!(shrink_factor(6000, 4000, 1280), ScalingFactor::new(1, 4));
         assert_eq!(shrink_factor(2000, 1500, 1280), ScalingFactor::ONE);
-        assert_eq!(shrink_factor(2600, 1500, 1280), ScalingFactor::new(1, 2));
+        assert_eq!(shrink_factor(2800, 1500, 1280), ScalingFactor::new(1, 2));
+        // 1/8 for a thumb once the decode is 1.25 times the target (it was 1.5).
+        assert_eq!(shrink_factor(3200, 2400, 320), ScalingFactor::new(1, 8));
+        assert_eq!(shrink_factor(3192, 2400, 320), ScalingFactor::new(1, 4));
+        // A decode within 5 % of a preview's target is too close: decoded larger.
+        assert_eq!(
+            shrink_factor(2576, 1932, 1280),
+            ScalingFactor::ONE,
+            "the Samsung portrait: 1288 px at 1/2 is within 5 % of 1280"
+        );
+        assert_eq!(shrink_factor(2688, 1512, 1280), ScalingFactor::new(1, 2));
     }
 
     #[test]
@@ -1674,8 +1697,8 @@ mod tests {
         let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
         for o in 1..=8u8 {
             let jpeg = with_exif(main.clone(), o, None);
-            // 1/8, 1/4 and 1/2 (thumb margin 1.5: 160 → 240, 320 → 480, 640 → 960),
-            // then a full decode.
+            // 1/8, 1/4 and 1/2 (thumb margin 1.25: 160 → 200, 320 → 400, 640 → 800),
+            // then a full decode (1001 px at 1/2 is below 1280 × 1.05).
             for (size, route, denom) in [
                 (160, Route::ScaledDecode, 8),
                 (320, Route::ScaledDecode, 4),
