@@ -21,20 +21,7 @@ async fn start() -> TestBox {
 /// Logs the browser `c` in on the vendor page with `token`; returns the session
 /// cookie's value.
 async fn login(c: &reqwest::Client, b: &TestBox, token: &str) -> String {
-    let page = c
-        .get(b.url("/vendor/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(b.url("/vendor/login"))
-        .form(&[("csrf", hidden(&page, "csrf").as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let r = b.vendor_login(c, token).await;
     assert_eq!(r.status(), 303, "login");
     r.headers()
         .get_all("set-cookie")

@@ -339,6 +339,27 @@ impl TestBox {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// Logs the browser `c` in on the vendor page with the upload token `token`, as a
+    /// person does: GETs `/vendor/login` for its CSRF cookie and hidden `csrf` field,
+    /// then POSTs the form with `csrf` and `token`. Returns the POST's response without
+    /// asserting its status (303 to `/vendor` on success), so tests of refused logins
+    /// use it too.
+    pub async fn vendor_login(&self, c: &reqwest::Client, token: &str) -> reqwest::Response {
+        let page = c
+            .get(self.url("/vendor/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        c.post(self.url("/vendor/login"))
+            .form(&[("csrf", hidden(&page, "csrf").as_str()), ("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Asks the box to stop, as SIGTERM does.
     pub fn begin_shutdown(&self) {
         self.shutdown.cancel();
