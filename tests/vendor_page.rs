@@ -8,7 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{hidden, phone, testdata, Options, TestBox};
+use common::{
+    hidden, phone, place_order, testdata, vendor_orders, vendor_orders_where, Options, TestBox,
+};
 
 async fn start() -> TestBox {
     TestBox::start_with(Options {
@@ -198,29 +200,9 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
     assert!(tagged(&b, &nord, before, 0).await.is_empty());
 
     // Ben orders the tagged photo; the vendor sees it waiting and confirms payment.
-    let (_, mine) = {
-        let r = ben_phone.get(b.url("/portal/mine")).send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
-    let r = ben_phone
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&mine, "csrf")),
-            ("photo", after.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(&b, &ben_phone, &[after]).await;
     assert_eq!(r.status(), 303);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders?state=pending"))
-        .bearer_auth(&nord)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders_where(&b, &nord, "?state=pending").await;
     let (order, code) = (
         orders[0]["id"].as_i64().unwrap(),
         orders[0]["code"].as_str().unwrap().to_string(),
@@ -777,33 +759,9 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
         .unwrap();
     assert_eq!(r.status(), 204);
     let pseudonym = tagged(&b, &nord, photo, 1).await.remove(0);
-    let mine = ben_phone
-        .get(b.url("/portal/mine"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = ben_phone
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&mine, "csrf")),
-            ("photo", photo.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(&b, &ben_phone, &[photo]).await;
     assert_eq!(r.status(), 303);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders"))
-        .bearer_auth(&nord)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders(&b, &nord).await;
     let (order, code) = (
         orders[0]["id"].as_i64().unwrap(),
         orders[0]["code"].as_str().unwrap().to_string(),

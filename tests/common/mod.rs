@@ -413,3 +413,53 @@ pub async fn portal_pass(b: &TestBox, phone: &reqwest::Client, scopes: &[&str]) 
     let start = pass.find(marker).expect("pass code shown") + marker.len();
     pass[start..].split('<').next().unwrap().to_string()
 }
+
+/// The attendee on `attendee` orders `photos` from "my photos", as the page's form
+/// does: GETs `/portal/mine` for its hidden `csrf` field, then POSTs `/portal/orders`
+/// with `csrf` and one `photo` field per id. Returns the POST's response without
+/// asserting its status (303 to the order page when placed). Tests of forged or bad
+/// forms post their own.
+pub async fn place_order(
+    b: &TestBox,
+    attendee: &reqwest::Client,
+    photos: &[i64],
+) -> reqwest::Response {
+    let page = attendee
+        .get(b.url("/portal/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = vec![("csrf", hidden(&page, "csrf"))];
+    form.extend(photos.iter().map(|p| ("photo", p.to_string())));
+    attendee
+        .post(b.url("/portal/orders"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The orders the creator with upload token `vendor_token` sees on the vendor API
+/// (`GET /api/vendor/orders`, its default filter), checking the 200.
+pub async fn vendor_orders(b: &TestBox, vendor_token: &str) -> serde_json::Value {
+    vendor_orders_where(b, vendor_token, "").await
+}
+
+/// [`vendor_orders`] with a query string appended to the path, e.g. `"?state=pending"`.
+pub async fn vendor_orders_where(
+    b: &TestBox,
+    vendor_token: &str,
+    query: &str,
+) -> serde_json::Value {
+    let r = phone(1)
+        .get(b.url(&format!("/api/vendor/orders{query}")))
+        .bearer_auth(vendor_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET /api/vendor/orders{query}");
+    r.json().await.unwrap()
+}
