@@ -36,6 +36,43 @@ use std::process::Command;
 use common::{sha256_file, Options, TestBox};
 use venuebox::consent::{self, Scope};
 
+/// Runs `node script args…` in tests/browser (blocking work, off the runtime), checks
+/// that it exited successfully (showing its stdout and stderr if not) and returns the
+/// JSON object its last line of stdout reports. The caller checks what it reports,
+/// `ok` included.
+async fn journey(script: &str, args: &[&str]) -> serde_json::Value {
+    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let script = script.to_string();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking({
+        let script = script.clone();
+        move || {
+            Command::new("node")
+                .arg(&script)
+                .args(&args)
+                .current_dir(&script_dir)
+                .output()
+                .expect("node must be installed (tests/run.sh)")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node {script} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("node {script} printed nothing on stdout"));
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("node {script}'s last line is not JSON ({e}): {last}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn portal_journey_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -47,29 +84,11 @@ async fn portal_journey_in_headless_chromium() {
     let b = TestBox::start().await;
     let shots = root.join("target/test-artifacts/portal");
     let _ = std::fs::remove_dir_all(&shots);
-    let port = b.http.port().to_string();
-    let out = tokio::task::spawn_blocking({
-        let shots = shots.clone();
-        move || {
-            Command::new("node")
-                .arg("portal.mjs")
-                .arg(&port)
-                .arg(&shots)
-                .current_dir(&script_dir)
-                .output()
-                .expect("node must be installed (tests/run.sh)")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser journey failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let seen = journey(
+        "portal.mjs",
+        &[&b.http.port().to_string(), shots.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(seen["ok"], true);
     assert_eq!(seen["probeAfter"], 204);
     for shot in [
@@ -149,29 +168,17 @@ async fn delivery_journey_in_headless_chromium() {
         .join(",");
     let shots = root.join("target/test-artifacts/delivery");
     let _ = std::fs::remove_dir_all(&shots);
-    let port = b.http.port().to_string();
-    let out = tokio::task::spawn_blocking({
-        let shots = shots.clone();
-        let (admin, vendor) = (admin.clone(), vendor.clone());
-        move || {
-            Command::new("node")
-                .arg("delivery.mjs")
-                .args([&port, shots.to_str().unwrap(), &admin, &vendor, &photo_list])
-                .current_dir(&script_dir)
-                .output()
-                .expect("node must be installed (tests/run.sh)")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser journey failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let seen = journey(
+        "delivery.mjs",
+        &[
+            &b.http.port().to_string(),
+            shots.to_str().unwrap(),
+            &admin,
+            &vendor,
+            &photo_list,
+        ],
+    )
+    .await;
     assert_eq!(seen["ok"], true);
     for shot in [
         "1-gallery",
@@ -317,28 +324,16 @@ async fn tus_js_client_on_another_origin_uploads_only_when_listed() {
     .await;
     let (creator, token) = b.creator("Ana").await;
 
-    let endpoint = b.url("/files/");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("tus_cors.mjs")
-            .arg(format!("{listed_page}/"))
-            .arg(format!("{unlisted_page}/"))
-            .arg(&endpoint)
-            .arg(&token)
-            .current_dir(&script_dir)
-            .output()
-            .expect("node must be installed (tests/run.sh)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser upload failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let seen = journey(
+        "tus_cors.mjs",
+        &[
+            &format!("{listed_page}/"),
+            &format!("{unlisted_page}/"),
+            &b.url("/files/"),
+            &token,
+        ],
+    )
+    .await;
     assert_eq!(seen["listed"]["ok"], true, "{seen}");
     assert_eq!(seen["unlisted"]["ok"], false, "{seen}");
 
@@ -519,28 +514,17 @@ async fn uploader_page_survives_a_cut_connection_and_a_reload_in_headless_chromi
 
     let shots = root.join("target/test-artifacts/uploader");
     let _ = std::fs::remove_dir_all(&shots);
-    let out = tokio::task::spawn_blocking({
-        let (shots, url, token, files) = (shots.clone(), proxy.url(), token.clone(), files.clone());
-        move || {
-            Command::new("node")
-                .arg("uploader.mjs")
-                .args([&url, shots.to_str().unwrap(), &token])
-                .args(&files)
-                .current_dir(&script_dir)
-                .output()
-                .expect("node must be installed (tests/run.sh)")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser upload failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let mut args = vec![
+        proxy.url(),
+        shots.to_str().unwrap().to_string(),
+        token.clone(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+    let seen = journey(
+        "uploader.mjs",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(seen["ok"], true, "{seen}");
     let unfinished_at_cuts = cutter.await.unwrap();
     assert!(
@@ -654,7 +638,7 @@ async fn dashboard_goes_live_in_headless_chromium() {
     let shots = root.join("target/test-artifacts/dashboard");
     let _ = std::fs::remove_dir_all(&shots);
     let ftp = b.ftp.unwrap();
-    let args = vec![
+    let args = [
         format!("http://{}", b.http),
         shots.display().to_string(),
         b.admin_code.clone(),
@@ -664,24 +648,11 @@ async fn dashboard_goes_live_in_headless_chromium() {
         creds.password.clone(),
         photo.display().to_string(),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg("dashboard.mjs")
-            .args(&args)
-            .current_dir(&script_dir)
-            .output()
-            .expect("node must be installed (tests/run.sh)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "dashboard in the browser failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let seen = journey(
+        "dashboard.mjs",
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(seen["ok"], true, "{seen}");
     assert_eq!(seen["before"], "0");
     assert_eq!(seen["after"], "1");
@@ -748,30 +719,7 @@ async fn vendor_and_admin_pages_in_headless_chromium() {
     let url = b.url("");
     let url = url.trim_end_matches('/').to_string();
     let code = b.admin_code.clone();
-    let out = tokio::task::spawn_blocking({
-        let shots = shots.clone();
-        move || {
-            Command::new("node")
-                .arg("pages.mjs")
-                .arg(&url)
-                .arg(&shots)
-                .arg(&token)
-                .arg(&code)
-                .current_dir(&script_dir)
-                .output()
-                .expect("node must be installed (tests/run.sh)")
-        }
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "browser pages failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let seen: serde_json::Value =
-        serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    let seen = journey("pages.mjs", &[&url, shots.to_str().unwrap(), &token, &code]).await;
     assert_eq!(seen["ok"], true);
     assert_eq!(
         seen["photoRows"],

@@ -7,7 +7,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{hidden, phone, testdata, Options, TestBox};
+use common::{
+    hidden, phone, place_order, testdata, vendor_orders, vendor_orders_where, Options, TestBox,
+};
 
 /// Four small corpus photos.
 const PHOTOS: [&str; 4] = [
@@ -466,27 +468,9 @@ async fn isolation_every_route_against_others_photos_and_unpaid_pixels() {
         .await
         .unwrap_or_else(|_| "no-such-upload".into());
     // B's confirmed order and its link: A tries it tampered (A does not hold it).
-    let page = w
-        .other
-        .get(b.url("/portal/mine"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = w
-        .other
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&page, "csrf")),
-            ("photo", w.theirs.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(b, &w.other, &[w.theirs]).await;
     assert_eq!(r.status(), 303);
-    let order = vendor_orders(&w, &w.vendor, "?state=pending").await[0]["id"]
+    let order = vendor_orders_where(b, &w.vendor, "?state=pending").await[0]["id"]
         .as_i64()
         .unwrap();
     let r = vendor(&w, &w.vendor, order, "confirm").await;
@@ -612,17 +596,6 @@ async fn order_form(w: &World, extra: &[(&str, String)]) -> reqwest::Response {
         .unwrap()
 }
 
-async fn vendor_orders(w: &World, token: &str, query: &str) -> serde_json::Value {
-    let r = phone(1)
-        .get(w.b.url(&format!("/api/vendor/orders{query}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
 async fn vendor(w: &World, token: &str, order: i64, action: &str) -> reqwest::Response {
     phone(1)
         .post(w.b.url(&format!("/api/vendor/orders/{order}/{action}")))
@@ -646,9 +619,9 @@ async fn an_order_is_placed_confirmed_by_its_creator_and_reveals_the_photo() {
     let b = &w.b;
     // Priced per creator, with the co-op split (10 %, organiser rounded down).
     assert_eq!(b.state.config.delivery.photo_price, 500);
-    let r = order_form(&w, &[("photo", w.mine.to_string())]).await;
+    let r = place_order(b, &w.a, &[w.mine]).await;
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
-    let pending = vendor_orders(&w, &w.vendor, "?state=pending").await;
+    let pending = vendor_orders_where(b, &w.vendor, "?state=pending").await;
     let order = &pending[0];
     assert_eq!(pending.as_array().unwrap().len(), 1, "{pending}");
     assert_eq!(order["total_minor"], 500);
@@ -716,7 +689,7 @@ async fn the_bundle_is_every_photo_of_theirs_from_one_creator_at_the_bundle_pric
     )
     .await;
     assert_eq!(r.status(), 303);
-    let orders = vendor_orders(&w, &w.vendor, "").await;
+    let orders = vendor_orders(&w.b, &w.vendor).await;
     assert_eq!(orders.as_array().unwrap().len(), 1);
     assert_eq!(orders[0]["total_minor"], 2000);
     assert_eq!(orders[0]["lines"].as_array().unwrap().len(), 1);
@@ -828,9 +801,9 @@ fn misconfigured_prices_are_named_by_their_key() {
 
 /// A's photo ordered and confirmed: (order id, link URL path).
 async fn confirmed(w: &World) -> (i64, String) {
-    let r = order_form(w, &[("photo", w.mine.to_string())]).await;
+    let r = place_order(&w.b, &w.a, &[w.mine]).await;
     assert_eq!(r.status(), 303);
-    let id = vendor_orders(w, &w.vendor, "?state=pending").await[0]["id"]
+    let id = vendor_orders_where(&w.b, &w.vendor, "?state=pending").await[0]["id"]
         .as_i64()
         .unwrap();
     let r = vendor(w, &w.vendor, id, "confirm").await;
@@ -1231,33 +1204,9 @@ async fn confirmation_prints_a_receipt_whose_qr_code_holds_the_link() {
     let a = phone(9);
     let pass = attendee(&b, &a, &[]).await;
     tag(&b, &admin, photo, &[&pass]).await;
-    let page = a
-        .get(b.url("/portal/mine"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = a
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&page, "csrf")),
-            ("photo", photo.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(&b, &a, &[photo]).await;
     assert_eq!(r.status(), 303);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders"))
-        .bearer_auth(&vendor_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders(&b, &vendor_token).await;
     let (id, code) = (
         orders[0]["id"].as_i64().unwrap(),
         orders[0]["code"].as_str().unwrap().to_string(),

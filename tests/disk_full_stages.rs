@@ -94,6 +94,18 @@ async fn render_state(b: &TestBox, admin: &str, id: i64) -> Option<serde_json::V
     }
 }
 
+/// The one integer `sql` (a single-row, single-column query) reads from the box's store.
+async fn read_i64(b: &TestBox, sql: &'static str) -> i64 {
+    b.state
+        .store
+        .read(move |c| {
+            c.query_row(sql, [], |r| r.get(0))
+                .map_err(venuebox::db::StoreError::from)
+        })
+        .await
+        .unwrap()
+}
+
 async fn wait_rendered(b: &TestBox, admin: &str, id: i64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -303,15 +315,7 @@ async fn ftp_upload_mid_stream() {
         log.lines().any(|l| l.starts_with("< 552")),
         "an FTP upload cut off by a full disk answers 552: {log}"
     );
-    let photos: i64 = b
-        .state
-        .store
-        .read(|c| {
-            c.query_row("SELECT count(*) FROM photos", [], |r| r.get(0))
-                .map_err(venuebox::db::StoreError::from)
-        })
-        .await
-        .unwrap();
+    let photos = read_i64(&b, "SELECT count(*) FROM photos").await;
     assert_eq!(photos, 1, "nothing half-received became a photo");
     still_sound(&b, &admin, std::slice::from_ref(&first)).await;
 
@@ -473,19 +477,7 @@ async fn sqlite_write_grows_the_wal() {
         "{body}"
     );
     still_sound(&b, &admin, std::slice::from_ref(&first)).await;
-    let named: i64 = b
-        .state
-        .store
-        .read(|c| {
-            c.query_row(
-                "SELECT count(*) FROM creators WHERE name = 'Bea'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(venuebox::db::StoreError::from)
-        })
-        .await
-        .unwrap();
+    let named = read_i64(&b, "SELECT count(*) FROM creators WHERE name = 'Bea'").await;
     assert_eq!(named, 0, "the refused write left nothing");
 
     std::fs::remove_file(&filler).unwrap();
@@ -536,19 +528,11 @@ async fn wal_checkpoint_grows_the_database() {
     let b = TestBox::start_existing(config, code).await;
     let admin = b.admin_token().await;
     still_sound(&b, &admin, std::slice::from_ref(&first)).await;
-    let bulk: i64 = b
-        .state
-        .store
-        .read(|c| {
-            c.query_row(
-                "SELECT length(detail) FROM audit_log WHERE action = 'bulk'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(venuebox::db::StoreError::from)
-        })
-        .await
-        .unwrap();
+    let bulk = read_i64(
+        &b,
+        "SELECT length(detail) FROM audit_log WHERE action = 'bulk'",
+    )
+    .await;
     assert_eq!(bulk, 2 << 20);
     let second = photo("apple-iphone5.jpg");
     b.tus_upload(&token, &std::fs::read(&second).unwrap()).await;

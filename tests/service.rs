@@ -1003,23 +1003,7 @@ async fn admin_pages_manage_creators_the_event_prices_and_the_audit_log() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let mine = attendee
-        .get(b.url("/portal/mine"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = attendee
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", common::hidden(&mine, "csrf")),
-            ("photo", photo.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = common::place_order(&b, &attendee, &[photo]).await;
     assert_eq!(r.status(), 303);
     let line: (i64, i64, i64) = b
         .state

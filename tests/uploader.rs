@@ -21,20 +21,7 @@ async fn start() -> TestBox {
 /// Logs the browser `c` in on the vendor page with `token`; returns the session
 /// cookie's value.
 async fn login(c: &reqwest::Client, b: &TestBox, token: &str) -> String {
-    let page = c
-        .get(b.url("/vendor/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = c
-        .post(b.url("/vendor/login"))
-        .form(&[("csrf", hidden(&page, "csrf").as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
+    let r = b.vendor_login(c, token).await;
     assert_eq!(r.status(), 303, "login");
     r.headers()
         .get_all("set-cookie")
@@ -57,6 +44,28 @@ async fn create(c: &reqwest::Client, b: &TestBox, origin: Option<&str>) -> reqwe
         .post(b.url("/files/"))
         .header("Tus-Resumable", "1.0.0")
         .header("Upload-Length", "10");
+    if let Some(origin) = origin {
+        r = r.header("Origin", origin);
+    }
+    r.send().await.unwrap()
+}
+
+/// A tus PATCH of `body` at `offset` to upload `key` by browser `c` with `origin` (if
+/// any), no bearer.
+async fn patch(
+    c: &reqwest::Client,
+    b: &TestBox,
+    key: &str,
+    origin: Option<&str>,
+    offset: usize,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    let mut r = c
+        .patch(b.url(&format!("/files/{key}")))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", offset)
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(body);
     if let Some(origin) = origin {
         r = r.header("Origin", origin);
     }
@@ -160,16 +169,7 @@ async fn the_uploader_is_the_logged_in_creators_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    let r = ben
-        .patch(b.url(&format!("/files/{key}")))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Origin", own(&b))
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body("0123456789")
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&ben, &b, &key, Some(&own(&b)), 0, b"0123456789".to_vec()).await;
     assert_eq!(r.status(), 404);
     let r = ben
         .delete(b.url(&format!("/files/{key}")))
@@ -260,26 +260,9 @@ async fn the_session_cookie_uploads_only_from_the_box_own_origin() {
         .unwrap();
     assert_eq!(r.status(), 201);
     let key = key_of(&r);
-    let r = ana
-        .patch(b.url(&format!("/files/{key}")))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes[..100].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&ana, &b, &key, None, 0, bytes[..100].to_vec()).await;
     assert_eq!(r.status(), 403, "a PATCH without Origin");
-    let r = ana
-        .patch(b.url(&format!("/files/{key}")))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Origin", own(&b))
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes[..100].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&ana, &b, &key, Some(&own(&b)), 0, bytes[..100].to_vec()).await;
     assert_eq!(r.status(), 204);
     let r = ana
         .head(b.url(&format!("/files/{key}")))
@@ -289,16 +272,7 @@ async fn the_session_cookie_uploads_only_from_the_box_own_origin() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["upload-offset"], "100");
-    let r = ana
-        .patch(b.url(&format!("/files/{key}")))
-        .header("Tus-Resumable", "1.0.0")
-        .header("Origin", own(&b))
-        .header("Upload-Offset", "100")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes[100..].to_vec())
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&ana, &b, &key, Some(&own(&b)), 100, bytes[100..].to_vec()).await;
     assert_eq!(r.status(), 204);
     let status: serde_json::Value = ana
         .get(b.url(&format!("/vendor/upload/{key}")))

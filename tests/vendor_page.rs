@@ -8,7 +8,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{hidden, phone, testdata, Options, TestBox};
+use common::{
+    hidden, phone, place_order, testdata, vendor_orders, vendor_orders_where, Options, TestBox,
+};
 
 async fn start() -> TestBox {
     TestBox::start_with(Options {
@@ -34,16 +36,6 @@ fn browser(n: u8) -> reqwest::Client {
 async fn text(c: &reqwest::Client, b: &TestBox, path: &str) -> (u16, String) {
     let r = c.get(b.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// Logs `c` in with `token`: the login page's status after posting.
-async fn login(c: &reqwest::Client, b: &TestBox, token: &str) -> reqwest::Response {
-    let (_, page) = text(c, b, "/vendor/login").await;
-    c.post(b.url("/vendor/login"))
-        .form(&[("csrf", hidden(&page, "csrf").as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap()
 }
 
 /// Posts a vendor page form with the page's own CSRF token; returns the response.
@@ -104,7 +96,7 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
         (r.status().as_u16(), location(&r)),
         (303, "/vendor/login".into())
     );
-    let r = login(&laptop, &b, "vbu_not-a-token").await;
+    let r = b.vendor_login(&laptop, "vbu_not-a-token").await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("not an upload token"));
     // The login form's CSRF cookie is required.
@@ -115,7 +107,7 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = login(&laptop, &b, &nord).await;
+    let r = b.vendor_login(&laptop, &nord).await;
     assert_eq!((r.status().as_u16(), location(&r)), (303, "/vendor".into()));
     let cookie = r
         .headers()
@@ -208,29 +200,9 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
     assert!(tagged(&b, &nord, before, 0).await.is_empty());
 
     // Ben orders the tagged photo; the vendor sees it waiting and confirms payment.
-    let (_, mine) = {
-        let r = ben_phone.get(b.url("/portal/mine")).send().await.unwrap();
-        (r.status(), r.text().await.unwrap())
-    };
-    let r = ben_phone
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&mine, "csrf")),
-            ("photo", after.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(&b, &ben_phone, &[after]).await;
     assert_eq!(r.status(), 303);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders?state=pending"))
-        .bearer_auth(&nord)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders_where(&b, &nord, "?state=pending").await;
     let (order, code) = (
         orders[0]["id"].as_i64().unwrap(),
         orders[0]["code"].as_str().unwrap().to_string(),
@@ -250,7 +222,7 @@ async fn a_vendor_logs_in_tags_the_next_attendee_and_confirms_their_order_on_the
     assert_eq!(r.status(), 403);
     // Another vendor's session cannot touch it (the same 404 as a missing order).
     let other = browser(3);
-    assert_eq!(login(&other, &b, &sued).await.status(), 303);
+    assert_eq!(b.vendor_login(&other, &sued).await.status(), 303);
     let r = submit(&other, &b, &format!("/vendor/orders/{order}/cancel"), &[]).await;
     assert_eq!(r.status(), 404);
     let r = other
@@ -314,7 +286,7 @@ async fn guessing_upload_tokens_on_the_login_page_is_limited() {
     let mut statuses = Vec::new();
     for i in 0..=max {
         statuses.push(
-            login(&c, &b, &format!("vbu_guess{i}"))
+            b.vendor_login(&c, &format!("vbu_guess{i}"))
                 .await
                 .status()
                 .as_u16(),
@@ -322,9 +294,9 @@ async fn guessing_upload_tokens_on_the_login_page_is_limited() {
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     // Locked out even with the right token.
-    assert_eq!(login(&c, &b, &token).await.status(), 429);
+    assert_eq!(b.vendor_login(&c, &token).await.status(), 429);
     // Another client is not.
-    assert_eq!(login(&browser(5), &b, &token).await.status(), 303);
+    assert_eq!(b.vendor_login(&browser(5), &token).await.status(), 303);
     b.stop().await;
 }
 
@@ -371,7 +343,7 @@ async fn photos_appear_with_their_preview_state_explained_in_a_vendors_words() {
     let (_, nord) = b.creator("Studio Nord").await;
     let (_, sued) = b.creator("Studio Sued").await;
     let laptop = browser(1);
-    assert_eq!(login(&laptop, &b, &nord).await.status(), 303);
+    assert_eq!(b.vendor_login(&laptop, &nord).await.status(), 303);
     let (status, page) = text(&laptop, &b, "/vendor/photos").await;
     assert_eq!(status, 200);
     assert!(page.contains("No photo of yours has arrived yet"), "{page}");
@@ -441,7 +413,7 @@ async fn photos_appear_with_their_preview_state_explained_in_a_vendors_words() {
 
     // Another creator's page lists none of them.
     let other = browser(3);
-    assert_eq!(login(&other, &b, &sued).await.status(), 303);
+    assert_eq!(b.vendor_login(&other, &sued).await.status(), 303);
     let (_, page) = text(&other, &b, "/vendor/photos").await;
     assert!(photo_rows(&page).is_empty(), "{page}");
     b.stop().await;
@@ -518,7 +490,7 @@ async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a
     let b = start().await;
     let (nord_id, nord) = b.creator("Studio Nord").await;
     let laptop = browser(1);
-    assert_eq!(login(&laptop, &b, &nord).await.status(), 303);
+    assert_eq!(b.vendor_login(&laptop, &nord).await.status(), 303);
     let (status, page) = text(&laptop, &b, "/vendor/cameras").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -586,7 +558,7 @@ async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a
 
     // A second phone already logged in with the token.
     let tablet = browser(2);
-    assert_eq!(login(&tablet, &b, &nord).await.status(), 303);
+    assert_eq!(b.vendor_login(&tablet, &nord).await.status(), 303);
     let r = submit(&laptop, &b, "/vendor/cameras/token", &[]).await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
@@ -614,7 +586,7 @@ async fn the_camera_page_makes_an_ftp_login_that_works_and_a_qr_code_that_logs_a
         .unwrap();
     assert_eq!((r.status().as_u16(), location(&r)), (303, "/vendor".into()));
     // The old token is gone, with the sessions it opened; this laptop stays in.
-    assert_eq!(login(&browser(5), &b, &nord).await.status(), 401);
+    assert_eq!(b.vendor_login(&browser(5), &nord).await.status(), 401);
     assert_eq!(
         tablet.get(b.url("/vendor")).send().await.unwrap().status(),
         303
@@ -787,33 +759,9 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
         .unwrap();
     assert_eq!(r.status(), 204);
     let pseudonym = tagged(&b, &nord, photo, 1).await.remove(0);
-    let mine = ben_phone
-        .get(b.url("/portal/mine"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = ben_phone
-        .post(b.url("/portal/orders"))
-        .form(&[
-            ("csrf", hidden(&mine, "csrf")),
-            ("photo", photo.to_string()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = place_order(&b, &ben_phone, &[photo]).await;
     assert_eq!(r.status(), 303);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders"))
-        .bearer_auth(&nord)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders(&b, &nord).await;
     let (order, code) = (
         orders[0]["id"].as_i64().unwrap(),
         orders[0]["code"].as_str().unwrap().to_string(),
@@ -931,8 +879,8 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
 
     // Sessions: Nord's and Sued's pages, each with its own CSRF token.
     let (nord_page, sued_page) = (browser(1), browser(2));
-    assert_eq!(login(&nord_page, &b, &nord).await.status(), 303);
-    assert_eq!(login(&sued_page, &b, &sued).await.status(), 303);
+    assert_eq!(b.vendor_login(&nord_page, &nord).await.status(), 303);
+    assert_eq!(b.vendor_login(&sued_page, &sued).await.status(), 303);
     let csrf_of = |page: &str| hidden(page, "csrf");
     let nord_csrf = csrf_of(&text(&nord_page, &b, "/vendor").await.1);
     let sued_csrf = csrf_of(&text(&sued_page, &b, "/vendor").await.1);
@@ -1011,7 +959,7 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
     // The attendee network: 404 for every route, even with Nord's valid credentials.
     let nord_cookie = {
         let r = browser(4);
-        let res = login(&r, &b, &nord).await;
+        let res = b.vendor_login(&r, &nord).await;
         res.headers()
             .get_all("set-cookie")
             .iter()

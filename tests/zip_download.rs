@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::checks::{status_kib, unzip_test};
-use common::{hidden, phone, testdata, TestBox};
+use common::{hidden, phone, testdata, vendor_orders_where, TestBox};
 
 /// The corpus's JPEGs, sorted by name.
 fn corpus() -> Vec<PathBuf> {
@@ -217,15 +217,7 @@ async fn a_fifty_photo_order_streams_as_one_zip_in_little_memory() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303, "{:?}", r.text().await);
-    let orders: serde_json::Value = phone(1)
-        .get(b.url("/api/vendor/orders?state=pending"))
-        .bearer_auth(&vendor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = vendor_orders_where(&b, &vendor, "?state=pending").await;
     let order = orders[0]["id"].as_i64().unwrap();
     assert_eq!(orders[0]["photos"].as_array().unwrap().len(), 50);
     let decide = |action: &'static str| {

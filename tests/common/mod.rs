@@ -339,6 +339,27 @@ impl TestBox {
         body["token"].as_str().unwrap().to_string()
     }
 
+    /// Logs the browser `c` in on the vendor page with the upload token `token`, as a
+    /// person does: GETs `/vendor/login` for its CSRF cookie and hidden `csrf` field,
+    /// then POSTs the form with `csrf` and `token`. Returns the POST's response without
+    /// asserting its status (303 to `/vendor` on success), so tests of refused logins
+    /// use it too.
+    pub async fn vendor_login(&self, c: &reqwest::Client, token: &str) -> reqwest::Response {
+        let page = c
+            .get(self.url("/vendor/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        c.post(self.url("/vendor/login"))
+            .form(&[("csrf", hidden(&page, "csrf").as_str()), ("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Asks the box to stop, as SIGTERM does.
     pub fn begin_shutdown(&self) {
         self.shutdown.cancel();
@@ -391,4 +412,54 @@ pub async fn portal_pass(b: &TestBox, phone: &reqwest::Client, scopes: &[&str]) 
     let marker = "<code class=\"pass\">";
     let start = pass.find(marker).expect("pass code shown") + marker.len();
     pass[start..].split('<').next().unwrap().to_string()
+}
+
+/// The attendee on `attendee` orders `photos` from "my photos", as the page's form
+/// does: GETs `/portal/mine` for its hidden `csrf` field, then POSTs `/portal/orders`
+/// with `csrf` and one `photo` field per id. Returns the POST's response without
+/// asserting its status (303 to the order page when placed). Tests of forged or bad
+/// forms post their own.
+pub async fn place_order(
+    b: &TestBox,
+    attendee: &reqwest::Client,
+    photos: &[i64],
+) -> reqwest::Response {
+    let page = attendee
+        .get(b.url("/portal/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut form = vec![("csrf", hidden(&page, "csrf"))];
+    form.extend(photos.iter().map(|p| ("photo", p.to_string())));
+    attendee
+        .post(b.url("/portal/orders"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The orders the creator with upload token `vendor_token` sees on the vendor API
+/// (`GET /api/vendor/orders`, its default filter), checking the 200.
+pub async fn vendor_orders(b: &TestBox, vendor_token: &str) -> serde_json::Value {
+    vendor_orders_where(b, vendor_token, "").await
+}
+
+/// [`vendor_orders`] with a query string appended to the path, e.g. `"?state=pending"`.
+pub async fn vendor_orders_where(
+    b: &TestBox,
+    vendor_token: &str,
+    query: &str,
+) -> serde_json::Value {
+    let r = phone(1)
+        .get(b.url(&format!("/api/vendor/orders{query}")))
+        .bearer_auth(vendor_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "GET /api/vendor/orders{query}");
+    r.json().await.unwrap()
 }
