@@ -12,9 +12,9 @@
 //! the `venuebox_` prefix, base units in the name (`_seconds`, `_bytes`), `_total` on
 //! counters only, histograms as `_bucket`/`_sum`/`_count`. Labels take only values from
 //! small fixed sets (derivative, format, render route, upload source, consent scope,
-//! attendance source, order state, download outcome, sync state): nothing per
-//! attendee, per device or per creator. A figure with no source is left out, never
-//! shown as zero. docs/metrics.md lists every name.
+//! attendance source, order state, download outcome, sync state, upload refusal
+//! reason, gallery page): nothing per attendee, per device or per creator. A figure
+//! with no source is left out, never shown as zero. docs/metrics.md lists every name.
 
 use std::collections::HashMap;
 

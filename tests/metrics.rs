@@ -388,6 +388,8 @@ async fn the_text_passes_promtool_and_matches_the_json_stats() {
         "state",
         "scope",
         "outcome",
+        "reason",
+        "page",
     ];
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((_, labels)) = line.split_once('{') else {
