@@ -194,22 +194,8 @@ async fn the_stream_shows_a_camera_upload_as_it_lands() {
     }
     assert_eq!(before.as_deref(), Some("0"));
 
-    let ftp = b.ftp.unwrap();
     let file = testdata().join("photos/canon-5dmk3_K6A7945.JPG");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args(["camera", &ftp.ip().to_string(), &ftp.port().to_string()])
-        .args([&creds.user, &creds.password])
-        .arg(&file)
-        .output()
-        .await
-        .expect("python3 must be installed (tests/run.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ftp_camera(&b, &creds, "camera", &[file.to_str().unwrap()]).await;
     let uploaded = Instant::now();
     let deadline = uploaded + Duration::from_secs(10);
     loop {
@@ -224,15 +210,7 @@ async fn the_stream_shows_a_camera_upload_as_it_lands() {
     drop(stream);
 
     // The same figure as /metrics.
-    let text = phone(1)
-        .get(b.url("/metrics"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&b, &admin).await;
     let stored =
         venuebox::metrics::value(&text, "venuebox_photos_stored_total", &[("source", "ftp")]);
     assert_eq!(stored, Some(1.0), "{text}");
@@ -481,21 +459,8 @@ async fn refused_uploads_and_gallery_views_are_counted_by_reason_and_page() {
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.txt");
     std::fs::write(&text_file, "not a photo\n".repeat(100)).unwrap();
-    let ftp = b.ftp.unwrap();
     let plan = serde_json::json!([["stor", "IMG_0001.JPG", text_file, null]]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args(["steps", &ftp.ip().to_string(), &ftp.port().to_string()])
-        .args([&creds.user, &creds.password, &plan.to_string()])
-        .output()
-        .await
-        .expect("python3 must be installed (tests/run.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ftp_camera(&b, &creds, "steps", &[&plan.to_string()]).await;
     let replies: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         replies["replies"][0].as_str().unwrap().starts_with("553"),
@@ -641,4 +606,31 @@ async fn metrics_text(b: &TestBox, admin: &str) -> String {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
+}
+
+/// Runs tests/ftp_camera.py (Python's ftplib, as a camera) in `mode` against the box's
+/// FTP server with `creds`, then `args`; asserts it exited 0 and returns its output
+/// (one JSON object on stdout).
+async fn ftp_camera(
+    b: &TestBox,
+    creds: &venuebox::creators::FtpCredentials,
+    mode: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let ftp = b.ftp.unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ftp_camera.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args([mode, &ftp.ip().to_string(), &ftp.port().to_string()])
+        .args([&creds.user, &creds.password])
+        .args(args)
+        .output()
+        .await
+        .expect("python3 must be installed (tests/run.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
