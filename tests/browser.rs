@@ -42,6 +42,10 @@ use venuebox::consent::{self, Scope};
 /// `ok` included.
 async fn journey(script: &str, args: &[&str]) -> serde_json::Value {
     let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        script_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
+    );
     let script = script.to_string();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking({
@@ -76,11 +80,6 @@ async fn journey(script: &str, args: &[&str]) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn portal_journey_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let b = TestBox::start().await;
     let shots = root.join("target/test-artifacts/portal");
     let _ = std::fs::remove_dir_all(&shots);
@@ -147,11 +146,6 @@ async fn portal_journey_in_headless_chromium() {
 #[tokio::test(flavor = "multi_thread")]
 async fn delivery_journey_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let b = TestBox::start().await;
     let admin = b.admin_token().await;
     let (_, vendor) = b.creator("Studio Nord").await;
@@ -294,11 +288,6 @@ fn serve_uploader_page(listener: tokio::net::TcpListener, tus_js: Vec<u8>, photo
 #[tokio::test(flavor = "multi_thread")]
 async fn tus_js_client_on_another_origin_uploads_only_when_listed() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let bundle = root.join("tests/tus-client/node_modules/tus-js-client/dist/tus.js");
     let tus_js = std::fs::read(&bundle).unwrap_or_else(|e| {
         panic!(
@@ -462,11 +451,6 @@ impl Proxy {
 #[tokio::test(flavor = "multi_thread")]
 async fn uploader_page_survives_a_cut_connection_and_a_reload_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let b = TestBox::start().await;
     let (creator, token) = b.creator("Studio Nord").await;
     let photos = common::testdata().join("photos");
@@ -612,11 +596,6 @@ async fn uploader_page_survives_a_cut_connection_and_a_reload_in_headless_chromi
 #[tokio::test(flavor = "multi_thread")]
 async fn dashboard_goes_live_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let b = TestBox::start_with(Options {
         configure: Box::new(|c| {
             c.event.name = "Night <Market>".into();
@@ -670,11 +649,6 @@ async fn dashboard_goes_live_in_headless_chromium() {
 async fn vendor_and_admin_pages_in_headless_chromium() {
     use venuebox::ingest::{Incoming, Source};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script_dir = root.join("tests/browser");
-    assert!(
-        script_dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed: run `npm ci` in tests/browser (tests/run.sh does)"
-    );
     let b = TestBox::start().await;
     let (creator, token) = b.creator("Studio Nord").await;
     b.creator("<script>alert(1)</script>").await;
