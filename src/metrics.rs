@@ -133,6 +133,9 @@ pub struct RenderFigures {
     pub renders: u64,
     /// Instant previews (from an upload's first bytes) since start.
     pub instant_previews: u64,
+    /// First looks (an upload without an instant preview rendered small at its
+    /// commit) since start.
+    pub first_looks: u64,
     /// Cache lookups per derivative name since start: (derivative, hits, misses).
     pub cache: Vec<(String, u64, u64)>,
     /// Derivative requests per format (`jpeg`, `webp`) since start.
@@ -379,6 +382,11 @@ pub fn encode(s: &Snapshot) -> Result<String, MetricsError> {
         "venuebox_instant_previews_total",
         "Instant previews made from an upload's first bytes since start.",
         r.instant_previews,
+    )?;
+    f.counter(
+        "venuebox_first_looks_total",
+        "First looks made at commit for uploads without an instant preview since start.",
+        r.first_looks,
     )?;
     let mut lookups = Vec::new();
     for (d, hits, misses) in &r.cache {

@@ -501,6 +501,59 @@ async fn an_upload_still_arriving_has_an_instant_preview() {
     b.stop().await;
 }
 
+/// A photo without an EXIF thumbnail gets a first look at its commit (issue 17, item
+/// 5): rendered small from the stored file on the ingest path, upright, and served
+/// until the render replaces it.
+#[tokio::test]
+async fn an_upload_without_a_thumbnail_has_a_first_look_at_its_end() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let admin = b.admin_token().await;
+    // 1200×1800 stored, orientation 6: upright it is 1800×1200. No EXIF thumbnail.
+    let bytes = std::fs::read(testdata().join("photos/orientation_landscape_6.jpg")).unwrap();
+    assert!(venuebox::media::jpeg::jpeg_meta(&bytes)
+        .exif_thumbnail
+        .is_none());
+    let location = b.tus_create(&token, bytes.len()).await;
+    let key = location.rsplit('/').next().unwrap().to_string();
+    let r = reqwest::Client::new()
+        .patch(b.url(&location))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let look = loop {
+        let r = get(&b, &admin, &format!("/uploads/{key}/preview"), &[]).await;
+        if r.status() == 200 {
+            assert_eq!(r.headers()["content-type"], "image/jpeg");
+            break r.bytes().await.unwrap();
+        }
+        assert_eq!(r.status(), 404);
+        assert!(Instant::now() < deadline, "no first look within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let img = image::load_from_memory(&look).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (320, 213),
+        "upright, thumb-sized"
+    );
+    let stats: serde_json::Value = get(&b, &admin, "/api/admin/previews/stats", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["first_looks"], 1, "{stats}");
+    assert_eq!(stats["instant_previews"], 0, "{stats}");
+    b.stop().await;
+}
+
 /// An APP2 ICC_PROFILE segment (one chunk) after SOI.
 fn with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     let mut out = jpeg[..2].to_vec();

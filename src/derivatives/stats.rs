@@ -22,6 +22,8 @@ pub(super) struct Counters {
     pub(super) formats: [AtomicU64; 2],
     pub(super) renders: AtomicU64,
     pub(super) instants: AtomicU64,
+    /// First looks made at commit for uploads without an instant preview.
+    pub(super) first_looks: AtomicU64,
     /// Photos announced and not rendered yet.
     pub(super) queued: AtomicU64,
 }
@@ -161,6 +163,7 @@ impl Previews {
             in_flight: lock(&self.inner.inflight).len() as u64,
             renders: load(&c.renders),
             instant_previews: load(&c.instants),
+            first_looks: load(&c.first_looks),
             cache: ALL
                 .iter()
                 .map(|&d| {
@@ -244,6 +247,7 @@ impl Previews {
             "in_queue": c.queued.load(Ordering::Relaxed),
             "in_flight": lock(&self.inner.inflight).len(),
             "instant_previews": c.instants.load(Ordering::Relaxed),
+            "first_looks": c.first_looks.load(Ordering::Relaxed),
             "ttfp_ms": {
                 "from_upload_end": percentiles(&figures.ttfp_end),
                 "from_upload_start": percentiles(&figures.ttfp_start),

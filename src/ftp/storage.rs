@@ -588,7 +588,7 @@ impl Upload {
                 .previews
                 .offer_head(&self.key, std::mem::take(&mut self.instant_head));
         }
-        trees.previews.upload_committed(&self.key, photo.id);
+        trees.previews.upload_committed(&self.key, &photo);
         Ok(taken)
     }
 }
