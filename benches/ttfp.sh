@@ -492,10 +492,11 @@ EOF
 for m in "${MODES[@]}"; do run_mode "$m"; done
 cat <<'EOF'
 
-ms. end: from the upload's commit (tus: its last PATCH; FTP: the STOR's last byte) to
-its first preview (the instant one from the EXIF thumbnail, or the render's first
-stored format); start: from the upload's start (tus creation; FTP: the STOR's first
-byte). Percentiles are nearest-rank. "instant preview": the photo's first 128 KiB hold
+ms. end: from the box's commit of the upload (stored and recorded: tus, on its last
+PATCH; FTP, at the end of the STOR, before its 226) to the photo's first preview (the
+instant one from the EXIF thumbnail, or the render's first stored format); start: from
+the upload's start (tus: its creation; FTP: the STOR's opening). Percentiles are
+nearest-rank; the targets are judged on end. "instant preview": the photo's first 128 KiB hold
 an EXIF thumbnail (checked against the box per tus upload and in total). decode /
 resize / encode: means per render (all derivatives x JPEG+WebP) from
 /api/admin/previews/stats.
