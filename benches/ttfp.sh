@@ -424,16 +424,23 @@ if bad:
 files = os.path.join(d, "files")
 instant = {name: exif_thumbnail(os.path.join(files, name)) for name in os.listdir(files)
            if not name.endswith(".chunks")}
-# Checked against the box: each tus upload, and the total.
+# Checked against the box: each tus upload, and the total. A box with first looks
+# (issue 17, item 5: stats "first_looks") has a preview for every upload at its end:
+# the EXIF thumbnail's, or the first look for the rest.
+first_looks = stats.get("first_looks")
 for line in open(os.path.join(d, "instant")):
     key, name, code = line.split()
-    if instant[name] != (code == "200"):
+    if (first_looks is None and instant[name] != (code == "200")) or (
+            first_looks is not None and code != "200"):
         sys.exit(f"ttfp.sh: error: {mode}: {name}: EXIF thumbnail read here: {instant[name]}, "
                  f"instant preview per the box (GET /uploads/{key}/preview): {code}")
 expected = sum(instant[r[1]] for r in rows)
 if expected != stats["instant_previews"]:
     sys.exit(f"ttfp.sh: error: {mode}: {expected} photos have an EXIF thumbnail, "
              f"the box made {stats['instant_previews']} instant previews")
+if first_looks is not None and first_looks != len(rows) - expected:
+    sys.exit(f"ttfp.sh: error: {mode}: {len(rows) - expected} photos lack an EXIF thumbnail, "
+             f"the box made {first_looks} first looks")
 
 
 def pct(v, p):
@@ -457,7 +464,7 @@ how = ("1 tus uploader, back to back" if mode == "idle"
 print(f"\n### {mode}: {how}")
 print(f"photos: {n} ({nbytes / 1e6:.2f} MB; tus PATCHes of {chunk} B); uploads {secs:.2f} s: "
       f"{nbytes / 1e6 / secs:.2f} MB/s, {n / secs:.2f} photos/s (all uploaders together, "
-      f"first request to last answer); rendered: {len(rows)}; instant previews: {stats['instant_previews']}")
+      f"first request to last answer); rendered: {len(rows)}; instant previews: {stats['instant_previews']}; first looks: {first_looks if first_looks is not None else 'none (a box without them)'}")
 if uploaders > 1:
     ends = sorted((int(open(os.path.join(d, f"done-{i}")).read()) - t0) / 1e9 for i in range(uploaders))
     print(f"uploaders finished after (s): {' '.join(f'{e:.2f}' for e in ends)}")
@@ -495,7 +502,9 @@ cat <<'EOF'
 ms. end: from the box's commit of the upload (stored and recorded: tus, on its last
 PATCH; FTP, at the end of the STOR, before its 226) to the photo's first preview (the
 instant one from the EXIF thumbnail, or the render's first stored format); start: from
-the upload's start (tus: its creation; FTP: the STOR's opening). Percentiles are
+the upload's start (tus: its creation; FTP: the STOR's opening). A box with first looks
+(issue 17, item 5) makes one at the commit of every photo without an instant preview:
+for those the first preview is the first look (or the render, if that came first). Percentiles are
 nearest-rank; the targets are judged on end. "instant preview": the photo's first 128 KiB hold
 an EXIF thumbnail (checked against the box per tus upload and in total). decode /
 resize / encode: means per render (all derivatives x JPEG+WebP) from

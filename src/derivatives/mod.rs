@@ -197,6 +197,10 @@ struct Inner {
     instants: Mutex<lru::LruCache<String, Arc<Vec<u8>>>>,
     /// First looks running (see [`Previews::upload_committed`]).
     first_looks: tokio::sync::Semaphore,
+    /// Head offers whose thumbnail search is still running, by upload key: how many,
+    /// and the photo's SHA-256 once the upload is committed (its first look waits for
+    /// them: only a head without a thumbnail leads to one).
+    heads: Mutex<HashMap<String, (u32, Option<String>)>>,
     /// Uploads' timelines by upload key, and the upload key of committed photos.
     timelines: Mutex<lru::LruCache<String, Timeline>>,
     upload_of: Mutex<lru::LruCache<i64, String>>,
@@ -263,6 +267,7 @@ impl Previews {
                 counters: Counters::default(),
                 instants: lru(INSTANT_KEEP),
                 first_looks: tokio::sync::Semaphore::new(FIRST_LOOKS_AT_ONCE),
+                heads: Mutex::default(),
                 timelines: lru(1024),
                 upload_of: lru(1024),
                 committed_at: lru(4096),
@@ -321,8 +326,15 @@ impl Previews {
             t.ended = Some(Instant::now());
         }
         lock(&self.inner.upload_of).put(photo.id, key.to_string());
-        if !photo.raw && self.wants_instant(key) {
-            self.first_look(key, &photo.sha256);
+        if photo.raw {
+            return;
+        }
+        let mut heads = lock(&self.inner.heads);
+        match heads.get_mut(key) {
+            // The thumbnail search decides when it ends.
+            Some((_, committed)) => *committed = Some(photo.sha256.clone()),
+            None if self.wants_instant(key) => self.first_look(key, &photo.sha256),
+            None => {}
         }
     }
 
@@ -387,23 +399,49 @@ impl Previews {
     /// an upload without a usable thumbnail simply has none.
     pub fn offer_head(&self, key: &str, head: Vec<u8>) {
         let (previews, key) = (self.clone(), key.to_string());
+        lock(&self.inner.heads).entry(key.clone()).or_default().0 += 1;
         tokio::spawn(async move {
             let found =
                 tokio::task::spawn_blocking(move || crate::media::render::instant_preview(&head))
                     .await
                     .ok()
                     .flatten();
-            if let Some(jpeg) = found {
-                previews
-                    .inner
-                    .counters
-                    .instants
-                    .fetch_add(1, Ordering::Relaxed);
-                if let Some(t) = lock(&previews.inner.timelines).get_mut(&key) {
-                    t.instant.get_or_insert(Instant::now());
+            let mut heads = lock(&previews.inner.heads);
+            let committed = match heads.get_mut(&key) {
+                Some((n, committed)) => {
+                    *n -= 1;
+                    let last = *n == 0;
+                    let committed = committed.clone();
+                    if last {
+                        heads.remove(&key);
+                    }
+                    committed.filter(|_| last)
                 }
-                tracing::debug!(upload = %key, bytes = jpeg.len(), "instant preview");
-                lock(&previews.inner.instants).put(key, Arc::new(jpeg));
+                None => None,
+            };
+            let mut instants = lock(&previews.inner.instants);
+            match found {
+                Some(jpeg) if !instants.contains(&key) => {
+                    previews
+                        .inner
+                        .counters
+                        .instants
+                        .fetch_add(1, Ordering::Relaxed);
+                    if let Some(t) = lock(&previews.inner.timelines).get_mut(&key) {
+                        t.instant.get_or_insert(Instant::now());
+                    }
+                    tracing::debug!(upload = %key, bytes = jpeg.len(), "instant preview");
+                    instants.put(key, Arc::new(jpeg));
+                }
+                Some(_) => {}
+                // No thumbnail, and the upload was committed while this looked.
+                None => {
+                    if let Some(sha) = committed.filter(|_| !instants.contains(&key)) {
+                        drop(instants);
+                        drop(heads);
+                        previews.first_look(&key, &sha);
+                    }
+                }
             }
         });
     }
