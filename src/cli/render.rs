@@ -10,8 +10,9 @@ use crate::media::render::{Format, Job, RenderError, Rendered, Renderer};
 pub type Report<'a> = dyn Fn(&Path, u32, Result<&Rendered, &RenderError>) + Sync + 'a;
 
 /// Renders every file in `files` at each of `sizes` into `out`, as
-/// `<out>/<stem>_<size>.<ext>` in `format`, on `threads` threads. Calls `report` for each
-/// derivative made or failed. Returns the number of failures.
+/// `<out>/<stem>_<size>.<ext>` in `format`, on `threads` threads, largest file first.
+/// Calls `report` for each derivative made or failed, in the order they are made.
+/// Returns the number of failures.
 #[allow(clippy::too_many_arguments)] // each is one CLI flag
 pub fn render_files(
     files: &[std::path::PathBuf],
@@ -23,6 +24,15 @@ pub fn render_files(
     max_pixels: u64,
     report: &Report<'_>,
 ) -> usize {
+    // Largest first (by bytes, which track decode time): the threads finish together
+    // instead of one decoding the last big file alone (longest-processing-time-first
+    // scheduling, Graham 1969).
+    let mut order: Vec<(u64, &std::path::PathBuf)> = files
+        .iter()
+        .map(|f| (std::fs::metadata(f).map_or(0, |m| m.len()), f))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0));
+    let files: Vec<&std::path::PathBuf> = order.into_iter().map(|(_, f)| f).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
@@ -38,7 +48,7 @@ pub fn render_files(
                 };
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(file) = files.get(i) else { break };
+                    let Some(&file) = files.get(i) else { break };
                     let data = match std::fs::read(file) {
                         Ok(d) => d,
                         Err(e) => {
