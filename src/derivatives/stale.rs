@@ -12,9 +12,12 @@
 //! for the other photos) are deleted, so a render that read the new logo keeps its
 //! files.
 //!
-//! The files are derivatives (made again on demand), so a power cut between the
-//! logo's commit and their deletion leaves stale previews until the next change: no
-//! data is lost. Reads `photos` through `ingest::photos_of`; writes no table.
+//! The deletions are flushed (their directories fsynced) before the change is
+//! answered. The files are derivatives (made again on demand): a power cut between the
+//! logo's commit and their deletion (milliseconds, or a running render's end) leaves
+//! those previews with the old logo until the next change; no data is lost.
+//!
+//! Reads `photos` through `ingest::photos_of`; writes no table.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,14 +31,16 @@ pub const RUNNING_WAIT: Duration = Duration::from_secs(60);
 
 /// Deletes the watermarked derivatives (every format) of the photos whose SHA-256 (hex)
 /// are `shas` from the data dir `data_dir`, only those last written at or before
-/// `written_by` when given; a missing file is fine. Returns how many files were
-/// deleted. Blocking file I/O: for the CLI, or off the async runtime.
+/// `written_by` when given; a missing file is fine. The directories they were in are
+/// flushed, so a power cut after this returns does not bring them back. Returns how
+/// many files were deleted. Blocking file I/O: for the CLI, or off the async runtime.
 pub fn remove_watermarked_files(
     data_dir: &Path,
     shas: &[String],
     written_by: Option<SystemTime>,
 ) -> std::io::Result<usize> {
     let mut removed = 0;
+    let mut touched = std::collections::BTreeSet::new();
     for sha in shas {
         for format in FORMATS {
             let path = crate::files::layout::derivative(
@@ -53,11 +58,19 @@ pub fn remove_watermarked_files(
                 }
             }
             match std::fs::remove_file(&path) {
-                Ok(()) => removed += 1,
+                Ok(()) => {
+                    removed += 1;
+                    if let Some(dir) = path.parent() {
+                        touched.insert(dir.to_path_buf());
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
             }
         }
+    }
+    for dir in touched {
+        crate::files::sync_dir(&dir)?;
     }
     Ok(removed)
 }
