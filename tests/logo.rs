@@ -2,6 +2,8 @@
 //! set through the vendor API and the vendor page, drawn into the watermarked preview
 //! of a photo already rendered (its stale preview is deleted and rendered again),
 //! refused with a clear 4xx for bad files while the stored logo stays, and removed.
+//! A browser's copy of the preview is revalidated and replaced (its ETag names its
+//! bytes).
 
 mod common;
 
@@ -60,6 +62,26 @@ async fn watermarked(b: &TestBox, admin: &str, id: i64) -> image::RgbImage {
     let bytes = r.bytes().await.unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     image::load_from_memory(&bytes).unwrap().to_rgb8()
+}
+
+/// Photo `id`'s watermarked preview asked for with `If-None-Match: etag`: its status,
+/// ETag and Cache-Control.
+async fn revalidated(b: &TestBox, admin: &str, id: i64, etag: &str) -> (u16, String, String) {
+    let r = reqwest::Client::new()
+        .get(b.url(&format!("/photos/{id}/watermarked")))
+        .bearer_auth(admin)
+        .header("Accept", "image/jpeg")
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .unwrap();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    (r.status().as_u16(), header("etag"), header("cache-control"))
 }
 
 /// Where a 2:1 logo lands on a `w × h` preview with one band line.
@@ -125,6 +147,12 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
     let spot = place(w, h);
     assert_eq!((spot.width, spot.height), (128, 64), "at 1280 px");
     assert!(share(&before, spot, 0) < 0.05, "red without a logo");
+    // A browser's copy: revalidated each time it is shown, 304 while unchanged.
+    let (status, etag_before, cache) = revalidated(&b, &admin, id, "\"none\"").await;
+    assert_eq!(status, 200);
+    assert_eq!(cache, "private, no-cache");
+    let (status, _, _) = revalidated(&b, &admin, id, &etag_before).await;
+    assert_eq!(status, 304, "unchanged: {etag_before}");
     let none = api
         .get(b.url("/api/vendor/logo"))
         .bearer_auth(&token)
@@ -148,6 +176,10 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
     assert_eq!(set["logo"]["width"], 200, "{set}");
     assert_eq!(set["logo"]["bytes"], red.len(), "{set}");
     assert_eq!(set["stale_previews_removed"], 2, "JPEG and WebP: {set}");
+    // The browser holding the preview without the logo gets the new one.
+    let (status, etag_red, _) = revalidated(&b, &admin, id, &etag_before).await;
+    assert_eq!(status, 200, "the old ETag no longer matches");
+    assert_ne!(etag_red, etag_before);
     let with_red = watermarked(&b, &admin, id).await;
     assert!(
         share(&with_red, spot, 0) > 0.9,
