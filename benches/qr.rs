@@ -63,6 +63,7 @@ fn main() {
         mark: "PREVIEW".into(),
         lines: vec!["Night market · Ana Lima".into()],
         opacity: 0.3,
+        logo: None,
     };
     let jobs = [
         Job {

@@ -4,6 +4,9 @@
 //!
 //! Plain functions on an SQLite connection, so the HTTP API and the CLI share them.
 //! This module decides who a creator is; it does not decide what they may upload.
+//!
+//! Owns `creators` and `creator_logos`: each creator's logo on the watermark, the PNG
+//! kept as a BLOB (checked by [`crate::media::logo::check`] before it gets here).
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
@@ -359,6 +362,113 @@ pub fn set_sync(conn: &Connection, id: i64, enabled: bool) -> rusqlite::Result<b
     Ok(n > 0)
 }
 
+/// A creator's logo as stored (without its pixels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogoInfo {
+    /// SHA-256 of the PNG, hex.
+    pub sha256: String,
+    /// Width of the PNG, px.
+    pub width: u32,
+    /// Height of the PNG, px.
+    pub height: u32,
+    /// Its length, bytes.
+    pub bytes: u64,
+    /// When it was set, seconds since the epoch.
+    pub set_at: i64,
+}
+
+/// Sets (or replaces) the logo of enabled creator `id`: one row written in the
+/// caller's transaction, so the old logo stays whole until the new one is committed.
+/// Audited as `creator.logo` with the PNG's size and the start of its SHA-256.
+/// `Ok(false)`: no such enabled creator.
+pub fn set_logo(
+    conn: &Connection,
+    id: i64,
+    logo: &crate::media::logo::CheckedLogo,
+    actor: &str,
+) -> rusqlite::Result<bool> {
+    let Some(creator) = enabled_by_id(conn, id)? else {
+        return Ok(false);
+    };
+    conn.execute(
+        "INSERT INTO creator_logos (creator_id, png, sha256, width, height, set_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (creator_id) DO UPDATE SET png = excluded.png, sha256 = excluded.sha256,
+           width = excluded.width, height = excluded.height, set_at = excluded.set_at",
+        rusqlite::params![
+            id,
+            logo.png,
+            logo.sha256.as_slice(),
+            logo.width,
+            logo.height,
+            crate::clock::now()
+        ],
+    )?;
+    let detail = format!(
+        "{}: {}×{} px, {} bytes, sha256 {}",
+        creator.name,
+        logo.width,
+        logo.height,
+        logo.png.len(),
+        hex::encode(&logo.sha256[..6])
+    );
+    db::audit(conn, actor, "creator.logo", &detail)?;
+    Ok(true)
+}
+
+/// Removes creator `id`'s logo. Audited as `creator.logo.remove`. `Ok(false)`: they
+/// had none.
+pub fn remove_logo(conn: &Connection, id: i64, actor: &str) -> rusqlite::Result<bool> {
+    let n = conn.execute("DELETE FROM creator_logos WHERE creator_id = ?1", [id])?;
+    if n > 0 {
+        let name = name_of(conn, id)?.unwrap_or_default();
+        db::audit(conn, actor, "creator.logo.remove", &name)?;
+    }
+    Ok(n > 0)
+}
+
+/// What creator `id`'s logo is, if they have one.
+pub fn logo_info(conn: &Connection, id: i64) -> rusqlite::Result<Option<LogoInfo>> {
+    conn.query_row(
+        "SELECT sha256, width, height, length(png), set_at FROM creator_logos
+         WHERE creator_id = ?1",
+        [id],
+        |r| {
+            Ok(LogoInfo {
+                sha256: hex::encode(r.get::<_, Vec<u8>>(0)?),
+                width: r.get(1)?,
+                height: r.get(2)?,
+                bytes: r.get(3)?,
+                set_at: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// The SHA-256 of creator `id`'s logo PNG, if they have one: a cheap look-up for a
+/// render, which finds the decoded logo by it (`media::logo::remembered`).
+pub fn logo_sha256(conn: &Connection, id: i64) -> rusqlite::Result<Option<[u8; 32]>> {
+    Ok(conn
+        .query_row(
+            "SELECT sha256 FROM creator_logos WHERE creator_id = ?1",
+            [id],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .optional()?
+        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()))
+}
+
+/// Creator `id`'s logo PNG as uploaded, if they have one (at most 1 MiB).
+pub fn logo_png(conn: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row(
+        "SELECT png FROM creator_logos WHERE creator_id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,5 +542,33 @@ mod tests {
         let needle = made.upload_token.as_bytes();
         assert!(!raw.windows(needle.len()).any(|w| w == needle));
         assert!(!wal.windows(needle.len()).any(|w| w == needle));
+    }
+
+    #[test]
+    fn a_logo_is_set_replaced_and_removed() {
+        let conn = crate::db::memory_for_tests();
+        let made = add(&conn, "Ana", "test").unwrap();
+        let id = made.creator.id;
+        let png = |px: [u8; 4]| {
+            use image::ImageEncoder;
+            let mut out = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut out)
+                .write_image(&px.repeat(6), 3, 2, image::ExtendedColorType::Rgba8)
+                .unwrap();
+            crate::media::logo::check(out).unwrap()
+        };
+        assert_eq!(logo_info(&conn, id).unwrap(), None);
+        let (red, blue) = (png([255, 0, 0, 255]), png([0, 0, 255, 255]));
+        assert!(set_logo(&conn, id, &red, "test").unwrap());
+        assert_eq!(logo_sha256(&conn, id).unwrap(), Some(red.sha256));
+        assert!(set_logo(&conn, id, &blue, "test").unwrap());
+        let info = logo_info(&conn, id).unwrap().unwrap();
+        assert_eq!((info.width, info.height), (3, 2));
+        assert_eq!(info.sha256, hex::encode(blue.sha256));
+        assert_eq!(logo_png(&conn, id).unwrap(), Some(blue.png.clone()));
+        assert!(!set_logo(&conn, 999, &blue, "test").unwrap());
+        assert!(remove_logo(&conn, id, "test").unwrap());
+        assert!(!remove_logo(&conn, id, "test").unwrap());
+        assert_eq!(logo_png(&conn, id).unwrap(), None);
     }
 }

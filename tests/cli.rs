@@ -510,3 +510,122 @@ fn json_logs_are_one_object_per_line_with_request_ids() {
         "no request line with id {request_id}: {logs}"
     );
 }
+
+/// `venuebox creator logo NAME FILE` and `--remove` beside a running service: the
+/// logo reaches the service's vendor API, the creator's rendered watermarked previews
+/// are deleted (to be rendered again with it), a bad file is refused in one line and
+/// leaves the logo as it was.
+#[test]
+fn creator_logo_sets_and_removes_a_logo_beside_a_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data: PathBuf = dir.path().join("data");
+    let port = free_port();
+    let mut cmd = venuebox(dir.path());
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .args(["run", "--http", &format!("127.0.0.1:{port}")])
+        .env("VENUEBOX_ADMIN_TOKEN", "test-admin-code-0123");
+    let _service = Running::start(cmd);
+    let cli = |args: &[&str]| {
+        venuebox(dir.path())
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = cli(&["creator", "add", "Ana"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = last_line(&out);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let logo_of_ana = || {
+        http.get(format!("{base}/api/vendor/logo"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    assert_eq!(get(&format!("{base}/healthz")).status(), 200);
+    assert_eq!(logo_of_ana().status(), 404);
+
+    // A photo of Ana's, rendered by the service.
+    let photo =
+        std::fs::read(common::testdata().join("photos/sony-ilce6400_DSC00007.JPG")).unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&photo));
+    let r = http
+        .post(format!("{base}/files/"))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", photo.len())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(photo)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let derivative = |ext: &str| {
+        data.join("derivatives")
+            .join(&sha[..2])
+            .join(format!("{sha}-watermarked.{ext}"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(derivative("jpg").exists() && derivative("webp").exists()) {
+        assert!(Instant::now() < deadline, "not rendered after 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the render finish its bookkeeping before the files are deleted.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let png = {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(
+                &[255, 0, 0, 255].repeat(60 * 30),
+                60,
+                30,
+                image::ExtendedColorType::Rgba8,
+            )
+            .unwrap();
+        out
+    };
+    let file = dir.path().join("logo.png");
+    std::fs::write(&file, &png).unwrap();
+    let out = cli(&["creator", "logo", "Ana", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("60×30 px"), "{said}");
+    assert!(
+        said.contains("Deleted 2 stale watermarked previews of 1 photos"),
+        "{said}"
+    );
+    assert!(!derivative("jpg").exists() && !derivative("webp").exists());
+    let served = logo_of_ana();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().unwrap().to_vec(), png);
+
+    // Refused in one line, the logo kept.
+    let bad = dir.path().join("logo.jpg");
+    std::fs::write(&bad, b"\xFF\xD8\xFF\xE0 not a png").unwrap();
+    for (args, says) in [
+        (
+            vec!["creator", "logo", "Ana", bad.to_str().unwrap()],
+            "not a PNG",
+        ),
+        (
+            vec!["creator", "logo", "Nobody", file.to_str().unwrap()],
+            "no creator named",
+        ),
+        (vec!["creator", "logo", "Ana"], "FILE"),
+    ] {
+        let out = cli(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert_eq!(logo_of_ana().bytes().unwrap().to_vec(), png);
+
+    let out = cli(&["creator", "logo", "Ana", "--remove"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Removed the logo"));
+    assert_eq!(logo_of_ana().status(), 404);
+}

@@ -48,7 +48,7 @@ const OWNERS: &[(&str, &str)] = &[
     ("db", "audit_log"),
     ("event", "event event_prices"),
     ("auth", "admin_credential admin_sessions creator_sessions"),
-    ("creators", "creators"),
+    ("creators", "creators creator_logos"),
     ("ingest", "photos uploads ingest_refusals"),
     ("derivatives", "renders"),
     (

@@ -854,6 +854,13 @@ async fn no_vendor_route_shows_creator_a_anything_to_creator_b_anonymous_callers
         probe("POST", "/vendor/logout", Page),
         probe("PUT", "/api/vendor/public", Bearer),
         probe("POST", "/api/vendor/tagging/next", Bearer),
+        // The creator's own logo (tests/logo.rs shows each creator reaches only theirs).
+        probe("POST", "/vendor/logo", Page),
+        probe("POST", "/vendor/logo/remove", Page),
+        probe("GET", "/vendor/logo.png", Page),
+        probe("GET", "/api/vendor/logo", Bearer),
+        probe("PUT", "/api/vendor/logo", Bearer),
+        probe("DELETE", "/api/vendor/logo", Bearer),
     ];
     // The table covers every vendor route the source declares.
     let covered: std::collections::BTreeSet<String> = probes

@@ -195,6 +195,20 @@ pub enum CreatorCommand {
         /// The creator's name.
         name: String,
     },
+    /// Set, replace or remove a creator's logo on the watermark: a PNG of at most 1 MiB
+    /// and 2048 × 2048 px. Their watermarked previews already rendered are deleted and
+    /// rendered again on demand (a running service may serve its memory's copy of a
+    /// few until they leave its cache: the vendor page and API forget those too).
+    Logo {
+        /// The creator's name.
+        name: String,
+        /// The PNG file.
+        #[arg(required_unless_present = "remove", conflicts_with = "remove")]
+        file: Option<PathBuf>,
+        /// Remove the creator's logo instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 /// `venuebox admin ...`
@@ -366,6 +380,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("FTP user: {}", login.user);
                     println!("FTP password (shown once):");
                     println!("{}", login.password);
+                }
+                CreatorCommand::Logo { name, file, remove } => {
+                    creator_logo(&config, &store, name, file.as_deref(), *remove)?;
                 }
                 CreatorCommand::List => {
                     let list = store.read_blocking(|c| {
@@ -606,4 +623,80 @@ async fn stop_on_signal(
         _ = int.recv() => tracing::info!("interrupted: shutting down"),
     }
     shutdown.cancel();
+}
+
+/// `venuebox creator logo NAME FILE` / `--remove`: checks the PNG whole before
+/// anything is written, stores it (one transaction), then deletes the creator's stale
+/// watermarked previews.
+fn creator_logo(
+    config: &Config,
+    store: &crate::db::Store,
+    name: &str,
+    file: Option<&Path>,
+    remove: bool,
+) -> anyhow::Result<()> {
+    use crate::media::logo;
+    let wanted = name.to_string();
+    let id = store
+        .read_blocking(|c| creators::id_by_name(c, &wanted).map_err(crate::db::StoreError::from))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("no creator named {name:?} (see `venuebox creator list`)")
+        })?;
+    let changed = match (file, remove) {
+        (_, true) => {
+            let removed = store.write_blocking(|tx| {
+                creators::remove_logo(tx, id, "cli").map_err(crate::db::StoreError::from)
+            })?;
+            if removed {
+                println!("Removed the logo of creator {name:?}.");
+            } else {
+                println!("Creator {name:?} has no logo.");
+            }
+            removed
+        }
+        (Some(file), false) => {
+            // Not read past the limit: a larger file is refused by its length.
+            let len = std::fs::metadata(file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .len();
+            if len > logo::MAX_LOGO_BYTES as u64 {
+                anyhow::bail!(
+                    "{}: {}",
+                    file.display(),
+                    logo::LogoError::TooLarge(len as usize)
+                );
+            }
+            let png =
+                std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+            let checked =
+                logo::check(png).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let (w, h, bytes) = (checked.width, checked.height, checked.png.len());
+            let set = store.write_blocking(|tx| {
+                creators::set_logo(tx, id, &checked, "cli").map_err(crate::db::StoreError::from)
+            })?;
+            if !set {
+                anyhow::bail!("creator {name:?} is disabled");
+            }
+            println!("Set the logo of creator {name:?}: {w}×{h} px, {bytes} bytes.");
+            true
+        }
+        (None, false) => anyhow::bail!("give a PNG file, or --remove"),
+    };
+    if changed {
+        let photos = store.read_blocking(|c| {
+            crate::derivatives::stale::photo_shas_of(c, id).map_err(crate::db::StoreError::from)
+        })?;
+        let shas: Vec<String> = photos.into_iter().map(|(_, sha)| sha).collect();
+        let removed = crate::derivatives::stale::remove_watermarked_files(
+            &config.storage.data_dir,
+            &shas,
+            None,
+        )
+        .context("cannot delete the stale watermarked previews")?;
+        println!(
+            "Deleted {removed} stale watermarked previews of {} photos.",
+            shas.len()
+        );
+    }
+    Ok(())
 }

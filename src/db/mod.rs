@@ -387,6 +387,18 @@ const MIGRATIONS: &[&str] = &[
         views INTEGER NOT NULL,
         PRIMARY KEY (minute, page)
     ) WITHOUT ROWID;",
+    // 21 (owner: creators): each creator's logo on the watermark (issue 17, item 6):
+    // the PNG as uploaded (checked and at most 1 MiB, `media::logo`), its SHA-256 (the
+    // logo's identity in caches) and size. A row is replaced or deleted in one
+    // transaction, so a power cut leaves the old logo or the new one, never part.
+    "CREATE TABLE creator_logos (
+        creator_id INTEGER PRIMARY KEY REFERENCES creators(id),
+        png BLOB NOT NULL,
+        sha256 BLOB NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        set_at INTEGER NOT NULL
+    );",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

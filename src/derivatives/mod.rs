@@ -27,6 +27,7 @@
 //! `derivatives::reads`.
 
 pub mod reads;
+pub mod stale;
 mod stats;
 
 use stats::{Counters, Figures, Timeline};
@@ -544,19 +545,48 @@ impl Previews {
     }
 
     /// The watermark for `photo`: the configured mark, the event's and the creator's
-    /// names.
+    /// names, and the creator's logo if they set one.
     async fn watermark_for(&self, photo: &Photo) -> Result<Watermark, StoreError> {
         let cfg = self.inner.watermark.clone();
         let creator_id = photo.creator_id;
-        let (event, creator) = self
+        let (event, creator, logo) = self
             .inner
             .store
             .read(move |c| {
                 let event = crate::event::event(c)?.map(|e| e.name);
                 let creator = crate::creators::name_of(c, creator_id)?;
-                Ok::<_, StoreError>((event, creator))
+                // The decoded logo is kept by its PNG's SHA-256: the PNG is read and
+                // decoded once per logo, not per render.
+                let logo = match crate::creators::logo_sha256(c, creator_id)? {
+                    None => None,
+                    Some(sha) => match crate::media::logo::remembered(&sha) {
+                        Some(logo) => Some(Ok(logo)),
+                        None => crate::creators::logo_png(c, creator_id)?.map(Err),
+                    },
+                };
+                Ok::<_, StoreError>((event, creator, logo))
             })
             .await?;
+        let logo = match logo {
+            None => None,
+            Some(Ok(logo)) => Some(logo),
+            Some(Err(png)) => {
+                // Checked when it was set; decoded off the runtime (tens of ms).
+                let checked = tokio::task::spawn_blocking(move || crate::media::logo::check(png))
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))?;
+                match checked {
+                    Ok(checked) => {
+                        crate::media::logo::remember(checked.logo.clone());
+                        Some(checked.logo)
+                    }
+                    Err(e) => {
+                        tracing::warn!(creator = creator_id, error = %e, "the stored logo does not decode: drawn without it");
+                        None
+                    }
+                }
+            }
+        };
         let line: Vec<String> = [
             event.filter(|_| cfg.show_event),
             creator.filter(|_| cfg.show_creator),
@@ -573,6 +603,7 @@ impl Previews {
                 vec![line.join(" · ")]
             },
             opacity: cfg.opacity,
+            logo,
         })
     }
 

@@ -22,12 +22,23 @@
 //! 350 px across the rows, so every 256 × 256 crop anywhere in the picture holds
 //! strokes of the mark (a unit test checks every such crop on a 1280 × 853 picture).
 //! Characters the font lacks are drawn as `?`.
+//!
+//! The creator's logo ([`crate::media::logo`], optional) sits at the right end of the
+//! band, its height [`LOGO_SIZE`] of the longest edge (64 px at 1280, 16 at 320), at
+//! most [`LOGO_WIDTH`] of it wide (a wide word mark is shrunk to fit), centred in the
+//! band's height; the band is made as tall as the logo needs and the lines stop short
+//! of it, so it never covers the subject above the band nor the names. Its own alpha
+//! decides how it covers the band (drawn at full strength: a vendor who wants it
+//! lighter exports it lighter). It is scaled once per logo and size (cached beside
+//! the mark's tiles), so each preview pays only the blend of its few thousand pixels.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ab_glyph::{Font, FontRef, GlyphId, OutlineCurve};
 use ab_glyph_rasterizer::{point, Point, Rasterizer};
+
+use crate::media::logo::Logo;
 
 /// DejaVu Sans Bold 2.37, Latin-1 subset (see `assets/fonts/README.md`).
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold-Latin1.ttf");
@@ -46,6 +57,10 @@ const HALO: f32 = 0.8;
 const BAND_SIZE: f32 = 1.0 / 45.0;
 /// How much the band darkens the picture under it.
 const BAND_SHADE: f32 = 0.6;
+/// Height of the logo per pixel of the longest edge (64 px at 1280, 16 at 320).
+pub const LOGO_SIZE: f32 = 1.0 / 20.0;
+/// Widest the logo is drawn, per pixel of the longest edge (256 px at 1280).
+pub const LOGO_WIDTH: f32 = 1.0 / 5.0;
 
 /// What to draw.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +71,22 @@ pub struct Watermark {
     pub lines: Vec<String>,
     /// Strength of the tiled mark, 0–1.
     pub opacity: f32,
+    /// The creator's logo, drawn at the right end of the band. `None`: no logo.
+    pub logo: Option<Arc<Logo>>,
+}
+
+/// Where the logo goes in a `width × height` picture: its left and top edge in the
+/// picture, its width and height, px (all within the picture).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogoPlace {
+    /// Left edge, px from the picture's left.
+    pub left: usize,
+    /// Top edge, px from the picture's top.
+    pub top: usize,
+    /// Width drawn, px.
+    pub width: usize,
+    /// Height drawn, px.
+    pub height: usize,
 }
 
 fn font() -> &'static FontRef<'static> {
@@ -357,11 +388,18 @@ impl Watermark {
         let band_size = (longest * BAND_SIZE).max(6.0).round();
         let line_h = (band_size * 1.35).round() as usize;
         let pad = (band_size * 0.5).round() as usize;
-        let band_h = if lines.is_empty() {
+        let text_h = if lines.is_empty() {
             0
         } else {
-            (lines.len() * line_h + pad).min(height)
+            lines.len() * line_h + pad
         };
+        // The logo's size, and the band tall enough for it.
+        let logo = self
+            .logo
+            .as_ref()
+            .map(|logo| (logo, logo_size(logo, longest)));
+        let logo_h = logo.as_ref().map_or(0, |(_, (_, h))| h + pad);
+        let band_h = text_h.max(logo_h).min(height);
         let top = height - band_h;
         let (above, band) = data[..width * height * channels].split_at_mut(top * width * channels);
         let mut canvas = Canvas {
@@ -409,8 +447,8 @@ impl Watermark {
                 }
             }
         }
-        // The band: a darkened strip with the lines in white.
-        if !lines.is_empty() {
+        // The band: a darkened strip with the lines in white, and the logo.
+        if band_h > 0 {
             let mut canvas = Canvas {
                 data: band,
                 width,
@@ -428,7 +466,8 @@ impl Watermark {
                     *v = ((*v as u32 * keep + 128) >> 8) as u8;
                 }
             }
-            let room = width as f32 - 2.0 * pad as f32;
+            let logo_room = logo.as_ref().map_or(0, |(_, (w, _))| w + pad);
+            let room = width as f32 - 2.0 * pad as f32 - logo_room as f32;
             for (i, line) in lines.iter().enumerate() {
                 let text = fitted(line, band_size, room);
                 if text.is_empty() {
@@ -439,6 +478,103 @@ impl Watermark {
                 let left = (pad as f32 - tile.origin.x).round() as i64;
                 let y = (baseline - tile.origin.y).round() as i64;
                 tile.blend(&mut canvas, left, y);
+            }
+            if let Some((logo, (w, h))) = logo {
+                let place = logo_place(width, height, band_h, pad, w, h);
+                blend_logo(&mut canvas, &logo.scaled(w, h), w, place, top);
+            }
+        }
+    }
+
+    /// Where [`Watermark::apply`] draws the logo on a `width × height` picture; `None`
+    /// without a logo.
+    pub fn logo_place(&self, width: usize, height: usize) -> Option<LogoPlace> {
+        let logo = self.logo.as_ref()?;
+        // The geometry of `apply`, without the pixels.
+        let longest = width.max(height) as f32;
+        let band_size = (longest * BAND_SIZE).max(6.0).round();
+        let line_h = (band_size * 1.35).round() as usize;
+        let pad = (band_size * 0.5).round() as usize;
+        let lines = self.lines.iter().filter(|l| !l.trim().is_empty()).count();
+        let text_h = if lines == 0 { 0 } else { lines * line_h + pad };
+        let (w, h) = logo_size(logo, longest);
+        let band_h = text_h.max(h + pad).min(height);
+        Some(logo_place(width, height, band_h, pad, w, h))
+    }
+}
+
+/// The size the logo is drawn at on a picture whose longest edge is `longest` px:
+/// [`LOGO_SIZE`] of it high, or less where [`LOGO_WIDTH`] of it would be too narrow
+/// for the logo's aspect; scaled up as well as down.
+fn logo_size(logo: &Logo, longest: f32) -> (usize, usize) {
+    let (max_w, max_h) = (
+        (longest * LOGO_WIDTH).round(),
+        (longest * LOGO_SIZE).round(),
+    );
+    let scale = (max_h / logo.height as f32).min(max_w / logo.width as f32);
+    (
+        ((logo.width as f32 * scale).round() as usize).clamp(1, max_w.max(1.0) as usize),
+        ((logo.height as f32 * scale).round() as usize).clamp(1, max_h.max(1.0) as usize),
+    )
+}
+
+/// The logo's place: `pad` from the right edge, centred in the band's height, clipped
+/// to the picture.
+fn logo_place(
+    width: usize,
+    height: usize,
+    band_h: usize,
+    pad: usize,
+    w: usize,
+    h: usize,
+) -> LogoPlace {
+    let left = width.saturating_sub(pad + w);
+    let top = height - band_h + band_h.saturating_sub(h) / 2;
+    LogoPlace {
+        left,
+        top,
+        width: w.min(width - left),
+        height: h.min(height - top),
+    }
+}
+
+/// Blends premultiplied RGBA8 `logo` (`stride` px a row) at `place` onto the band
+/// canvas, whose first row is row `band_top` of the picture: `out = in × (1 − α) + c`.
+fn blend_logo(
+    canvas: &mut Canvas<'_>,
+    logo: &[u8],
+    stride: usize,
+    place: LogoPlace,
+    band_top: usize,
+) {
+    let channels = canvas.channels;
+    for y in 0..place.height {
+        let row = place.top + y - band_top;
+        if row >= canvas.height {
+            break;
+        }
+        let start = (row * canvas.width + place.left) * channels;
+        let pixels = &mut canvas.data[start..start + place.width * channels];
+        let source = &logo[y * stride * 4..(y * stride + place.width) * 4];
+        for (px, s) in pixels
+            .chunks_exact_mut(channels)
+            .zip(source.chunks_exact(4))
+        {
+            let a = s[3] as u32;
+            if a == 0 {
+                continue;
+            }
+            // 0–255 to 0–256, so that α = 255 replaces the pixel exactly.
+            let keep = 256 - (a + (a >> 7));
+            let blend = |v: u8, c: u32| ((v as u32 * keep + c * 256 + 128) >> 8).min(255) as u8;
+            if channels >= 3 {
+                for (v, &c) in px[..3].iter_mut().zip(&s[..3]) {
+                    *v = blend(*v, c as u32);
+                }
+            } else {
+                // Grey pictures: the logo's luma (BT.601), premultiplied as its colours.
+                let luma = (77 * s[0] as u32 + 150 * s[1] as u32 + 29 * s[2] as u32 + 128) >> 8;
+                px[0] = blend(px[0], luma);
             }
         }
     }
@@ -473,6 +609,7 @@ mod tests {
                 mark: "PREVIEW".into(),
                 lines: vec!["Night Market — Ana".into()],
                 opacity: 0.4,
+                logo: None,
             }
             .apply(&mut data, w, h, 3);
             let changed = data.iter().filter(|&&v| v != background).count();
@@ -487,6 +624,7 @@ mod tests {
             mark: "PREVIEW".into(),
             lines: vec!["x".into()],
             opacity: 1.0,
+            logo: None,
         }
         .apply(&mut one, 1, 1, 1);
         let mut short = vec![0u8; 2];
@@ -494,6 +632,7 @@ mod tests {
             mark: "P".into(),
             lines: vec![],
             opacity: 1.0,
+            logo: None,
         }
         .apply(&mut short, 4, 4, 3);
         assert_eq!(short, vec![0, 0], "a too-short buffer is left alone");
@@ -502,6 +641,7 @@ mod tests {
             mark: "PREVIEW".into(),
             lines: vec!["Jürgen".into()],
             opacity: 0.35,
+            logo: None,
         }
         .apply(&mut grey, 300, 200, 1);
         assert!(grey.iter().any(|&v| v != 128));
@@ -515,6 +655,7 @@ mod tests {
             mark: mark.into(),
             lines: vec![],
             opacity: 0.35,
+            logo: None,
         }
         .apply(&mut data, w, h, 3);
         data.chunks_exact(3)
@@ -591,6 +732,95 @@ mod tests {
         assert_ne!(ink("Jürgen"), ink("J?rgen"));
     }
 
+    /// A logo of `w × h` px, every pixel straight RGBA `px`.
+    fn solid_logo(w: usize, h: usize, px: [u8; 4]) -> Arc<Logo> {
+        let mut sha = [0u8; 32];
+        sha[..4].copy_from_slice(&px);
+        sha[4..12].copy_from_slice(&(w as u32).to_be_bytes().repeat(2));
+        sha[12..16].copy_from_slice(&(h as u32).to_be_bytes());
+        Arc::new(Logo::from_rgba(sha, w, h, &px.repeat(w * h)).unwrap())
+    }
+
+    /// `w × h` grey 100 (RGB), watermarked with a band line and `logo`, no mark.
+    fn with_logo(w: usize, h: usize, logo: Option<Arc<Logo>>) -> (Vec<u8>, Option<LogoPlace>) {
+        let mark = Watermark {
+            mark: String::new(),
+            lines: vec!["Night Market · Ana".into()],
+            opacity: 0.35,
+            logo,
+        };
+        let mut data = vec![100u8; w * h * 3];
+        mark.apply(&mut data, w, h, 3);
+        (data, mark.logo_place(w, h))
+    }
+
+    #[test]
+    fn an_opaque_logo_replaces_the_pixels_where_it_lands() {
+        for (w, h) in [(1280, 853), (853, 1280), (320, 213)] {
+            let longest = w.max(h);
+            let red = solid_logo(200, 100, [255, 0, 0, 255]);
+            let (data, place) = with_logo(w, h, Some(red));
+            let place = place.unwrap();
+            // 1/20 of the longest edge high (2:1, so twice as wide), at the bottom
+            // right, inside the picture.
+            assert_eq!(place.height, longest / 20, "{w}x{h}");
+            assert_eq!(place.width, longest / 10, "{w}x{h}");
+            assert!(place.left + place.width < w && place.top + place.height < h);
+            assert!(place.top > h - longest / 10, "{w}x{h}: {place:?}");
+            let px = |x: usize, y: usize| &data[(y * w + x) * 3..(y * w + x) * 3 + 3];
+            for y in place.top..place.top + place.height {
+                for x in place.left..place.left + place.width {
+                    assert_eq!(px(x, y), [255, 0, 0], "{w}x{h}: ({x}, {y})");
+                }
+            }
+            // Nothing red outside it, and the picture above the band untouched.
+            let red_outside = (0..h)
+                .flat_map(|y| (0..w).map(move |x| (x, y)))
+                .filter(|&(x, y)| {
+                    !(place.left..place.left + place.width).contains(&x)
+                        || !(place.top..place.top + place.height).contains(&y)
+                })
+                .filter(|&(x, y)| px(x, y)[0] as i32 > px(x, y)[1] as i32 + 20)
+                .count();
+            assert_eq!(red_outside, 0, "{w}x{h}");
+            assert!(data[..w * (place.top - 10) * 3].iter().all(|&v| v == 100));
+        }
+    }
+
+    #[test]
+    fn a_transparent_logo_leaves_the_picture_as_without_one() {
+        for (w, h) in [(1280, 853), (320, 213)] {
+            let (without, none) = with_logo(w, h, None);
+            assert_eq!(none, None);
+            // A wide logo, drawn lower than a line: the band is as tall as without it.
+            let clear = solid_logo(1000, 40, [255, 0, 0, 0]);
+            let (with, place) = with_logo(w, h, Some(clear));
+            assert!(place.is_some());
+            assert_eq!(without, with, "{w}x{h}: alpha 0 changed something");
+        }
+    }
+
+    #[test]
+    fn a_half_transparent_logo_blends_and_stays_put_on_grey_pictures() {
+        let (w, h) = (1280, 853);
+        let logo = solid_logo(64, 64, [255, 255, 255, 128]);
+        let mark = Watermark {
+            mark: "PREVIEW".into(),
+            lines: vec![],
+            opacity: 0.35,
+            logo: Some(logo),
+        };
+        let place = mark.logo_place(w, h).unwrap();
+        assert_eq!((place.width, place.height), (64, 64));
+        let mut grey = vec![0u8; w * h];
+        mark.apply(&mut grey, w, h, 1);
+        // The band darkens 0 to 0; half of white on it is 128.
+        let v = grey[(place.top + 32) * w + place.left + 32];
+        assert!((126..=130).contains(&v), "{v}");
+        // And beside the logo, the band stays dark.
+        assert_eq!(grey[(place.top + 32) * w + place.left - 4], 0);
+    }
+
     /// The test corpus ($VENUEBOX_TESTDATA or ../shared/testdata).
     fn corpus_photo(name: &str) -> std::path::PathBuf {
         let dir = std::env::var_os("VENUEBOX_TESTDATA")
@@ -626,6 +856,7 @@ mod tests {
                 mark: "PREVIEW".into(),
                 lines: vec!["Night Market · Jürgen Weiß".into()],
                 opacity: 0.35,
+                logo: None,
             }
             .apply(&mut small, w, h, 3);
             assert_ne!(before, small);

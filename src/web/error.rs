@@ -115,6 +115,19 @@ impl From<CreatorError> for AppError {
     }
 }
 
+impl From<crate::media::logo::LogoError> for AppError {
+    fn from(e: crate::media::logo::LogoError) -> Self {
+        use crate::media::logo::LogoError;
+        let status = match e {
+            LogoError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            LogoError::NotPng => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            LogoError::TooManyPixels(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            LogoError::Empty | LogoError::Broken(_) => StatusCode::BAD_REQUEST,
+        };
+        AppError::InvalidBody(status, e.to_string())
+    }
+}
+
 impl From<AuthError> for AppError {
     fn from(e: AuthError) -> Self {
         match e {

@@ -26,6 +26,7 @@ pub mod tus;
 pub mod uploader;
 pub mod vendor;
 pub mod vendor_cameras;
+pub mod vendor_logo;
 pub mod vendor_page;
 pub mod vendor_photos;
 
@@ -211,6 +212,7 @@ pub fn app(state: AppState) -> Router {
         .merge(vendor_page::router())
         .merge(vendor_photos::router())
         .merge(vendor_cameras::router())
+        .merge(vendor_logo::router())
         .merge(uploader::router())
         .route_layer(staff_only());
     // One in-flight limit for the whole box: the semaphore is shared by every route

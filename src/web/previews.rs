@@ -261,10 +261,38 @@ pub async fn serve_derivative(
         derivative.name(),
         format.ext()
     );
+    // The watermarked preview changes under the same photo when its creator's logo
+    // does (issue 17, item 6): its ETag names its bytes (CRC-32, tens of µs for a
+    // preview), and browsers ask again each time they show it (a 304 while unchanged).
+    let by_content = derivative == Derivative::Watermarked;
+    let cache = if by_content {
+        "private, no-cache"
+    } else {
+        "private, max-age=86400"
+    };
     let respond = |status: StatusCode, body: Option<Arc<Vec<u8>>>| {
+        let etag = match (&body, by_content) {
+            (Some(bytes), true) => format!(
+                "\"{}-{}-{:08x}.{}\"",
+                photo.sha256,
+                derivative.name(),
+                crc32fast::hash(bytes),
+                format.ext()
+            ),
+            _ => etag.clone(),
+        };
+        if status == StatusCode::OK && by_content && if_none_match(headers, &etag) {
+            let mut response = image_response(Arc::new(Vec::new()), format, cache);
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.body_mut() = axum::body::Body::empty();
+            response
+                .headers_mut()
+                .insert(header::ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+            return response;
+        }
         let mut response = match body {
-            Some(bytes) => image_response(bytes, format, "private, max-age=86400"),
-            None => image_response(Arc::new(Vec::new()), format, "private, max-age=86400"),
+            Some(bytes) => image_response(bytes, format, cache),
+            None => image_response(Arc::new(Vec::new()), format, cache),
         };
         *response.status_mut() = status;
         response
@@ -275,7 +303,7 @@ pub async fn serve_derivative(
         }
         response
     };
-    if if_none_match(headers, &etag) {
+    if !by_content && if_none_match(headers, &etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, None));
     }
     let key = (photo.id, derivative, format);

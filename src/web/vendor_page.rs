@@ -14,6 +14,8 @@
 //!   entries of `creator:<id>` for tagging and orders).
 //! - `GET /vendor/upload`: the phone and laptop uploader (`web::uploader`), linked
 //!   from the page.
+//! - the creator's logo on the watermark: shown, set, replaced and removed with the
+//!   forms of `web::vendor_logo`.
 //! - `POST /vendor/next`, `/vendor/orders/{id}/{action}`, `/vendor/photos/{id}/tag`,
 //!   `/vendor/photos/{id}/untag`: the forms, each carrying the session's CSRF token
 //!   (field `csrf`), answered with a redirect back to the page and a one-line notice.
@@ -302,6 +304,8 @@ fn notice_text(done: &str) -> Option<&'static str> {
         "cancel" => "Order cancelled; its link no longer works.",
         "revoke" => "Link revoked.",
         "reissue" => "A new link was issued; the old one no longer works.",
+        "logo" => "Logo saved: your watermarked previews show it from now on.",
+        "logo-removed" => "Logo removed from your watermarked previews.",
         _ => return None,
     })
 }
@@ -311,6 +315,15 @@ fn error_text(error: &str) -> Option<&'static str> {
         "pass" => "That is not a pass of this event.",
         "photo" => "No such photo of yours.",
         "order" => "That cannot be done to this order now.",
+        "logo-empty" => "Choose a PNG file for your logo.",
+        "logo-large" => "That logo is over 1 MiB; save it smaller (your logo was not changed).",
+        "logo-type" => "That is not a PNG image; only PNG is accepted (your logo was not changed).",
+        "logo-pixels" => {
+            "That logo is over 2048 × 2048 px; save it smaller (your logo was not changed)."
+        }
+        "logo-broken" => {
+            "That PNG could not be read whole (cut short or damaged?); your logo was not changed."
+        }
         _ => return None,
     })
 }
@@ -329,9 +342,10 @@ async fn page_home(
     Query(notice): Query<Notice>,
 ) -> Result<Response, AppError> {
     let creator = session.creator.id;
-    let (pending, decided, tags, log) = state
+    let (pending, decided, tags, log, logo) = state
         .store
         .read(move |c| {
+            let logo = creators::logo_info(c, creator)?;
             let pending = orders::list(c, Some(creator), Some(OrderState::Pending), None, 50)?;
             let decided: Vec<orders::Order> = orders::list(c, Some(creator), None, None, 20)?
                 .into_iter()
@@ -339,7 +353,7 @@ async fn page_home(
                 .collect();
             let tags = reads::tags_of_creator(c, creator, i64::MAX, SHOWN)?;
             let log = db::recent_audit_of(c, &format!("creator:{creator}"), SHOWN)?;
-            Ok::<_, StoreError>((pending, decided, tags, log))
+            Ok::<_, StoreError>((pending, decided, tags, log, logo))
         })
         .await?;
     let links: Vec<(i64, Option<crate::delivery::links::Link>)> = {
@@ -457,6 +471,30 @@ async fn page_home(
                 input #photo name="photo" inputmode="numeric" required maxlength="19";
                 input name="code" autocomplete="off" required maxlength="128" aria-label="Pass code";
                 button type="submit" { "Tag" }
+            }
+        }
+        section #logo {
+            h2 { "Your logo on previews" }
+            p { "Attendees see your photos with a watermark; your logo can sit in its band, "
+                "at the bottom right. A PNG (a transparent background works best), at most "
+                "1 MiB and 2048 × 2048 px." }
+            @if let Some(l) = &logo {
+                img #logo-current src="/vendor/logo.png" alt="Your logo" style="width:auto;height:4rem;object-fit:contain";
+                p { (l.width) " × " (l.height) " px, set " (utc(l.set_at)) }
+            } @else {
+                p { "No logo yet." }
+            }
+            form method="post" action="/vendor/logo" enctype="multipart/form-data" {
+                input type="hidden" name="csrf" value=(csrf);
+                label for="logo-file" { @if logo.is_some() { "Replace it" } @else { "Choose your logo" } }
+                input #logo-file name="logo" type="file" accept="image/png" required;
+                button type="submit" { "Save logo" }
+            }
+            @if logo.is_some() {
+                form method="post" action="/vendor/logo/remove" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button.quiet type="submit" { "Remove logo" }
+                }
             }
         }
         section {
