@@ -31,7 +31,7 @@ pub fn render_files(
         .iter()
         .map(|f| (std::fs::metadata(f).map_or(0, |m| m.len()), f))
         .collect();
-    order.sort_by(|a, b| b.0.cmp(&a.0));
+    order.sort_by_key(|f| std::cmp::Reverse(f.0));
     let files: Vec<&std::path::PathBuf> = order.into_iter().map(|(_, f)| f).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::atomic::AtomicUsize::new(0);
