@@ -127,9 +127,11 @@ const INSTANT_KEEP: usize = 256;
 /// Longest edge of a first look, in pixels: the thumb's size, so the gallery's grid
 /// shows it as sharp as the render will.
 pub const FIRST_LOOK_SIZE: u32 = 320;
-/// First looks made at a time: one, so a burst of commits costs ingest at most one
-/// core's worth of small decodes.
-const FIRST_LOOKS_AT_ONCE: usize = 1;
+/// Nice value of the first-look thread: below ingest (nice 0), so a burst of commits
+/// does not slow the uploads, and far above the renders (SCHED_IDLE), which wait the
+/// burst out. At nice 5 a busy core gives it about a quarter of its time (CFS weights
+/// 335 vs 1024): a first look of ~10 ms is ready within ~40 ms.
+pub const FIRST_LOOK_NICE: i32 = 5;
 /// Free bytes in the data dir at which renders the full disk stopped are tried again:
 /// room for every derivative of a large photo (a 45 MP photo's six come to about
 /// 1.5 MB), so a retry on a disk that is still full does not decode for nothing.
@@ -196,8 +198,8 @@ struct Inner {
     /// Instant previews by upload key (tus upload id): the EXIF thumbnail, or the
     /// first look.
     instants: Mutex<lru::LruCache<String, Arc<Vec<u8>>>>,
-    /// First looks running (see [`Previews::upload_committed`]).
-    first_looks: tokio::sync::Semaphore,
+    /// The one thread first looks are made on (see [`Previews::upload_committed`]).
+    first_looks: crate::lowprio::Background,
     /// Head offers whose thumbnail search is still running, by upload key: how many,
     /// and the photo's SHA-256 once the upload is committed (its first look waits for
     /// them: only a head without a thumbnail leads to one).
@@ -267,7 +269,12 @@ impl Previews {
                 )),
                 counters: Counters::default(),
                 instants: lru(INSTANT_KEEP),
-                first_looks: tokio::sync::Semaphore::new(FIRST_LOOKS_AT_ONCE),
+                first_looks: crate::lowprio::Background::new(
+                    1,
+                    FIRST_LOOK_NICE,
+                    false,
+                    "first-look",
+                ),
                 heads: Mutex::default(),
                 timelines: lru(1024),
                 upload_of: lru(1024),
@@ -314,10 +321,10 @@ impl Previews {
     ///
     /// If the upload has no instant preview (its EXIF thumbnail was missing, unusable
     /// or not seen), a *first look* is made at once: the stored photo rendered to
-    /// [`FIRST_LOOK_SIZE`] (a shrink-on-load decode, a few milliseconds), on the
-    /// blocking pool at the ingest path's priority, one at a time. Renders run below
-    /// ingest and wait out an upload burst; the first look does not, so every photo's
-    /// first preview exists within milliseconds of its upload's end (issue 17, item 5:
+    /// [`FIRST_LOOK_SIZE`] (a shrink-on-load decode, a few milliseconds), one at a
+    /// time on a thread of its own at nice [`FIRST_LOOK_NICE`]. Renders run under
+    /// SCHED_IDLE and wait out an upload burst; the first look runs just below ingest,
+    /// so every photo's first preview exists within milliseconds of its upload's end (issue 17, item 5:
     /// TTFP p95 ≤ 100 ms during an 8-camera burst). It is served, like the EXIF
     /// thumbnail, until the render's derivatives are stored. Best effort: a photo that
     /// cannot be decoded has no first look (its render will say why). Camera RAW has
@@ -344,21 +351,23 @@ impl Previews {
         let source = layout::photo(&self.inner.data_dir, sha);
         let max_pixels = self.inner.max_pixels;
         tokio::spawn(async move {
-            let Ok(_permit) = previews.inner.first_looks.acquire().await else {
-                return;
-            };
-            // The EXIF thumbnail may have been found while this waited.
-            if !previews.wants_instant(&key) {
-                return;
-            }
-            let made = tokio::task::spawn_blocking(move || {
-                let data = crate::media::render::read_source(&source).ok()?;
-                let mut renderer = Renderer::new(max_pixels).ok()?;
-                renderer.render(&data, FIRST_LOOK_SIZE, QUALITY).ok()
-            })
-            .await
-            .ok()
-            .flatten();
+            let wanted = previews.clone();
+            let wanted_key = key.clone();
+            let made = previews
+                .inner
+                .first_looks
+                .run(move || {
+                    // The EXIF thumbnail may have been found while this waited.
+                    if !wanted.wants_instant(&wanted_key) {
+                        return None;
+                    }
+                    let data = crate::media::render::read_source(&source).ok()?;
+                    let mut renderer = Renderer::new(max_pixels).ok()?;
+                    renderer.render(&data, FIRST_LOOK_SIZE, QUALITY).ok()
+                })
+                .await
+                .ok()
+                .flatten();
             let Some(rendered) = made else {
                 return;
             };
