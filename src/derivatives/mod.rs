@@ -127,11 +127,12 @@ const INSTANT_KEEP: usize = 256;
 /// Longest edge of a first look, in pixels: the thumb's size, so the gallery's grid
 /// shows it as sharp as the render will.
 pub const FIRST_LOOK_SIZE: u32 = 320;
-/// Nice value of the first-look thread: below ingest (nice 0), so a burst of commits
-/// does not slow the uploads, and far above the renders (SCHED_IDLE), which wait the
-/// burst out. At nice 5 a busy core gives it about a quarter of its time (CFS weights
-/// 335 vs 1024): a first look of ~10 ms is ready within ~40 ms.
-pub const FIRST_LOOK_NICE: i32 = 5;
+/// Nice value of the first-look thread: ingest's own (0), far above the renders
+/// (SCHED_IDLE), which wait an upload burst out. Measured with `benches/ttfp.sh` (8
+/// uploaders, docs/benchmarks.md): at nice 5 the burst's TTFP p95 was 72–78 ms, at 0
+/// 28–46 ms, with upload throughput the same within the noise either way; a first
+/// look costs a few milliseconds per photo without a thumbnail.
+pub const FIRST_LOOK_NICE: i32 = 0;
 /// Free bytes in the data dir at which renders the full disk stopped are tried again:
 /// room for every derivative of a large photo (a 45 MP photo's six come to about
 /// 1.5 MB), so a retry on a disk that is still full does not decode for nothing.
@@ -323,8 +324,8 @@ impl Previews {
     /// or not seen), a *first look* is made at once: the stored photo rendered to
     /// [`FIRST_LOOK_SIZE`] (a shrink-on-load decode, a few milliseconds), one at a
     /// time on a thread of its own at nice [`FIRST_LOOK_NICE`]. Renders run under
-    /// SCHED_IDLE and wait out an upload burst; the first look runs just below ingest,
-    /// so every photo's first preview exists within milliseconds of its upload's end (issue 17, item 5:
+    /// SCHED_IDLE and wait out an upload burst; the first look runs beside ingest, so
+    /// every photo's first preview exists within milliseconds of its upload's end (issue 17, item 5:
     /// TTFP p95 ≤ 100 ms during an 8-camera burst). It is served, like the EXIF
     /// thumbnail, until the render's derivatives are stored. Best effort: a photo that
     /// cannot be decoded has no first look (its render will say why). Camera RAW has
