@@ -399,6 +399,10 @@ const MIGRATIONS: &[&str] = &[
         height INTEGER NOT NULL,
         set_at INTEGER NOT NULL
     );",
+    // 22 (owner: ingest): `ingest_refusals` (19) is append-only for deletes too, as
+    // `delivery_downloads` is; 19 refused only updates.
+    "CREATE TRIGGER ingest_refusals_no_delete BEFORE DELETE ON ingest_refusals
+        BEGIN SELECT RAISE(ABORT, 'ingest_refusals is append-only'); END;",
 ];
 
 /// Creates the data dir if missing (mode 0700) and checks it accepts files, then opens

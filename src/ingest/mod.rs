@@ -935,6 +935,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refusals_can_be_added_but_never_changed_or_removed() {
+        let conn = crate::db::memory_for_tests();
+        record_refusal(&conn, 100, Source::Tus, Refusal::TooLarge).unwrap();
+        record_refusal(&conn, 101, Source::Ftp, Refusal::NotAPhoto).unwrap();
+        for sql in [
+            "UPDATE ingest_refusals SET reason = 'quota'",
+            "DELETE FROM ingest_refusals WHERE at = 100",
+        ] {
+            let e = conn.execute(sql, []).unwrap_err();
+            assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+        }
+        assert_eq!(refusals_since(&conn, 0).unwrap().len(), 2);
+    }
+
+    #[test]
     fn sniffs_by_content_not_by_name() {
         assert_eq!(
             sniff(&[0xFF, 0xD8, 0xFF, 0xE1, 0, 0], "x.txt")
