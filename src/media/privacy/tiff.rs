@@ -68,6 +68,11 @@ struct Entry {
     tag: u16,
     /// Where its value bytes are, relative to the TIFF header.
     value: std::ops::Range<usize>,
+    /// Are they in the entry itself (4 bytes or fewer, TIFF 6.0 section 2)? An
+    /// out-of-line value is one even when its offset names the entry's own value
+    /// field: it then runs on over the entries after it (found by fuzz target
+    /// privacy_tiff, CI of stop 26).
+    inline: bool,
 }
 
 /// Does `tiff` start with a TIFF header (classic TIFF, either byte order)?
@@ -131,7 +136,7 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 removed = true;
                 if let Some(e) = &entry {
                     edits.zero(base + e.value.start, e.value.len());
-                    if e.value.start != at + 8 {
+                    if !e.inline {
                         wiped.push(e.value.clone());
                     }
                 }
@@ -148,7 +153,7 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 let xmp = &tiff[e.value.clone()];
                 if is_private_xmp(xmp) {
                     edits.patch(base + e.value.start, blank_xmp(xmp.len()));
-                    if e.value.start != at + 8 {
+                    if !e.inline {
                         wiped.push(e.value.clone());
                     }
                 }
@@ -157,7 +162,7 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
                 // Pointers kept out of line are structure too: a private value laid over
                 // them would send a second walk elsewhere (found by fuzz target
                 // privacy_tiff: pointers laid under a private value).
-                if e.value.start != at + 8 {
+                if !e.inline {
                     dirs.push(e.value.clone());
                 }
                 for p in e.value.clone().step_by(4) {
@@ -204,7 +209,8 @@ pub fn scrub(tiff: &[u8], base: usize, edits: &mut Edits) -> Result<(), PrivacyE
 fn read_entry(r: &Reader, at: usize) -> Option<Entry> {
     let tag = r.u16(at)?;
     let size = type_size(r.u16(at + 2)?).checked_mul(r.u32(at + 4)? as usize)?;
-    let start = if size <= 4 {
+    let inline = size <= 4;
+    let start = if inline {
         at + 8
     } else {
         r.u32(at + 8)? as usize
@@ -213,6 +219,7 @@ fn read_entry(r: &Reader, at: usize) -> Option<Entry> {
     (end <= r.tiff.len()).then_some(Entry {
         tag,
         value: start..end,
+        inline,
     })
 }
 
@@ -334,6 +341,27 @@ mod tests {
         let mut t = sample();
         t[72..76].copy_from_slice(&8u32.to_le_bytes());
         assert!(scrub(&t, 0, &mut Edits::default()).is_err());
+        // Its offset naming its own value field (72): the 9 bytes run on over the
+        // Exif IFD's next pointer and into the GPS IFD, so they are out of line too,
+        // and laid over the directory they are in. Taken for inline, they were zeroed
+        // past the entry, unchecked, and a second walk met what that left.
+        let mut t = sample();
+        t[72..76].copy_from_slice(&72u32.to_le_bytes());
+        assert!(matches!(
+            scrub(&t, 0, &mut Edits::default()),
+            Err(PrivacyError::Damaged(_))
+        ));
+        // The input the fuzzer found (CI, stop 26): a private XMP packet of 2805 bytes
+        // whose offset, 246, is its own entry's value field, so the blank packet ran
+        // over the three entries after it and IFD0's next pointer, which then led
+        // past the end.
+        let original = include_bytes!(
+            "../../../fuzz/regressions/privacy_tiff/xmp_offset_is_its_own_entry.tif"
+        );
+        assert!(matches!(
+            scrub(original, 0, &mut Edits::default()),
+            Err(PrivacyError::Damaged(_))
+        ));
         assert!(scrub(&sample(), 0, &mut Edits::default()).is_ok());
     }
 }
