@@ -717,14 +717,13 @@ async fn finish(
     let id = id.to_string();
     match result {
         Ok(outcome) => {
-            let photo = outcome.photo().clone();
-            let photo_id = photo.id;
+            let photo_id = outcome.photo().id;
             let row = id.clone();
             state
                 .store
                 .write(move |tx| uploads::set_photo(tx, &row, photo_id).map_err(StoreError::from))
                 .await?;
-            state.previews.upload_committed(&id, &photo);
+            state.previews.upload_committed(&id, outcome.photo());
             remove_part(state, &id).await?;
             Ok(())
         }
