@@ -379,3 +379,105 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
     assert!(log.contains("creator.logo.remove") && log.contains("creator.logo"));
     b.stop().await;
 }
+
+/// A `side × side` PNG of noise (it barely compresses: about `4 × side²` bytes).
+fn noise_png(side: u32) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let pixels: Vec<u8> = (0..side * side * 4)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(&pixels, side, side, image::ExtendedColorType::Rgba8)
+        .unwrap();
+    out
+}
+
+/// A noise PNG of exactly `len` bytes: a `tEXt` chunk before `IEND` makes up the rest.
+fn padded_png(len: usize) -> Vec<u8> {
+    let png = noise_png(256);
+    let (head, iend) = png.split_at(png.len() - 12);
+    let text_len = len - png.len() - 12;
+    let mut chunk = b"tEXt".to_vec();
+    chunk.extend_from_slice(b"Comment\0");
+    chunk.resize(4 + text_len, b'x');
+    let mut out = head.to_vec();
+    out.extend_from_slice(&(text_len as u32).to_be_bytes());
+    out.extend_from_slice(&chunk);
+    out.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+    out.extend_from_slice(iend);
+    assert_eq!(out.len(), len);
+    out
+}
+
+/// A logo of the full 1 MiB goes through the vendor page's form, whose
+/// multipart framing makes the body longer than the box's 1 MiB `http.body_limit_bytes`
+/// (it was refused with a bare 413); a longer file, or a much longer one, brings the
+/// vendor back to the page with the "too large" message and the stored logo kept.
+#[tokio::test]
+async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded() {
+    let b = TestBox::start().await;
+    let (_, token) = b.creator("Ana").await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(b.vendor_login(&browser, &token).await.status(), 303);
+    let page = browser
+        .get(b.url("/vendor"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let post = |logo: Vec<u8>| {
+        let (kind, body) = multipart(&csrf, &logo);
+        browser
+            .post(b.url("/vendor/logo"))
+            .header("Content-Type", kind)
+            .body(body)
+            .send()
+    };
+
+    let full = padded_png(venuebox::media::logo::MAX_LOGO_BYTES);
+    let saved = post(full.clone()).await.unwrap();
+    assert_eq!(saved.status(), 303);
+    let to = saved.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.contains("done=logo"), "{to}");
+    let shown = browser.get(b.url("/vendor/logo.png")).send().await.unwrap();
+    assert_eq!(shown.bytes().await.unwrap().to_vec(), full);
+
+    // Just over 1 MiB (the check refuses it), and past the bytes the box reads of a
+    // logo upload (the body is not read whole).
+    let over = padded_png(venuebox::media::logo::MAX_LOGO_BYTES + 1);
+    assert!(over.len() > venuebox::media::logo::MAX_LOGO_BYTES);
+    let mut far_over = over.clone();
+    far_over.resize(venuebox::web::vendor_logo::LOGO_BODY_LIMIT + (256 << 10), 0);
+    for (what, logo) in [("just over", over), ("past the limit", far_over)] {
+        let refused = post(logo).await.unwrap();
+        assert_eq!(refused.status(), 303, "{what}");
+        let to = refused.headers()["location"].to_str().unwrap().to_string();
+        assert!(to.contains("error=logo-large"), "{what}: {to}");
+        let said = browser
+            .get(b.url(&to))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(said.contains("1 MiB"), "{what}: the page words the refusal");
+        let kept = browser.get(b.url("/vendor/logo.png")).send().await.unwrap();
+        assert_eq!(kept.bytes().await.unwrap().to_vec(), full, "{what}");
+    }
+    b.stop().await;
+}

@@ -374,40 +374,47 @@ struct BodyRead {
 
 /// Reads an ordinary request's whole body before anything else runs: 408 if it has
 /// not all arrived within `http.body_timeout_secs` (a slow sender cannot hold a
-/// request open), 413 if it is longer than `http.body_limit_bytes`.
+/// request open), 413 if it is longer than `http.body_limit_bytes` (or, for a logo
+/// upload, [`vendor_logo::body_limit`]; the vendor page's form is sent back to the
+/// page instead, [`vendor_logo::too_large`]).
 async fn read_whole_body(
     State(read): State<BodyRead>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes =
-        match tokio::time::timeout(read.timeout, axum::body::to_bytes(body, read.limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(e)) => {
-                let too_long = std::error::Error::source(&e)
-                    .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-                return if too_long {
-                    AppError::InvalidBody(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("the body is longer than {} bytes", read.limit),
-                    )
-                } else {
-                    AppError::BadRequest("the body could not be read".into())
+    let limit = vendor_logo::body_limit(parts.uri.path(), read.limit);
+    let bytes = match tokio::time::timeout(read.timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let too_long = std::error::Error::source(&e)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if too_long {
+                if let Some(page) = vendor_logo::too_large(parts.uri.path()) {
+                    return page;
                 }
-                .into_response();
             }
-            Err(_) => {
-                return AppError::InvalidBody(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "the body did not arrive within {} s",
-                        read.timeout.as_secs()
-                    ),
+            return if too_long {
+                AppError::InvalidBody(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the body is longer than {limit} bytes"),
                 )
-                .into_response()
+            } else {
+                AppError::BadRequest("the body could not be read".into())
             }
-        };
+            .into_response();
+        }
+        Err(_) => {
+            return AppError::InvalidBody(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s",
+                    read.timeout.as_secs()
+                ),
+            )
+            .into_response()
+        }
+    };
     next.run(axum::extract::Request::from_parts(
         parts,
         axum::body::Body::from(bytes),

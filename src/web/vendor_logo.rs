@@ -14,11 +14,13 @@
 //! runtime before anything is written; a refused one leaves the stored logo as it was.
 //! The row is written in one transaction (`creators::set_logo`), then the creator's
 //! watermarked previews already rendered are deleted (`Previews::forget_watermarked`)
-//! so attendees get them again with the new logo. The body is bounded by the box's
-//! `http.body_limit_bytes` (1 MiB by default) before any of this: a longer one is 413.
+//! so attendees get them again with the new logo. The body is bounded before any of
+//! this by [`LOGO_BODY_LIMIT`], whatever the box's `http.body_limit_bytes`: a logo of
+//! the full 1 MiB goes through the form too, whose framing adds a few hundred bytes.
+//! A longer body is 413 on the API; on the page it is the form's "too large" message.
 
 use axum::body::Bytes;
-use axum::extract::{Multipart, State};
+use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -31,14 +33,49 @@ use crate::web::vendor::Vendor;
 use crate::web::vendor_page::{checked, CsrfOnly, VendorSession};
 use crate::web::{AppError, AppState};
 
+/// Bytes a logo upload's body may have, in either route: the largest logo
+/// ([`logo::MAX_LOGO_BYTES`]) and 64 KiB for the form's multipart framing and CSRF
+/// field. Between the two, the logo check words the refusal.
+pub const LOGO_BODY_LIMIT: usize = logo::MAX_LOGO_BYTES + (64 << 10);
+
+/// The bytes the box reads of a request to `path` before anything else runs
+/// (`web::read_whole_body`): [`LOGO_BODY_LIMIT`] for the logo uploads when the box's
+/// `http.body_limit_bytes` (`limit`) is smaller, else `limit`.
+pub fn body_limit(path: &str, limit: usize) -> usize {
+    if matches!(path, "/api/vendor/logo" | "/vendor/logo") {
+        limit.max(LOGO_BODY_LIMIT)
+    } else {
+        limit
+    }
+}
+
+/// What a logo upload longer than [`body_limit`] gets on the vendor page's form
+/// (`POST /vendor/logo`): back to the page, which says the file is too large, as
+/// for a logo the check refuses. `None` for every other path.
+pub fn too_large(path: &str) -> Option<Response> {
+    (path == "/vendor/logo").then(|| {
+        Redirect::to(&format!(
+            "/vendor?error={}#logo",
+            error_key(&LogoError::TooLarge(LOGO_BODY_LIMIT))
+        ))
+        .into_response()
+    })
+}
+
 /// The logo routes of the vendor API and the vendor page (merged with the staff routes).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/vendor/logo",
-            get(api_get).put(api_put).delete(api_delete),
+            get(api_get)
+                .put(api_put)
+                .delete(api_delete)
+                .layer(DefaultBodyLimit::max(LOGO_BODY_LIMIT)),
         )
-        .route("/vendor/logo", post(page_set))
+        .route(
+            "/vendor/logo",
+            post(page_set).layer(DefaultBodyLimit::max(LOGO_BODY_LIMIT)),
+        )
         .route("/vendor/logo/remove", post(page_remove))
         .route("/vendor/logo.png", get(page_get))
 }
