@@ -267,20 +267,7 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
     assert_eq!(anonymous.status(), 401);
 
     // The vendor page: replaced by a blue one through the form (CSRF checked).
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    assert_eq!(b.vendor_login(&browser, &token).await.status(), 303);
-    let page = browser
-        .get(b.url("/vendor"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (browser, page) = vendor_browser(&b, &token).await;
     assert!(page.contains("Your logo on previews") && page.contains("/vendor/logo.png"));
     let csrf = hidden(&page, "csrf");
     let blue = png(400, 200, [0, 0, 255, 255]);
@@ -304,14 +291,7 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
     assert_eq!(refused.status(), 303);
     let to = refused.headers()["location"].to_str().unwrap().to_string();
     assert!(to.contains("error=logo-type"), "{to}");
-    let said = browser
-        .get(b.url(&to))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let said = text(&browser, &b.url(&to)).await;
     assert!(
         said.contains("only PNG is accepted"),
         "the page words the refusal"
@@ -368,16 +348,27 @@ async fn a_vendor_sets_replaces_and_removes_their_logo_on_watermarked_previews()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let log = browser
-        .get(b.url("/vendor"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = text(&browser, &b.url("/vendor")).await;
     assert!(log.contains("creator.logo.remove") && log.contains("creator.logo"));
     b.stop().await;
+}
+
+/// The text of the page at `url`.
+async fn text(c: &reqwest::Client, url: &str) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
+/// A browser signed in to the vendor page with `token` (cookies kept, redirects not
+/// followed), and the page's text.
+async fn vendor_browser(b: &TestBox, token: &str) -> (reqwest::Client, String) {
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    assert_eq!(b.vendor_login(&browser, token).await.status(), 303);
+    let page = text(&browser, &b.url("/vendor")).await;
+    (browser, page)
 }
 
 /// A `side × side` PNG of noise (it barely compresses: about `4 × side²` bytes).
@@ -424,20 +415,7 @@ fn padded_png(len: usize) -> Vec<u8> {
 async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded() {
     let b = TestBox::start().await;
     let (_, token) = b.creator("Ana").await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    assert_eq!(b.vendor_login(&browser, &token).await.status(), 303);
-    let page = browser
-        .get(b.url("/vendor"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (browser, page) = vendor_browser(&b, &token).await;
     let csrf = hidden(&page, "csrf");
     let post = |logo: Vec<u8>| {
         let (kind, body) = multipart(&csrf, &logo);
@@ -467,14 +445,7 @@ async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded
         assert_eq!(refused.status(), 303, "{what}");
         let to = refused.headers()["location"].to_str().unwrap().to_string();
         assert!(to.contains("error=logo-large"), "{what}: {to}");
-        let said = browser
-            .get(b.url(&to))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let said = text(&browser, &b.url(&to)).await;
         assert!(said.contains("1 MiB"), "{what}: the page words the refusal");
         let kept = browser.get(b.url("/vendor/logo.png")).send().await.unwrap();
         assert_eq!(kept.bytes().await.unwrap().to_vec(), full, "{what}");
