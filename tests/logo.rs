@@ -411,6 +411,7 @@ fn padded_png(len: usize) -> Vec<u8> {
 /// multipart framing makes the body longer than the box's 1 MiB `http.body_limit_bytes`
 /// (it was refused with a bare 413); a longer file, or a much longer one, brings the
 /// vendor back to the page with the "too large" message and the stored logo kept.
+/// The full logo goes through even when `http.body_limit_bytes` is far smaller.
 #[tokio::test]
 async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded() {
     let b = TestBox::start().await;
@@ -450,5 +451,18 @@ async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded
         let kept = browser.get(b.url("/vendor/logo.png")).send().await.unwrap();
         assert_eq!(kept.bytes().await.unwrap().to_vec(), full, "{what}");
     }
+    drop(post);
+
+    // The logo uploads read their own limit whatever the box's: with 64 KiB for
+    // every other request, the full logo still goes through the API.
+    let b = b.restart_with(|c| c.http.body_limit_bytes = 64 << 10).await;
+    let r = reqwest::Client::new()
+        .put(b.url("/api/vendor/logo"))
+        .bearer_auth(&token)
+        .body(full.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     b.stop().await;
 }

@@ -39,11 +39,12 @@ use crate::web::{AppError, AppState};
 pub const LOGO_BODY_LIMIT: usize = logo::MAX_LOGO_BYTES + (64 << 10);
 
 /// The bytes the box reads of a request to `path` before anything else runs
-/// (`web::read_whole_body`): [`LOGO_BODY_LIMIT`] for the logo uploads when the box's
-/// `http.body_limit_bytes` (`limit`) is smaller, else `limit`.
+/// (`web::read_whole_body`): [`LOGO_BODY_LIMIT`] for the logo uploads, whatever the
+/// box's `http.body_limit_bytes` (`limit`, which every other path gets), so the
+/// routes' own limit is never the one that refuses.
 pub fn body_limit(path: &str, limit: usize) -> usize {
     if matches!(path, "/api/vendor/logo" | "/vendor/logo") {
-        limit.max(LOGO_BODY_LIMIT)
+        LOGO_BODY_LIMIT
     } else {
         limit
     }
