@@ -451,7 +451,6 @@ async fn a_logo_of_the_full_mib_goes_through_the_form_and_a_larger_one_is_worded
         let kept = browser.get(b.url("/vendor/logo.png")).send().await.unwrap();
         assert_eq!(kept.bytes().await.unwrap().to_vec(), full, "{what}");
     }
-    drop(post);
 
     // The logo uploads read their own limit whatever the box's: with 64 KiB for
     // every other request, the full logo still goes through the API.
