@@ -389,20 +389,16 @@ async fn read_whole_body(
         Ok(Err(e)) => {
             let too_long = std::error::Error::source(&e)
                 .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
-            if too_long {
-                if let Some(page) = vendor_logo::too_large(parts.uri.path()) {
-                    return page;
-                }
+            if !too_long {
+                return AppError::BadRequest("the body could not be read".into()).into_response();
             }
-            return if too_long {
+            return vendor_logo::too_large(parts.uri.path()).unwrap_or_else(|| {
                 AppError::InvalidBody(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     format!("the body is longer than {limit} bytes"),
                 )
-            } else {
-                AppError::BadRequest("the body could not be read".into())
-            }
-            .into_response();
+                .into_response()
+            });
         }
         Err(_) => {
             return AppError::InvalidBody(
