@@ -84,4 +84,14 @@ for pair in png:privacy_png webp:privacy_webp tif:privacy_tiff heic:privacy_heif
   cp "$work/plain.$ext" "$corpus/$target/plain.$ext"
   cp "$work/photo.$ext" "$corpus/exif_colour/tagged.$ext"
 done
+# Whole small JPEGs for the scaled decoder (jpeg_eighth): every sampling the decoder
+# takes, grey, sizes that are not whole MCUs, and a progressive one it leaves.
+mkdir -p "$corpus/jpeg_eighth"
+src="$testdata/photos/nikon-d90_DSC_0003.JPG"
+for sf in 1x1 2x1 1x2 2x2; do
+  convert "$src" -resize '75x50!' -sampling-factor "$sf" -quality 90 -strip "$corpus/jpeg_eighth/s$sf.jpg"
+done
+convert "$src" -resize '203x133!' -sampling-factor 2x2 -quality 75 -strip "$corpus/jpeg_eighth/s2x2-large.jpg"
+convert "$src" -resize '41x29!' -colorspace Gray -quality 90 -strip "$corpus/jpeg_eighth/grey.jpg"
+convert "$src" -resize '75x50!' -interlace JPEG -quality 90 -strip "$corpus/jpeg_eighth/progressive.jpg"
 echo "fuzz/seed.sh: corpora in $corpus: $(find "$corpus" -type f | wc -l) files"

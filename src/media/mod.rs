@@ -6,6 +6,7 @@
 
 pub mod colour;
 pub mod jpeg;
+pub mod jpeg_dc;
 pub mod logo;
 pub mod privacy;
 pub mod qr;

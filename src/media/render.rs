@@ -740,6 +740,21 @@ impl Renderer {
         } else {
             (PixelFormat::RGB, 3)
         };
+        // At 1/8, a baseline file's DC coefficients give the same pixels faster
+        // (media::jpeg_dc; libjpeg-turbo takes everything it leaves).
+        if factor == ScalingFactor::new(1, 8) && !cmyk {
+            if let Some(e) = super::jpeg_dc::decode_eighth(data) {
+                if (e.width, e.height, e.channels) == (scaled.width, scaled.height, channels) {
+                    let pixels = Pixels {
+                        data: e.data,
+                        width: e.width,
+                        height: e.height,
+                        channels,
+                    };
+                    return Ok((pixels, Region::scaled(header.width, header.height, factor)));
+                }
+            }
+        }
         let mut buf = vec![0u8; scaled.width * scaled.height * channels];
         let image = Image {
             pixels: buf.as_mut_slice(),
