@@ -114,6 +114,11 @@ impl Huffman {
             if n > 0 {
                 valoffset[len] = p as i32 - code;
                 for _ in 0..n {
+                    // No code may be all ones (libjpeg: JERR_BAD_HUFF_TABLE), so none
+                    // may reach it either.
+                    if code >= (1 << len) - 1 {
+                        return None;
+                    }
                     if len as u32 <= LOOKUP_BITS {
                         let shift = LOOKUP_BITS - len as u32;
                         let first = (code as usize) << shift;
@@ -1148,6 +1153,23 @@ mod tests {
             answered < data.len() - scan - 16,
             "every flip went unnoticed"
         );
+    }
+
+    /// Inputs of the `jpeg_eighth` fuzz target that crashed it (docs/fuzzing.md).
+    #[test]
+    fn fuzz_regressions() {
+        // A DHT with more codes of one length than it holds: the table's lookup was
+        // filled past its end.
+        let data =
+            include_bytes!("../../fuzz/regressions/jpeg_eighth/huffman_code_past_its_length.jpg");
+        assert!(decode_eighth(data).is_none());
+        let mut counts = [0u8; 16];
+        counts[1] = 5; // five 2-bit codes
+        assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4], true).is_none());
+        counts[1] = 3; // 00, 01, 10: all but the all-ones code
+        assert!(Huffman::new(&counts, &[0, 1, 2], true).is_some());
+        counts[1] = 4; // 11 too
+        assert!(Huffman::new(&counts, &[0, 1, 2, 3], true).is_none());
     }
 
     #[test]
