@@ -343,7 +343,7 @@ fn parse(data: &[u8]) -> Option<Frame> {
                 if width == 0 || height == 0 || !(n == 1 || n == 3) || body.len() != 6 + 3 * n {
                     return None;
                 }
-                let comps = (0..n)
+                let comps: Vec<SofComponent> = (0..n)
                     .map(|i| {
                         let c = &body[6 + 3 * i..9 + 3 * i];
                         (
@@ -354,6 +354,11 @@ fn parse(data: &[u8]) -> Option<Frame> {
                         )
                     })
                     .collect();
+                // A repeated component id is left to libjpeg-turbo, which matches a
+                // scan's components to the frame's by id in a way not copied here.
+                if (1..n).any(|i| comps[..i].iter().any(|c| c.0 == comps[i].0)) {
+                    return None;
+                }
                 sof = Some((width, height, comps));
             }
             // Every other frame type (progressive, lossless, arithmetic, hierarchical).
@@ -399,7 +404,8 @@ fn parse(data: &[u8]) -> Option<Frame> {
                     at += 1 + 64 * size;
                 }
             }
-            0xDD => restart_interval = be16(body, 0)?,
+            // libjpeg refuses a DRI of another length (JERR_BAD_LENGTH).
+            0xDD if body.len() == 2 => restart_interval = be16(body, 0)?,
             // libjpeg reads APP0 as JFIF only when 14 bytes long (jdmarker.c,
             // `APP0_DATA_LEN`).
             0xE0 => jfif |= body.len() >= 14 && body.starts_with(b"JFIF\0"),
@@ -459,7 +465,11 @@ fn parse(data: &[u8]) -> Option<Frame> {
                     max_v,
                 });
             }
-            _ => {}
+            // APPn and COM are skipped, as libjpeg skips them (an Adobe APP14 is
+            // read above); every other marker libjpeg refuses (JERR_UNKNOWN_MARKER,
+            // jdmarker.c) or handles in ways not copied here.
+            0xE0..=0xEF | 0xFE => {}
+            _ => return None,
         }
         pos += 2 + len;
     }
@@ -1102,6 +1112,21 @@ mod tests {
             decode_eighth(&coarse(1)).is_none(),
             "chroma coefficients past the bound"
         );
+        // A component id twice (in the frame and the scan), left to libjpeg-turbo; a
+        // DRI of the wrong length, which libjpeg refuses.
+        let plain = encode(96, 64, |c| {
+            c.set_subsamp(turbojpeg::Subsamp::Sub2x2).unwrap()
+        });
+        let at = |m: u8| plain.windows(2).position(|w| w == [0xFF, m]).unwrap();
+        let mut twice = plain.clone();
+        let (sof, sos) = (at(0xC0), at(0xDA));
+        twice[sof + 13] = twice[sof + 10];
+        twice[sos + 7] = twice[sos + 5];
+        assert!(decode_eighth(&twice).is_none(), "a component id twice");
+        let mut dri = plain[..sof].to_vec();
+        dri.extend_from_slice(&[0xFF, 0xDD, 0x00, 0x05, 0x00, 0x00, 0x00]);
+        dri.extend_from_slice(&plain[sof..]);
+        assert!(decode_eighth(&dri).is_none(), "a DRI 5 bytes long");
         // Not a JPEG; an empty file; the SOI alone.
         for data in [&b"GIF89a"[..], b"", b"\xFF\xD8"] {
             assert!(decode_eighth(data).is_none());
@@ -1163,6 +1188,16 @@ mod tests {
         let data =
             include_bytes!("../../fuzz/regressions/jpeg_eighth/huffman_code_past_its_length.jpg");
         assert!(decode_eighth(data).is_none());
+        // A marker libjpeg does not know (0x91, where JFIF's APP0 was): it refuses
+        // the file ("Unsupported marker type"), so this must not answer.
+        let data = include_bytes!("../../fuzz/regressions/jpeg_eighth/unknown_marker.jpg");
+        assert!(decode_eighth(data).is_none());
+        let mut fixed = data.to_vec();
+        fixed[3] = 0xE0;
+        assert!(assert_same_as_turbo(
+            &fixed,
+            "the same file with its APP0 back"
+        ));
         let mut counts = [0u8; 16];
         counts[1] = 5; // five 2-bit codes
         assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4], true).is_none());
