@@ -407,8 +407,15 @@ fn parse(data: &[u8]) -> Option<Frame> {
             // libjpeg refuses a DRI of another length (JERR_BAD_LENGTH).
             0xDD if body.len() == 2 => restart_interval = be16(body, 0)?,
             // libjpeg reads APP0 as JFIF only when 14 bytes long (jdmarker.c,
-            // `APP0_DATA_LEN`).
-            0xE0 => jfif |= body.len() >= 14 && body.starts_with(b"JFIF\0"),
+            // `APP0_DATA_LEN`), and warns of a major version other than 1
+            // (JWRN_JFIF_MAJOR), which TurboJPEG's header read reports as an error:
+            // such a file is left to it.
+            0xE0 if body.len() >= 14 && body.starts_with(b"JFIF\0") => {
+                if body[5] != 1 {
+                    return None;
+                }
+                jfif = true;
+            }
             0xEE if body.len() >= 12 && body.starts_with(b"Adobe") => adobe = Some(body[11]),
             0xDA => {
                 let (width, height, comps) = sof?;
@@ -1203,6 +1210,14 @@ mod tests {
             &fixed,
             "the same file with its APP0 back"
         ));
+        // A JFIF APP0 of major version 44: libjpeg warns (JWRN_JFIF_MAJOR) and
+        // TurboJPEG's header read fails, so this must not answer.
+        let data = include_bytes!("../../fuzz/regressions/jpeg_eighth/jfif_major_version.jpg");
+        assert!(decode_eighth(data).is_none());
+        let app0 = data.windows(7).position(|w| w == b"\xFF\xE0\x00\x10JFI").unwrap();
+        let mut fixed = data.to_vec();
+        fixed[app0 + 9] = 1;
+        assert!(assert_same_as_turbo(&fixed, "the same file as JFIF 1.x"));
         let mut counts = [0u8; 16];
         counts[1] = 5; // five 2-bit codes
         assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4], true).is_none());
