@@ -1214,7 +1214,10 @@ mod tests {
         // TurboJPEG's header read fails, so this must not answer.
         let data = include_bytes!("../../fuzz/regressions/jpeg_eighth/jfif_major_version.jpg");
         assert!(decode_eighth(data).is_none());
-        let app0 = data.windows(7).position(|w| w == b"\xFF\xE0\x00\x10JFI").unwrap();
+        let app0 = data
+            .windows(7)
+            .position(|w| w == b"\xFF\xE0\x00\x10JFI")
+            .unwrap();
         let mut fixed = data.to_vec();
         fixed[app0 + 9] = 1;
         assert!(assert_same_as_turbo(&fixed, "the same file as JFIF 1.x"));
