@@ -1,28 +1,47 @@
-//! The 1/8-scale baseline decoder `media::jpeg_dc::decode_eighth`, against
-//! libjpeg-turbo as the oracle (`jpeg_dc::libjpeg_turbo_eighth`). Invariant: whenever
-//! it answers, libjpeg-turbo reads the same bytes' header and decodes them at 1/8 to
-//! the same dimensions and byte-identical pixels; otherwise it refuses (`None`)
-//! without a panic.
+//! The reduced-scale baseline decoders of `media::jpeg_dc`, against libjpeg-turbo as
+//! the oracle (`jpeg_dc::libjpeg_turbo_eighth`, `jpeg_dc::libjpeg_turbo_reduced`).
+//! Invariants, otherwise a refusal (`None`) without a panic:
+//! - `decode_eighth`: whenever it answers, libjpeg-turbo reads the same bytes' header
+//!   and decodes them at 1/8 to the same dimensions and byte-identical pixels;
+//! - `decode_quarter_thumb` (not exact by design): whenever it answers, libjpeg-turbo
+//!   reads the header and decodes at 1/4 to the same dimensions, without a warning
+//!   unless the exact 1/8 decode shows that warning changes no pixel (so it never
+//!   shows a picture of data libjpeg-turbo finds damaged).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use venuebox::media::jpeg_dc::{decode_eighth, libjpeg_turbo_eighth};
+use venuebox::media::jpeg_dc::{
+    decode_eighth, decode_quarter_thumb, libjpeg_turbo_eighth, libjpeg_turbo_reduced,
+};
 
 fuzz_target!(|data: &[u8]| {
-    let Some(ours) = decode_eighth(data) else {
-        return;
-    };
-    let (theirs, warning) =
-        libjpeg_turbo_eighth(data).unwrap_or_else(|e| panic!("decoded here, libjpeg-turbo: {e}"));
-    assert_eq!(
-        (ours.width, ours.height, ours.channels),
-        (theirs.width, theirs.height, theirs.channels)
-    );
-    // A warning that changes no pixel is allowed (left-over bytes, an unknown JFIF
-    // version or Adobe transform); one that does, or a fatal error, shows as pixels
-    // that differ.
-    assert!(
-        ours.data == theirs.data,
-        "pixels differ from libjpeg-turbo's (which warned {warning:?})"
-    );
+    let eighth = decode_eighth(data);
+    if let Some(ours) = &eighth {
+        let (theirs, warning) = libjpeg_turbo_eighth(data)
+            .unwrap_or_else(|e| panic!("decoded here, libjpeg-turbo: {e}"));
+        assert_eq!(
+            (ours.width, ours.height, ours.channels),
+            (theirs.width, theirs.height, theirs.channels)
+        );
+        // A warning that changes no pixel is allowed (left-over bytes, an Adobe
+        // transform); one that does, or a fatal error, shows as pixels that differ.
+        assert!(
+            ours.data == theirs.data,
+            "pixels differ from libjpeg-turbo's (which warned {warning:?})"
+        );
+    }
+    if let Some(ours) = decode_quarter_thumb(data) {
+        let (theirs, warning) = libjpeg_turbo_reduced(data, 4)
+            .unwrap_or_else(|e| panic!("decoded at 1/4 here, libjpeg-turbo: {e}"));
+        assert_eq!(
+            (ours.width, ours.height, ours.channels),
+            (theirs.width, theirs.height, theirs.channels)
+        );
+        if let Some(warning) = warning {
+            assert!(
+                eighth.is_some(),
+                "decoded at 1/4 here, libjpeg-turbo warned {warning}, and 1/8 refused"
+            );
+        }
+    }
 });
