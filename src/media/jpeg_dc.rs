@@ -1109,17 +1109,14 @@ mod tests {
             })
     }
 
-    /// The contract: when this decoder answers, libjpeg-turbo decodes the same bytes
-    /// without a warning to the same pixels.
-    fn assert_same_as_turbo(data: &[u8], what: &str) -> bool {
-        let Some(ours) = decode_eighth(data) else {
-            return false;
-        };
-        let (theirs, warning) = libjpeg_turbo_eighth(data)
+    /// libjpeg-turbo's decode of `data` at 1/`denom`, where ours answered: panics
+    /// unless it reads the header, decodes without a warning (but of left-over bytes,
+    /// which both ignore) and has `ours`'s dimensions.
+    fn turbo_reference(data: &[u8], denom: usize, ours: &Reduced, what: &str) -> Reduced {
+        let (theirs, warning) = libjpeg_turbo_reduced(data, denom)
             .unwrap_or_else(|e| panic!("{what}: decoded here, but libjpeg-turbo says {e}"));
         match warning {
             None => {}
-            // Left-over bytes, which both ignore.
             Some(e) if e.contains("extraneous bytes before marker") => {}
             Some(e) => panic!("{what}: decoded here, but libjpeg-turbo warns: {e}"),
         }
@@ -1128,6 +1125,16 @@ mod tests {
             (theirs.width, theirs.height, theirs.channels),
             "{what}"
         );
+        theirs
+    }
+
+    /// The contract: when this decoder answers, libjpeg-turbo decodes the same bytes
+    /// without a warning to the same pixels.
+    fn assert_same_as_turbo(data: &[u8], what: &str) -> bool {
+        let Some(ours) = decode_eighth(data) else {
+            return false;
+        };
+        let theirs = turbo_reference(data, 8, &ours, what);
         let diff = ours
             .data
             .iter()
@@ -1145,18 +1152,7 @@ mod tests {
     /// libjpeg-turbo fails or warns, or other dimensions.
     fn quarter_vs_turbo(data: &[u8], what: &str) -> Option<(f64, f64)> {
         let ours = decode_quarter_thumb(data)?;
-        let (theirs, warning) = libjpeg_turbo_reduced(data, 4)
-            .unwrap_or_else(|e| panic!("{what}: decoded here, but libjpeg-turbo says {e}"));
-        match warning {
-            None => {}
-            Some(e) if e.contains("extraneous bytes before marker") => {}
-            Some(e) => panic!("{what}: decoded here, but libjpeg-turbo warns: {e}"),
-        }
-        assert_eq!(
-            (ours.width, ours.height, ours.channels),
-            (theirs.width, theirs.height, theirs.channels),
-            "{what}"
-        );
+        let theirs = turbo_reference(data, 4, &ours, what);
         let sq: f64 = ours
             .data
             .iter()
@@ -1383,6 +1379,14 @@ mod tests {
         let mut fixed = data.to_vec();
         fixed[app0 + 9] = 1;
         assert!(assert_same_as_turbo(&fixed, "the same file as JFIF 1.x"));
+        // Bytes left over after the last MCU, where the exact 1/8 decode refuses (a
+        // chroma coefficient past MAX_DEQUANTIZED): the 1/4 thumb decode answers, as
+        // libjpeg-turbo does with a warning of "extraneous bytes", at its dimensions.
+        // (The fuzz target had taken that warning for damage.)
+        let data =
+            include_bytes!("../../fuzz/regressions/jpeg_eighth/quarter_extraneous_bytes.jpg");
+        assert!(decode_eighth(data).is_none());
+        assert!(quarter_vs_turbo(data, "quarter_extraneous_bytes.jpg").is_some());
         let mut counts = [0u8; 16];
         counts[1] = 5; // five 2-bit codes
         assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4], true).is_none());
