@@ -87,12 +87,11 @@ pub fn decode_eighth(data: &[u8]) -> Option<Reduced> {
 /// Decodes `data` at 1/4 scale for a thumbnail, *not* byte for byte as libjpeg-turbo
 /// does: `width` = ⌈image width / 4⌉, `height` = ⌈image height / 4⌉, the same
 /// geometry as libjpeg-turbo's 1/4 (each output pixel the mean of a 4×4 area), but
-/// each luma block's 2×2 reduced IDCT (`jpeg_idct_2x2`) takes only the AC values up to
-/// zig-zag index `luma_limit` (the rest are skipped as at 1/8, which is where the time
-/// goes), and chroma is decoded at 2×2 per block and replicated instead of libjpeg's
-/// 4×4 IDCT or fancy upsampling. `luma_limit` 63 keeps every luma value (then only
-/// chroma differs). Scope and damage as for [`decode_eighth`]: `None` leaves the file
-/// to libjpeg-turbo. For thumbnails, which are resized down by at least
+/// every block's 2×2 reduced IDCT (`jpeg_idct_2x2`) takes only its AC values up to
+/// zig-zag index [`LOW_LIMIT`] (the rest are skipped as at 1/8, which is where the
+/// time goes), and chroma, decoded so at 2×2 per block, is replicated where libjpeg
+/// uses a 4×4 IDCT or fancy upsampling. Scope and damage as for [`decode_eighth`]:
+/// `None` leaves the file to libjpeg-turbo. For thumbnails, which are resized down by at least
 /// [`crate::media::render::THUMB_SHRINK_MARGIN`] after it; the quality this costs is
 /// measured by benches/render.sh (docs/benchmarks.md, "Thumbnails at 1/4 from the
 /// low coefficients").
