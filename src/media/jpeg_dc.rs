@@ -493,6 +493,12 @@ fn parse(data: &[u8]) -> Option<Frame> {
                     return None;
                 }
                 if n == 3 {
+                    // Without a JFIF marker, libjpeg warns of an Adobe transform other
+                    // than 0 or 1 (JWRN_ADOBE_XFORM, jdapimin.c), which TurboJPEG's
+                    // header read reports as an error: such a file is left to it.
+                    if !jfif && matches!(adobe, Some(t) if t > 1) {
+                        return None;
+                    }
                     let ids = [comps[0].0, comps[1].0, comps[2].0];
                     // libjpeg's colour-space guess (jdapimin.c): RGB-coded files are
                     // left to it.
@@ -1386,6 +1392,31 @@ mod tests {
             include_bytes!("../../fuzz/regressions/jpeg_eighth/quarter_extraneous_bytes.jpg");
         assert!(decode_eighth(data).is_none());
         assert!(quarter_vs_turbo(data, "quarter_extraneous_bytes.jpg").is_some());
+        // The same kind of header warning (a header TurboJPEG will not read): an
+        // Adobe APP14 transform other than 0 or 1 without a JFIF marker
+        // (JWRN_ADOBE_XFORM). Transform 1 (YCbCr) is read as usual.
+        let plain = encode(48, 40, |c| {
+            c.set_subsamp(turbojpeg::Subsamp::Sub2x2).unwrap()
+        });
+        let app0_end = 4 + be16(&plain, 4).unwrap();
+        assert_eq!(&plain[6..11], b"JFIF\0", "libjpeg writes JFIF's APP0 first");
+        let adobe = |transform: u8| {
+            let mut data = vec![0xFF, 0xD8, 0xFF, 0xEE, 0x00, 0x0E];
+            data.extend_from_slice(b"Adobe\x00\x64\x00\x00\x00\x00");
+            data.push(transform);
+            data.extend_from_slice(&plain[app0_end..]);
+            data
+        };
+        assert!(decode_eighth(&adobe(2)).is_none(), "Adobe transform 2");
+        assert!(
+            decode_quarter_thumb(&adobe(2)).is_none(),
+            "Adobe transform 2, 1/4"
+        );
+        assert!(
+            libjpeg_turbo_eighth(&adobe(2)).is_err(),
+            "TurboJPEG reads it"
+        );
+        assert!(assert_same_as_turbo(&adobe(1), "Adobe transform 1"));
         let mut counts = [0u8; 16];
         counts[1] = 5; // five 2-bit codes
         assert!(Huffman::new(&counts, &[0, 1, 2, 3, 4], true).is_none());
