@@ -24,8 +24,9 @@ fuzz_target!(|data: &[u8]| {
             (ours.width, ours.height, ours.channels),
             (theirs.width, theirs.height, theirs.channels)
         );
-        // A warning that changes no pixel is allowed (left-over bytes, an Adobe
-        // transform); one that does, or a fatal error, shows as pixels that differ.
+        // A warning that changes no pixel is allowed (left-over bytes); one that
+        // does, or a fatal error, shows as pixels that differ. (Warnings in the header,
+        // which TurboJPEG's header read reports as errors, are refused by the parser.)
         assert!(
             ours.data == theirs.data,
             "pixels differ from libjpeg-turbo's (which warned {warning:?})"
