@@ -406,7 +406,7 @@ fn is_bar(p: &Pixels, i: usize, row: bool) -> bool {
 /// no lower.
 pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor {
     let longest = width.max(height);
-    let margin = if target <= 640 {
+    let margin = if target <= THUMB_MAX_SIZE {
         THUMB_SHRINK_MARGIN
     } else {
         PREVIEW_SHRINK_MARGIN
@@ -420,6 +420,11 @@ pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor 
     }
     ScalingFactor::ONE
 }
+
+/// The largest target (longest edge, px) rendered as a thumb: it takes
+/// [`THUMB_SHRINK_MARGIN`] and, at 1/4, `jpeg_dc::decode_quarter_thumb`; larger
+/// targets are previews.
+pub const THUMB_MAX_SIZE: u32 = 640;
 
 /// How much larger than a thumb's target (≤ 640 px) a shrink-on-load decode stays:
 /// 1.25 (it was 1.5 before issue 17, item 2: more photos now decode at 1/8).
@@ -746,7 +751,7 @@ impl Renderer {
         // (media::jpeg_dc; libjpeg-turbo takes everything they leave).
         let reduced = if factor == ScalingFactor::new(1, 8) && !cmyk {
             super::jpeg_dc::decode_eighth(data)
-        } else if factor == ScalingFactor::new(1, 4) && !cmyk && size <= 640 {
+        } else if factor == ScalingFactor::new(1, 4) && !cmyk && size <= THUMB_MAX_SIZE {
             super::jpeg_dc::decode_quarter_thumb(data)
         } else {
             None
