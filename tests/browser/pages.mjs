@@ -54,6 +54,15 @@ try {
   await page.click('#photos');
   await page.waitForSelector('#photos tr.photo');
   seen.photoRows = await page.$$eval('tr.photo', (rows) => rows.map((r) => r.getAttribute('data-state')));
+  // The thumbnails load after the rows appear: give them up to 10 s (a loaded
+  // machine), then record what loaded.
+  await page
+    .waitForFunction(
+      () => [...document.querySelectorAll('tr.photo img')].every((i) => i.complete && i.naturalWidth > 0),
+      null,
+      { timeout: 10000 },
+    )
+    .catch(() => {});
   seen.thumbsLoaded = await page.$$eval('tr.photo img', (imgs) => imgs.every((i) => i.complete && i.naturalWidth > 0));
   await shot('2-vendor-photos');
   await page.goto(`${box}/vendor/cameras`);
