@@ -7,12 +7,14 @@
 //!   reads the header and decodes at 1/4 to the same dimensions, without a warning
 //!   but of left-over bytes (which both ignore), unless the exact 1/8 decode shows
 //!   that warning changes no pixel (so it never shows a picture of data
-//!   libjpeg-turbo finds damaged).
+//!   libjpeg-turbo finds damaged);
+//! - `decode_eighth_thumb` (exact but for 4:2:0 chroma): the same rule at 1/8.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use venuebox::media::jpeg_dc::{
-    decode_eighth, decode_quarter_thumb, libjpeg_turbo_eighth, libjpeg_turbo_reduced,
+    decode_eighth, decode_eighth_thumb, decode_quarter_thumb, libjpeg_turbo_eighth,
+    libjpeg_turbo_reduced,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -32,9 +34,10 @@ fuzz_target!(|data: &[u8]| {
             "pixels differ from libjpeg-turbo's (which warned {warning:?})"
         );
     }
-    if let Some(ours) = decode_quarter_thumb(data) {
-        let (theirs, warning) = libjpeg_turbo_reduced(data, 4)
-            .unwrap_or_else(|e| panic!("decoded at 1/4 here, libjpeg-turbo: {e}"));
+    for (ours, denom) in [(decode_quarter_thumb(data), 4), (decode_eighth_thumb(data), 8)] {
+        let Some(ours) = ours else { continue };
+        let (theirs, warning) = libjpeg_turbo_reduced(data, denom)
+            .unwrap_or_else(|e| panic!("decoded at 1/{denom} here, libjpeg-turbo: {e}"));
         assert_eq!(
             (ours.width, ours.height, ours.channels),
             (theirs.width, theirs.height, theirs.channels)
@@ -43,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         if let Some(warning) = warning.filter(|w| !w.contains("extraneous bytes before marker")) {
             assert!(
                 eighth.is_some(),
-                "decoded at 1/4 here, libjpeg-turbo warned {warning}, and 1/8 refused"
+                "decoded at 1/{denom} here, libjpeg-turbo warned {warning}, and 1/8 refused"
             );
         }
     }

@@ -18,7 +18,9 @@
 //! libjpeg-turbo's geometry but not its exact pixels: each block's four lowest
 //! coefficients, the rest skipped as at 1/8. The thumbnail's resize after it averages
 //! away what the rest would add (measured: docs/decisions.md, "Thumbnails at 1/4 from
-//! the four lowest coefficients").
+//! the four lowest coefficients"). [`decode_eighth_thumb`] is [`decode_eighth`] with
+//! the same shortcut for 4:2:0 chroma, the one part of a 1/8 decode that needs AC
+//! values.
 //!
 //! Exactness: the output is byte for byte what libjpeg-turbo 3.1 makes at 1/8
 //! (`src/jidctred.c`, `jdmaster.c`, `jdsample.c`, `jdcolor.c`), which the tests check
@@ -84,6 +86,22 @@ pub fn decode_eighth(data: &[u8]) -> Option<Reduced> {
     decode(&frame, &segments, Scale::Eighth)
 }
 
+/// Decodes `data` at 1/8 scale for a thumbnail: luma and any chroma component
+/// decoded at one sample per block are byte for byte [`decode_eighth`]'s, but a
+/// chroma component subsampled 2×2 (4:2:0), which libjpeg-turbo decodes to 2×2
+/// samples per block with `jpeg_idct_2x2` from its AC values, takes only those up to
+/// zig-zag index [`LOW_LIMIT`] (the rest skipped), as [`decode_quarter_thumb`] does.
+/// Same geometry (⌈w/8⌉ × ⌈h/8⌉), scope and `None` as [`decode_eighth`]. For
+/// thumbnails, resized down by at least
+/// [`crate::media::render::THUMB_SHRINK_MARGIN`] after it, where the chroma's higher
+/// terms are averaged away (docs/benchmarks.md, "4:2:0 chroma at 1/8 from its low
+/// coefficients").
+pub fn decode_eighth_thumb(data: &[u8]) -> Option<Reduced> {
+    let frame = parse(data)?;
+    let segments = unstuff(data, frame.scan_start, frame.restart_interval)?;
+    decode(&frame, &segments, Scale::EighthThumb)
+}
+
 /// Decodes `data` at 1/4 scale for a thumbnail, *not* byte for byte as libjpeg-turbo
 /// does: `width` = ⌈image width / 4⌉, `height` = ⌈image height / 4⌉, the same
 /// geometry as libjpeg-turbo's 1/4 (each output pixel the mean of a 4×4 area), but
@@ -106,8 +124,45 @@ pub fn decode_quarter_thumb(data: &[u8]) -> Option<Reduced> {
 enum Scale {
     /// libjpeg-turbo's 1/8, exactly.
     Eighth,
+    /// [`decode_eighth_thumb`]'s 1/8: luma exact, 2×2 chroma from its low coefficients.
+    EighthThumb,
     /// [`decode_quarter_thumb`]'s approximate 1/4.
     QuarterThumb,
+}
+
+impl Scale {
+    /// Output pixels per block and direction.
+    fn out_per_block(self) -> usize {
+        match self {
+            Scale::Eighth | Scale::EighthThumb => 1,
+            Scale::QuarterThumb => 2,
+        }
+    }
+
+    /// Samples per block and direction in component `c`'s plane: 1 or 2.
+    fn plane_size(self, frame: &Frame, c: &Component) -> usize {
+        match self {
+            Scale::Eighth | Scale::EighthThumb => idct_size(frame, c),
+            Scale::QuarterThumb => 2,
+        }
+    }
+
+    /// The last zig-zag index whose AC value a 2×2 block reads (the rest are skipped).
+    fn ac_limit(self) -> usize {
+        match self {
+            Scale::Eighth => 63,
+            Scale::EighthThumb | Scale::QuarterThumb => LOW_LIMIT,
+        }
+    }
+
+    /// A 2×2 block's pixels from its coefficients; `None` past [`MAX_DEQUANTIZED`].
+    #[inline(always)]
+    fn idct_2x2(self, coef: &[i16; 64], quant: &[u16; 64]) -> Option<[u8; 4]> {
+        match self {
+            Scale::Eighth => idct_2x2(coef, quant),
+            Scale::EighthThumb | Scale::QuarterThumb => idct_2x2_low(coef, quant),
+        }
+    }
 }
 
 /// The last zig-zag index whose AC value [`decode_quarter_thumb`] reads: 4, which
@@ -744,11 +799,11 @@ struct Plane {
 /// stays at least as subsampled as that needs, so that a 2×2-subsampled chroma
 /// component is scaled up by the IDCT rather than by upsampling.
 fn idct_size(frame: &Frame, c: &Component) -> usize {
-    let mut size = 1;
-    while size < 2 && frame.max_h % (c.h * size * 2) == 0 && frame.max_v % (c.v * size * 2) == 0 {
-        size *= 2;
+    if frame.max_h % (c.h * 2) == 0 && frame.max_v % (c.v * 2) == 0 {
+        2
+    } else {
+        1
     }
-    size
 }
 
 fn decode(frame: &Frame, segments: &[Vec<u8>], scale: Scale) -> Option<Reduced> {
@@ -768,10 +823,7 @@ fn decode(frame: &Frame, segments: &[Vec<u8>], scale: Scale) -> Option<Reduced> 
         .components
         .iter()
         .map(|c| {
-            let size = match scale {
-                Scale::Eighth => idct_size(frame, c),
-                Scale::QuarterThumb => 2,
-            };
+            let size = scale.plane_size(frame, c);
             let stride = mcus_x * c.h * size;
             Plane {
                 data: vec![0; stride * mcus_y * c.v * size],
@@ -816,12 +868,8 @@ fn decode(frame: &Frame, segments: &[Vec<u8>], scale: Scale) -> Option<Reduced> 
                 }
                 let mut coef = [0i16; 64];
                 coef[0] = dc;
-                let limit = match scale {
-                    Scale::QuarterThumb => LOW_LIMIT,
-                    Scale::Eighth => 63,
-                };
                 let (any_ac, k);
-                (bits, any_ac, k) = read_ac(bits, &c.ac, &mut coef, limit)?;
+                (bits, any_ac, k) = read_ac(bits, &c.ac, &mut coef, scale.ac_limit())?;
                 if k < 64 {
                     bits = skip_ac(bits, &c.ac, k as u32)?;
                 }
@@ -837,10 +885,7 @@ fn decode(frame: &Frame, segments: &[Vec<u8>], scale: Scale) -> Option<Reduced> 
                         plane.data[at..at + size].fill(v);
                     }
                 } else {
-                    let px = match scale {
-                        Scale::Eighth => idct_2x2(&coef, &c.quant)?,
-                        Scale::QuarterThumb => idct_2x2_low(&coef, &c.quant)?,
-                    };
+                    let px = scale.idct_2x2(&coef, &c.quant)?;
                     plane.data[at..at + 2].copy_from_slice(&px[..2]);
                     plane.data[at + stride..at + stride + 2].copy_from_slice(&px[2..]);
                 }
@@ -855,14 +900,17 @@ fn decode(frame: &Frame, segments: &[Vec<u8>], scale: Scale) -> Option<Reduced> 
             return None;
         }
     }
-    let out_per_block = match scale {
-        Scale::Eighth => 1,
-        Scale::QuarterThumb => 2,
-    };
-    Some(assemble(frame, &planes, out_per_block))
+    Some(assemble(frame, &planes, scale.out_per_block()))
 }
 
 /// Walks one block's AC symbols from zig-zag index `k` without keeping their values.
+///
+/// The loop is bound by latency, not throughput: lookup → bits used → shift → next
+/// lookup. So the next index is taken from the buffer shifted but not yet refilled
+/// (after a refill at least 56 bits are valid and one step uses at most 31, so its top
+/// `AC_LOOKUP_BITS` bits are already there), and the refill's load runs beside the
+/// next lookup instead of before it (F. Giesen, "Reading bits in far too many ways",
+/// part 2: the lookahead variant).
 #[inline(always)]
 fn skip_ac<'a>(mut b: Bits<'a>, table: &Huffman, mut k: u32) -> Option<Bits<'a>> {
     loop {
@@ -1488,6 +1536,95 @@ mod tests {
         psnrs.sort_by(f64::total_cmp);
         let median = psnrs[psnrs.len() / 2];
         assert!(median >= 40.0, "median PSNR {median:.1} dB");
+    }
+
+    /// PSNR (dB) of `a` against `b`, which have the same shape.
+    fn psnr(a: &Reduced, b: &Reduced) -> f64 {
+        assert_eq!(
+            (a.width, a.height, a.channels),
+            (b.width, b.height, b.channels)
+        );
+        let sq: f64 = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        10.0 * (255.0f64.powi(2) / (sq / a.data.len() as f64).max(1e-9)).log10()
+    }
+
+    /// [`decode_eighth_thumb`] against the exact [`decode_eighth`]: both answer or
+    /// neither; the same bytes unless 4:2:0, else the PSNR (dB) between them.
+    fn eighth_thumb_vs_exact(data: &[u8], what: &str) -> Option<f64> {
+        let (thumb, exact) = (decode_eighth_thumb(data), decode_eighth(data));
+        assert_eq!(thumb.is_some(), exact.is_some(), "{what}");
+        let (thumb, exact) = (thumb?, exact?);
+        let frame = parse(data).expect("parsed");
+        if frame.components.iter().all(|c| idct_size(&frame, c) == 1) {
+            assert!(thumb == exact, "{what}: not 4:2:0, yet other pixels");
+        }
+        Some(psnr(&thumb, &exact))
+    }
+
+    #[test]
+    fn eighth_thumbs_keep_the_fuzz_targets_rule_on_its_regressions() {
+        // The fuzz target's rule for the approximate decoders: an answer only where
+        // libjpeg-turbo decodes the same dimensions without a warning (but of
+        // left-over bytes), or where the exact 1/8 decode answered too.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/jpeg_eighth");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).expect("regressions") {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            let what = path.display().to_string();
+            if let Some(ours) = decode_eighth_thumb(&data) {
+                if decode_eighth(&data).is_none() {
+                    turbo_reference(&data, 8, &ours, &what);
+                }
+            }
+            files += 1;
+        }
+        assert!(files >= 5, "only {files} regression files");
+    }
+
+    #[test]
+    fn eighth_thumbs_differ_from_the_exact_decode_only_in_4_2_0_chroma() {
+        for (w, h) in [(203, 117), (64, 48), (17, 33), (130, 9)] {
+            for subsamp in SUBSAMPLINGS {
+                let data = encode(w, h, |c| c.set_subsamp(subsamp).unwrap());
+                let what = format!("{w}x{h} {subsamp:?}");
+                let psnr = eighth_thumb_vs_exact(&data, &what)
+                    .unwrap_or_else(|| panic!("{what}: left to libjpeg-turbo"));
+                eprintln!("{what}: PSNR {psnr:.1} dB");
+                // Measured (2026-12-02): 4:2:0 33.8–40.3 dB (this image's hard
+                // chroma edges); the others are identical.
+                assert!(psnr >= 30.0, "{what}: PSNR {psnr:.1} dB");
+            }
+        }
+        let progressive = encode(96, 64, |c| c.set_progressive(true).unwrap());
+        assert!(decode_eighth_thumb(&progressive).is_none(), "progressive");
+        let dir = testdata().join("photos");
+        let mut subsampled = 0;
+        for entry in std::fs::read_dir(&dir).expect("test photos") {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            if !data.starts_with(&[0xFF, 0xD8]) {
+                continue;
+            }
+            let what = path.display().to_string();
+            let Some(psnr) = eighth_thumb_vs_exact(&data, &what) else {
+                continue;
+            };
+            if psnr < 90.0 {
+                eprintln!("{what}: PSNR {psnr:.1} dB");
+                // Measured on the corpus (2026-12-02): 48.7–65.4 dB, 15 photos.
+                assert!(psnr >= 45.0, "{what}: PSNR {psnr:.1} dB");
+                subsampled += 1;
+            }
+        }
+        // The corpus's 4:2:0 photos (phones, compacts, the orientation set).
+        assert!(subsampled >= 10, "only {subsampled} 4:2:0 photos differ");
     }
 
     #[test]

@@ -745,13 +745,17 @@ impl Renderer {
         } else {
             (PixelFormat::RGB, 3)
         };
-        // At 1/8, a baseline file's DC coefficients give the same pixels faster; at
-        // 1/4, for a thumb (resized down by at least THUMB_SHRINK_MARGIN after it),
+        // At 1/8, a baseline file's DC coefficients give the same pixels faster (for a
+        // thumb, resized down by at least THUMB_SHRINK_MARGIN after it, with 4:2:0
+        // chroma from its low coefficients: nearly the same); at 1/4, for a thumb,
         // its four lowest coefficients per block give nearly the same pixels faster
         // (media::jpeg_dc; libjpeg-turbo takes everything they leave).
-        let reduced = if factor == ScalingFactor::new(1, 8) && !cmyk {
+        let thumb = size <= THUMB_MAX_SIZE;
+        let reduced = if factor == ScalingFactor::new(1, 8) && !cmyk && thumb {
+            super::jpeg_dc::decode_eighth_thumb(data)
+        } else if factor == ScalingFactor::new(1, 8) && !cmyk {
             super::jpeg_dc::decode_eighth(data)
-        } else if factor == ScalingFactor::new(1, 4) && !cmyk && size <= THUMB_MAX_SIZE {
+        } else if factor == ScalingFactor::new(1, 4) && !cmyk && thumb {
             super::jpeg_dc::decode_quarter_thumb(data)
         } else {
             None
