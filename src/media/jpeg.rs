@@ -260,6 +260,176 @@ impl EoiScan {
     }
 }
 
+/// A progressive JPEG (SOF2) with the scans a reduced-scale thumbnail can do without
+/// left out. A component's coefficients are *wanted* if a DC scan or an AC first scan
+/// whose band starts at zig-zag index `limit` or below (ITU T.81 G.1.1: Ss) carries
+/// them, and so, until nothing changes, is every band of a scan (first or
+/// refinement) that carries a wanted one; the scans carrying wanted coefficients are
+/// kept, the others left out. So a band is left out only with every refinement of it,
+/// and a kept coefficient keeps its full precision: a file whose refinement scans
+/// span every band (as cjpeg's default script has) loses nothing, and gives `None`.
+/// Every other segment (tables, restart intervals, metadata) is kept, and EOI ends
+/// it. A decoder then shows what a browser shows of the file part-way through, with
+/// the bands left out at zero. The result is checked as libjpeg checks a scan
+/// sequence (jdphuff.c, `start_pass_phuff_decoder`, JWRN_BOGUS_PROGRESSION), so
+/// libjpeg reads it without a warning.
+///
+/// Why: libjpeg-turbo entropy-decodes every scan of a progressive file whatever the
+/// DCT scale, and the highest bands hold most of the bytes (issue 17, item 4: the
+/// corpus's progressive Panasonic, whose bands 6–63 are 2/3 of its entropy data).
+/// `None` when the file is not progressive Huffman, when nothing would be left out,
+/// or when its markers are not where they must be (a damaged file is decoded whole,
+/// as libjpeg-turbo reports it). Pure: never panics on bad input.
+pub fn progressive_low_scans(data: &[u8], limit: u8) -> Option<Vec<u8>> {
+    /// One scan: its bytes (SOS segment and entropy-coded data), components, band
+    /// and successive-approximation bit positions.
+    struct Scan {
+        bytes: std::ops::Range<usize>,
+        ids: Vec<u8>,
+        band: std::ops::RangeInclusive<usize>,
+        ah: u8,
+        al: u8,
+    }
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    // The file as pieces: Ok(segment bytes) or Err(scan).
+    let mut pieces: Vec<Result<std::ops::Range<usize>, Scan>> = Vec::new();
+    let mut progressive = false;
+    let mut pos = 2;
+    loop {
+        while data.get(pos..pos + 2) == Some(&[0xFF, 0xFF]) {
+            pos += 1; // fill byte
+        }
+        if *data.get(pos)? != 0xFF {
+            return None;
+        }
+        let marker = *data.get(pos + 1)?;
+        if marker == 0xD9 {
+            break;
+        }
+        if matches!(marker, 0x00 | 0x01 | 0xD0..=0xD8) {
+            return None;
+        }
+        let len = u16::from_be_bytes([*data.get(pos + 2)?, *data.get(pos + 3)?]) as usize;
+        let seg_end = pos + 2 + len;
+        if len < 2 || seg_end > data.len() {
+            return None;
+        }
+        match marker {
+            0xC2 => progressive = true,
+            0xC0 | 0xC1 | 0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF => return None,
+            _ => {}
+        }
+        if marker != 0xDA {
+            pieces.push(Ok(pos..seg_end));
+            pos = seg_end;
+            continue;
+        }
+        if !progressive {
+            return None;
+        }
+        // SOS: Ns, Ns × (component id, tables), Ss, Se, Ah << 4 | Al.
+        let ns = *data.get(pos + 4)? as usize;
+        if ns == 0 || ns > 4 || len != 6 + 2 * ns {
+            return None;
+        }
+        let ids: Vec<u8> = (0..ns).map(|i| data[pos + 5 + 2 * i]).collect();
+        let at = pos + 5 + 2 * ns;
+        let (ss, se, ah, al) = (data[at], data[at + 1], data[at + 2] >> 4, data[at + 2] & 15);
+        if ss > se || se > 63 || (ss == 0 && se != 0) || (ss > 0 && ns != 1) {
+            return None;
+        }
+        // The entropy-coded data runs to the next marker that is not a stuffed byte
+        // or a restart marker.
+        let mut end = seg_end;
+        loop {
+            let ff = end + memchr::memchr(0xFF, data.get(end..)?)?;
+            match *data.get(ff + 1)? {
+                0x00 | 0xD0..=0xD7 => end = ff + 2,
+                _ => {
+                    end = ff;
+                    break;
+                }
+            }
+        }
+        pieces.push(Err(Scan {
+            bytes: pos..end,
+            ids,
+            band: ss as usize..=se as usize,
+            ah,
+            al,
+        }));
+        pos = end;
+    }
+    // Wanted coefficients per component id, grown to a fixed point.
+    let mut wanted: Vec<(u8, [bool; 64])> = Vec::new();
+    let scans = || pieces.iter().filter_map(|p| p.as_ref().err());
+    for scan in scans() {
+        for id in &scan.ids {
+            if !wanted.iter().any(|(c, _)| c == id) {
+                wanted.push((*id, [false; 64]));
+            }
+        }
+    }
+    let of = |wanted: &[(u8, [bool; 64])], id: &u8| wanted.iter().position(|(c, _)| c == id);
+    for scan in scans().filter(|s| s.ah == 0 && *s.band.start() <= limit as usize) {
+        for id in &scan.ids {
+            let i = of(&wanted, id)?;
+            wanted[i].1[scan.band.clone()].fill(true);
+        }
+    }
+    let carries = |wanted: &[(u8, [bool; 64])], scan: &Scan| {
+        scan.ids.iter().any(|id| {
+            of(wanted, id).is_some_and(|i| wanted[i].1[scan.band.clone()].contains(&true))
+        })
+    };
+    loop {
+        let mut changed = false;
+        for scan in scans() {
+            if carries(&wanted, scan) {
+                for id in &scan.ids {
+                    let i = of(&wanted, id)?;
+                    for w in &mut wanted[i].1[scan.band.clone()] {
+                        changed |= !*w;
+                        *w = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // The kept scans, checked as libjpeg checks them: per component and coefficient
+    // the bit position its last scan left (None: none yet).
+    let mut out = Vec::with_capacity(data.len() / 2);
+    out.extend_from_slice(&data[..2]);
+    let mut bits: Vec<(u8, [Option<u8>; 64])> =
+        wanted.iter().map(|(c, _)| (*c, [None; 64])).collect();
+    let mut dropped = false;
+    for piece in &pieces {
+        match piece {
+            Ok(segment) => out.extend_from_slice(&data[segment.clone()]),
+            Err(scan) if carries(&wanted, scan) => {
+                for id in &scan.ids {
+                    let i = of(&wanted, id)?;
+                    for b in &mut bits[i].1[scan.band.clone()] {
+                        if *b != (scan.ah > 0).then_some(scan.ah) {
+                            return None;
+                        }
+                        *b = Some(scan.al);
+                    }
+                }
+                out.extend_from_slice(&data[scan.bytes.clone()]);
+            }
+            Err(_) => dropped = true,
+        }
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    dropped.then_some(out)
+}
+
 /// An EXIF APP1 segment holding `tiff`; `None` when it does not fit in one.
 pub(crate) fn app1_exif(tiff: &[u8]) -> Option<Vec<u8>> {
     let len = tiff.len() + 8;
@@ -379,5 +549,171 @@ mod capture_time_tests {
             None
         );
         assert_eq!(capture_time(b"junk"), None);
+    }
+}
+
+#[cfg(test)]
+mod low_scans_tests {
+    use super::*;
+    use crate::media::jpeg_dc::{libjpeg_turbo_reduced, Reduced};
+
+    /// 225×150, 4:2:2, progressive by `jpegtran -scans` (tests/fixtures/README.md):
+    /// DC (Al 1); luma 1–5 (Al 1); Cb, Cr 1–63; luma 6–63 (Al 1); then the
+    /// refinements of DC, luma 1–5 and luma 6–63.
+    const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/progressive_spectral.jpg");
+
+    /// Each scan's (components, Ss, Se, Ah, Al), in order: from the first SOS (the
+    /// segments before it skipped by their lengths, as an EXIF thumbnail holds an SOS
+    /// of its own), every FF DA (which entropy-coded data never holds: FF is followed
+    /// there by 00 or a restart marker).
+    fn scans(data: &[u8]) -> Vec<(u8, u8, u8, u8, u8)> {
+        let mut first = 2;
+        while data[first + 1] != 0xDA {
+            first += 2 + u16::from_be_bytes([data[first + 2], data[first + 3]]) as usize;
+        }
+        (first..data.len() - 1)
+            .filter(|&i| data[i] == 0xFF && data[i + 1] == 0xDA)
+            .map(|i| {
+                let ns = data[i + 4];
+                let at = i + 5 + 2 * ns as usize;
+                (
+                    ns,
+                    data[at],
+                    data[at + 1],
+                    data[at + 2] >> 4,
+                    data[at + 2] & 15,
+                )
+            })
+            .collect()
+    }
+
+    /// libjpeg-turbo's decode at 1/`denom`; panics on an error or a warning.
+    fn decode(data: &[u8], denom: usize, what: &str) -> Reduced {
+        let (pixels, warning) = libjpeg_turbo_reduced(data, denom)
+            .unwrap_or_else(|e| panic!("{what}: libjpeg-turbo: {e}"));
+        assert_eq!(warning, None, "{what}");
+        pixels
+    }
+
+    fn psnr(a: &Reduced, b: &Reduced) -> f64 {
+        assert_eq!(
+            (a.width, a.height, a.channels),
+            (b.width, b.height, b.channels)
+        );
+        let sq: f64 = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        10.0 * (255.0f64.powi(2) / (sq / a.data.len() as f64).max(1e-9)).log10()
+    }
+
+    #[test]
+    fn a_high_band_is_left_out_with_its_refinement_and_nothing_else() {
+        let low = progressive_low_scans(FIXTURE, 5).expect("a band to leave out");
+        assert_eq!(
+            scans(&low),
+            [
+                (3, 0, 0, 0, 1),
+                (1, 1, 5, 0, 1),
+                (1, 1, 63, 0, 0),
+                (1, 1, 63, 0, 0),
+                (3, 0, 0, 1, 0),
+                (1, 1, 5, 1, 0),
+            ]
+        );
+        assert_eq!(scans(FIXTURE).len(), 8);
+        assert!(low.len() < FIXTURE.len() * 2 / 3, "{} bytes", low.len());
+        // At 1/8 every block is its DC coefficient (4:2:2: no chroma IDCT at 2×2),
+        // so the pixels are exactly the whole file's; libjpeg reads it without a
+        // warning (a bogus progression would be one).
+        assert!(decode(&low, 8, "low, 1/8") == decode(FIXTURE, 8, "whole, 1/8"));
+        // At 1/2 the luma's higher terms are missing: close, not equal. Measured
+        // (2026-12-02): 29.2 dB (this small image is mostly edges).
+        let p = psnr(
+            &decode(&low, 2, "low, 1/2"),
+            &decode(FIXTURE, 2, "whole, 1/2"),
+        );
+        eprintln!("fixture at 1/2: PSNR {p:.1} dB");
+        assert!((25.0..60.0).contains(&p), "PSNR {p:.1} dB at 1/2");
+        // A limit under the luma's first band leaves that band out too, with its
+        // refinement; the chroma bands starting at 1 then go as well. (Not compared
+        // at 1/8: with no AC band at all, libjpeg-turbo's block smoothing, on for
+        // progressive files, smooths the DC values too, jdcoefct.c `change_dc`.)
+        let dc = progressive_low_scans(FIXTURE, 0).expect("bands to leave out");
+        assert_eq!(scans(&dc), [(3, 0, 0, 0, 1), (3, 0, 0, 1, 0)]);
+        decode(&dc, 8, "DC only, 1/8");
+    }
+
+    #[test]
+    fn files_with_nothing_to_leave_out_or_out_of_order_are_left_whole() {
+        let raw: Vec<u8> = (0..96 * 64 * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let image = turbojpeg::Image {
+            pixels: raw.as_slice(),
+            width: 96,
+            pitch: 96 * 3,
+            height: 64,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        let baseline = c.compress_to_vec(image.as_deref()).unwrap();
+        assert_eq!(progressive_low_scans(&baseline, 5), None, "baseline");
+        // libjpeg's own progressive script refines bands 1–63 in one scan, which
+        // carries the first band's coefficients: every band is wanted.
+        c.set_progressive(true).unwrap();
+        let simple = c.compress_to_vec(image).unwrap();
+        assert!(scans(&simple).len() > 6);
+        assert_eq!(progressive_low_scans(&simple, 5), None, "cjpeg's script");
+        // A refinement expecting another bit position (Ah 2 where 1 was left):
+        // libjpeg would warn, so the file is left whole.
+        let mut bogus = FIXTURE.to_vec();
+        let sos: Vec<usize> = (0..bogus.len() - 1)
+            .filter(|&i| bogus[i] == 0xFF && bogus[i + 1] == 0xDA)
+            .collect();
+        bogus[sos[6] + 9] = 0x21;
+        assert_eq!(scans(&bogus)[6], (1, 1, 5, 2, 1));
+        assert_eq!(progressive_low_scans(&bogus, 5), None, "bogus progression");
+        // Truncated or damaged anywhere: an answer or none, never a panic; an answer
+        // only with every kept scan whole and EOI after it.
+        for cut in 0..FIXTURE.len() {
+            if let Some(low) = progressive_low_scans(&FIXTURE[..cut], 5) {
+                panic!("cut at {cut}: {} bytes", low.len());
+            }
+        }
+        for at in (0..FIXTURE.len()).step_by(3) {
+            let mut damaged = FIXTURE.to_vec();
+            damaged[at] ^= 0x5A;
+            let _ = progressive_low_scans(&damaged, 5);
+        }
+        assert_eq!(progressive_low_scans(b"", 5), None);
+        assert_eq!(progressive_low_scans(b"\xFF\xD8\xFF", 5), None);
+    }
+
+    #[test]
+    fn the_corpus_progressive_files() {
+        let dir = std::env::var_os("VENUEBOX_TESTDATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
+            })
+            .join("photos");
+        // A camera's script without successive approximation: bands 6–63 of every
+        // component are left out, 2/3 of the bytes; 4:4:4, so exact at 1/8.
+        let panasonic = std::fs::read(dir.join("panasonic-dmc-lc70_progressive.jpg")).unwrap();
+        let low = progressive_low_scans(&panasonic, 5).expect("bands 6-63 to leave out");
+        assert_eq!(scans(&low).len(), 4);
+        assert!(low.len() < panasonic.len() / 2, "{} bytes", low.len());
+        assert!(decode(&low, 8, "low, 1/8") == decode(&panasonic, 8, "whole, 1/8"));
+        let p = psnr(
+            &decode(&low, 2, "low, 1/2"),
+            &decode(&panasonic, 2, "whole, 1/2"),
+        );
+        eprintln!("panasonic at 1/2: PSNR {p:.1} dB");
+        // Measured (2026-12-02): 37.5 dB.
+        assert!(p >= 33.0, "PSNR {p:.1} dB at 1/2");
+        // cjpeg's script (refinements over 1–63): nothing to leave out.
+        let canon = std::fs::read(dir.join("canon-350d_progressive_issue116.jpg")).unwrap();
+        assert_eq!(progressive_low_scans(&canon, 5), None);
     }
 }

@@ -426,6 +426,14 @@ pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor 
 /// targets are previews.
 pub const THUMB_MAX_SIZE: u32 = 640;
 
+/// The highest zig-zag index at which an AC band of a progressive JPEG may start and
+/// still be decoded for a thumb at a reduced scale ([`super::jpeg::progressive_low_scans`]):
+/// 5, the end of the first luma band of libjpeg's and cjpeg's default script (1–5),
+/// which covers the first-order terms the reduced IDCTs weigh most; the resize after
+/// the decode averages away what the rest add (docs/benchmarks.md, "Progressive
+/// thumbs from their low scans").
+pub const LOW_SCANS_LIMIT: u8 = 5;
+
 /// How much larger than a thumb's target (≤ 640 px) a shrink-on-load decode stays:
 /// 1.25 (it was 1.5 before issue 17, item 2: more photos now decode at 1/8).
 pub const THUMB_SHRINK_MARGIN: f64 = 1.25;
@@ -772,14 +780,47 @@ impl Renderer {
             }
         }
         let mut buf = vec![0u8; scaled.width * scaled.height * channels];
-        let image = Image {
-            pixels: buf.as_mut_slice(),
-            width: scaled.width,
-            pitch: scaled.width * channels,
-            height: scaled.height,
-            format,
+        fn image(
+            pixels: &mut [u8],
+            width: usize,
+            height: usize,
+            format: PixelFormat,
+        ) -> Image<&mut [u8]> {
+            Image {
+                pixels,
+                width,
+                pitch: width * format.size(),
+                height,
+                format,
+            }
+        }
+        let (width, height) = (scaled.width, scaled.height);
+        // A progressive thumb: only the scans it needs, unless libjpeg-turbo fails or
+        // warns on those (then the whole file, below).
+        let low = if thumb && factor != ScalingFactor::ONE {
+            super::jpeg::progressive_low_scans(data, LOW_SCANS_LIMIT)
+        } else {
+            None
         };
-        if let Err(e) = self.decompressor.decompress(data, image) {
+        let done = match low {
+            Some(low) => {
+                let ok = self
+                    .decompressor
+                    .decompress(&low, image(&mut buf, width, height, format))
+                    .is_ok();
+                if !ok {
+                    self.reset()?;
+                }
+                ok
+            }
+            None => false,
+        };
+        if done {
+            // Decoded from the low scans.
+        } else if let Err(e) = self
+            .decompressor
+            .decompress(data, image(&mut buf, width, height, format))
+        {
             // A TurboJPEG handle is not reliable after an error or warning: start the
             // next image on a fresh one.
             self.reset()?;
