@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
             "pixels differ from libjpeg-turbo's (which warned {warning:?})"
         );
     }
-    for (ours, denom) in [(decode_quarter_thumb(data), 4), (decode_eighth_thumb(data), 8)] {
+    for (ours, denom) in [
+        (decode_quarter_thumb(data), 4),
+        (decode_eighth_thumb(data), 8),
+    ] {
         let Some(ours) = ours else { continue };
         let (theirs, warning) = libjpeg_turbo_reduced(data, denom)
             .unwrap_or_else(|e| panic!("decoded at 1/{denom} here, libjpeg-turbo: {e}"));
