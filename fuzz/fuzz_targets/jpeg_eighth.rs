@@ -3,7 +3,7 @@
 //! Invariants, otherwise a refusal (`None`) without a panic:
 //! - `decode_eighth`: whenever it answers, libjpeg-turbo reads the same bytes' header
 //!   and decodes them at 1/8 to the same dimensions and byte-identical pixels;
-//! - `decode_quarter_thumb` (not exact by design): whenever it answers, libjpeg-turbo
+//! - `decode_quarter_low` (not exact by design): whenever it answers, libjpeg-turbo
 //!   reads the header and decodes at 1/4 to the same dimensions, without a warning
 //!   but of left-over bytes (which both ignore), unless the exact 1/8 decode shows
 //!   that warning changes no pixel (so it never shows a picture of data
@@ -13,7 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use venuebox::media::jpeg_dc::{
-    decode_eighth, decode_eighth_thumb, decode_quarter_thumb, libjpeg_turbo_eighth,
+    decode_eighth, decode_eighth_thumb, decode_quarter_low, libjpeg_turbo_eighth,
     libjpeg_turbo_reduced,
 };
 
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     for (ours, denom) in [
-        (decode_quarter_thumb(data), 4),
+        (decode_quarter_low(data), 4),
         (decode_eighth_thumb(data), 8),
     ] {
         let Some(ours) = ours else { continue };

@@ -14,11 +14,11 @@
 //! needed for a 2×2 IDCT, was exact but took 1.37× libjpeg-turbo's time: its Huffman
 //! decoding and SIMD IDCTs win there; docs/decisions.md.)
 //!
-//! For thumbnails only, [`decode_quarter_thumb`] gives a 1/4 decode with
+//! For rendering, [`decode_quarter_low`] gives a 1/4 decode with
 //! libjpeg-turbo's geometry but not its exact pixels: each block's four lowest
-//! coefficients, the rest skipped as at 1/8. The thumbnail's resize after it averages
-//! away what the rest would add (measured: docs/decisions.md, "Thumbnails at 1/4 from
-//! the four lowest coefficients"). [`decode_eighth_thumb`] is [`decode_eighth`] with
+//! coefficients, the rest skipped as at 1/8, which SSIMULACRA2 scores no lower than
+//! libjpeg-turbo's 1/4 after the resize (measured: docs/decisions.md, "Thumbnails at
+//! 1/4 from the four lowest coefficients"). [`decode_eighth_thumb`] is [`decode_eighth`] with
 //! the same shortcut for 4:2:0 chroma, the one part of a 1/8 decode that needs AC
 //! values.
 //!
@@ -90,7 +90,7 @@ pub fn decode_eighth(data: &[u8]) -> Option<Reduced> {
 /// decoded at one sample per block are byte for byte [`decode_eighth`]'s, but a
 /// chroma component subsampled 2×2 (4:2:0), which libjpeg-turbo decodes to 2×2
 /// samples per block with `jpeg_idct_2x2` from its AC values, takes only those up to
-/// zig-zag index [`LOW_LIMIT`] (the rest skipped), as [`decode_quarter_thumb`] does.
+/// zig-zag index [`LOW_LIMIT`] (the rest skipped), as [`decode_quarter_low`] does.
 /// Same geometry (⌈w/8⌉ × ⌈h/8⌉), scope and `None` as [`decode_eighth`]. For
 /// thumbnails, resized down by at least
 /// [`crate::media::render::THUMB_SHRINK_MARGIN`] after it, where the chroma's higher
@@ -102,21 +102,23 @@ pub fn decode_eighth_thumb(data: &[u8]) -> Option<Reduced> {
     decode(&frame, &segments, Scale::EighthThumb)
 }
 
-/// Decodes `data` at 1/4 scale for a thumbnail, *not* byte for byte as libjpeg-turbo
-/// does: `width` = ⌈image width / 4⌉, `height` = ⌈image height / 4⌉, the same
-/// geometry as libjpeg-turbo's 1/4 (each output pixel the mean of a 4×4 area), but
-/// every block's 2×2 reduced IDCT (`jpeg_idct_2x2`) takes only its AC values up to
-/// zig-zag index [`LOW_LIMIT`] (the rest are skipped as at 1/8, which is where the
-/// time goes), and chroma, decoded so at 2×2 per block, is replicated where libjpeg
-/// uses a 4×4 IDCT or fancy upsampling. Scope and damage as for [`decode_eighth`]:
-/// `None` leaves the file to libjpeg-turbo. For thumbnails, which are resized down by at least
-/// [`crate::media::render::THUMB_SHRINK_MARGIN`] after it; the quality this costs is
-/// measured by benches/render.sh (docs/benchmarks.md, "Thumbnails at 1/4 from the
-/// low coefficients").
-pub fn decode_quarter_thumb(data: &[u8]) -> Option<Reduced> {
+/// Decodes `data` at 1/4 scale from each block's lowest coefficients, *not* byte for
+/// byte as libjpeg-turbo does: `width` = ⌈image width / 4⌉, `height` = ⌈image height
+/// / 4⌉, the same geometry as libjpeg-turbo's 1/4 (each output pixel the mean of a
+/// 4×4 area), but every block's 2×2 reduced IDCT (`jpeg_idct_2x2`) takes only its AC
+/// values up to zig-zag index [`LOW_LIMIT`] (the rest are skipped as at 1/8, which is
+/// where the time goes), and chroma, decoded so at 2×2 per block, is replicated where
+/// libjpeg uses a 4×4 IDCT or fancy upsampling. Scope and damage as for
+/// [`decode_eighth`]: `None` leaves the file to libjpeg-turbo. Rendering uses it for
+/// thumbnails and previews alike: the four lowest terms are what a 4×4 area's mean
+/// keeps, where `jpeg_idct_2x2` adds the odd higher terms that alias, and SSIMULACRA2
+/// measured no lower at 320 and higher at 1280 (docs/benchmarks.md, "Thumbnails at
+/// 1/4 from the low coefficients" and "Previews at 1/4 from the low coefficients").
+/// (It was `decode_quarter_thumb`, for thumbnails only.)
+pub fn decode_quarter_low(data: &[u8]) -> Option<Reduced> {
     let frame = parse(data)?;
     let segments = unstuff(data, frame.scan_start, frame.restart_interval)?;
-    decode(&frame, &segments, Scale::QuarterThumb)
+    decode(&frame, &segments, Scale::QuarterLow)
 }
 
 /// The output scale of [`decode`].
@@ -126,8 +128,8 @@ enum Scale {
     Eighth,
     /// [`decode_eighth_thumb`]'s 1/8: luma exact, 2×2 chroma from its low coefficients.
     EighthThumb,
-    /// [`decode_quarter_thumb`]'s approximate 1/4.
-    QuarterThumb,
+    /// [`decode_quarter_low`]'s approximate 1/4.
+    QuarterLow,
 }
 
 impl Scale {
@@ -135,7 +137,7 @@ impl Scale {
     fn out_per_block(self) -> usize {
         match self {
             Scale::Eighth | Scale::EighthThumb => 1,
-            Scale::QuarterThumb => 2,
+            Scale::QuarterLow => 2,
         }
     }
 
@@ -143,7 +145,7 @@ impl Scale {
     fn plane_size(self, frame: &Frame, c: &Component) -> usize {
         match self {
             Scale::Eighth | Scale::EighthThumb => idct_size(frame, c),
-            Scale::QuarterThumb => 2,
+            Scale::QuarterLow => 2,
         }
     }
 
@@ -151,7 +153,7 @@ impl Scale {
     fn ac_limit(self) -> usize {
         match self {
             Scale::Eighth => 63,
-            Scale::EighthThumb | Scale::QuarterThumb => LOW_LIMIT,
+            Scale::EighthThumb | Scale::QuarterLow => LOW_LIMIT,
         }
     }
 
@@ -160,12 +162,12 @@ impl Scale {
     fn idct_2x2(self, coef: &[i16; 64], quant: &[u16; 64]) -> Option<[u8; 4]> {
         match self {
             Scale::Eighth => idct_2x2(coef, quant),
-            Scale::EighthThumb | Scale::QuarterThumb => idct_2x2_low(coef, quant),
+            Scale::EighthThumb | Scale::QuarterLow => idct_2x2_low(coef, quant),
         }
     }
 }
 
-/// The last zig-zag index whose AC value [`decode_quarter_thumb`] reads: 4, which
+/// The last zig-zag index whose AC value [`decode_quarter_low`] reads: 4, which
 /// covers the four lowest-frequency coefficients (natural positions 0, 1, 8 and 9, the
 /// first-order terms of `jpeg_idct_2x2`); the rest are skipped.
 const LOW_LIMIT: usize = 4;
@@ -1114,7 +1116,7 @@ pub fn libjpeg_turbo_eighth(data: &[u8]) -> Result<(Reduced, Option<String>), tu
 }
 
 /// libjpeg-turbo's decode of `data` at 1/`denom` (8, 4 or 2), as
-/// [`libjpeg_turbo_eighth`] gives it at 1/8: the reference [`decode_quarter_thumb`] is
+/// [`libjpeg_turbo_eighth`] gives it at 1/8: the reference [`decode_quarter_low`] is
 /// compared with (at 1/4) in the tests and the `jpeg_eighth` fuzz target.
 #[doc(hidden)]
 pub fn libjpeg_turbo_reduced(
@@ -1198,13 +1200,13 @@ mod tests {
         true
     }
 
-    /// How far [`decode_quarter_thumb`] is from libjpeg-turbo's 1/4 decode of `data`:
+    /// How far [`decode_quarter_low`] is from libjpeg-turbo's 1/4 decode of `data`:
     /// `None` when it does not answer; else the PSNR (dB) of its pixels against
     /// libjpeg-turbo's, and the largest difference of a 2×2 mean (the scale a thumb is
     /// resized to after it). Panics where the contract breaks: an answer where
     /// libjpeg-turbo fails or warns, or other dimensions.
     fn quarter_vs_turbo(data: &[u8], what: &str) -> Option<(f64, f64)> {
-        let ours = decode_quarter_thumb(data)?;
+        let ours = decode_quarter_low(data)?;
         let theirs = turbo_reference(data, 4, &ours, what);
         let sq: f64 = ours
             .data
@@ -1457,7 +1459,7 @@ mod tests {
         };
         assert!(decode_eighth(&adobe(2)).is_none(), "Adobe transform 2");
         assert!(
-            decode_quarter_thumb(&adobe(2)).is_none(),
+            decode_quarter_low(&adobe(2)).is_none(),
             "Adobe transform 2, 1/4"
         );
         assert!(
@@ -1475,7 +1477,7 @@ mod tests {
     }
 
     #[test]
-    fn quarter_thumbs_have_libjpeg_turbos_geometry_and_stay_close() {
+    fn quarter_low_decodes_have_libjpeg_turbos_geometry_and_stay_close() {
         for (w, h) in [(203, 117), (64, 48), (17, 33), (5, 3), (130, 9), (21, 130)] {
             for subsamp in SUBSAMPLINGS {
                 let data = encode(w, h, |c| c.set_subsamp(subsamp).unwrap());
@@ -1499,17 +1501,17 @@ mod tests {
         }
         // Out of scope and damaged files are left to libjpeg-turbo, as at 1/8.
         let progressive = encode(96, 64, |c| c.set_progressive(true).unwrap());
-        assert!(decode_quarter_thumb(&progressive).is_none(), "progressive");
+        assert!(decode_quarter_low(&progressive).is_none(), "progressive");
         let data = encode(203, 117, |c| {
             c.set_subsamp(turbojpeg::Subsamp::Sub2x2).unwrap()
         });
         for cut in (0..data.len() - 2).step_by(7) {
-            assert!(decode_quarter_thumb(&data[..cut]).is_none(), "cut at {cut}");
+            assert!(decode_quarter_low(&data[..cut]).is_none(), "cut at {cut}");
         }
     }
 
     #[test]
-    fn quarter_thumbs_of_photos_stay_close_to_libjpeg_turbo() {
+    fn quarter_low_decodes_of_photos_stay_close_to_libjpeg_turbo() {
         let dir = testdata().join("photos");
         let mut psnrs = Vec::new();
         for entry in std::fs::read_dir(&dir).expect("test photos") {

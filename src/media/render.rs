@@ -422,7 +422,8 @@ pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor 
 }
 
 /// The largest target (longest edge, px) rendered as a thumb: it takes
-/// [`THUMB_SHRINK_MARGIN`] and, at 1/4, `jpeg_dc::decode_quarter_thumb`; larger
+/// [`THUMB_SHRINK_MARGIN`], at 1/8 `jpeg_dc::decode_eighth_thumb`, and progressive
+/// files' low scans only (`jpeg::progressive_low_scans`); larger
 /// targets are previews.
 pub const THUMB_MAX_SIZE: u32 = 640;
 
@@ -755,16 +756,16 @@ impl Renderer {
         };
         // At 1/8, a baseline file's DC coefficients give the same pixels faster (for a
         // thumb, resized down by at least THUMB_SHRINK_MARGIN after it, with 4:2:0
-        // chroma from its low coefficients: nearly the same); at 1/4, for a thumb,
-        // its four lowest coefficients per block give nearly the same pixels faster
+        // chroma from its low coefficients: nearly the same); at 1/4, its four lowest
+        // coefficients per block give a 4×4 area's mean faster, scored no lower
         // (media::jpeg_dc; libjpeg-turbo takes everything they leave).
         let thumb = size <= THUMB_MAX_SIZE;
         let reduced = if factor == ScalingFactor::new(1, 8) && !cmyk && thumb {
             super::jpeg_dc::decode_eighth_thumb(data)
         } else if factor == ScalingFactor::new(1, 8) && !cmyk {
             super::jpeg_dc::decode_eighth(data)
-        } else if factor == ScalingFactor::new(1, 4) && !cmyk && thumb {
-            super::jpeg_dc::decode_quarter_thumb(data)
+        } else if factor == ScalingFactor::new(1, 4) && !cmyk {
+            super::jpeg_dc::decode_quarter_low(data)
         } else {
             None
         };
