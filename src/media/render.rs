@@ -712,7 +712,7 @@ impl Renderer {
             }
             // A letterboxed preview is decoded whole, so its bars are found to the pixel.
             let decode_size = if same_framing { size } else { u32::MAX };
-            if let Ok((pixels, extent)) = self.decode_jpeg_pixels(preview, decode_size) {
+            if let Ok((pixels, extent)) = self.decode_jpeg_pixels_with(preview, h, decode_size) {
                 let (pixels, region, known) =
                     preview_framing(pixels, extent, header.width, header.height);
                 if known {
@@ -726,7 +726,10 @@ impl Renderer {
         } else {
             Route::ScaledDecode
         };
-        Ok(decoded(self.decode_jpeg_pixels(data, size)?, route))
+        Ok(decoded(
+            self.decode_jpeg_pixels_with(data, header, size)?,
+            route,
+        ))
     }
 
     /// Decodes `data` at the largest DCT reduction that [`shrink_factor`] allows for
@@ -736,8 +739,22 @@ impl Renderer {
         data: &[u8],
         size: u32,
     ) -> Result<(Pixels, Region), RenderError> {
+        let header = self
+            .decompressor
+            .read_header(data)
+            .map_err(|e| RenderError::Decode(e.to_string()))?;
+        self.decode_jpeg_pixels_with(data, header, size)
+    }
+
+    /// [`Self::decode_jpeg_pixels`] with `data`'s header already read (libjpeg reads
+    /// and saves its markers again on every read, which showed in profiles).
+    fn decode_jpeg_pixels_with(
+        &mut self,
+        data: &[u8],
+        header: turbojpeg::DecompressHeader,
+        size: u32,
+    ) -> Result<(Pixels, Region), RenderError> {
         let err = |e: turbojpeg::Error| RenderError::Decode(e.to_string());
-        let header = self.decompressor.read_header(data).map_err(err)?;
         self.check_pixels(header.width as u64, header.height as u64)?;
         let factor = shrink_factor(header.width, header.height, size);
         self.decompressor.set_scaling_factor(factor).map_err(err)?;
