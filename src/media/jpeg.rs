@@ -555,6 +555,7 @@ mod capture_time_tests {
 #[cfg(test)]
 mod low_scans_tests {
     use super::*;
+    use crate::media::jpeg_dc::test_support::{psnr, testdata};
     use crate::media::jpeg_dc::{libjpeg_turbo_reduced, Reduced};
 
     /// 225×150, 4:2:2, progressive by `jpegtran -scans` (tests/fixtures/README.md):
@@ -593,20 +594,6 @@ mod low_scans_tests {
             .unwrap_or_else(|e| panic!("{what}: libjpeg-turbo: {e}"));
         assert_eq!(warning, None, "{what}");
         pixels
-    }
-
-    fn psnr(a: &Reduced, b: &Reduced) -> f64 {
-        assert_eq!(
-            (a.width, a.height, a.channels),
-            (b.width, b.height, b.channels)
-        );
-        let sq: f64 = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum();
-        10.0 * (255.0f64.powi(2) / (sq / a.data.len() as f64).max(1e-9)).log10()
     }
 
     #[test]
@@ -692,12 +679,7 @@ mod low_scans_tests {
 
     #[test]
     fn the_corpus_progressive_files() {
-        let dir = std::env::var_os("VENUEBOX_TESTDATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
-            })
-            .join("photos");
+        let dir = testdata().join("photos");
         // A camera's script without successive approximation: bands 6–63 of every
         // component are left out, 2/3 of the bytes; 4:4:4, so exact at 1/8.
         let panasonic = std::fs::read(dir.join("panasonic-dmc-lc70_progressive.jpg")).unwrap();

@@ -1152,17 +1152,55 @@ pub fn libjpeg_turbo_reduced(
     Ok((pixels, warning))
 }
 
+/// Test helpers, shared with `media::jpeg`'s tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_support {
+    use super::Reduced;
 
-    fn testdata() -> std::path::PathBuf {
+    /// The shared test data: `$VENUEBOX_TESTDATA`, else `../shared/testdata` beside
+    /// the repository.
+    pub(crate) fn testdata() -> std::path::PathBuf {
         std::env::var_os("VENUEBOX_TESTDATA")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| {
                 std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")
             })
     }
+
+    /// Every JPEG of the corpus (`photos/`, by its SOI), as (path shown, bytes).
+    pub(crate) fn corpus_jpegs() -> Vec<(String, Vec<u8>)> {
+        let dir = testdata().join("photos");
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("test photos") {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            if data.starts_with(&[0xFF, 0xD8]) {
+                files.push((path.display().to_string(), data));
+            }
+        }
+        files
+    }
+
+    /// PSNR (dB) of `a` against `b`, which have the same shape.
+    pub(crate) fn psnr(a: &Reduced, b: &Reduced) -> f64 {
+        assert_eq!(
+            (a.width, a.height, a.channels),
+            (b.width, b.height, b.channels)
+        );
+        let sq: f64 = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum();
+        10.0 * (255.0f64.powi(2) / (sq / a.data.len() as f64).max(1e-9)).log10()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{corpus_jpegs, psnr};
+    use super::*;
 
     /// libjpeg-turbo's decode of `data` at 1/`denom`, where ours answered: panics
     /// unless it reads the header, decodes without a warning (but of left-over bytes,
@@ -1208,14 +1246,7 @@ mod tests {
     fn quarter_vs_turbo(data: &[u8], what: &str) -> Option<(f64, f64)> {
         let ours = decode_quarter_low(data)?;
         let theirs = turbo_reference(data, 4, &ours, what);
-        let sq: f64 = ours
-            .data
-            .iter()
-            .zip(&theirs.data)
-            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
-            .sum();
-        let mse = sq / ours.data.len() as f64;
-        let psnr = 10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10();
+        let psnr = psnr(&ours, &theirs);
         let (w, c) = (ours.width, ours.channels);
         let mut worst = 0.0f64;
         for y in (0..ours.height - 1).step_by(2) {
@@ -1512,15 +1543,8 @@ mod tests {
 
     #[test]
     fn quarter_low_decodes_of_photos_stay_close_to_libjpeg_turbo() {
-        let dir = testdata().join("photos");
         let mut psnrs = Vec::new();
-        for entry in std::fs::read_dir(&dir).expect("test photos") {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            if !data.starts_with(&[0xFF, 0xD8]) {
-                continue;
-            }
-            let what = path.display().to_string();
+        for (what, data) in corpus_jpegs() {
             let Some((psnr, worst)) = quarter_vs_turbo(&data, &what) else {
                 assert!(decode_eighth(&data).is_none(), "{what}: 1/8 but not 1/4");
                 continue;
@@ -1538,21 +1562,6 @@ mod tests {
         psnrs.sort_by(f64::total_cmp);
         let median = psnrs[psnrs.len() / 2];
         assert!(median >= 40.0, "median PSNR {median:.1} dB");
-    }
-
-    /// PSNR (dB) of `a` against `b`, which have the same shape.
-    fn psnr(a: &Reduced, b: &Reduced) -> f64 {
-        assert_eq!(
-            (a.width, a.height, a.channels),
-            (b.width, b.height, b.channels)
-        );
-        let sq: f64 = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum();
-        10.0 * (255.0f64.powi(2) / (sq / a.data.len() as f64).max(1e-9)).log10()
     }
 
     /// [`decode_eighth_thumb`] against the exact [`decode_eighth`]: both answer or
@@ -1606,15 +1615,8 @@ mod tests {
         }
         let progressive = encode(96, 64, |c| c.set_progressive(true).unwrap());
         assert!(decode_eighth_thumb(&progressive).is_none(), "progressive");
-        let dir = testdata().join("photos");
         let mut subsampled = 0;
-        for entry in std::fs::read_dir(&dir).expect("test photos") {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            if !data.starts_with(&[0xFF, 0xD8]) {
-                continue;
-            }
-            let what = path.display().to_string();
+        for (what, data) in corpus_jpegs() {
             let Some(psnr) = eighth_thumb_vs_exact(&data, &what) else {
                 continue;
             };
@@ -1631,18 +1633,12 @@ mod tests {
 
     #[test]
     fn every_photo_decodes_as_libjpeg_turbo_does() {
-        let dir = testdata().join("photos");
         let mut decoded = 0;
-        for entry in std::fs::read_dir(&dir).expect("test photos") {
-            let path = entry.unwrap().path();
-            let data = std::fs::read(&path).unwrap();
-            if !data.starts_with(&[0xFF, 0xD8]) {
-                continue;
-            }
-            if assert_same_as_turbo(&data, &path.display().to_string()) {
+        for (what, data) in corpus_jpegs() {
+            if assert_same_as_turbo(&data, &what) {
                 decoded += 1;
             } else {
-                eprintln!("{}: left to libjpeg-turbo", path.display());
+                eprintln!("{what}: left to libjpeg-turbo");
             }
         }
         assert!(decoded >= 32, "only {decoded} photos decoded here");
