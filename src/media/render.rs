@@ -391,8 +391,8 @@ fn is_bar(p: &Pixels, i: usize, row: bool) -> bool {
     all && n > 0 && sum <= MEAN * n
 }
 
-/// The largest DCT scale-down (1/8, 1/4, 1/2) that keeps the longest edge at least
-/// the target times a margin, so that Lanczos3 always does some of the reduction: a
+/// The largest DCT scale-down (1/8, 1/4, 3/8, 1/2) that keeps the longest edge at
+/// least the target times a margin, so that Lanczos3 always does some of the reduction: a
 /// scaled decode that lands within a few pixels of the target leaves a resize by
 /// ~1.01, which only interpolates (a sub-pixel blur) and costs SSIMULACRA2 points (the
 /// Samsung portrait of the corpus: 2576 px at 1/2 is 1288 for a 1280 preview, 3.7
@@ -404,6 +404,14 @@ fn is_bar(p: &Pixels, i: usize, row: bool) -> bool {
 /// 1.0, 1.05, 1.25, 1.5 whose worst file stays within 1 SSIMULACRA2 point of
 /// vipsthumbnail (half the gate of 2, kept for photos never seen) and whose median is
 /// no lower.
+///
+/// 3/8 (libjpeg-turbo's `jpeg_idct_3x3`, jidctint.c; 4:2:0 chroma at 6×6) takes
+/// photos whose 1/2 would be needlessly large: less to inverse-transform, colour-
+/// convert and resize, the same entropy decoding (1.5 % of a 1280 batch's CPU time,
+/// SSIMULACRA2 within 0.5 of 1/2 on every corpus photo it takes). Libjpeg-turbo's
+/// other eighths (5/8–7/8) are not offered: their C IDCTs cost more than the SIMD
+/// 8×8 they would replace, and they land near the target (docs/benchmarks.md,
+/// "3/8, and what else was tried for speed").
 pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor {
     let longest = width.max(height);
     let margin = if target <= THUMB_MAX_SIZE {
@@ -412,8 +420,8 @@ pub fn shrink_factor(width: usize, height: usize, target: u32) -> ScalingFactor 
         PREVIEW_SHRINK_MARGIN
     };
     let needed = (target as f64 * margin).ceil() as usize;
-    for denom in [8usize, 4, 2] {
-        let factor = ScalingFactor::new(1, denom);
+    for (num, denom) in [(1usize, 8usize), (1, 4), (3, 8), (1, 2)] {
+        let factor = ScalingFactor::new(num, denom);
         if factor.scale(longest) >= needed {
             return factor;
         }
@@ -1438,6 +1446,13 @@ mod tests {
             "the Samsung portrait: 1288 px at 1/2 is within 5 % of 1280"
         );
         assert_eq!(shrink_factor(2688, 1512, 1280), ScalingFactor::new(1, 2));
+        // 3/8 between 1/4 and 1/2: the corpus GoPro (4000 px: 1500 at 3/8) and a
+        // 1280 px photo's thumb (480 at 3/8, 320 at 1/4).
+        assert_eq!(shrink_factor(4000, 3000, 1280), ScalingFactor::new(3, 8));
+        assert_eq!(shrink_factor(3584, 2688, 1280), ScalingFactor::new(3, 8));
+        assert_eq!(shrink_factor(3576, 2682, 1280), ScalingFactor::new(1, 2));
+        assert_eq!(shrink_factor(1280, 960, 320), ScalingFactor::new(3, 8));
+        assert_eq!(shrink_factor(1064, 798, 320), ScalingFactor::new(1, 2));
     }
 
     #[test]
@@ -1877,17 +1892,18 @@ mod tests {
         let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
         for o in 1..=8u8 {
             let jpeg = with_exif(main.clone(), o, None);
-            // 1/8, 1/4 and 1/2 (thumb margin 1.25: 160 → 200, 320 → 400, 640 → 800),
-            // then a full decode (1001 px at 1/2 is below 1280 × 1.05).
-            for (size, route, denom) in [
-                (160, Route::ScaledDecode, 8),
-                (320, Route::ScaledDecode, 4),
-                (640, Route::ScaledDecode, 2),
-                (1280, Route::FullDecode, 1),
+            // 1/8, 1/4, 3/8 and 1/2 (thumb margin 1.25: 160 → 200, 320 → 400, 480 →
+            // 600, 640 → 800), then a full decode (1001 px at 1/2 is below 1280 × 1.05).
+            for (size, route, num, denom) in [
+                (160, Route::ScaledDecode, 1, 8),
+                (320, Route::ScaledDecode, 1, 4),
+                (480, Route::ScaledDecode, 3, 8),
+                (640, Route::ScaledDecode, 1, 2),
+                (1280, Route::FullDecode, 1, 1),
             ] {
                 assert_eq!(
                     shrink_factor(GRID.0, GRID.1, size),
-                    ScalingFactor::new(1, denom)
+                    ScalingFactor::new(num, denom)
                 );
                 let out = renderer.render(&jpeg, size, 100).unwrap();
                 assert_eq!(out.route, route);
@@ -1970,22 +1986,19 @@ mod tests {
     #[test]
     fn a_progressive_thumb_from_its_low_scans_looks_like_the_whole_files() {
         // 225×150, bands 6–63 of its luma refined on their own (tests/fixtures/README.md):
-        // a 50 px thumb decodes at 1/2, from the low scans only.
+        // a 70 px thumb decodes at 1/2 (3/8 is 85 px, under 70 × 1.25), a 50 px one at
+        // 3/8, both from the low scans only.
         let progressive = include_bytes!("../../tests/fixtures/progressive_spectral.jpg");
         let low_scans = super::super::jpeg::progressive_low_scans(progressive, LOW_SCANS_LIMIT)
             .expect("a band to leave out");
-        // libjpeg-turbo takes them at 1/2 without an error or warning, so the render
-        // below uses them and does not fall back to the whole file.
+        // libjpeg-turbo takes them without an error or warning (it checks the scan
+        // sequence whatever the scale), so the renders below use them and do not fall
+        // back to the whole file.
         let (_, warning) = crate::media::jpeg_dc::libjpeg_turbo_reduced(&low_scans, 2).unwrap();
         assert_eq!(warning, None);
-        assert_eq!(shrink_factor(225, 150, 50), ScalingFactor::new(1, 2));
         // The same pixels as a baseline file, which is decoded whole.
         let baseline = encode(&decode(progressive), 100);
         let mut renderer = Renderer::new(DEFAULT_MAX_PIXELS).unwrap();
-        let low = renderer.render(progressive, 50, 95).unwrap();
-        let whole = renderer.render(&baseline, 50, 95).unwrap();
-        assert_eq!((low.width, low.height), (50, 33));
-        assert_eq!((whole.width, whole.height), (50, 33));
         let reduced = |jpeg: &[u8]| {
             let p = decode(jpeg);
             crate::media::jpeg_dc::Reduced {
@@ -1995,11 +2008,24 @@ mod tests {
                 channels: p.channels,
             }
         };
-        let psnr =
-            crate::media::jpeg_dc::test_support::psnr(&reduced(&low.bytes), &reduced(&whole.bytes));
-        eprintln!("progressive thumb against the baseline one: PSNR {psnr:.1} dB");
-        // Measured (2026-12-02): 38.7 dB.
-        assert!(psnr >= 30.0, "PSNR {psnr:.1} dB");
+        // At 1/2 (70 px) and at 3/8 (50 px: 85 px decoded).
+        for (size, factor, dims) in [
+            (70, ScalingFactor::new(1, 2), (70, 47)),
+            (50, ScalingFactor::new(3, 8), (50, 33)),
+        ] {
+            assert_eq!(shrink_factor(225, 150, size), factor);
+            let low = renderer.render(progressive, size, 95).unwrap();
+            let whole = renderer.render(&baseline, size, 95).unwrap();
+            assert_eq!((low.width, low.height), dims);
+            assert_eq!((whole.width, whole.height), dims);
+            let psnr = crate::media::jpeg_dc::test_support::psnr(
+                &reduced(&low.bytes),
+                &reduced(&whole.bytes),
+            );
+            eprintln!("progressive thumb at {size} px against the baseline one: PSNR {psnr:.1} dB");
+            // Measured (2026-12-02): 34.8 dB at 70 px, 38.7 dB at 50 px.
+            assert!(psnr >= 30.0, "{size} px: PSNR {psnr:.1} dB");
+        }
     }
 
     #[test]
