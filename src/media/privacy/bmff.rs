@@ -198,6 +198,24 @@ fn items(data: &[u8]) -> Result<Items, PrivacyError> {
             _ => {}
         }
     }
+    // One item typed both Exif and XMP (two `infe` boxes with its ID) would be
+    // scrubbed twice over the same bytes: blanking it as XMP overwrote its Exif TIFF
+    // offset, and a second scrub refused the output (found by fuzzing,
+    // docs/fuzzing.md). An item has one type (ISO/IEC 14496-12 §8.11.6); such a file
+    // is refused as damaged. An ID listed twice with the same type is scrubbed once.
+    items.exif.sort_unstable();
+    items.exif.dedup();
+    items.xmp.sort_unstable();
+    items.xmp.dedup();
+    if items
+        .exif
+        .iter()
+        .any(|id| items.xmp.binary_search(id).is_ok())
+    {
+        return Err(PrivacyError::Damaged(
+            "a HEIF metadata item is typed both Exif and XMP",
+        ));
+    }
     Ok(items)
 }
 

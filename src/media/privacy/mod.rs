@@ -596,6 +596,23 @@ mod fuzz_regressions {
         }
     }
 
+    /// Found by fuzz target privacy_heif (CI, 2026-12-02): a HEIF whose item 3 has two
+    /// `infe` boxes, one typed Exif and one an XMP `mime` item, over 3701..51823:
+    /// blanking it as private XMP overwrote the Exif item's TIFF offset, and a second
+    /// scrub refused the output ("the HEIF item structure is broken"). An item typed
+    /// both ways is now refused as damaged.
+    #[test]
+    fn a_heif_item_typed_both_exif_and_xmp_is_refused() {
+        let data =
+            include_bytes!("../../../fuzz/regressions/privacy_heif/item_both_exif_and_xmp.heic");
+        match super::full_plan(data, "image/heic") {
+            Err(super::PrivacyError::Damaged(why)) => {
+                assert!(why.contains("both Exif and XMP"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|p| p.len())),
+        }
+    }
+
     /// Found by fuzz target privacy_jpeg: a Qualcomm JPEG with an APP4 block and an EXIF
     /// block whose IFD0 sits near its end, which a second scrub changed again (fixed by
     /// deciding the implied Adobe RGB profile from the scrubbed EXIF). Scrubbing the
