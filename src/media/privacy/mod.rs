@@ -613,6 +613,32 @@ mod fuzz_regressions {
         }
     }
 
+    /// Two more of that kind, made from the same file: its second `infe` for item 3
+    /// renumbered to item 4 (the XMP packet at 588..3393: one Exif and one XMP item,
+    /// apart), and retyped Exif (item 3 typed Exif twice, scrubbed once). Neither is
+    /// refused for its types, and scrubbing the output again changes nothing.
+    #[test]
+    fn heif_items_typed_once_or_twice_alike_scrub_to_a_fixed_point() {
+        let original =
+            include_bytes!("../../../fuzz/regressions/privacy_heif/item_both_exif_and_xmp.heic");
+        // The second infe of item 3: ID at 0x11c..0x11e, item type at 0x120..0x124.
+        assert_eq!(&original[0x114..0x118], b"infe");
+        assert_eq!(&original[0x120..0x124], b"mime");
+        let mut renumbered = original.to_vec();
+        renumbered[0x11d] = 4;
+        let mut retyped = original.to_vec();
+        retyped[0x120..0x124].copy_from_slice(b"Exif");
+        for (what, data) in [("renumbered", renumbered), ("retyped", retyped)] {
+            let once = super::full_plan(&data, "image/heic")
+                .unwrap_or_else(|e| panic!("{what}: {e}"))
+                .assemble(&data);
+            let twice = super::full_plan(&once, "image/heic")
+                .unwrap_or_else(|e| panic!("{what}, scrubbed: {e}"))
+                .assemble(&once);
+            assert!(once == twice, "{what}: a second scrub changed the output");
+        }
+    }
+
     /// Found by fuzz target privacy_jpeg: a Qualcomm JPEG with an APP4 block and an EXIF
     /// block whose IFD0 sits near its end, which a second scrub changed again (fixed by
     /// deciding the implied Adobe RGB profile from the scrubbed EXIF). Scrubbing the
